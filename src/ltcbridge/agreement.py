@@ -1,0 +1,136 @@
+"""The data-sharing agreement (TOML, contract section 4): the rules every release obeys."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ltcbridge.concepts import STRATIFIERS
+from ltcbridge.errors import AgreementError
+
+LEVELS = ("practice", "pcn")
+
+
+@dataclass(frozen=True)
+class Agreement:
+    id: str
+    recipient: str
+    purpose: str
+    threshold: int
+    rounding: int
+    secondary: bool
+    breakdowns: tuple[str, ...]
+    level: str
+    exclude_optouts: bool
+    internal_recipient: bool = False
+
+    @property
+    def unmasked(self) -> bool:
+        """Threshold 0 with rounding 1: exact figures, only for a recipient inside the practice."""
+        return self.threshold == 0 and self.rounding == 1
+
+    def warnings(self) -> list[str]:
+        """Things a person must be told loudly whenever a release is built under this agreement."""
+        notes = []
+        if self.unmasked:
+            notes.append(
+                f"UNMASKED: agreement {self.id} publishes exact counts (threshold 0, rounding 1) "
+                f"to {self.recipient}, declared to be inside the practice's own organisation"
+            )
+        if not self.exclude_optouts:
+            notes.append(
+                f"OPT-OUTS NOT EXCLUDED: agreement {self.id} counts people who dissented from "
+                "secondary use"
+            )
+        return notes
+
+
+def load_agreement(path: Path | str) -> Agreement:
+    """Read and check an agreement file; every mistake is named with the key to fix."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise AgreementError(f"agreement file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise AgreementError(f"agreement file {path} is not valid TOML: {exc}") from None
+    return parse_agreement(data, str(path))
+
+
+def parse_agreement(data: dict[str, Any], origin: str = "agreement") -> Agreement:
+    section = _Section(data, origin)
+    agreement = Agreement(
+        id=section.text("agreement", "id"),
+        recipient=section.text("agreement", "recipient"),
+        purpose=section.text("agreement", "purpose", default="jsna"),
+        threshold=section.integer("disclosure", "threshold", minimum=0),
+        rounding=section.integer("disclosure", "rounding", minimum=1),
+        secondary=section.boolean("disclosure", "secondary", default=True),
+        breakdowns=section.breakdowns(),
+        level=section.choice("breakdowns", "level", LEVELS, default="practice"),
+        exclude_optouts=section.boolean("optouts", "exclude", default=True),
+        internal_recipient=section.boolean("agreement", "internal_recipient", default=False),
+    )
+    if agreement.unmasked and not agreement.internal_recipient:
+        raise AgreementError(
+            f"{origin}: threshold 0 with rounding 1 publishes exact counts; that is allowed only "
+            "for a recipient inside the practice's own organisation: set "
+            "[agreement] internal_recipient = true if that is so, or raise the threshold"
+        )
+    return agreement
+
+
+class _Section:
+    """Typed access to the TOML tables with messages that name the key."""
+
+    def __init__(self, data: dict[str, Any], origin: str) -> None:
+        self.data = data
+        self.origin = origin
+
+    def _get(self, table: str, key: str, default: Any) -> Any:
+        value = self.data.get(table, {}).get(key, default)
+        if value is None:
+            raise AgreementError(f"{self.origin}: [{table}] {key} is required")
+        return value
+
+    def text(self, table: str, key: str, default: str | None = None) -> str:
+        value = self._get(table, key, default)
+        if not isinstance(value, str) or not value.strip():
+            raise AgreementError(f"{self.origin}: [{table}] {key} must be a non-empty string")
+        return value.strip()
+
+    def integer(self, table: str, key: str, minimum: int) -> int:
+        value = self._get(table, key, None)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise AgreementError(
+                f"{self.origin}: [{table}] {key} must be a whole number >= {minimum}"
+            )
+        return value
+
+    def boolean(self, table: str, key: str, default: bool) -> bool:
+        value = self._get(table, key, default)
+        if not isinstance(value, bool):
+            raise AgreementError(f"{self.origin}: [{table}] {key} must be true or false")
+        return value
+
+    def choice(self, table: str, key: str, options: tuple[str, ...], default: str) -> str:
+        value = self._get(table, key, default)
+        if value not in options:
+            raise AgreementError(
+                f"{self.origin}: [{table}] {key} = {value!r}; expected one of {', '.join(options)}"
+            )
+        return value
+
+    def breakdowns(self) -> tuple[str, ...]:
+        allowed = self._get("breakdowns", "allowed", [])
+        if not isinstance(allowed, list):
+            raise AgreementError(f"{self.origin}: [breakdowns] allowed must be a list")
+        unknown = [b for b in allowed if b not in STRATIFIERS]
+        if unknown:
+            raise AgreementError(
+                f"{self.origin}: [breakdowns] allowed has unknown {unknown}; known: "
+                f"{', '.join(STRATIFIERS)}"
+            )
+        return tuple(b for b in STRATIFIERS if b in allowed)  # the contract's order

@@ -1,0 +1,237 @@
+"""The ``ltcbridge`` command: a thin shell over the library.
+
+Exit status: 0 done; 1 error (the message says what to do); 2 wrong usage; 3 done, but some input
+was quarantined and needs a person to look at it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+
+from ltcbridge import __version__
+from ltcbridge.agreement import load_agreement
+from ltcbridge.errors import LtcbridgeError, MappingError
+from ltcbridge.feed.build import build_unmet_need_feed, write_feed
+from ltcbridge.feed.summary import summarise
+from ltcbridge.mapping import load_mappings
+from ltcbridge.scan import ProgressCallback, scan_source
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_QUARANTINED = 0, 1, 2, 3
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.run(args)
+    except MappingError as exc:
+        err.print(
+            f"[red]error:[/] {escape(str(exc))}\nFix the mappings named above, then run again."
+        )
+        return EXIT_ERROR
+    except LtcbridgeError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        err.print("interrupted: nothing was sent; files already written are complete ones")
+        return EXIT_ERROR
+
+
+# -- commands ------------------------------------------------------------------------------------
+def _feed_build(args: argparse.Namespace) -> int:
+    mappings = load_mappings(args.mappings)
+    agreement = load_agreement(args.agreement)
+    with _progress("Reading") as progress:
+        build = build_unmet_need_feed(
+            args.source, mappings, agreement, args.period, workers=args.workers, progress=progress
+        )
+    quarantine_dir = args.quarantine or Path(f"{args.out.rstrip('/')}-quarantine")
+    files = write_feed(build, args.out, quarantine_dir)
+    for line in summarise(build):
+        out.print(escape(line))
+    out.print(f"Wrote {len(files)} file(s) to {args.out}" + _quarantine_note(build, quarantine_dir))
+    return EXIT_QUARANTINED if build.quarantine else EXIT_OK
+
+
+def _quarantine_note(build, quarantine_dir: Path | str) -> str:  # type: ignore[no-untyped-def]
+    if not build.quarantine:
+        return "."
+    return f"; quarantined lines in {quarantine_dir}/quarantine.ndjson (patient data: keep local)."
+
+
+def _mappings_check(args: argparse.Namespace) -> int:
+    mappings = load_mappings(args.dirs)
+    out.print(
+        f"OK: {len(mappings.files)} mapping file(s) checked; "
+        f"{sum(len(c) for c in mappings.by_system.values())} codes assert ltcbridge concepts; "
+        f"{len({q.origin for q in mappings.questionnaires.values()})} template(s); "
+        f"{len(mappings.stars)} Star(s); {len(mappings.imd_quintile)} postcodes with a deprivation "
+        f"quintile; {len(mappings.pcn_of)} practice(s) in PCNs."
+    )
+    return EXIT_OK
+
+
+def _mappings_coverage(args: argparse.Namespace) -> int:
+    mappings = load_mappings(args.mappings)
+    with _progress("Scanning") as progress:
+        columns = scan_source(args.source, mappings, workers=args.workers, progress=progress)
+    _print_coverage(columns.unmapped, columns.unmapped_questionnaires, args.limit)
+    return EXIT_OK
+
+
+def _print_coverage(unmapped, questionnaires, limit: int) -> None:  # type: ignore[no-untyped-def]
+    if not unmapped and not questionnaires:
+        out.print("Every coding and template in the source is covered by a mapping.")
+        return
+    table = Table(title="Codes no mapping covers (most frequent first)")
+    for column in ("count", "system", "code"):
+        table.add_column(column)
+    for (system, code), count in unmapped.most_common(limit or None):
+        table.add_row(str(count), system or "(no system)", code or "(no code)")
+    out.print(table)
+    for canonical, count in questionnaires.most_common():
+        out.print(f"{count} response(s) to a template no mapping defines: {canonical}")
+    out.print(
+        "Add a ConceptMap (to https://ltcbridge.github.io/fhir/CodeSystem/concept) or a "
+        "Questionnaire to your mappings directory for the ones that are care-planning entries."
+    )
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ltcbridge.demo import run_demo
+
+    return run_demo(Path(args.out), args.period, out)
+
+
+# -- plumbing ------------------------------------------------------------------------------------
+@contextmanager
+def _progress(label: str) -> Iterator[ProgressCallback | None]:
+    if not err.is_terminal:
+        yield None
+        return
+    with Progress(
+        f"{label}", BarColumn(), DownloadColumn(), TimeRemainingColumn(), console=err
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ltcbridge",
+        description="Unmet need from GP care planning, to providers and commissioners (FHIR R4).",
+        epilog="Exit status: 0 done; 1 error; 2 wrong usage; 3 done with quarantined input.",
+    )
+    parser.add_argument("--version", action="version", version=f"ltcbridge {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _add_demo(commands)
+    _add_feed(commands)
+    _add_mappings(commands)
+    return parser
+
+
+def _command(
+    group: argparse._SubParsersAction, name: str, text: str, run: Callable[..., int]
+) -> argparse.ArgumentParser:
+    command = group.add_parser(name, help=text, description=text)
+    command.set_defaults(run=run)
+    return command
+
+
+def _add_demo(commands: argparse._SubParsersAction) -> None:
+    demo = _command(
+        commands,
+        "demo",
+        "Run the whole journey on bundled synthetic practices with embedded defaults: read, "
+        "count, disclose, write the feed (JSON and CSV), and explain what happened.",
+        _demo,
+    )
+    demo.add_argument("--out", required=True, help="directory to write the demo into")
+    demo.add_argument("--period", default="2026-10", help="reporting month YYYY-MM (2026-10)")
+
+
+def _add_feed(commands: argparse._SubParsersAction) -> None:
+    feed = commands.add_parser("feed", help="build the commissioner feed")
+    sub = feed.add_subparsers(title="feed commands", metavar="COMMAND")
+    build = _command(
+        sub,
+        "build",
+        "From a FHIR R4 bulk export, write one month's unmet-need feed (MeasureReport JSON and "
+        "CSV), unsealed, for inspection.",
+        _feed_build,
+    )
+    build.add_argument("--source", required=True, help="bulk export: a directory of .ndjson "
+                       "files (or .ndjson.gz), or one file")  # fmt: skip
+    _add_mappings_option(build)
+    build.add_argument("--agreement", required=True, help="data-sharing agreement TOML file")
+    build.add_argument("--period", required=True, help="reporting month YYYY-MM")
+    build.add_argument("--out", required=True, help="directory for the feed files")
+    build.add_argument(
+        "--quarantine",
+        help="directory for quarantined input (default: OUT-quarantine beside the feed; it can "
+        "hold patient data and must stay in the practice)",
+    )
+    _add_workers_option(build)
+
+
+def _add_mappings(commands: argparse._SubParsersAction) -> None:
+    mappings = commands.add_parser("mappings", help="check mappings and what they cover")
+    sub = mappings.add_subparsers(title="mappings commands", metavar="COMMAND")
+    check = _command(
+        sub,
+        "check",
+        "Check mappings directories (with the bundled ones) and stop at the first file and "
+        "element that is wrong.",
+        _mappings_check,
+    )
+    check.add_argument("dirs", nargs="+", metavar="DIR", help="a mappings directory")
+    coverage = _command(
+        sub,
+        "coverage",
+        "List the codes seen in an export that no mapping covers, most frequent first.",
+        _mappings_coverage,
+    )
+    coverage.add_argument("--source", required=True, help="bulk export directory or file")
+    _add_mappings_option(coverage)
+    coverage.add_argument("--limit", type=int, default=50, help="rows to show (0 = all)")
+    _add_workers_option(coverage)
+
+
+def _add_mappings_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--mappings",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a mappings directory (ConceptMaps, Questionnaires, lookup CSVs) added to the "
+        "bundled mappings; may repeat",
+    )
+
+
+def _add_workers_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--workers", type=int, help="processes to read with (default: all cores for big sources)"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

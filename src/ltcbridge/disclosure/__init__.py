@@ -1,0 +1,1 @@
+"""Disclosure control: the only way figures leave the practice."""

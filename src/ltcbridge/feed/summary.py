@@ -1,0 +1,79 @@
+"""A short account of a feed build that a practice manager can read and act on."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from ltcbridge.feed.build import FeedBuild
+
+TOP_UNMAPPED = 5
+
+
+def summarise(build: FeedBuild) -> list[str]:
+    """Plain lines: what was read, what was not understood, what was kept aside, what was masked."""
+    population = build.population
+    read = sum(build.resource_counts.values())
+    by_type = ", ".join(f"{n} {kind}" for kind, n in sorted(build.resource_counts.items()))
+    lines = [
+        f"Read {read} resources ({by_type}).",
+        f"People: {population.patients}; opted out of secondary use (counted nowhere): "
+        f"{population.opted_out}; without a practice (counted nowhere): "
+        f"{population.without_practice}.",
+        f"Entries: {population.entry_versions} versions read, {population.replaced_versions} "
+        "replaced by a newer version; "
+        f"{population.entries_held_with_quarantined_patient} held with a quarantined patient; "
+        f"{population.entries_unattributed} for people not in the source.",
+    ]
+    lines += _unmapped_lines(build)
+    lines += _quarantine_lines(build)
+    lines += _disclosure_lines(build)
+    return lines
+
+
+def _unmapped_lines(build: FeedBuild) -> list[str]:
+    lines = []
+    if build.unmapped:
+        total = sum(build.unmapped.values())
+        top = ", ".join(f"{s}|{c} ({n})" for (s, c), n in build.unmapped.most_common(TOP_UNMAPPED))
+        lines.append(
+            f"Unmapped: {total} codings ({len(build.unmapped)} distinct codes) that no mapping "
+            f"covers, most often {top}. Run `ltcbridge mappings coverage` for the full list."
+        )
+    else:
+        lines.append("Unmapped: none; every coding seen is covered by a mapping.")
+    for canonical, n in build.unmapped_questionnaires.most_common():
+        lines.append(
+            f"Unmapped template: {n} QuestionnaireResponse(s) answer {canonical or '(none)'}, "
+            "which no mappings directory defines; their answers were not read."
+        )
+    return lines
+
+
+def _quarantine_lines(build: FeedBuild) -> list[str]:
+    if not build.quarantine:
+        return ["Quarantined: nothing."]
+    reasons = Counter(item.reason for item in build.quarantine)
+    listed = ", ".join(f"{n} {reason}" for reason, n in reasons.most_common())
+    return [
+        f"Quarantined: {len(build.quarantine)} lines ({listed}), kept aside with file:line and "
+        "what to fix; the rest of the run went on."
+    ]
+
+
+def _disclosure_lines(build: FeedBuild) -> list[str]:
+    agreement = build.agreement
+    masked = build.masked
+    cells = len(build.published)
+    lines = [
+        f"Feed: {len(build.reports)} MeasureReport(s) for {build.period} at {agreement.level} "
+        f"level under agreement {agreement.id} to {agreement.recipient}.",
+        f"Disclosure: {sum(masked.values())} of {cells} figures masked "
+        f"({masked.get('primary', 0)} because they were {_small(agreement.threshold)}, "
+        f"{masked.get('secondary', 0)} to stop a masked figure being worked out); other counts "
+        f"rounded to the nearest {agreement.rounding}.",
+    ]
+    return lines + [f"WARNING: {w}" for w in agreement.warnings()]
+
+
+def _small(threshold: int) -> str:
+    return f"1..{threshold}" if threshold else "small (none: threshold 0)"

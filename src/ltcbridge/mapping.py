@@ -1,0 +1,402 @@
+"""Mappings: how a practice's own codes and templates turn into ltcbridge concepts.
+
+Mappings are FHIR R4 data (ConceptMap, Questionnaire, CodeSystem) plus two CSV lookups, kept in
+directories. The bundled directory is always loaded first; a practice or ICB adds its own. Loading
+checks everything and refuses to go on when any mapping is wrong, because a wrong mapping counts
+people wrongly (or, for an opt-out, leaks them) without anyone noticing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ltcbridge.concepts import CONCEPT_SYSTEM
+from ltcbridge.errors import MappingError, Problem
+
+# R4 ConceptMap.equivalence and R5 ConceptMap.relationship values under which the source code
+# implies the target concept. "narrower" means the target is narrower than the source: knowing
+# the source does not tell us the target, so it asserts nothing.
+ASSERTING_EQUIVALENCES = frozenset(
+    {"equal", "equivalent", "wider", "subsumes", "source-is-narrower-than-target"}
+)
+
+MAPPING_RESOURCE_TYPES = frozenset({"ConceptMap", "Questionnaire", "CodeSystem", "Bundle"})
+
+
+def bundled_mappings_dir() -> Path:
+    """The mappings shipped inside the package (concepts, national defaults, Star forms)."""
+    return Path(str(resources.files("ltcbridge") / "bundled" / "mappings"))
+
+
+@dataclass(frozen=True)
+class StarDefinition:
+    """A Star (or other scored measure): its areas and valid score range, all from data."""
+
+    code: str
+    areas: tuple[str, ...]
+    min_score: int
+    max_score: int
+
+
+@dataclass(frozen=True)
+class QuestionnaireMap:
+    """What each item of one template asserts, found through the item's ``code``."""
+
+    url: str
+    version: str | None
+    origin: str
+    item_concepts: dict[str, str]  # linkId -> concept asserted by the item's code
+
+
+@dataclass
+class Mappings:
+    """Every loaded mapping, shaped for fast lookups on the hot path."""
+
+    by_system: dict[str, dict[str, str]] = field(default_factory=dict)
+    covered: dict[str, set[str]] = field(default_factory=dict)  # codes any ConceptMap names
+    concept_kinds: dict[str, str] = field(default_factory=dict)
+    stars: dict[str, StarDefinition] = field(default_factory=dict)
+    questionnaires: dict[str, QuestionnaireMap] = field(default_factory=dict)
+    imd_quintile: dict[str, str] = field(default_factory=dict)
+    pcn_of: dict[str, str] = field(default_factory=dict)
+    origins: dict[tuple[str, str], str] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+    def concept_of(self, system: str | None, code: str | None) -> str | None:
+        """The concept a coding asserts, or None."""
+        codes = self.by_system.get(system)  # type: ignore[arg-type]
+        return codes.get(code) if codes is not None else None  # type: ignore[arg-type]
+
+    def is_covered(self, system: str | None, code: str | None) -> bool:
+        """True when some mapping names this coding, even one that deliberately asserts nothing."""
+        if system == CONCEPT_SYSTEM:
+            return code in self.concept_kinds
+        return code in self.covered.get(system, ())  # type: ignore[arg-type]
+
+    def questionnaire(self, canonical: str) -> QuestionnaireMap | None:
+        """The template a QuestionnaireResponse names: exact ``url|version``, else newest of url."""
+        return self.questionnaires.get(canonical) or self.questionnaires.get(
+            canonical.split("|", 1)[0]
+        )
+
+    def star_of_area(self, area: str) -> StarDefinition | None:
+        for star in self.stars.values():
+            if area in star.areas:
+                return star
+        return None
+
+
+def load_mappings(dirs: Sequence[Path | str] = (), *, include_bundled: bool = True) -> Mappings:
+    """Load and check mappings; raise ``MappingError`` listing every problem found."""
+    paths = ([bundled_mappings_dir()] if include_bundled else []) + [Path(d) for d in dirs]
+    loader = _Loader()
+    for directory in paths:
+        loader.load_directory(directory)
+    return loader.finish()
+
+
+@dataclass
+class _Located:
+    resource: dict[str, Any]
+    origin: str  # file name, with the Bundle entry when the resource came from a Bundle
+
+
+class _Loader:
+    """Collects resources from every directory, then builds lookups in dependency order."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+        self.code_systems: list[_Located] = []
+        self.concept_maps: list[_Located] = []
+        self.questionnaire_resources: list[_Located] = []
+        self.mappings = Mappings()
+        self.concept_properties: dict[str, dict[str, Any]] = {}
+
+    # -- collecting -------------------------------------------------------------------------
+    def load_directory(self, directory: Path) -> None:
+        if not directory.is_dir():
+            self.problems.append(Problem(str(directory), "", "is not a directory"))
+            return
+        for path in sorted(directory.iterdir()):
+            if path.suffix == ".json":
+                self._load_json(path)
+            elif path.suffix == ".csv":
+                self._load_csv(path)
+
+    def _load_json(self, path: Path) -> None:
+        self.mappings.files.append(str(path))
+        try:
+            resource = orjson.loads(path.read_bytes())
+        except orjson.JSONDecodeError as exc:
+            self.problems.append(Problem(str(path), "", f"is not valid JSON ({exc})"))
+            return
+        for located in _unbundle(resource, str(path), self.problems):
+            self._sort(located)
+
+    def _sort(self, located: _Located) -> None:
+        kind = located.resource.get("resourceType")
+        if kind == "CodeSystem":
+            self.code_systems.append(located)
+        elif kind == "ConceptMap":
+            self.concept_maps.append(located)
+        elif kind == "Questionnaire":
+            self.questionnaire_resources.append(located)
+        else:
+            self.problems.append(
+                Problem(
+                    located.origin,
+                    "resourceType",
+                    f"{kind!r} is not a mapping resource (expected ConceptMap, Questionnaire, "
+                    "CodeSystem or a Bundle of them)",
+                )
+            )
+
+    def _load_csv(self, path: Path) -> None:
+        self.mappings.files.append(str(path))
+        text = path.read_text(encoding="utf-8-sig")
+        rows = list(csv.reader(io.StringIO(text)))
+        if not rows:
+            self.problems.append(Problem(str(path), "", "is empty"))
+            return
+        header = [h.strip().lower() for h in rows[0]]
+        if header[:2] == ["postcode", "imd_quintile"]:
+            self._read_imd(path, rows[1:])
+        elif header[:2] == ["practice", "pcn"]:
+            for row in rows[1:]:
+                if len(row) >= 2 and row[0].strip():
+                    self.mappings.pcn_of[row[0].strip().upper()] = row[1].strip().upper()
+        else:
+            self.problems.append(
+                Problem(
+                    str(path),
+                    "header",
+                    f"unrecognised columns {rows[0]!r}: expected 'postcode,imd_quintile' "
+                    "or 'practice,pcn'",
+                )
+            )
+
+    def _read_imd(self, path: Path, rows: list[list[str]]) -> None:
+        for number, row in enumerate(rows, start=2):
+            if not row or not row[0].strip():
+                continue
+            quintile = row[1].strip() if len(row) > 1 else ""
+            if quintile not in {"1", "2", "3", "4", "5"}:
+                self.problems.append(
+                    Problem(f"{path}:{number}", "imd_quintile", f"{quintile!r} is not 1..5")
+                )
+                continue
+            self.mappings.imd_quintile[normalise_postcode(row[0])] = quintile
+
+    # -- building ---------------------------------------------------------------------------
+    def finish(self) -> Mappings:
+        for located in self.code_systems:
+            self._add_code_system(located)
+        self._build_stars()
+        for located in self.concept_maps:
+            self._add_concept_map(located)
+        for located in self.questionnaire_resources:
+            self._add_questionnaire(located)
+        self._index_newest_questionnaires()
+        # An ltcbridge concept coding asserts itself: one lookup path for every coding.
+        self.mappings.by_system[CONCEPT_SYSTEM] = {c: c for c in self.mappings.concept_kinds}
+        if self.problems:
+            raise MappingError(self.problems)
+        return self.mappings
+
+    def _add_code_system(self, located: _Located) -> None:
+        resource = located.resource
+        if resource.get("url") != CONCEPT_SYSTEM:
+            return  # a practice's own code system, kept for documentation: nothing to load
+        for index, concept in enumerate(_walk_concepts(resource.get("concept", []))):
+            code = concept.get("code")
+            properties = {p.get("code"): _property_value(p) for p in concept.get("property", [])}
+            kind = properties.get("kind")
+            if not code or not kind:
+                self.problems.append(
+                    Problem(located.origin, f"CodeSystem.concept[{index}]", "needs code and kind")
+                )
+                continue
+            known = self.mappings.concept_kinds.get(code)
+            if known is not None and known != kind:
+                self.problems.append(
+                    Problem(
+                        located.origin,
+                        f"CodeSystem.concept[{index}]",
+                        f"concept {code!r} is already defined with kind {known!r}",
+                    )
+                )
+            self.mappings.concept_kinds[code] = kind
+            self.concept_properties[code] = properties
+
+    def _build_stars(self) -> None:
+        props = self.concept_properties
+        for code, kind in self.mappings.concept_kinds.items():
+            if kind != "star":
+                continue
+            areas = tuple(
+                area
+                for area, area_kind in self.mappings.concept_kinds.items()
+                if area_kind == "star-area" and props[area].get("star") == code
+            )
+            self.mappings.stars[code] = StarDefinition(
+                code=code,
+                areas=areas,
+                min_score=int(props[code].get("min-score", 0)),
+                max_score=int(props[code].get("max-score", 10)),
+            )
+
+    def _add_concept_map(self, located: _Located) -> None:
+        for g, group in enumerate(located.resource.get("group", [])):
+            if group.get("target") != CONCEPT_SYSTEM:
+                continue  # maps into some other code system: not ltcbridge's business
+            source = group.get("source")
+            if not source:
+                self.problems.append(
+                    Problem(located.origin, f"ConceptMap.group[{g}].source", "is missing")
+                )
+                continue
+            for e, element in enumerate(group.get("element", [])):
+                self._add_element(
+                    located.origin, f"ConceptMap.group[{g}].element[{e}]", source, element
+                )
+
+    def _add_element(self, origin: str, path: str, system: str, element: dict[str, Any]) -> None:
+        code = element.get("code")
+        if not code:
+            self.problems.append(Problem(origin, f"{path}.code", "is missing"))
+            return
+        self.mappings.covered.setdefault(system, set()).add(code)
+        for t, target in enumerate(element.get("target", [])):
+            target_path = f"{path}.target[{t}]"
+            concept = target.get("code")
+            if concept not in self.mappings.concept_kinds:
+                self.problems.append(
+                    Problem(
+                        origin,
+                        f"{target_path}.code",
+                        f"{concept!r} is not an ltcbridge concept (see the bundled CodeSystem "
+                        f"{CONCEPT_SYSTEM})",
+                    )
+                )
+                continue
+            relation = target.get("equivalence") or target.get("relationship")
+            if relation in ASSERTING_EQUIVALENCES:
+                self._assert(origin, target_path, system, code, concept)
+
+    def _assert(self, origin: str, path: str, system: str, code: str, concept: str) -> None:
+        codes = self.mappings.by_system.setdefault(system, {})
+        earlier = codes.get(code)
+        if earlier is not None and earlier != concept:
+            self.problems.append(
+                Problem(
+                    origin,
+                    path,
+                    f"{system}|{code} is mapped to {concept!r} here but to {earlier!r} in "
+                    f"{self.mappings.origins[(system, code)]}: one code must mean one thing",
+                )
+            )
+            return
+        codes[code] = concept
+        self.mappings.origins.setdefault((system, code), f"{origin} {path}")
+
+    def _add_questionnaire(self, located: _Located) -> None:
+        resource = located.resource
+        url = resource.get("url")
+        if not url:
+            self.problems.append(Problem(located.origin, "Questionnaire.url", "is missing"))
+            return
+        item_concepts: dict[str, str] = {}
+        seen: set[str] = set()
+        for path, item in _walk_items(resource.get("item", []), "Questionnaire.item"):
+            link_id = item.get("linkId")
+            if not link_id:
+                self.problems.append(Problem(located.origin, f"{path}.linkId", "is missing"))
+                continue
+            if link_id in seen:
+                self.problems.append(
+                    Problem(located.origin, f"{path}.linkId", f"{link_id!r} is used twice")
+                )
+            seen.add(link_id)
+            concept = self._first_concept(item.get("code", []))
+            if concept is not None:
+                item_concepts[link_id] = concept
+        version = resource.get("version")
+        key = f"{url}|{version}" if version else url
+        self.mappings.questionnaires[key] = QuestionnaireMap(
+            url=url, version=version, origin=located.origin, item_concepts=item_concepts
+        )
+
+    def _first_concept(self, codings: Iterable[dict[str, Any]]) -> str | None:
+        for coding in codings:
+            system, code = coding.get("system"), coding.get("code")
+            if system == CONCEPT_SYSTEM and code in self.mappings.concept_kinds:
+                return code
+            concept = self.mappings.concept_of(system, code)
+            if concept is not None:
+                return concept
+        return None
+
+    def _index_newest_questionnaires(self) -> None:
+        """Let a response that names only the url (or an unknown version) find the newest."""
+        newest: dict[str, QuestionnaireMap] = {}
+        for q in self.mappings.questionnaires.values():
+            best = newest.get(q.url)
+            if best is None or _version_key(q.version) > _version_key(best.version):
+                newest[q.url] = q
+        self.mappings.questionnaires.update(newest)
+
+
+def normalise_postcode(postcode: str) -> str:
+    """Postcodes are written in many ways ("ex1 1aa", "EX11AA"): compare them without spaces."""
+    return postcode.replace(" ", "").upper()
+
+
+def _unbundle(resource: Any, origin: str, problems: list[Problem]) -> Iterator[_Located]:
+    if not isinstance(resource, dict):
+        problems.append(Problem(origin, "", "is not a FHIR resource (a JSON object)"))
+        return
+    if resource.get("resourceType") != "Bundle":
+        yield _Located(resource, origin)
+        return
+    for i, entry in enumerate(resource.get("entry", [])):
+        inner = entry.get("resource")
+        if isinstance(inner, dict):
+            yield _Located(inner, f"{origin}#Bundle.entry[{i}]")
+
+
+def _walk_concepts(concepts: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for concept in concepts:
+        yield concept
+        yield from _walk_concepts(concept.get("concept", []))
+
+
+def _walk_items(items: list[dict[str, Any]], path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    for i, item in enumerate(items):
+        here = f"{path}[{i}]"
+        yield here, item
+        yield from _walk_items(item.get("item", []), f"{here}.item")
+
+
+def _property_value(prop: dict[str, Any]) -> Any:
+    for key, value in prop.items():
+        if key.startswith("value"):
+            return value
+    return None
+
+
+def _version_key(version: str | None) -> tuple[int, tuple[int, ...], str]:
+    """Order versions: none < numeric (3 < 3.1 < 10) < anything else (by text)."""
+    if version is None:
+        return (0, (), "")
+    parts = version.split(".")
+    if all(p.isdigit() for p in parts):
+        return (1, tuple(int(p) for p in parts), "")
+    return (2, (), version)

@@ -1,0 +1,390 @@
+"""Raw FHIR R4 resources (plain dicts) to canonical records, through the mappings.
+
+This is the hot path: it runs once per resource of an export, so it works on the dicts orjson
+gives, never builds fhir.resources models, and caches what repeats (dates, codings). Every rule it
+applies is written down in docs/counting-rules.md.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import date, datetime
+from typing import Any
+
+from ltcbridge.errors import BadResource
+from ltcbridge.mapping import Mappings, normalise_postcode
+from ltcbridge.model import (
+    EntryRecord,
+    OrganizationRecord,
+    PatientRecord,
+    PracticeRef,
+    StarReading,
+    SubjectRef,
+    Version,
+)
+from ltcbridge.nhs_number import is_valid_nhs_number
+from ltcbridge.resource_types import FHIR_RESOURCE_TYPES
+from ltcbridge.uris import ETHNIC_CATEGORY_EXTENSION, NHS_NUMBER, ODS_CODE
+
+Record = EntryRecord | PatientRecord | OrganizationRecord
+
+CODED_ENTRY_TYPES = frozenset({"Observation", "Condition", "Procedure", "ServiceRequest"})
+ENTRY_TYPES = CODED_ENTRY_TYPES | {"QuestionnaireResponse", "Goal"}
+
+_RETRACTED_STATUS = frozenset({"entered-in-error", "cancelled", "revoked"})
+_RETRACTED_GOAL = frozenset({"entered-in-error", "cancelled", "rejected"})
+_RETRACTED_VERIFICATION = frozenset({"entered-in-error", "refuted"})
+
+# Clinical date elements, in the order the first present one is taken (docs/counting-rules.md).
+_DATE_ELEMENTS: dict[str, tuple[str, ...]] = {
+    "Observation": ("effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued"),
+    "Condition": ("onsetDateTime", "recordedDate"),
+    "Procedure": ("performedDateTime", "performedPeriod"),
+    "ServiceRequest": ("occurrenceDateTime", "authoredOn"),
+    "QuestionnaireResponse": ("authored",),
+    "Goal": ("startDate", "statusDate"),
+}
+
+_ETHNIC_GROUPS = {
+    **dict.fromkeys("ABC", "white"),
+    **dict.fromkeys("DEFG", "mixed"),
+    **dict.fromkeys("HJKL", "asian"),
+    **dict.fromkeys("MNP", "black"),
+    **dict.fromkeys("RS", "other"),
+}
+
+
+class Reader:
+    """Reads resources one at a time; keeps the tallies a person needs to see afterwards."""
+
+    def __init__(self, mappings: Mappings) -> None:
+        self.mappings = mappings
+        self.unmapped: Counter[tuple[str, str]] = Counter()
+        self.unmapped_questionnaires: Counter[str] = Counter()
+        self._dates: dict[str, int] = {}
+
+    def read(self, resource: Any) -> Record | None:
+        """The canonical record of one resource; None for a valid type ltcbridge does not use.
+
+        Raises ``BadResource`` (with the FHIR path) for anything a person must look at.
+        """
+        if not isinstance(resource, dict):
+            raise BadResource("not-a-resource", "", "the line is JSON but not a JSON object")
+        kind = resource.get("resourceType")
+        if kind in ENTRY_TYPES:
+            return self._entry(kind, resource)
+        if kind == "Patient":
+            return self._patient(resource)
+        if kind == "Organization":
+            return OrganizationRecord(_version(kind, resource), _ods_code(resource))
+        if not kind:
+            raise BadResource("missing-resource-type", "resourceType", "is missing")
+        if kind not in FHIR_RESOURCE_TYPES:
+            raise BadResource(
+                "unknown-resource-type", "resourceType", f"{kind!r} is not a FHIR R4 resource type"
+            )
+        return None
+
+    # -- entries ------------------------------------------------------------------------------
+    def _entry(self, kind: str, resource: dict[str, Any]) -> EntryRecord:
+        version = _version(kind, resource)
+        if _is_retracted(kind, resource):
+            return EntryRecord(version, None, None, retracted=True)
+        record = EntryRecord(version, None, None)
+        if kind == "QuestionnaireResponse":
+            self._read_answers(resource, record)
+        elif kind == "Goal":
+            record.concepts = ("goal",)
+            text = (resource.get("description") or {}).get("text")
+            record.goals = (text,) if text else ()
+        else:
+            self._read_code(kind, resource, record)
+        if not (record.concepts or record.stars):
+            return record  # asserts nothing (yet it still replaces older versions)
+        record.subject = _subject(kind, resource)
+        record.date, date_path = _clinical_date(kind, resource)
+        if record.date is None:
+            raise BadResource("missing-date", f"{kind}.{date_path}", "no clinical date")
+        record.date_int = self._date_int(record.date, f"{kind}.{date_path}")
+        return record
+
+    def _read_code(self, kind: str, resource: dict[str, Any], record: EntryRecord) -> None:
+        concepts = self._concepts(resource.get("code"))
+        stars = [c for c in concepts if c in self.mappings.stars]
+        if stars:
+            record.stars = (self._star_from_components(kind, resource, stars[0]),)
+        record.concepts = tuple(c for c in concepts if c not in self.mappings.stars)
+
+    def _concepts(self, codeable: dict[str, Any] | None) -> list[str]:
+        found: list[str] = []
+        for coding in (codeable or {}).get("coding", ()):
+            concept = self._concept_of_coding(coding)
+            if concept is not None and concept not in found:
+                found.append(concept)
+        return found
+
+    def _concept_of_coding(self, coding: dict[str, Any]) -> str | None:
+        system, code = coding.get("system"), coding.get("code")
+        concept = self.mappings.concept_of(system, code)
+        if concept is None and not self.mappings.is_covered(system, code):
+            self.unmapped[(system or "", code or "")] += 1
+        return concept
+
+    def _star_from_components(self, kind: str, resource: dict[str, Any], star: str) -> StarReading:
+        definition = self.mappings.stars[star]
+        scores: dict[str, int] = {}
+        for i, component in enumerate(resource.get("component", ())):
+            for area in self._concepts(component.get("code")):
+                if area in definition.areas and "valueInteger" in component:
+                    path = f"{kind}.component[{i}].valueInteger"
+                    scores[area] = self._score(definition.code, component["valueInteger"], path)
+        return StarReading(star, scores)
+
+    def _score(self, star: str, value: Any, path: str) -> int:
+        definition = self.mappings.stars[star]
+        if not isinstance(value, int) or not (
+            definition.min_score <= value <= definition.max_score
+        ):
+            raise BadResource(
+                "star-score-out-of-range",
+                path,
+                f"score {value!r} is outside {definition.min_score}..{definition.max_score} "
+                f"for {star}",
+            )
+        return value
+
+    def _read_answers(self, resource: dict[str, Any], record: EntryRecord) -> None:
+        canonical = resource.get("questionnaire") or ""
+        template = self.mappings.questionnaire(canonical)
+        if template is None:
+            self.unmapped_questionnaires[canonical] += 1
+            return
+        concepts: list[str] = []
+        goals: list[str] = []
+        scores: dict[str, dict[str, int]] = {}
+        for path, item in _walk_answered_items(resource.get("item", ()), "item"):
+            item_concept = template.item_concepts.get(item.get("linkId", ""))
+            for a, answer in enumerate(item.get("answer", ())):
+                self._read_answer(
+                    answer, item_concept, f"QuestionnaireResponse.{path}.answer[{a}]",
+                    concepts, goals, scores,
+                )  # fmt: skip
+        record.concepts = tuple(concepts)
+        record.goals = tuple(goals)
+        record.stars = tuple(StarReading(star, s) for star, s in scores.items())
+
+    def _read_answer(
+        self,
+        answer: dict[str, Any],
+        item_concept: str | None,
+        path: str,
+        concepts: list[str],
+        goals: list[str],
+        scores: dict[str, dict[str, int]],
+    ) -> None:
+        if "valueCoding" in answer:
+            concept = self._concept_of_coding(answer["valueCoding"])
+            if concept is not None and concept not in concepts:
+                concepts.append(concept)
+        elif item_concept is None:
+            return
+        elif answer.get("valueBoolean") is True:
+            if item_concept not in concepts:
+                concepts.append(item_concept)
+        elif "valueInteger" in answer:
+            star = self.mappings.star_of_area(item_concept)
+            if star is not None:
+                value = self._score(star.code, answer["valueInteger"], f"{path}.valueInteger")
+                scores.setdefault(star.code, {})[item_concept] = value
+        elif "valueString" in answer and item_concept == "goal":
+            goals.append(answer["valueString"])
+            if "goal" not in concepts:
+                concepts.append("goal")
+
+    def _date_int(self, text: str, path: str) -> int:
+        """YYYYMMDD of a clinical date (day 00 when only the month is given); cached."""
+        day = text[:10]
+        cached = self._dates.get(day)
+        if cached is None:
+            cached = _parse_day(day, path)
+            self._dates[day] = cached
+        return cached
+
+    # -- people -------------------------------------------------------------------------------
+    def _patient(self, resource: dict[str, Any]) -> PatientRecord:
+        version = _version("Patient", resource)
+        nhs_number = _nhs_number(resource)
+        postcode = _postcode(resource)
+        imd = self.mappings.imd_quintile.get(normalise_postcode(postcode)) if postcode else None
+        gender = resource.get("gender")
+        return PatientRecord(
+            version=version,
+            nhs_number=nhs_number,
+            birth_int=_birth_int(resource.get("birthDate")),
+            sex=gender if gender in ("male", "female") else "other-unknown",
+            ethnicity_group=_ETHNIC_GROUPS.get(_ethnic_code(resource) or "", "not-stated"),
+            imd_quintile=imd or "unknown",
+            practice=_practice(resource),
+        )
+
+
+# -- helpers (pure functions of one resource) ---------------------------------------------------
+def _version(kind: str, resource: dict[str, Any]) -> Version:
+    rid = resource.get("id")
+    if not rid:
+        raise BadResource("missing-id", f"{kind}.id", "is missing")
+    meta = resource.get("meta") or {}
+    return Version(kind, rid, _instant_us(meta.get("lastUpdated")), meta.get("versionId"))
+
+
+def _instant_us(text: str | None) -> int | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise BadResource("impossible-date", "meta.lastUpdated", f"{text!r}: {exc}") from None
+    if moment.tzinfo is None:
+        raise BadResource("impossible-date", "meta.lastUpdated", f"{text!r} has no time zone")
+    return int(moment.timestamp() * 1_000_000)
+
+
+def _is_retracted(kind: str, resource: dict[str, Any]) -> bool:
+    if kind == "Condition":
+        codings = (resource.get("verificationStatus") or {}).get("coding", ())
+        return any(c.get("code") in _RETRACTED_VERIFICATION for c in codings)
+    if kind == "Goal":
+        return resource.get("lifecycleStatus") in _RETRACTED_GOAL
+    return resource.get("status") in _RETRACTED_STATUS
+
+
+def _subject(kind: str, resource: dict[str, Any]) -> SubjectRef:
+    ref = resource.get("subject") or resource.get("patient")
+    if not ref:
+        raise BadResource("missing-subject", f"{kind}.subject", "is missing: whose entry is it?")
+    literal = ref.get("reference")
+    if literal:
+        _, found, rest = literal.rpartition("Patient/")
+        if found and rest:
+            return ("Patient", rest.split("/", 1)[0])
+        raise BadResource(
+            "bad-subject", f"{kind}.subject.reference", f"{literal!r} is not a Patient reference"
+        )
+    identifier = ref.get("identifier") or {}
+    value = identifier.get("value")
+    if identifier.get("system") == NHS_NUMBER and value:
+        if not is_valid_nhs_number(value):
+            raise BadResource(
+                "nhs-number-check-digit",
+                f"{kind}.subject.identifier.value",
+                "NHS number fails the modulus-11 check",
+            )
+        return ("nhs", value.replace(" ", ""))
+    raise BadResource(
+        "bad-subject", f"{kind}.subject", "has neither a Patient reference nor an NHS number"
+    )
+
+
+def _clinical_date(kind: str, resource: dict[str, Any]) -> tuple[str | None, str]:
+    elements = _DATE_ELEMENTS[kind]
+    for element in elements:
+        value = resource.get(element)
+        if isinstance(value, dict):  # a Period: its start
+            value, element = value.get("start"), f"{element}.start"
+        if value:
+            return value, element
+    return None, elements[0]
+
+
+def _parse_day(day: str, path: str) -> int:
+    if len(day) == 7 and day[4] == "-":
+        year, month = day[:4], day[5:7]
+        if year.isdigit() and month.isdigit() and 1 <= int(month) <= 12:
+            return int(year) * 10000 + int(month) * 100
+    elif len(day) == 10 and day[4] == "-" and day[7] == "-":
+        try:
+            return _ymd(date(int(day[:4]), int(day[5:7]), int(day[8:10])))
+        except ValueError as exc:
+            raise BadResource("impossible-date", path, f"{day!r}: {exc}") from None
+    if len(day) == 4 and day.isdigit():
+        raise BadResource("imprecise-date", path, f"{day!r} has no month, so no reporting month")
+    raise BadResource("impossible-date", path, f"{day!r} is not a FHIR date")
+
+
+def _ymd(d: date) -> int:
+    return d.year * 10000 + d.month * 100 + d.day
+
+
+def _walk_answered_items(items: Any, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every item, however deeply nested (item.item and answer.item), with its FHIR path."""
+    for i, item in enumerate(items):
+        here = f"{path}[{i}]"
+        yield here, item
+        yield from _walk_answered_items(item.get("item", ()), f"{here}.item")
+        for a, answer in enumerate(item.get("answer", ())):
+            yield from _walk_answered_items(answer.get("item", ()), f"{here}.answer[{a}].item")
+
+
+def _nhs_number(resource: dict[str, Any]) -> str | None:
+    for i, identifier in enumerate(resource.get("identifier", ())):
+        if identifier.get("system") == NHS_NUMBER and identifier.get("value"):
+            value = identifier["value"]
+            if not is_valid_nhs_number(value):
+                raise BadResource(
+                    "nhs-number-check-digit",
+                    f"Patient.identifier[{i}].value",
+                    "NHS number fails the modulus-11 check",
+                )
+            return value.replace(" ", "")
+    return None
+
+
+def _birth_int(birth_date: str | None) -> int:
+    """YYYYMMDD; a YYYY-MM birth date is read as the first of the month; otherwise 0 (unknown)."""
+    if not birth_date or len(birth_date) < 7:
+        return 0
+    try:
+        if len(birth_date) == 7:
+            return int(birth_date[:4]) * 10000 + int(birth_date[5:7]) * 100 + 1
+        return _ymd(date.fromisoformat(birth_date[:10]))
+    except ValueError:
+        raise BadResource(
+            "impossible-date", "Patient.birthDate", f"{birth_date!r} is not a real date"
+        ) from None
+
+
+def _ethnic_code(resource: dict[str, Any]) -> str | None:
+    for extension in resource.get("extension", ()):
+        if extension.get("url") == ETHNIC_CATEGORY_EXTENSION:
+            codings = (extension.get("valueCodeableConcept") or {}).get("coding", ())
+            for coding in codings:
+                if coding.get("code"):
+                    return coding["code"]
+    return None
+
+
+def _postcode(resource: dict[str, Any]) -> str | None:
+    for address in resource.get("address", ()):
+        if address.get("postalCode"):
+            return address["postalCode"]
+    return None
+
+
+def _practice(resource: dict[str, Any]) -> PracticeRef | None:
+    for ref in resource.get("generalPractitioner", ()):
+        literal = ref.get("reference") or ""
+        _, found, rest = literal.rpartition("Organization/")
+        if found and rest:
+            return ("Organization", rest.split("/", 1)[0])
+        identifier = ref.get("identifier") or {}
+        if identifier.get("system") == ODS_CODE and identifier.get("value"):
+            return ("ods", identifier["value"].upper())
+    return None
+
+
+def _ods_code(resource: dict[str, Any]) -> str | None:
+    for identifier in resource.get("identifier", ()):
+        if identifier.get("system") == ODS_CODE and identifier.get("value"):
+            return identifier["value"].upper()
+    return None

@@ -1,0 +1,305 @@
+"""Scan a whole source into compact columns, in parallel, with flat memory.
+
+Each chunk of the source is read by ``scan_chunk`` (in a worker process when the source is big)
+into typed arrays of integers: one row per entry version, per asserted concept, per patient.
+Strings become 64-bit hashes (``key_hash``) so a million resources cost tens of megabytes, and
+version de-duplication and counting can happen afterwards, column-wise, in numpy.
+
+The hashing is Python's own ``hash`` of str (fast, cached on the string). Its seed differs between
+interpreters, so every hash of one scan must be made in one family of processes: forked workers
+share the parent's seed, and with ``spawn`` the workers get one fixed PYTHONHASHSEED and the parent
+makes none. ``scan_source`` keeps to that rule.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from array import array
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from ltcbridge.concepts import CONCEPT_INDEX, STRATIFIERS
+from ltcbridge.errors import BadResource
+from ltcbridge.mapping import Mappings
+from ltcbridge.model import EntryRecord, OrganizationRecord, PatientRecord, QuarantineItem
+from ltcbridge.read import Reader
+from ltcbridge.sources import Chunk, plan_chunks, read_lines, source_files
+
+SEX_INDEX = {s: i for i, s in enumerate(STRATIFIERS["sex"])}
+ETHNICITY_INDEX = {s: i for i, s in enumerate(STRATIFIERS["ethnicity-group"])}
+IMD_INDEX = {s: i for i, s in enumerate(STRATIFIERS["imd-quintile"])}
+PARALLEL_ABOVE_BYTES = 48 * 1024 * 1024
+
+
+def key_hash(text: str) -> int:
+    """A 64-bit stand-in for a reference string (see the module docstring about seeds)."""
+    return hash(text)
+
+
+def subject_key(kind: str, value: str) -> str:
+    return f"Patient/{value}" if kind == "Patient" else f"nhs:{value}"
+
+
+@dataclass
+class Columns:
+    """Everything a scan keeps, as columns. Chunks merge by concatenation."""
+
+    # one row per entry version
+    v_key: array = field(default_factory=lambda: array("q"))
+    v_updated: array = field(default_factory=lambda: array("q"))  # -1 = no lastUpdated
+    v_int_version: array = field(default_factory=lambda: array("q"))  # -1 = not an integer
+    v_order: array = field(default_factory=lambda: array("q"))  # position in the source
+    # one row per concept an entry version asserts
+    f_version: array = field(default_factory=lambda: array("q"))
+    f_subject: array = field(default_factory=lambda: array("q"))
+    f_date: array = field(default_factory=lambda: array("q"))  # YYYYMMDD
+    f_concept: array = field(default_factory=lambda: array("b"))
+    # one row per patient version
+    p_key: array = field(default_factory=lambda: array("q"))
+    p_nhs: array = field(default_factory=lambda: array("q"))  # 0 = none
+    p_updated: array = field(default_factory=lambda: array("q"))
+    p_int_version: array = field(default_factory=lambda: array("q"))
+    p_order: array = field(default_factory=lambda: array("q"))
+    p_birth: array = field(default_factory=lambda: array("q"))
+    p_sex: array = field(default_factory=lambda: array("b"))
+    p_ethnicity: array = field(default_factory=lambda: array("b"))
+    p_imd: array = field(default_factory=lambda: array("b"))
+    p_practice: array = field(default_factory=lambda: array("l"))  # index into practice_refs
+    practice_refs: list[str] = field(default_factory=list)
+    organizations: dict[str, str] = field(default_factory=dict)  # Organization id -> ODS code
+    held_subjects: set[int] = field(default_factory=set)  # hashes of quarantined patients
+    quarantine: list[QuarantineItem] = field(default_factory=list)
+    quarantine_chunk: array = field(default_factory=lambda: array("l"))  # chunk of each item
+    unmapped: Counter[tuple[str, str]] = field(default_factory=Counter)
+    unmapped_questionnaires: Counter[str] = field(default_factory=Counter)
+    resource_counts: Counter[str] = field(default_factory=Counter)
+    ignored_counts: Counter[str] = field(default_factory=Counter)
+    lines: dict[int, int] = field(default_factory=dict)  # chunk index -> lines in it
+    bytes_read: int = 0
+
+    def extend(self, other: Columns) -> None:
+        """Append another chunk's columns, re-basing the indexes that point into lists."""
+        version_base = len(self.v_key)
+        practice_base = len(self.practice_refs)
+        for name in _ARRAY_FIELDS:
+            getattr(self, name).extend(getattr(other, name))
+        self.f_version[len(self.f_version) - len(other.f_version) :] = array(
+            "q", (v + version_base for v in other.f_version)
+        )
+        self.p_practice[len(self.p_practice) - len(other.p_practice) :] = array(
+            "l", (p + practice_base if p >= 0 else -1 for p in other.p_practice)
+        )
+        self.practice_refs.extend(other.practice_refs)
+        self.organizations.update(other.organizations)
+        self.held_subjects |= other.held_subjects
+        self.quarantine.extend(other.quarantine)
+        self.quarantine_chunk.extend(other.quarantine_chunk)
+        for name in ("unmapped", "unmapped_questionnaires", "resource_counts", "ignored_counts"):
+            getattr(self, name).update(getattr(other, name))
+        self.lines.update(other.lines)
+        self.bytes_read += other.bytes_read
+
+
+_ARRAY_FIELDS = [
+    name for name in Columns.__dataclass_fields__ if name.startswith(("v_", "f_", "p_"))
+]
+
+
+class _ChunkScanner:
+    """Reads the lines of one chunk into ``Columns``."""
+
+    def __init__(self, chunk: Chunk, mappings: Mappings) -> None:
+        self.chunk = chunk
+        self.reader = Reader(mappings)
+        self.out = Columns()
+        self.order_base = chunk.index << 40
+        self.practice_index: dict[str, int] = {}
+
+    def run(self) -> Columns:
+        line_no = 0
+        offset = 0
+        for line_no, line in enumerate(read_lines(self.chunk), start=1):
+            self._line(line, line_no, offset)
+            offset += len(line)
+        self.out.lines[self.chunk.index] = line_no
+        self.out.bytes_read = offset
+        self.out.unmapped = self.reader.unmapped
+        self.out.unmapped_questionnaires = self.reader.unmapped_questionnaires
+        return self.out
+
+    def _line(self, line: bytes, line_no: int, offset: int) -> None:
+        if not line.strip():
+            return
+        try:
+            resource = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            self._quarantine(line_no, None, "malformed-json", "", f"not valid JSON ({exc})", line)
+            return
+        try:
+            record = self.reader.read(resource)
+        except BadResource as bad:
+            self._bad(resource, bad, line_no, line)
+            return
+        order = self.order_base + offset
+        if isinstance(record, EntryRecord):
+            self._entry(record, order)
+        elif isinstance(record, PatientRecord):
+            self._patient(record, order)
+        elif isinstance(record, OrganizationRecord):
+            if record.ods_code:
+                self.out.organizations[record.version.id] = record.ods_code
+        else:
+            self.out.ignored_counts[resource["resourceType"]] += 1
+            return
+        self.out.resource_counts[record.version.resource_type] += 1
+
+    def _entry(self, record: EntryRecord, order: int) -> None:
+        out = self.out
+        version_row = len(out.v_key)
+        version = record.version
+        out.v_key.append(key_hash(version.key))
+        out.v_updated.append(-1 if version.last_updated_us is None else version.last_updated_us)
+        out.v_int_version.append(version.integer_version)
+        out.v_order.append(order)
+        if not record.concepts or record.subject is None:
+            return
+        subject = key_hash(subject_key(*record.subject))
+        for concept in record.concepts:
+            index = CONCEPT_INDEX.get(concept)
+            if index is not None:
+                out.f_version.append(version_row)
+                out.f_subject.append(subject)
+                out.f_date.append(record.date_int)
+                out.f_concept.append(index)
+
+    def _patient(self, record: PatientRecord, order: int) -> None:
+        out = self.out
+        version = record.version
+        out.p_key.append(key_hash(subject_key("Patient", version.id)))
+        out.p_nhs.append(
+            key_hash(subject_key("nhs", record.nhs_number)) if record.nhs_number else 0
+        )
+        out.p_updated.append(-1 if version.last_updated_us is None else version.last_updated_us)
+        out.p_int_version.append(version.integer_version)
+        out.p_order.append(order)
+        out.p_birth.append(record.birth_int)
+        out.p_sex.append(SEX_INDEX[record.sex])
+        out.p_ethnicity.append(ETHNICITY_INDEX[record.ethnicity_group])
+        out.p_imd.append(IMD_INDEX[record.imd_quintile])
+        out.p_practice.append(self._practice_row(record))
+
+    def _practice_row(self, record: PatientRecord) -> int:
+        if record.practice is None:
+            return -1
+        ref = "/".join(record.practice)
+        row = self.practice_index.get(ref)
+        if row is None:
+            row = self.practice_index[ref] = len(self.out.practice_refs)
+            self.out.practice_refs.append(ref)
+        return row
+
+    def _bad(self, resource: object, bad: BadResource, line_no: int, line: bytes) -> None:
+        kind = resource.get("resourceType") if isinstance(resource, dict) else None
+        rid = resource.get("id") if isinstance(resource, dict) else None
+        where = f"{kind}/{rid}" if kind and rid else None
+        if kind == "Patient" and rid:
+            self.out.held_subjects.add(key_hash(subject_key("Patient", rid)))
+        self._quarantine(line_no, where, bad.reason, bad.path, bad.message, line)
+
+    def _quarantine(
+        self, line_no: int, resource: str | None, reason: str, path: str, message: str, raw: bytes
+    ) -> None:
+        item = QuarantineItem(
+            file=self.chunk.name,
+            line=line_no,  # within the chunk; made absolute by scan_source
+            resource=resource,
+            reason=reason,
+            path=path,
+            message=message,
+            raw=raw.decode("utf-8", "replace").rstrip("\n"),
+        )
+        self.out.quarantine.append(item)
+        self.out.quarantine_chunk.append(self.chunk.index)
+
+
+def scan_chunk(chunk: Chunk, mappings: Mappings) -> Columns:
+    """Read one chunk (runs in a worker process for big sources)."""
+    return _ChunkScanner(chunk, mappings).run()
+
+
+_WORKER_MAPPINGS: Mappings | None = None
+
+
+def _init_worker(mappings: Mappings) -> None:
+    global _WORKER_MAPPINGS
+    _WORKER_MAPPINGS = mappings
+
+
+def _scan_in_worker(chunk: Chunk) -> Columns:
+    assert _WORKER_MAPPINGS is not None
+    return scan_chunk(chunk, _WORKER_MAPPINGS)
+
+
+ProgressCallback = Callable[[int, int], None]  # (bytes done, bytes in all)
+
+
+def scan_source(
+    source: Path | str,
+    mappings: Mappings,
+    *,
+    workers: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> Columns:
+    """Scan every NDJSON file of a source into one ``Columns``, in source order."""
+    chunks = plan_chunks(source_files(source))
+    total = sum(Path(c.path).stat().st_size if c.end == -1 else c.end - c.start for c in chunks)
+    workers = _worker_count(workers, total, len(chunks))
+    merged = Columns()
+    done = 0
+    for columns in _scan_chunks(chunks, mappings, workers):
+        merged.extend(columns)
+        done += columns.bytes_read
+        if progress is not None:
+            progress(done, total)
+    _absolute_line_numbers(merged, chunks)
+    return merged
+
+
+def _worker_count(requested: int | None, total_bytes: int, chunk_count: int) -> int:
+    if requested is not None:
+        return max(1, requested)
+    if total_bytes < PARALLEL_ABOVE_BYTES or chunk_count < 2:
+        return 1
+    return min(os.cpu_count() or 1, chunk_count)
+
+
+def _scan_chunks(chunks: list[Chunk], mappings: Mappings, workers: int) -> Iterable[Columns]:
+    if workers == 1:
+        for chunk in chunks:
+            yield scan_chunk(chunk, mappings)
+        return
+    context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+    if context.get_start_method() == "spawn":
+        # one fixed seed for every worker; the parent hashes nothing of its own during the scan
+        os.environ.setdefault("PYTHONHASHSEED", "2026")
+    with ProcessPoolExecutor(
+        workers, context, initializer=_init_worker, initargs=(mappings,)
+    ) as pool:
+        yield from pool.map(_scan_in_worker, chunks)
+
+
+def _absolute_line_numbers(columns: Columns, chunks: list[Chunk]) -> None:
+    """Chunks count lines from 1; quarantine wants the line number in the file."""
+    lines_before: dict[int, int] = {}
+    running: dict[str, int] = {}
+    for chunk in chunks:
+        lines_before[chunk.index] = running.get(chunk.path, 0)
+        running[chunk.path] = lines_before[chunk.index] + columns.lines.get(chunk.index, 0)
+    for item, chunk_index in zip(columns.quarantine, columns.quarantine_chunk, strict=True):
+        item.line += lines_before[chunk_index]

@@ -1,0 +1,92 @@
+"""GP sources as bytes: the NDJSON files of a FHIR Bulk Data export, cut into chunks.
+
+A chunk is a byte range that starts and ends on a line boundary, so several processes can read
+one large file at once without holding it in memory. Line numbers for error messages are put back
+together afterwards from each chunk's own line count.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ltcbridge.errors import SourceError
+
+CHUNK_BYTES = 32 * 1024 * 1024
+NDJSON_SUFFIXES = (".ndjson", ".ndjson.gz", ".jsonl")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A line-aligned byte range of one file; ``index`` orders chunks across the whole source."""
+
+    index: int
+    path: str
+    start: int
+    end: int  # -1 = to the end (gzip files are one chunk)
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+
+def source_files(source: Path | str) -> list[Path]:
+    """The NDJSON files of a source (a directory of them, or one file), or a clear error."""
+    path = Path(source)
+    if not path.exists():
+        raise SourceError(f"source {path} does not exist: give a bulk-export directory or file")
+    if path.is_file():
+        files = [path]
+    else:
+        files = sorted(p for p in path.iterdir() if p.name.endswith(NDJSON_SUFFIXES))
+        if not files:
+            raise SourceError(
+                f"source {path} has no .ndjson files: is it the directory a FHIR $export wrote?"
+            )
+    if all(p.stat().st_size == 0 for p in files):
+        raise SourceError(f"source {path} is empty: there is nothing to read")
+    return files
+
+
+def plan_chunks(files: list[Path], chunk_bytes: int = CHUNK_BYTES) -> list[Chunk]:
+    """Cut every file into line-aligned chunks of about ``chunk_bytes``."""
+    chunks: list[Chunk] = []
+    for path in files:
+        if path.name.endswith(".gz"):
+            chunks.append(Chunk(len(chunks), str(path), 0, -1))
+            continue
+        for start, end in _line_aligned_ranges(path, chunk_bytes):
+            chunks.append(Chunk(len(chunks), str(path), start, end))
+    return chunks
+
+
+def _line_aligned_ranges(path: Path, chunk_bytes: int) -> Iterator[tuple[int, int]]:
+    size = path.stat().st_size
+    start = 0
+    with path.open("rb") as handle:
+        while start < size:
+            end = min(start + chunk_bytes, size)
+            if end < size:
+                handle.seek(end)
+                handle.readline()  # run on to the end of the line we landed in
+                end = handle.tell()
+            yield start, end
+            start = end
+
+
+def read_lines(chunk: Chunk) -> Iterator[bytes]:
+    """The raw lines of one chunk, newline included."""
+    if chunk.end == -1:
+        with gzip.open(chunk.path, "rb") as handle:
+            yield from handle
+        return
+    with open(chunk.path, "rb") as handle:
+        handle.seek(chunk.start)
+        remaining = chunk.end - chunk.start
+        for line in handle:
+            yield line
+            remaining -= len(line)
+            if remaining <= 0:
+                return

@@ -1,0 +1,11 @@
+"""National and HL7 identifiers ltcbridge reads or writes (UK Core, FHIR R4)."""
+
+NHS_NUMBER = "https://fhir.nhs.uk/Id/nhs-number"
+ODS_CODE = "https://fhir.nhs.uk/Id/ods-organization-code"
+ETHNIC_CATEGORY_EXTENSION = (
+    "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-EthnicCategory"
+)
+MEASURE_POPULATION = "http://terminology.hl7.org/CodeSystem/measure-population"
+DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+MIN_VALUE = "http://hl7.org/fhir/StructureDefinition/minValue"
+MAX_VALUE = "http://hl7.org/fhir/StructureDefinition/maxValue"
