@@ -1,0 +1,71 @@
+"""Shared fixtures. ``fhir_engine``: the real in-memory FHIR R4 engine (tests/fhir_engine)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import httpx
+import pytest
+
+ENGINE_DIR = Path(__file__).parent / "fhir_engine"
+STARTUP_SECONDS = 60
+
+
+def _engine_command() -> list[str]:
+    """``node server.mjs 0``, or a clear failure saying what is missing (never a skip)."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail(
+            "node is not on PATH: the FHIR engine for integration tests needs Node >= 20.19"
+        )
+    if not (ENGINE_DIR / "node_modules" / "@medplum" / "fhir-router").is_dir():
+        pytest.fail(
+            "tests/fhir_engine/node_modules is missing: run "
+            "`npm ci --prefix tests/fhir_engine` (as .ci/run does)"
+        )
+    return [node, str(ENGINE_DIR / "server.mjs"), "0"]
+
+
+def _read_port(process: subprocess.Popen[str], stderr: IO[bytes]) -> int:
+    """The port from the engine's first line, ``LISTENING <port>``, within the startup limit."""
+    first_line: list[str] = []
+    reader = threading.Thread(target=lambda: first_line.append(process.stdout.readline()))
+    reader.start()
+    reader.join(STARTUP_SECONDS)
+    line = first_line[0] if first_line else ""
+    if not line.startswith("LISTENING "):
+        process.kill()
+        stderr.seek(0)
+        errors = stderr.read().decode(errors="replace")
+        pytest.fail(f"FHIR engine did not start (first line {line!r}):\n{errors}")
+    return int(line.split()[1])
+
+
+@pytest.fixture(scope="session")
+def fhir_engine() -> Iterator[str]:
+    """Base URL of a running engine, e.g. ``http://127.0.0.1:40123/fhir``; stopped at the end."""
+    # stderr goes to a file, not a pipe, so a chatty engine can never block on it.
+    with tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen(
+            _engine_command(),
+            cwd=ENGINE_DIR,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+        try:
+            base_url = f"http://127.0.0.1:{_read_port(process, stderr)}/fhir"
+            httpx.get(f"{base_url}/metadata", timeout=10).raise_for_status()
+            yield base_url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
