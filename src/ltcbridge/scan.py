@@ -27,9 +27,9 @@ import orjson
 from ltcbridge.concepts import CONCEPT_INDEX, STRATIFIERS
 from ltcbridge.errors import BadResource
 from ltcbridge.mapping import Mappings
-from ltcbridge.model import EntryRecord, OrganizationRecord, PatientRecord, QuarantineItem
+from ltcbridge.model import EntryRecord, PatientRecord, QuarantineItem
 from ltcbridge.read import Reader
-from ltcbridge.sources import Chunk, plan_chunks, read_lines, source_files
+from ltcbridge.sources import CHUNK_BYTES, Chunk, plan_chunks, read_lines, source_files
 
 SEX_INDEX = {s: i for i, s in enumerate(STRATIFIERS["sex"])}
 ETHNICITY_INDEX = {s: i for i, s in enumerate(STRATIFIERS["ethnicity-group"])}
@@ -124,8 +124,29 @@ class _ChunkScanner:
     def run(self) -> Columns:
         line_no = 0
         offset = 0
+        loads, read, order_base = orjson.loads, self.reader.read, self.order_base
+        counts = self.out.resource_counts
         for line_no, line in enumerate(read_lines(self.chunk), start=1):
-            self._line(line, line_no, offset)
+            try:
+                resource = loads(line)
+                record = read(resource)
+            except orjson.JSONDecodeError as exc:
+                if line.strip():
+                    self._quarantine(line_no, None, "malformed-json", "", f"not JSON ({exc})", line)
+            except BadResource as bad:
+                self._bad(resource, bad, line_no, line)
+            else:
+                if type(record) is EntryRecord:
+                    self._entry(record, order_base + offset)
+                elif record is None:
+                    self.out.ignored_counts[resource["resourceType"]] += 1
+                elif type(record) is PatientRecord:
+                    self._patient(record, order_base + offset)
+                elif record.ods_code:  # an OrganizationRecord
+                    self.out.organizations[record.version.id] = record.ods_code
+                if record is not None:
+                    kind = record.version.resource_type
+                    counts[kind] = counts.get(kind, 0) + 1
             offset += len(line)
         self.out.lines[self.chunk.index] = line_no
         self.out.bytes_read = offset
@@ -133,38 +154,13 @@ class _ChunkScanner:
         self.out.unmapped_questionnaires = self.reader.unmapped_questionnaires
         return self.out
 
-    def _line(self, line: bytes, line_no: int, offset: int) -> None:
-        if not line.strip():
-            return
-        try:
-            resource = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            self._quarantine(line_no, None, "malformed-json", "", f"not valid JSON ({exc})", line)
-            return
-        try:
-            record = self.reader.read(resource)
-        except BadResource as bad:
-            self._bad(resource, bad, line_no, line)
-            return
-        order = self.order_base + offset
-        if isinstance(record, EntryRecord):
-            self._entry(record, order)
-        elif isinstance(record, PatientRecord):
-            self._patient(record, order)
-        elif isinstance(record, OrganizationRecord):
-            if record.ods_code:
-                self.out.organizations[record.version.id] = record.ods_code
-        else:
-            self.out.ignored_counts[resource["resourceType"]] += 1
-            return
-        self.out.resource_counts[record.version.resource_type] += 1
-
     def _entry(self, record: EntryRecord, order: int) -> None:
         out = self.out
         version_row = len(out.v_key)
         version = record.version
-        out.v_key.append(key_hash(version.key))
-        out.v_updated.append(-1 if version.last_updated_us is None else version.last_updated_us)
+        out.v_key.append(hash(version.resource_type + "/" + version.id))  # key_hash, inlined
+        updated = version.last_updated_us
+        out.v_updated.append(-1 if updated is None else updated)
         out.v_int_version.append(version.integer_version)
         out.v_order.append(order)
         if not record.concepts or record.subject is None:
@@ -255,9 +251,10 @@ def scan_source(
     *,
     workers: int | None = None,
     progress: ProgressCallback | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> Columns:
     """Scan every NDJSON file of a source into one ``Columns``, in source order."""
-    chunks = plan_chunks(source_files(source))
+    chunks = plan_chunks(source_files(source), chunk_bytes)
     total = sum(Path(c.path).stat().st_size if c.end == -1 else c.end - c.start for c in chunks)
     workers = _worker_count(workers, total, len(chunks))
     merged = Columns()

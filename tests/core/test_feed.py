@@ -1,0 +1,203 @@
+"""`ltcbridge feed build` end to end: files, masking, privacy and refusals."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from core_data import CONTRACT, SYNTHETIC, write_agreement
+from fhir.resources.R4B.measurereport import MeasureReport
+
+from ltcbridge.cli import EXIT_ERROR, EXIT_OK, EXIT_QUARANTINED, main
+
+MASKED_EXTENSION = {"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason",
+                    "valueCode": "masked"}  # fmt: skip
+
+
+def _build(tmp_path: Path, agreement: Path, period: str = "2026-10", source: Path = SYNTHETIC,
+           mappings: Path = SYNTHETIC / "mappings") -> tuple[int, Path]:  # fmt: skip
+    out = tmp_path / "feed"
+    status = main(
+        [
+            "feed",
+            "build",
+            "--source",
+            str(source),
+            "--mappings",
+            str(mappings),
+            "--agreement",
+            str(agreement),
+            "--period",
+            period,
+            "--out",
+            str(out),
+        ]
+    )
+    return status, out
+
+
+def _published(out: Path) -> dict[tuple[str, str, str | None, str | None], Any]:
+    """Every figure of every MeasureReport: an int, or 'masked'."""
+    figures: dict[tuple[str, str, str | None, str | None], Any] = {}
+    for path in sorted(out.glob("*.json")):
+        report = json.loads(path.read_text())
+        MeasureReport.model_validate(report)
+        org = report["reporter"]["identifier"]["value"]
+        for group in report["group"]:
+            code = group["code"]["coding"][0]["code"]
+            figures[(org, code, None, None)] = _figure(group["population"][0])
+            for stratifier in group.get("stratifier", []):
+                name = stratifier["code"][0]["text"]
+                for stratum in stratifier["stratum"]:
+                    value = stratum["value"]["coding"][0]["code"]
+                    figures[(org, code, name, value)] = _figure(stratum["population"][0])
+    return figures
+
+
+def _figure(population: dict[str, Any]) -> Any:
+    if "count" in population:
+        assert "extension" not in population
+        return population["count"]
+    assert population["extension"] == [MASKED_EXTENSION]
+    return "masked"
+
+
+def _truth_for(truth: dict[str, Any], level: str, month: str) -> dict[tuple, int]:
+    return {
+        (r["org"], r["group"], r["stratifier"], r["stratum"]): r["count"]
+        for r in truth["unmet_need"]
+        if r["level"] == level and r["month"] == month
+    }
+
+
+def test_unmasked_feed_gives_exactly_the_true_counts(tmp_path: Path, truth) -> None:
+    agreement = write_agreement(tmp_path / "a.toml", threshold=0, rounding=1, internal="true")
+    status, out = _build(tmp_path, agreement)
+    assert status == EXIT_QUARANTINED  # the fixtures carry bad lines on purpose
+    figures = _published(out)
+    expected = _truth_for(truth, "practice", "2026-10")
+    assert {k: v for k, v in figures.items() if v} == expected
+    assert len(figures) == 6 * 8 * (1 + 6 + 3 + 6 + 6)  # practices x groups x cells
+
+
+def test_masked_feed_masks_1_to_threshold_and_rounds_the_rest(tmp_path: Path, truth) -> None:
+    status, out = _build(tmp_path, write_agreement(tmp_path / "a.toml", threshold=7, rounding=5))
+    assert status == EXIT_QUARANTINED
+    figures = _published(out)
+    expected = _truth_for(truth, "practice", "2026-10")
+    masked = 0
+    for key, published in figures.items():
+        true = expected.get(key, 0)
+        if 1 <= true <= 7:
+            assert published == "masked", key
+            masked += 1
+        else:
+            assert published == 5 * ((2 * true + 5) // 10), key  # nearest 5, halves up
+    assert masked > 0
+    assert 0 not in [v for k, v in figures.items() if expected.get(k, 0) > 0]  # masked is never 0
+
+
+def test_pcn_level_feed_matches_the_truth(tmp_path: Path, truth) -> None:
+    agreement = write_agreement(tmp_path / "a.toml", threshold=0, rounding=1, internal="true",
+                                level="pcn", allowed='["sex"]')  # fmt: skip
+    status, out = _build(tmp_path, agreement, period="2026-11")
+    assert status == EXIT_QUARANTINED
+    expected = {k: v for k, v in _truth_for(truth, "pcn", "2026-11").items()
+                if k[2] in (None, "sex")}  # fmt: skip
+    assert {k: v for k, v in _published(out).items() if v} == expected
+    assert sorted(p.stem for p in out.glob("*.json")) == [
+        "unmet-need-U00001-2026-11",
+        "unmet-need-U00002-2026-11",
+    ]
+
+
+def test_no_patient_identifier_reaches_the_feed(tmp_path: Path) -> None:
+    agreement = write_agreement(tmp_path / "a.toml", threshold=0, rounding=1, internal="true")
+    _, out = _build(tmp_path, agreement)
+    identifiers = set()
+    for line in (SYNTHETIC / "Patient.ndjson").read_text().splitlines():
+        if line.strip().startswith("{"):
+            patient = json.loads(line)
+            identifiers.add(patient["id"])
+            identifiers |= {i["value"] for i in patient.get("identifier", [])}
+    assert len(identifiers) > 300
+    feed_text = "".join(p.read_text() for p in out.iterdir())
+    assert not [i for i in identifiers if i in feed_text]
+    assert not (out / "quarantine.ndjson").exists()
+    quarantine = tmp_path / "feed-quarantine" / "quarantine.ndjson"
+    items = [json.loads(line) for line in quarantine.read_text().splitlines()]
+    assert {i["reason"] for i in items} >= {"malformed-json", "nhs-number-check-digit"}
+
+
+def test_csv_carries_the_same_figures(tmp_path: Path) -> None:
+    _, out = _build(tmp_path, write_agreement(tmp_path / "a.toml"))
+    figures = _published(out)
+    with (out / "unmet-need-2026-10.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == len(figures)
+    for row in rows:
+        key = (row["org"], row["group"], row["stratifier"] or None, row["stratum"] or None)
+        expected = figures[key]
+        assert (row["count"] or "masked") == str(expected)
+        assert row["status"] == ("masked (primary)" if expected == "masked" else "published")
+
+
+def test_secondary_suppression_is_refused_rather_than_pretended(tmp_path: Path, capsys) -> None:
+    status, out = _build(tmp_path, write_agreement(tmp_path / "a.toml", secondary="true"))
+    assert status == EXIT_ERROR
+    assert "secondary suppression" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_contract_example_counts_nobody_because_the_person_opted_out(
+    tmp_path: Path, contract_mappings_dir: Path
+) -> None:
+    agreement = write_agreement(tmp_path / "a.toml", threshold=0, rounding=1, internal="true")
+    status, out = _build(tmp_path, agreement, source=CONTRACT / "example-entries.ndjson",
+                         mappings=contract_mappings_dir)  # fmt: skip
+    assert status == EXIT_OK
+    assert set(_published(out).values()) == {0}
+
+
+def test_contract_example_without_the_opt_out_counts_each_need_once(
+    tmp_path: Path, contract_mappings_dir: Path
+) -> None:
+    lines = (CONTRACT / "example-entries.ndjson").read_text().splitlines()
+    source = tmp_path / "export.ndjson"
+    source.write_text("\n".join(line for line in lines if '"id": "oo1"' not in line) + "\n")
+    agreement = write_agreement(tmp_path / "a.toml", threshold=0, rounding=1, internal="true")
+    status, out = _build(tmp_path, agreement, source=source, mappings=contract_mappings_dir)
+    assert status == EXIT_OK
+    totals = {k[1]: v for k, v in _published(out).items() if k[2] is None}
+    assert totals == {
+        "need-physical-activity": 1, "need-healthy-eating": 0, "need-arts-for-health": 0,
+        "need-befriending": 1, "need-welfare-benefits": 1, "need-volunteering": 0,
+        "need-other": 0, "need-any": 1,
+    }  # fmt: skip
+    figures = _published(out)
+    assert figures[("Y00001", "need-any", "age-band", "75+")] == 1  # born 1951-03-02
+    assert figures[("Y00001", "need-any", "ethnicity-group", "asian")] == 1  # category H
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: d / "missing", "does not exist"),
+        (lambda d: (d / "empty").mkdir() or d / "empty", "no .ndjson files"),
+        (lambda d: ((d / "e.ndjson").write_text("") and None) or d / "e.ndjson", "is empty"),
+    ],
+)
+def test_an_empty_or_missing_source_is_an_error_not_an_empty_feed(
+    tmp_path: Path, capsys, make, message: str
+) -> None:
+    status, out = _build(tmp_path, write_agreement(tmp_path / "a.toml"), source=make(tmp_path))
+    assert status == EXIT_ERROR and message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_period_must_be_a_month(tmp_path: Path, capsys) -> None:
+    status, _ = _build(tmp_path, write_agreement(tmp_path / "a.toml"), period="2026-13")
+    assert status == EXIT_ERROR and "YYYY-MM" in capsys.readouterr().err

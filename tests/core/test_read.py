@@ -1,0 +1,130 @@
+"""The reader: one resource at a time, every entry form, versions and bad input."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ltcbridge.errors import BadResource
+from ltcbridge.mapping import load_mappings
+from ltcbridge.model import EntryRecord, PatientRecord
+from ltcbridge.nhs_number import is_valid_nhs_number
+from ltcbridge.read import Reader
+
+CONCEPT = "https://ltcbridge.github.io/fhir/CodeSystem/concept"
+
+
+def _check_digit(nine: str) -> int | None:
+    check = 11 - sum(int(d) * w for d, w in zip(nine, range(10, 1, -1), strict=True)) % 11
+    return None if check == 10 else check % 11
+
+
+@given(st.integers(min_value=0, max_value=999_999))
+def test_nhs_numbers_with_a_right_check_digit_pass_and_a_changed_digit_fails(n: int) -> None:
+    nine = f"999{n:06d}"
+    check = _check_digit(nine)
+    if check is None:
+        assert not any(is_valid_nhs_number(f"{nine}{d}") for d in range(10))
+        return
+    assert is_valid_nhs_number(f"{nine}{check}")
+    assert is_valid_nhs_number(f"{nine[:3]} {nine[3:6]} {nine[6:]}{check}")
+    assert not is_valid_nhs_number(f"{nine}{(check + 1) % 10}")
+
+
+@pytest.fixture(scope="module")
+def reader(tmp_path_factory) -> Reader:  # type: ignore[no-untyped-def]
+    return Reader(load_mappings())
+
+
+def _obs(**fields) -> dict:  # type: ignore[no-untyped-def]
+    return {
+        "resourceType": "Observation",
+        "id": "o1",
+        "status": "final",
+        "subject": {"reference": "Patient/p1"},
+        "effectiveDateTime": "2026-10-31T23:30:00-05:00",
+        "code": {"coding": [{"system": CONCEPT, "code": "need-befriending"}]},
+    } | fields
+
+
+def test_month_is_the_date_as_written_not_converted_to_utc(reader: Reader) -> None:
+    record = reader.read(_obs())
+    assert isinstance(record, EntryRecord)
+    assert record.month == "2026-10" and record.concepts == ("need-befriending",)
+
+
+@pytest.mark.parametrize("status", ["entered-in-error", "cancelled"])
+def test_retracted_entries_assert_nothing(reader: Reader, status: str) -> None:
+    record = reader.read(_obs(status=status))
+    assert isinstance(record, EntryRecord) and record.retracted and record.concepts == ()
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason", "path"),
+    [
+        ({"effectiveDateTime": "2026-02-30"}, "impossible-date", "Observation.effectiveDateTime"),
+        ({"effectiveDateTime": "2026"}, "imprecise-date", "Observation.effectiveDateTime"),
+        ({"subject": None}, "missing-subject", "Observation.subject"),
+        ({"subject": {"identifier": {"system": "https://fhir.nhs.uk/Id/nhs-number",
+                                     "value": "9990000019"}}},
+         "nhs-number-check-digit", "Observation.subject.identifier.value"),
+    ],
+)  # fmt: skip
+def test_bad_entries_name_the_reason_and_the_path(reader, fields, reason, path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(BadResource) as caught:
+        reader.read(_obs(**fields))
+    assert (caught.value.reason, caught.value.path) == (reason, path)
+
+
+def test_star_reading_scores_are_checked_against_the_star_definition(reader: Reader) -> None:
+    def star(score: int) -> dict:
+        component = {"code": {"coding": [{"system": CONCEPT, "code": "wb-money"}]},
+                     "valueInteger": score}  # fmt: skip
+        return _obs(code={"coding": [{"system": CONCEPT, "code": "star-wellbeing"}]},
+                    component=[component])  # fmt: skip
+
+    record = reader.read(star(7))
+    assert isinstance(record, EntryRecord)
+    assert record.stars[0].star == "star-wellbeing" and record.stars[0].scores == {"wb-money": 7}
+    with pytest.raises(BadResource, match=r"outside 1\.\.10") as caught:
+        reader.read(star(11))
+    assert caught.value.path == "Observation.component[0].valueInteger"
+
+
+def test_nested_template_answers_are_read(reader: Reader) -> None:
+    response = {
+        "resourceType": "QuestionnaireResponse", "id": "qr", "status": "completed",
+        "questionnaire": "https://ltcbridge.github.io/fhir/Questionnaire/star-wellbeing",
+        "subject": {"reference": "Patient/p1"}, "authored": "2026-10-02",
+        "item": [{"linkId": "group", "item": [{"linkId": "wb-lifestyle",
+                                                 "answer": [{"valueInteger": 4}]}]}],
+    }  # fmt: skip
+    record = reader.read(response)
+    assert isinstance(record, EntryRecord)
+    assert record.stars[0].scores == {"wb-lifestyle": 4}
+
+
+def test_patient_demographics_and_practice(reader: Reader) -> None:
+    patient = {
+        "resourceType": "Patient", "id": "p1", "gender": "unknown", "birthDate": "1960-07",
+        "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "999 000 0018"}],
+        "generalPractitioner": [{"reference": "Practitioner/x"},
+                                {"reference": "https://gp.example/fhir/Organization/org1"}],
+    }  # fmt: skip
+    record = reader.read(patient)
+    assert isinstance(record, PatientRecord)
+    assert record.nhs_number == "9990000018" and record.birth_int == 19600701
+    assert (record.sex, record.ethnicity_group, record.imd_quintile) == (
+        "other-unknown",
+        "not-stated",
+        "unknown",
+    )
+    assert record.practice == ("Organization", "org1")
+
+
+def test_unknown_and_unused_resource_types(reader: Reader) -> None:
+    assert reader.read({"resourceType": "Encounter", "id": "e"}) is None
+    with pytest.raises(BadResource) as caught:
+        reader.read({"resourceType": "Obsrvation", "id": "x"})
+    assert caught.value.reason == "unknown-resource-type"
