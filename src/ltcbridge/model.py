@@ -15,7 +15,7 @@ SubjectRef = tuple[str, str]
 PracticeRef = tuple[str, str]
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Version:
     """Which version of a resource this is: the latest ``meta.lastUpdated`` wins."""
 
@@ -34,7 +34,7 @@ class Version:
         return int(self.version_id) if self.version_id and self.version_id.isdigit() else -1
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class StarReading:
     """A person's self-reported scores on one Star, area by area."""
 

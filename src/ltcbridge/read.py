@@ -111,25 +111,41 @@ class Reader:
 
     def _read_code(self, kind: str, resource: dict[str, Any], record: EntryRecord) -> None:
         concepts = self._concepts(resource.get("code"))
-        stars = [c for c in concepts if c in self.mappings.stars]
-        if stars:
-            record.stars = (self._star_from_components(kind, resource, stars[0]),)
-        record.concepts = tuple(c for c in concepts if c not in self.mappings.stars)
+        if not concepts:
+            return
+        stars = self.mappings.stars
+        if any(c in stars for c in concepts):
+            star = next(c for c in concepts if c in stars)
+            record.stars = (self._star_from_components(kind, resource, star),)
+            concepts = [c for c in concepts if c not in stars]
+        record.concepts = tuple(concepts)
 
     def _concepts(self, codeable: dict[str, Any] | None) -> list[str]:
+        """Concepts asserted by a CodeableConcept's codings (inlined lookups: hot path)."""
         found: list[str] = []
-        for coding in (codeable or {}).get("coding", ()):
-            concept = self._concept_of_coding(coding)
-            if concept is not None and concept not in found:
+        if not codeable:
+            return found
+        by_system = self.mappings.by_system
+        for coding in codeable.get("coding", ()):
+            codes = by_system.get(coding.get("system"))
+            concept = codes.get(coding.get("code")) if codes is not None else None
+            if concept is None:
+                self._note_unmapped(coding)
+            elif concept not in found:
                 found.append(concept)
         return found
 
     def _concept_of_coding(self, coding: dict[str, Any]) -> str | None:
         system, code = coding.get("system"), coding.get("code")
         concept = self.mappings.concept_of(system, code)
-        if concept is None and not self.mappings.is_covered(system, code):
-            self.unmapped[(system or "", code or "")] += 1
+        if concept is None:
+            self._note_unmapped(coding)
         return concept
+
+    def _note_unmapped(self, coding: dict[str, Any]) -> None:
+        system, code = coding.get("system"), coding.get("code")
+        if not self.mappings.is_covered(system, code):
+            self.unmapped[(system or "", code or "")] += 1
 
     def _star_from_components(self, kind: str, resource: dict[str, Any], star: str) -> StarReading:
         definition = self.mappings.stars[star]
