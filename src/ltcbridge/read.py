@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from ltcbridge.errors import BadResource
@@ -45,6 +45,9 @@ _DATE_ELEMENTS: dict[str, tuple[str, ...]] = {
     "QuestionnaireResponse": ("authored",),
     "Goal": ("startDate", "statusDate"),
 }
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 _ETHNIC_GROUPS = {
     **dict.fromkeys("ABC", "white"),
@@ -88,25 +91,27 @@ class Reader:
 
     # -- entries ------------------------------------------------------------------------------
     def _entry(self, kind: str, resource: dict[str, Any]) -> EntryRecord:
-        version = _version(kind, resource)
+        record = EntryRecord(_version(kind, resource), None, None)
         if _is_retracted(kind, resource):
-            return EntryRecord(version, None, None, retracted=True)
-        record = EntryRecord(version, None, None)
-        if kind == "QuestionnaireResponse":
+            record.retracted = True
+            return record
+        if kind in CODED_ENTRY_TYPES:
+            self._read_code(kind, resource, record)
+        elif kind == "QuestionnaireResponse":
             self._read_answers(resource, record)
-        elif kind == "Goal":
+        else:  # a Goal
             record.concepts = ("goal",)
             text = (resource.get("description") or {}).get("text")
             record.goals = (text,) if text else ()
-        else:
-            self._read_code(kind, resource, record)
         if not (record.concepts or record.stars):
             return record  # asserts nothing (yet it still replaces older versions)
         record.subject = _subject(kind, resource)
         record.date, date_path = _clinical_date(kind, resource)
         if record.date is None:
             raise BadResource("missing-date", f"{kind}.{date_path}", "no clinical date")
-        record.date_int = self._date_int(record.date, f"{kind}.{date_path}")
+        record.date_int = self._dates.get(record.date[:10]) or self._date_int(
+            record.date, f"{kind}.{date_path}"
+        )
         return record
 
     def _read_code(self, kind: str, resource: dict[str, Any], record: EntryRecord) -> None:
@@ -114,7 +119,7 @@ class Reader:
         if not concepts:
             return
         stars = self.mappings.stars
-        if any(c in stars for c in concepts):
+        if stars and not stars.keys().isdisjoint(concepts):
             star = next(c for c in concepts if c in stars)
             record.stars = (self._star_from_components(kind, resource, star),)
             concepts = [c for c in concepts if c not in stars]
@@ -258,12 +263,13 @@ def _instant_us(text: str | None) -> int | None:
     if not text:
         return None
     try:
-        moment = datetime.fromisoformat(text)
+        return (datetime.fromisoformat(text) - _EPOCH) // _MICROSECOND
     except ValueError as exc:
         raise BadResource("impossible-date", "meta.lastUpdated", f"{text!r}: {exc}") from None
-    if moment.tzinfo is None:
-        raise BadResource("impossible-date", "meta.lastUpdated", f"{text!r} has no time zone")
-    return int(moment.timestamp() * 1_000_000)
+    except TypeError:  # a naive datetime cannot be compared with the epoch
+        raise BadResource(
+            "impossible-date", "meta.lastUpdated", f"{text!r} has no time zone"
+        ) from None
 
 
 def _is_retracted(kind: str, resource: dict[str, Any]) -> bool:
@@ -281,6 +287,8 @@ def _subject(kind: str, resource: dict[str, Any]) -> SubjectRef:
         raise BadResource("missing-subject", f"{kind}.subject", "is missing: whose entry is it?")
     literal = ref.get("reference")
     if literal:
+        if literal.startswith("Patient/") and "/" not in literal[8:]:
+            return ("Patient", literal[8:])  # the common case, without parsing
         _, found, rest = literal.rpartition("Patient/")
         if found and rest:
             return ("Patient", rest.split("/", 1)[0])

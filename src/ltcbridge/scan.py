@@ -22,6 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import orjson
 
 from ltcbridge.concepts import CONCEPT_INDEX, STRATIFIERS
@@ -88,13 +89,12 @@ class Columns:
         version_base = len(self.v_key)
         practice_base = len(self.practice_refs)
         for name in _ARRAY_FIELDS:
-            getattr(self, name).extend(getattr(other, name))
-        self.f_version[len(self.f_version) - len(other.f_version) :] = array(
-            "q", (v + version_base for v in other.f_version)
-        )
-        self.p_practice[len(self.p_practice) - len(other.p_practice) :] = array(
-            "l", (p + practice_base if p >= 0 else -1 for p in other.p_practice)
-        )
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if name == "f_version":
+                theirs = _shifted(theirs, version_base)
+            elif name == "p_practice":
+                theirs = _shifted(theirs, practice_base, keep_negative=True)
+            mine.frombytes(theirs.tobytes())
         self.practice_refs.extend(other.practice_refs)
         self.organizations.update(other.organizations)
         self.held_subjects |= other.held_subjects
@@ -104,6 +104,18 @@ class Columns:
             getattr(self, name).update(getattr(other, name))
         self.lines.update(other.lines)
         self.bytes_read += other.bytes_read
+
+
+def _shifted(values: array, base: int, keep_negative: bool = False) -> array:
+    """Indexes re-based by ``base`` (column-wise: chunks hold millions of rows)."""
+    shifted = np.frombuffer(values, dtype=values.typecode) + base if len(values) else None
+    if shifted is None:
+        return values
+    if keep_negative:
+        shifted[shifted < base] = -1
+    result = array(values.typecode)
+    result.frombytes(shifted.astype(values.typecode).tobytes())
+    return result
 
 
 _ARRAY_FIELDS = [
@@ -122,57 +134,61 @@ class _ChunkScanner:
         self.practice_index: dict[str, int] = {}
 
     def run(self) -> Columns:
-        line_no = 0
+        """Read every line. This loop runs once per resource, so its work is inlined."""
         offset = 0
+        lines = read_lines(self.chunk)
         loads, read, order_base = orjson.loads, self.reader.read, self.order_base
-        counts = self.out.resource_counts
-        for line_no, line in enumerate(read_lines(self.chunk), start=1):
+        out = self.out
+        counts = out.resource_counts
+        v_key, v_updated = out.v_key.append, out.v_updated.append
+        v_int_version, v_order = out.v_int_version.append, out.v_order.append
+        f_version, f_subject = out.f_version.append, out.f_subject.append
+        f_date, f_concept = out.f_date.append, out.f_concept.append
+        concept_index = CONCEPT_INDEX
+        for line_no, line in enumerate(lines, start=1):
             try:
-                resource = loads(line)
-                record = read(resource)
+                record = read(resource := loads(line))
             except orjson.JSONDecodeError as exc:
                 if line.strip():
                     self._quarantine(line_no, None, "malformed-json", "", f"not JSON ({exc})", line)
+                offset += len(line) + 1
+                continue
             except BadResource as bad:
                 self._bad(resource, bad, line_no, line)
-            else:
-                if type(record) is EntryRecord:
-                    self._entry(record, order_base + offset)
-                elif record is None:
-                    self.out.ignored_counts[resource["resourceType"]] += 1
-                elif type(record) is PatientRecord:
-                    self._patient(record, order_base + offset)
-                elif record.ods_code:  # an OrganizationRecord
-                    self.out.organizations[record.version.id] = record.ods_code
-                if record is not None:
-                    kind = record.version.resource_type
-                    counts[kind] = counts.get(kind, 0) + 1
-            offset += len(line)
-        self.out.lines[self.chunk.index] = line_no
-        self.out.bytes_read = offset
-        self.out.unmapped = self.reader.unmapped
-        self.out.unmapped_questionnaires = self.reader.unmapped_questionnaires
-        return self.out
-
-    def _entry(self, record: EntryRecord, order: int) -> None:
-        out = self.out
-        version_row = len(out.v_key)
-        version = record.version
-        out.v_key.append(hash(version.resource_type + "/" + version.id))  # key_hash, inlined
-        updated = version.last_updated_us
-        out.v_updated.append(-1 if updated is None else updated)
-        out.v_int_version.append(version.integer_version)
-        out.v_order.append(order)
-        if not record.concepts or record.subject is None:
-            return
-        subject = key_hash(subject_key(*record.subject))
-        for concept in record.concepts:
-            index = CONCEPT_INDEX.get(concept)
-            if index is not None:
-                out.f_version.append(version_row)
-                out.f_subject.append(subject)
-                out.f_date.append(record.date_int)
-                out.f_concept.append(index)
+                offset += len(line) + 1
+                continue
+            if type(record) is EntryRecord:
+                version = record.version
+                version_row = len(out.v_key)
+                v_key(hash(f"{version.resource_type}/{version.id}"))  # key_hash, inlined
+                v_updated(-1 if version.last_updated_us is None else version.last_updated_us)
+                v_int_version(version.integer_version)
+                v_order(order_base + offset)
+                if record.concepts and record.subject is not None:
+                    kind, value = record.subject
+                    subject = hash(f"Patient/{value}" if kind == "Patient" else f"nhs:{value}")
+                    for concept in record.concepts:
+                        index = concept_index.get(concept)
+                        if index is not None:
+                            f_version(version_row)
+                            f_subject(subject)
+                            f_date(record.date_int)
+                            f_concept(index)
+            elif record is None:
+                out.ignored_counts[resource["resourceType"]] += 1
+            elif type(record) is PatientRecord:
+                self._patient(record, order_base + offset)
+            elif record.ods_code:  # an OrganizationRecord
+                out.organizations[record.version.id] = record.ods_code
+            if record is not None:
+                kind = record.version.resource_type
+                counts[kind] = counts.get(kind, 0) + 1
+            offset += len(line) + 1
+        out.lines[self.chunk.index] = len(lines)
+        out.bytes_read = offset
+        out.unmapped = self.reader.unmapped
+        out.unmapped_questionnaires = self.reader.unmapped_questionnaires
+        return out
 
     def _patient(self, record: PatientRecord, order: int) -> None:
         out = self.out

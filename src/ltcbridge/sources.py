@@ -76,17 +76,16 @@ def _line_aligned_ranges(path: Path, chunk_bytes: int) -> Iterator[tuple[int, in
             start = end
 
 
-def read_lines(chunk: Chunk) -> Iterator[bytes]:
-    """The raw lines of one chunk, newline included."""
+def read_lines(chunk: Chunk) -> list[bytes]:
+    """The raw lines of one chunk, without their newlines (one read: chunks are bounded)."""
     if chunk.end == -1:
         with gzip.open(chunk.path, "rb") as handle:
-            yield from handle
-        return
-    with open(chunk.path, "rb") as handle:
-        handle.seek(chunk.start)
-        remaining = chunk.end - chunk.start
-        for line in handle:
-            yield line
-            remaining -= len(line)
-            if remaining <= 0:
-                return
+            data = handle.read()
+    else:
+        with open(chunk.path, "rb") as handle:
+            handle.seek(chunk.start)
+            data = handle.read(chunk.end - chunk.start)
+    lines = data.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()  # the file's final newline ends the last line; it does not start another
+    return lines
