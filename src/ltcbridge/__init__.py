@@ -1,3 +1,104 @@
-"""ltcbridge: unmet need from GP care planning, to providers and commissioners, over FHIR R4."""
+"""ltcbridge: unmet need from GP care planning, to providers and commissioners, over FHIR R4.
+
+The public API, re-exported here so that a provider developer needs one import::
+
+    import ltcbridge
+
+    mappings = ltcbridge.load_mappings(["my-practice-mappings/"])
+    record = ltcbridge.Reader(mappings).read(resource_dict)
+
+    async with ltcbridge.FhirClient("https://gp.example/fhir", auth=...) as client:
+        async for resource in client.search("Observation", {"_count": "100"}):
+            ...
+
+Names are loaded on first use, so ``ltcbridge`` stays quick to import for the command line.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    # mappings and reading
+    "Mappings": "ltcbridge.mapping",
+    "StarDefinition": "ltcbridge.mapping",
+    "load_mappings": "ltcbridge.mapping",
+    "Reader": "ltcbridge.read",
+    "EntryRecord": "ltcbridge.model",
+    "PatientRecord": "ltcbridge.model",
+    "OrganizationRecord": "ltcbridge.model",
+    "StarReading": "ltcbridge.model",
+    "Version": "ltcbridge.model",
+    "QuarantineItem": "ltcbridge.model",
+    "is_valid_nhs_number": "ltcbridge.nhs_number",
+    # agreements and the feed
+    "Agreement": "ltcbridge.agreement",
+    "load_agreement": "ltcbridge.agreement",
+    "FeedBuild": "ltcbridge.feed.build",
+    "build_unmet_need_feed": "ltcbridge.feed.build",
+    "write_feed": "ltcbridge.feed.build",
+    "scan_source": "ltcbridge.scan",
+    # errors
+    "LtcbridgeError": "ltcbridge.errors",
+    "MappingError": "ltcbridge.errors",
+    "AgreementError": "ltcbridge.errors",
+    "SourceError": "ltcbridge.errors",
+    "BadResource": "ltcbridge.errors",
+    # the FHIR client
+    "FhirClient": "ltcbridge.fhirclient",
+    "SyncFhirClient": "ltcbridge.fhirclient",
+    "SmartBackendAuth": "ltcbridge.fhirclient",
+    "NhsSignedJwtAuth": "ltcbridge.fhirclient",
+    "BearerAuth": "ltcbridge.fhirclient",
+    "BasicAuth": "ltcbridge.fhirclient",
+    "RetryPolicy": "ltcbridge.fhirclient",
+    "FhirError": "ltcbridge.fhirclient",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ltcbridge' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:  # what type checkers and editors see: the same names, eagerly
+    from ltcbridge.agreement import Agreement, load_agreement
+    from ltcbridge.errors import (
+        AgreementError,
+        BadResource,
+        LtcbridgeError,
+        MappingError,
+        SourceError,
+    )
+    from ltcbridge.feed.build import FeedBuild, build_unmet_need_feed, write_feed
+    from ltcbridge.fhirclient import (
+        BasicAuth,
+        BearerAuth,
+        FhirClient,
+        FhirError,
+        NhsSignedJwtAuth,
+        RetryPolicy,
+        SmartBackendAuth,
+        SyncFhirClient,
+    )
+    from ltcbridge.mapping import Mappings, StarDefinition, load_mappings
+    from ltcbridge.model import (
+        EntryRecord,
+        OrganizationRecord,
+        PatientRecord,
+        QuarantineItem,
+        StarReading,
+        Version,
+    )
+    from ltcbridge.nhs_number import is_valid_nhs_number
+    from ltcbridge.read import Reader
+    from ltcbridge.scan import scan_source

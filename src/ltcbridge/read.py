@@ -184,13 +184,14 @@ class Reader:
         concepts: list[str] = []
         goals: list[str] = []
         scores: dict[str, dict[str, int]] = {}
-        for path, item in _walk_answered_items(resource.get("item", ()), "item"):
+        for item in _answered_items(resource.get("item", ())):
             item_concept = template.item_concepts.get(item.get("linkId", ""))
-            for a, answer in enumerate(item.get("answer", ())):
-                self._read_answer(
-                    answer, item_concept, f"QuestionnaireResponse.{path}.answer[{a}]",
-                    concepts, goals, scores,
-                )  # fmt: skip
+            for answer in item.get("answer", ()):
+                try:
+                    self._read_answer(answer, item_concept, concepts, goals, scores)
+                except BadResource as bad:  # rare: only now work out where the answer is
+                    bad.path = f"QuestionnaireResponse.{_path_of(resource, answer)}{bad.path}"
+                    raise
         record.concepts = tuple(concepts)
         record.goals = tuple(goals)
         record.stars = tuple(StarReading(star, s) for star, s in scores.items())
@@ -199,7 +200,6 @@ class Reader:
         self,
         answer: dict[str, Any],
         item_concept: str | None,
-        path: str,
         concepts: list[str],
         goals: list[str],
         scores: dict[str, dict[str, int]],
@@ -216,7 +216,7 @@ class Reader:
         elif "valueInteger" in answer:
             star = self.mappings.star_of_area(item_concept)
             if star is not None:
-                value = self._score(star.code, answer["valueInteger"], f"{path}.valueInteger")
+                value = self._score(star.code, answer["valueInteger"], ".valueInteger")
                 scores.setdefault(star.code, {})[item_concept] = value
         elif "valueString" in answer and item_concept == "goal":
             goals.append(answer["valueString"])
@@ -340,14 +340,35 @@ def _ymd(d: date) -> int:
     return d.year * 10000 + d.month * 100 + d.day
 
 
-def _walk_answered_items(items: Any, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every item, however deeply nested (item.item and answer.item), with its FHIR path."""
-    for i, item in enumerate(items):
-        here = f"{path}[{i}]"
-        yield here, item
-        yield from _walk_answered_items(item.get("item", ()), f"{here}.item")
-        for a, answer in enumerate(item.get("answer", ())):
-            yield from _walk_answered_items(answer.get("item", ()), f"{here}.answer[{a}].item")
+def _answered_items(items: Any) -> Iterator[dict[str, Any]]:
+    """Every item, however deeply nested (item.item and answer.item)."""
+    for item in items:
+        yield item
+        if "item" in item:
+            yield from _answered_items(item["item"])
+        for answer in item.get("answer", ()):
+            if "item" in answer:
+                yield from _answered_items(answer["item"])
+
+
+def _path_of(resource: dict[str, Any], target: dict[str, Any], path: str = "") -> str:
+    """The FHIR path of one answer inside a response (only for error messages: slow is fine)."""
+
+    def walk(items: list[dict[str, Any]], prefix: str) -> str | None:
+        for i, item in enumerate(items):
+            here = f"{prefix}item[{i}]"
+            for a, answer in enumerate(item.get("answer", ())):
+                if answer is target:
+                    return f"{here}.answer[{a}]"
+                found = walk(answer.get("item", []), f"{here}.answer[{a}].")
+                if found:
+                    return found
+            found = walk(item.get("item", []), f"{here}.")
+            if found:
+                return found
+        return None
+
+    return walk(resource.get("item", []), path) or "item"
 
 
 def _nhs_number(resource: dict[str, Any]) -> str | None:

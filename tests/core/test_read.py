@@ -128,3 +128,18 @@ def test_unknown_and_unused_resource_types(reader: Reader) -> None:
     with pytest.raises(BadResource) as caught:
         reader.read({"resourceType": "Obsrvation", "id": "x"})
     assert caught.value.reason == "unknown-resource-type"
+
+
+def test_a_bad_nested_answer_is_located_by_its_full_path(reader: Reader) -> None:
+    response = {
+        "resourceType": "QuestionnaireResponse", "id": "qr", "status": "completed",
+        "questionnaire": "https://ltcbridge.github.io/fhir/Questionnaire/star-wellbeing|1",
+        "subject": {"reference": "Patient/p1"}, "authored": "2026-10-02",
+        "item": [
+            {"linkId": "intro"},
+            {"linkId": "group", "item": [{"linkId": "wb-money", "answer": [{"valueInteger": 0}]}]},
+        ],
+    }  # fmt: skip
+    with pytest.raises(BadResource) as caught:
+        reader.read(response)
+    assert caught.value.path == "QuestionnaireResponse.item[1].item[0].answer[0].valueInteger"
