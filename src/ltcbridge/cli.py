@@ -100,7 +100,7 @@ def _print_coverage(unmapped, questionnaires, limit: int) -> None:  # type: igno
         return
     table = Table(title="Codes no mapping covers (most frequent first)")
     for column in ("count", "system", "code"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for (system, code), count in unmapped.most_common(limit or None):
         table.add_row(str(count), system or "(no system)", code or "(no code)")
     out.print(table)
@@ -176,7 +176,8 @@ def _add_feed(commands: argparse._SubParsersAction) -> None:
         sub,
         "build",
         "From a FHIR R4 bulk export, write one month's unmet-need feed (MeasureReport JSON and "
-        "CSV), unsealed, for inspection.",
+        "CSV), unsealed, for inspection. Exit status 3 means the feed was written but some input "
+        "was quarantined for a person to look at.",
         _feed_build,
     )
     build.add_argument("--source", required=True, help="bulk export: a directory of .ndjson "
@@ -199,8 +200,8 @@ def _add_mappings(commands: argparse._SubParsersAction) -> None:
     check = _command(
         sub,
         "check",
-        "Check mappings directories (with the bundled ones) and stop at the first file and "
-        "element that is wrong.",
+        "Check mappings directories (with the bundled ones): every file and element that is "
+        "wrong is named; exit status 1 when there is any.",
         _mappings_check,
     )
     check.add_argument("dirs", nargs="+", metavar="DIR", help="a mappings directory")
