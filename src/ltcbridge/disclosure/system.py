@@ -1,0 +1,123 @@
+"""What an attacker holding several releases knows, as one system of integer variables.
+
+History decision (see docs/disclosure.md): a cell key that appears in several releases with the
+SAME true value is one unknown to the attacker; with a revised true value (late entries) it is a new
+unknown. That is conservative: the attacker is assumed to know which figures were revised, so
+every unchanged cell ties the releases together exactly, and differences between a republished
+total and its parts (OpenSAFELY's N to N+1 warning) are seen. Both the protecting engine and the
+auditing attacker build this same system.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ltcbridge.disclosure.cells import (
+    MASKED,
+    CellKey,
+    DisclosureRules,
+    LinearConstraint,
+    PublishedValue,
+    masked_lower_bound,
+    published_interval,
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One constraint over variable indices: sum(coefs * x[vars]) (== | <=) rhs."""
+
+    vars: tuple[int, ...]
+    coefs: tuple[int, ...]
+    op: str
+    rhs: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One release as the system needs it: truth, relations, and (if published) what left."""
+
+    cells: Mapping[CellKey, int]
+    constraints: Sequence[LinearConstraint]
+    rules: DisclosureRules
+    values: Mapping[CellKey, PublishedValue] | None = None
+
+
+@dataclass
+class System:
+    """Variables (one per distinct (key, true value)) and the rows binding them."""
+
+    truth: list[int] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
+    rows_of_var: list[list[int]] = field(default_factory=list)
+    var_of: list[dict[CellKey, int]] = field(default_factory=list)  # per snapshot
+    _index: dict[tuple[CellKey, int], int] = field(default_factory=dict)
+    _row_seen: set[Row] = field(default_factory=set)
+
+    def variable(self, key: CellKey, value: int) -> int:
+        """The variable for this key with this true value, shared across releases."""
+        found = self._index.get((key, value))
+        if found is None:
+            found = len(self.truth)
+            self._index[(key, value)] = found
+            self.truth.append(value)
+            self.rows_of_var.append([])
+        return found
+
+    def add_row(self, row: Row) -> None:
+        if row in self._row_seen:
+            return
+        self._row_seen.add(row)
+        index = len(self.rows)
+        self.rows.append(row)
+        for var in row.vars:
+            self.rows_of_var[var].append(index)
+
+
+def _to_row(constraint: LinearConstraint, var_of: Mapping[CellKey, int]) -> Row:
+    merged: dict[int, int] = {}
+    for key, coef in constraint.terms:
+        if key not in var_of:
+            raise ValueError(f"constraint refers to a cell that is not in the release: {key!r}")
+        var = var_of[key]
+        merged[var] = merged.get(var, 0) + coef
+    items = sorted((v, c) for v, c in merged.items() if c != 0)
+    return Row(
+        tuple(v for v, _ in items), tuple(c for _, c in items), constraint.op, constraint.rhs
+    )
+
+
+def build_system(snapshots: Sequence[Snapshot]) -> System:
+    """Merge releases into one attacker system (history first, current release last)."""
+    system = System()
+    for snap in snapshots:
+        if any(v < 0 for v in snap.cells.values()):
+            raise ValueError("true counts must be non-negative")
+        var_of = {key: system.variable(key, value) for key, value in snap.cells.items()}
+        system.var_of.append(var_of)
+        for constraint in snap.constraints:
+            system.add_row(_to_row(constraint, var_of))
+    return system
+
+
+def attacker_bounds(system: System, snapshots: Sequence[Snapshot]) -> tuple[list[int], list[float]]:
+    """Per variable, the bounds an attacker holding every published snapshot knows.
+
+    A variable published anywhere is known to its published interval (intersected over all its
+    publications); a variable masked everywhere is only known to be >= its masked lower bound.
+    """
+    lower = [masked_lower_bound(v) for v in system.truth]
+    upper: list[float] = [math.inf] * len(system.truth)
+    for snap, var_of in zip(snapshots, system.var_of, strict=True):
+        if snap.values is None:
+            continue
+        for key, published in snap.values.items():
+            if published is MASKED:
+                continue
+            low, high = published_interval(published, snap.rules)
+            var = var_of[key]
+            lower[var] = max(lower[var], low)
+            upper[var] = min(upper[var], high)
+    return lower, upper
