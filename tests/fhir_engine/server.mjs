@@ -37,9 +37,10 @@ const DEFAULT_COUNT = 20;
 const EXPORT_POLLS = Number(process.env.EXPORT_POLLS ?? 2);
 const EXPORT_RETRY_AFTER = Number(process.env.EXPORT_RETRY_AFTER ?? 1);
 const SUPPORTED_TYPES = [
-  'Patient', 'Practitioner', 'Organization', 'Encounter', 'Condition', 'Observation',
-  'CarePlan', 'Goal', 'ServiceRequest', 'Task', 'Questionnaire', 'QuestionnaireResponse',
-  'MeasureReport', 'Bundle',
+  'Patient', 'Practitioner', 'PractitionerRole', 'Organization', 'Encounter', 'Condition',
+  'Observation', 'Procedure', 'CarePlan', 'Goal', 'ServiceRequest', 'Task', 'Questionnaire',
+  'QuestionnaireResponse', 'Consent', 'Provenance', 'AuditEvent', 'HealthcareService',
+  'Appointment', 'MedicationRequest', 'MeasureReport', 'Bundle',
 ];
 
 for (const file of ['fhir/r4/profiles-types.json', 'fhir/r4/profiles-resources.json']) {

@@ -308,6 +308,9 @@ class SyncFhirClient:
     def transaction(self, entries: Sequence[Mapping[str, Any]]) -> Resource:
         return self._runner.run(self._client.transaction(entries))
 
+    def batch(self, entries: Sequence[Mapping[str, Any]]) -> Resource:
+        return self._runner.run(self._client.batch(entries))
+
     def bulk_export(self, out_dir: str | Path, **kwargs: Any) -> ExportResult:
         return self._runner.run(self._client.bulk_export(out_dir, **kwargs))
 
