@@ -42,6 +42,20 @@ class StarReading:
     scores: dict[str, int]
 
 
+# The reader's hot path hands these as plain tuples (cheaper than objects, a million times over):
+# (resource_type, id, last_updated_us, version_id, subject, date, date_int, concepts, goals,
+#  stars, retracted)
+EntryFields = tuple[
+    str, str, int | None, str | None, SubjectRef | None, str | None, int,
+    tuple[str, ...], tuple[str, ...], tuple["StarReading", ...], bool,
+]  # fmt: skip
+# (id, last_updated_us, version_id, nhs_number, birth_int, sex, ethnicity_group, imd_quintile,
+#  practice)
+PatientFields = tuple[
+    str, int | None, str | None, str | None, int, str, str, str, PracticeRef | None
+]
+
+
 @dataclass(slots=True)
 class EntryRecord:
     """A care-planning entry: who, when, and which concepts it asserts."""
@@ -61,6 +75,24 @@ class EntryRecord:
     def month(self) -> str | None:
         return self.date[:7] if self.date else None
 
+    @classmethod
+    def from_fields(cls, fields: EntryFields) -> EntryRecord:
+        (
+            kind,
+            rid,
+            updated,
+            version_id,
+            subject,
+            date,
+            date_int,
+            concepts,
+            goals,
+            stars,
+            retracted,
+        ) = fields
+        version = Version(kind, rid, updated, version_id)
+        return cls(version, subject, date, date_int, concepts, goals, stars, retracted)
+
 
 @dataclass(slots=True)
 class PatientRecord:
@@ -73,6 +105,11 @@ class PatientRecord:
     ethnicity_group: str
     imd_quintile: str
     practice: PracticeRef | None
+
+    @classmethod
+    def from_fields(cls, fields: PatientFields) -> PatientRecord:
+        rid, updated, version_id, *demographics = fields
+        return cls(Version("Patient", rid, updated, version_id), *demographics)  # type: ignore[arg-type]
 
 
 @dataclass(slots=True)

@@ -15,8 +15,10 @@ from typing import Any
 from ltcbridge.errors import BadResource
 from ltcbridge.mapping import Mappings, normalise_postcode
 from ltcbridge.model import (
+    EntryFields,
     EntryRecord,
     OrganizationRecord,
+    PatientFields,
     PatientRecord,
     PracticeRef,
     StarReading,
@@ -33,6 +35,10 @@ CODED_ENTRY_TYPES = frozenset({"Observation", "Condition", "Procedure", "Service
 ENTRY_TYPES = CODED_ENTRY_TYPES | {"QuestionnaireResponse", "Goal"}
 
 _RETRACTED_STATUS = frozenset({"entered-in-error", "cancelled", "revoked"})
+_STATUS_RETRACTS = frozenset(
+    {"Observation", "Procedure", "ServiceRequest", "QuestionnaireResponse"}
+)
+_NO_REFERENCE: dict[str, Any] = {}
 _RETRACTED_GOAL = frozenset({"entered-in-error", "cancelled", "rejected"})
 _RETRACTED_VERIFICATION = frozenset({"entered-in-error", "refuted"})
 
@@ -76,9 +82,9 @@ class Reader:
             raise BadResource("not-a-resource", "", "the line is JSON but not a JSON object")
         kind = resource.get("resourceType")
         if kind in ENTRY_TYPES:
-            return self._entry(kind, resource)
+            return EntryRecord.from_fields(self.entry_fields(kind, resource))
         if kind == "Patient":
-            return self._patient(resource)
+            return PatientRecord.from_fields(self.patient_fields(resource))
         if kind == "Organization":
             return OrganizationRecord(_version(kind, resource), _ods_code(resource))
         if not kind:
@@ -90,40 +96,69 @@ class Reader:
         return None
 
     # -- entries ------------------------------------------------------------------------------
-    def _entry(self, kind: str, resource: dict[str, Any]) -> EntryRecord:
-        record = EntryRecord(_version(kind, resource), None, None)
-        if _is_retracted(kind, resource):
-            record.retracted = True
-            return record
-        if kind in CODED_ENTRY_TYPES:
-            self._read_code(kind, resource, record)
-        elif kind == "QuestionnaireResponse":
-            self._read_answers(resource, record)
-        else:  # a Goal
-            record.concepts = ("goal",)
-            text = (resource.get("description") or {}).get("text")
-            record.goals = (text,) if text else ()
-        if not (record.concepts or record.stars):
-            return record  # asserts nothing (yet it still replaces older versions)
-        record.subject = _subject(kind, resource)
-        record.date, date_path = _clinical_date(kind, resource)
-        if record.date is None:
-            raise BadResource("missing-date", f"{kind}.{date_path}", "no clinical date")
-        record.date_int = self._dates.get(record.date[:10]) or self._date_int(
-            record.date, f"{kind}.{date_path}"
-        )
-        return record
+    def entry_fields(self, kind: str, resource: dict[str, Any]) -> EntryFields:
+        """One entry version as a plain tuple (see ``EntryFields``): the scan's hot path.
 
-    def _read_code(self, kind: str, resource: dict[str, Any], record: EntryRecord) -> None:
+        It runs once per resource of an export, so the common case of each step is written
+        inline (a coded entry, a literal Patient reference, the first clinical-date element) and
+        the helpers are called only for the rest. The rules are docs/counting-rules.md.
+        """
+        resource_id = resource.get("id")
+        if not resource_id:
+            raise BadResource("missing-id", f"{kind}.id", "is missing")
+        meta = resource.get("meta")
+        updated = version_id = None
+        if meta:
+            text = meta.get("lastUpdated")
+            if text:
+                updated = _instant_us(text)
+            version_id = meta.get("versionId")
+        if (
+            resource.get("status") in _RETRACTED_STATUS
+            if kind in _STATUS_RETRACTS
+            else _is_retracted(kind, resource)
+        ):
+            return (kind, resource_id, updated, version_id, None, None, 0, (), (), (), True)
+        goals: tuple[str, ...] = ()
+        stars: tuple[StarReading, ...] = ()
+        if kind in CODED_ENTRY_TYPES:
+            concepts, stars = self._coded(kind, resource)
+        elif kind == "QuestionnaireResponse":
+            concepts, goals, stars = self._answers(resource)
+        else:  # a Goal
+            concepts = ("goal",)
+            text = (resource.get("description") or {}).get("text")
+            goals = (text,) if text else ()
+        if not (concepts or stars):  # asserts nothing, yet still replaces older versions
+            return (kind, resource_id, updated, version_id, None, None, 0, (), goals, stars, False)
+        reference = (resource.get("subject") or _NO_REFERENCE).get("reference")
+        if reference and reference.startswith("Patient/") and "/" not in reference[8:]:
+            subject: SubjectRef = ("Patient", reference[8:])
+        else:
+            subject = _subject(kind, resource)
+        clinical_date = resource.get(_DATE_ELEMENTS[kind][0])
+        if not isinstance(clinical_date, str):
+            clinical_date, date_path = _clinical_date(kind, resource)
+            if clinical_date is None:
+                raise BadResource("missing-date", f"{kind}.{date_path}", "no clinical date")
+        date_int = self._dates.get(clinical_date[:10]) or self._date_int(
+            clinical_date, kind, resource
+        )
+        return (kind, resource_id, updated, version_id, subject, clinical_date, date_int,
+                concepts, goals, stars, False)  # fmt: skip
+
+    def _coded(
+        self, kind: str, resource: dict[str, Any]
+    ) -> tuple[tuple[str, ...], tuple[StarReading, ...]]:
         concepts = self._concepts(resource.get("code"))
         if not concepts:
-            return
+            return (), ()
         stars = self.mappings.stars
         if stars and not stars.keys().isdisjoint(concepts):
             star = next(c for c in concepts if c in stars)
-            record.stars = (self._star_from_components(kind, resource, star),)
-            concepts = [c for c in concepts if c not in stars]
-        record.concepts = tuple(concepts)
+            reading = self._star_from_components(kind, resource, star)
+            return tuple(c for c in concepts if c not in stars), (reading,)
+        return tuple(concepts), ()
 
     def _concepts(self, codeable: dict[str, Any] | None) -> list[str]:
         """Concepts asserted by a CodeableConcept's codings (inlined lookups: hot path)."""
@@ -175,12 +210,14 @@ class Reader:
             )
         return value
 
-    def _read_answers(self, resource: dict[str, Any], record: EntryRecord) -> None:
+    def _answers(
+        self, resource: dict[str, Any]
+    ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[StarReading, ...]]:
         canonical = resource.get("questionnaire") or ""
         template = self.mappings.questionnaire(canonical)
         if template is None:
             self.unmapped_questionnaires[canonical] += 1
-            return
+            return (), (), ()
         concepts: list[str] = []
         goals: list[str] = []
         scores: dict[str, dict[str, int]] = {}
@@ -192,9 +229,8 @@ class Reader:
                 except BadResource as bad:  # rare: only now work out where the answer is
                     bad.path = f"QuestionnaireResponse.{_path_of(resource, answer)}{bad.path}"
                     raise
-        record.concepts = tuple(concepts)
-        record.goals = tuple(goals)
-        record.stars = tuple(StarReading(star, s) for star, s in scores.items())
+        stars = tuple(StarReading(star, s) for star, s in scores.items())
+        return tuple(concepts), tuple(goals), stars
 
     def _read_answer(
         self,
@@ -223,30 +259,41 @@ class Reader:
             if "goal" not in concepts:
                 concepts.append("goal")
 
-    def _date_int(self, text: str, path: str) -> int:
+    def _date_int(self, text: str, kind: str, resource: dict[str, Any]) -> int:
         """YYYYMMDD of a clinical date (day 00 when only the month is given); cached."""
         day = text[:10]
-        cached = self._dates.get(day)
-        if cached is None:
-            cached = _parse_day(day, path)
-            self._dates[day] = cached
-        return cached
+        try:
+            parsed = _parse_day(day)
+        except BadResource as bad:
+            bad.path = f"{kind}.{_clinical_date(kind, resource)[1]}"
+            raise
+        self._dates[day] = parsed
+        return parsed
 
     # -- people -------------------------------------------------------------------------------
-    def _patient(self, resource: dict[str, Any]) -> PatientRecord:
-        version = _version("Patient", resource)
-        nhs_number = _nhs_number(resource)
+    def patient_fields(self, resource: dict[str, Any]) -> PatientFields:
+        """One patient version as a plain tuple (see ``PatientFields``): the scan's hot path."""
+        resource_id = resource.get("id")
+        if not resource_id:
+            raise BadResource("missing-id", "Patient.id", "is missing")
+        meta = resource.get("meta")
+        updated = version_id = None
+        if meta:
+            updated = _instant_us(meta.get("lastUpdated"))
+            version_id = meta.get("versionId")
         postcode = _postcode(resource)
         imd = self.mappings.imd_quintile.get(normalise_postcode(postcode)) if postcode else None
         gender = resource.get("gender")
-        return PatientRecord(
-            version=version,
-            nhs_number=nhs_number,
-            birth_int=_birth_int(resource.get("birthDate")),
-            sex=gender if gender in ("male", "female") else "other-unknown",
-            ethnicity_group=_ETHNIC_GROUPS.get(_ethnic_code(resource) or "", "not-stated"),
-            imd_quintile=imd or "unknown",
-            practice=_practice(resource),
+        return (
+            resource_id,
+            updated,
+            version_id,
+            _nhs_number(resource),
+            _birth_int(resource.get("birthDate")),
+            gender if gender in ("male", "female") else "other-unknown",
+            _ETHNIC_GROUPS.get(_ethnic_code(resource) or "", "not-stated"),
+            imd or "unknown",
+            _practice(resource),
         )
 
 
@@ -321,7 +368,9 @@ def _clinical_date(kind: str, resource: dict[str, Any]) -> tuple[str | None, str
     return None, elements[0]
 
 
-def _parse_day(day: str, path: str) -> int:
+def _parse_day(day: str) -> int:
+    """YYYYMMDD of a date; the caller fills in the FHIR path of a bad one."""
+    path = ""
     if len(day) == 7 and day[4] == "-":
         year, month = day[:4], day[5:7]
         if year.isdigit() and month.isdigit() and 1 <= int(month) <= 12:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -28,8 +29,8 @@ import orjson
 from ltcbridge.concepts import CONCEPT_INDEX, STRATIFIERS
 from ltcbridge.errors import BadResource
 from ltcbridge.mapping import Mappings
-from ltcbridge.model import EntryRecord, PatientRecord, QuarantineItem
-from ltcbridge.read import Reader
+from ltcbridge.model import OrganizationRecord, PatientFields, PracticeRef, QuarantineItem
+from ltcbridge.read import ENTRY_TYPES, Reader
 from ltcbridge.sources import CHUNK_BYTES, Chunk, plan_chunks, read_lines, source_files
 
 SEX_INDEX = {s: i for i, s in enumerate(STRATIFIERS["sex"])}
@@ -137,7 +138,8 @@ class _ChunkScanner:
         """Read every line. This loop runs once per resource, so its work is inlined."""
         offset = 0
         lines = read_lines(self.chunk)
-        loads, read, order_base = orjson.loads, self.reader.read, self.order_base
+        loads, reader, order_base = orjson.loads, self.reader, self.order_base
+        entry_fields, patient_fields = reader.entry_fields, reader.patient_fields
         out = self.out
         counts = out.resource_counts
         v_key, v_updated = out.v_key.append, out.v_updated.append
@@ -147,41 +149,42 @@ class _ChunkScanner:
         concept_index = CONCEPT_INDEX
         for line_no, line in enumerate(lines, start=1):
             try:
-                record = read(resource := loads(line))
+                resource = loads(line)
+                kind = resource.get("resourceType") if type(resource) is dict else None
+                if kind in ENTRY_TYPES:
+                    fields = entry_fields(kind, resource)
+                elif kind == "Patient":
+                    self._patient(patient_fields(resource), order_base + offset)
+                    fields = None
+                else:
+                    if not self._other(reader.read(resource), resource):
+                        kind = None  # a type ltcbridge does not use: tallied apart
+                    fields = None
             except orjson.JSONDecodeError as exc:
                 if line.strip():
                     self._quarantine(line_no, None, "malformed-json", "", f"not JSON ({exc})", line)
-                offset += len(line) + 1
-                continue
+                fields = kind = None
             except BadResource as bad:
                 self._bad(resource, bad, line_no, line)
-                offset += len(line) + 1
-                continue
-            if type(record) is EntryRecord:
-                version = record.version
+                fields = kind = None
+            if fields is not None:  # an entry version: one row, and a fact per counted concept
+                _, rid, updated, version_id, subject, _, date_int, concepts, _, _, _ = fields
                 version_row = len(out.v_key)
-                v_key(hash(f"{version.resource_type}/{version.id}"))  # key_hash, inlined
-                v_updated(-1 if version.last_updated_us is None else version.last_updated_us)
-                v_int_version(version.integer_version)
+                v_key(hash(f"{kind}/{rid}"))  # key_hash, inlined
+                v_updated(-1 if updated is None else updated)
+                v_int_version(int(version_id) if version_id and version_id.isdigit() else -1)
                 v_order(order_base + offset)
-                if record.concepts and record.subject is not None:
-                    kind, value = record.subject
-                    subject = hash(f"Patient/{value}" if kind == "Patient" else f"nhs:{value}")
-                    for concept in record.concepts:
+                if concepts and subject is not None:
+                    subject_kind, value = subject
+                    who = hash(f"Patient/{value}" if subject_kind == "Patient" else f"nhs:{value}")
+                    for concept in concepts:
                         index = concept_index.get(concept)
                         if index is not None:
                             f_version(version_row)
-                            f_subject(subject)
-                            f_date(record.date_int)
+                            f_subject(who)
+                            f_date(date_int)
                             f_concept(index)
-            elif record is None:
-                out.ignored_counts[resource["resourceType"]] += 1
-            elif type(record) is PatientRecord:
-                self._patient(record, order_base + offset)
-            elif record.ods_code:  # an OrganizationRecord
-                out.organizations[record.version.id] = record.ods_code
-            if record is not None:
-                kind = record.version.resource_type
+            if kind is not None:
                 counts[kind] = counts.get(kind, 0) + 1
             offset += len(line) + 1
         out.lines[self.chunk.index] = len(lines)
@@ -190,26 +193,35 @@ class _ChunkScanner:
         out.unmapped_questionnaires = self.reader.unmapped_questionnaires
         return out
 
-    def _patient(self, record: PatientRecord, order: int) -> None:
-        out = self.out
-        version = record.version
-        out.p_key.append(key_hash(subject_key("Patient", version.id)))
-        out.p_nhs.append(
-            key_hash(subject_key("nhs", record.nhs_number)) if record.nhs_number else 0
-        )
-        out.p_updated.append(-1 if version.last_updated_us is None else version.last_updated_us)
-        out.p_int_version.append(version.integer_version)
-        out.p_order.append(order)
-        out.p_birth.append(record.birth_int)
-        out.p_sex.append(SEX_INDEX[record.sex])
-        out.p_ethnicity.append(ETHNICITY_INDEX[record.ethnicity_group])
-        out.p_imd.append(IMD_INDEX[record.imd_quintile])
-        out.p_practice.append(self._practice_row(record))
+    def _other(self, record: object, resource: dict[str, Any]) -> bool:
+        """Organizations are kept (practices are found through them); other types are tallied.
 
-    def _practice_row(self, record: PatientRecord) -> int:
-        if record.practice is None:
+        Returns whether the resource was one ltcbridge reads."""
+        if record is None:
+            self.out.ignored_counts[resource["resourceType"]] += 1
+            return False
+        if isinstance(record, OrganizationRecord) and record.ods_code:
+            self.out.organizations[record.version.id] = record.ods_code
+        return True
+
+    def _patient(self, fields: PatientFields, order: int) -> None:
+        out = self.out
+        rid, updated, version_id, nhs_number, birth, sex, ethnicity, imd, practice = fields
+        out.p_key.append(key_hash(subject_key("Patient", rid)))
+        out.p_nhs.append(key_hash(subject_key("nhs", nhs_number)) if nhs_number else 0)
+        out.p_updated.append(-1 if updated is None else updated)
+        out.p_int_version.append(int(version_id) if version_id and version_id.isdigit() else -1)
+        out.p_order.append(order)
+        out.p_birth.append(birth)
+        out.p_sex.append(SEX_INDEX[sex])
+        out.p_ethnicity.append(ETHNICITY_INDEX[ethnicity])
+        out.p_imd.append(IMD_INDEX[imd])
+        out.p_practice.append(self._practice_row(practice))
+
+    def _practice_row(self, practice: PracticeRef | None) -> int:
+        if practice is None:
             return -1
-        ref = "/".join(record.practice)
+        ref = "/".join(practice)
         row = self.practice_index.get(ref)
         if row is None:
             row = self.practice_index[ref] = len(self.out.practice_refs)

@@ -97,13 +97,22 @@ def _latest_versions(
     Latest lastUpdated wins; then the higher integer versionId (a non-integer counts as lower);
     then the one read last.
     """
-    if len(key) == 0:
-        return np.zeros(0, dtype=bool)
-    ranked = np.lexsort((order, int_version, updated, key))
-    sorted_keys = key[ranked]
-    last_of_group = np.ones(len(key), dtype=bool)
-    last_of_group[:-1] = sorted_keys[1:] != sorted_keys[:-1]
-    wins = np.zeros(len(key), dtype=bool)
+    wins = np.ones(len(key), dtype=bool)
+    if len(key) < 2:
+        return wins
+    by_key = np.argsort(key)
+    sorted_keys = key[by_key]
+    repeated = sorted_keys[1:] == sorted_keys[:-1]
+    if not repeated.any():
+        return wins  # the usual bulk export: one version of everything
+    in_group = np.zeros(len(key), dtype=bool)
+    in_group[1:] |= repeated
+    in_group[:-1] |= repeated
+    rows = by_key[in_group]  # only resources with several versions are ranked
+    ranked = rows[np.lexsort((order[rows], int_version[rows], updated[rows], key[rows]))]
+    last_of_group = np.ones(len(ranked), dtype=bool)
+    last_of_group[:-1] = key[ranked][1:] != key[ranked][:-1]
+    wins[rows] = False
     wins[ranked[last_of_group]] = True
     return wins
 
