@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ltcbridge.concepts import CONCEPT_INDEX, STRATIFIERS
-from ltcbridge.errors import BadResource
+from ltcbridge.concepts import CONCEPT_INDEX, OPTOUT, OPTOUT_WITHDRAWN, STRATIFIERS
+from ltcbridge.errors import BadResource, SourceError
 from ltcbridge.mapping import Mappings
 from ltcbridge.model import OrganizationRecord, PatientFields, PracticeRef, QuarantineItem
 from ltcbridge.read import ENTRY_TYPES, Reader
@@ -124,12 +124,30 @@ _ARRAY_FIELDS = [
 ]
 
 
+@dataclass(frozen=True)
+class ScanSettings:
+    """What every chunk's scanner needs: the mappings, and which facts to keep.
+
+    ``months`` (YYYYMM integers) keeps only the facts dated in those months, plus every opt-out
+    entry whatever its date (the latest one decides). Version rows are kept for every entry,
+    since a later version of a kept entry may retract it. Pushing the period down this way keeps
+    memory flat for a month's feed from a multi-year export.
+    """
+
+    mappings: Mappings
+    months: frozenset[int] | None = None
+
+
+_ALWAYS_KEPT = frozenset({CONCEPT_INDEX[OPTOUT], CONCEPT_INDEX[OPTOUT_WITHDRAWN]})
+
+
 class _ChunkScanner:
     """Reads the lines of one chunk into ``Columns``."""
 
-    def __init__(self, chunk: Chunk, mappings: Mappings) -> None:
+    def __init__(self, chunk: Chunk, settings: ScanSettings) -> None:
         self.chunk = chunk
-        self.reader = Reader(mappings)
+        self.months = settings.months
+        self.reader = Reader(settings.mappings)
         self.out = Columns()
         self.order_base = chunk.index << 40
         self.practice_index: dict[str, int] = {}
@@ -146,7 +164,7 @@ class _ChunkScanner:
         v_int_version, v_order = out.v_int_version.append, out.v_order.append
         f_version, f_subject = out.f_version.append, out.f_subject.append
         f_date, f_concept = out.f_date.append, out.f_concept.append
-        concept_index = CONCEPT_INDEX
+        concept_index, months, always_kept = CONCEPT_INDEX, self.months, _ALWAYS_KEPT
         for line_no, line in enumerate(lines, start=1):
             try:
                 resource = loads(line)
@@ -177,9 +195,10 @@ class _ChunkScanner:
                 if concepts and subject is not None:
                     subject_kind, value = subject
                     who = hash(f"Patient/{value}" if subject_kind == "Patient" else f"nhs:{value}")
+                    in_period = months is None or date_int // 100 in months
                     for concept in concepts:
                         index = concept_index.get(concept)
-                        if index is not None:
+                        if index is not None and (in_period or index in always_kept):
                             f_version(version_row)
                             f_subject(who)
                             f_date(date_int)
@@ -252,22 +271,22 @@ class _ChunkScanner:
         self.out.quarantine_chunk.append(self.chunk.index)
 
 
-def scan_chunk(chunk: Chunk, mappings: Mappings) -> Columns:
+def scan_chunk(chunk: Chunk, settings: ScanSettings) -> Columns:
     """Read one chunk (runs in a worker process for big sources)."""
-    return _ChunkScanner(chunk, mappings).run()
+    return _ChunkScanner(chunk, settings).run()
 
 
-_WORKER_MAPPINGS: Mappings | None = None
+_WORKER_SETTINGS: ScanSettings | None = None
 
 
-def _init_worker(mappings: Mappings) -> None:
-    global _WORKER_MAPPINGS
-    _WORKER_MAPPINGS = mappings
+def _init_worker(settings: ScanSettings) -> None:
+    global _WORKER_SETTINGS
+    _WORKER_SETTINGS = settings
 
 
 def _scan_in_worker(chunk: Chunk) -> Columns:
-    assert _WORKER_MAPPINGS is not None
-    return scan_chunk(chunk, _WORKER_MAPPINGS)
+    assert _WORKER_SETTINGS is not None
+    return scan_chunk(chunk, _WORKER_SETTINGS)
 
 
 ProgressCallback = Callable[[int, int], None]  # (bytes done, bytes in all)
@@ -280,18 +299,28 @@ def scan_source(
     workers: int | None = None,
     progress: ProgressCallback | None = None,
     chunk_bytes: int = CHUNK_BYTES,
+    months: Iterable[str] | None = None,
 ) -> Columns:
-    """Scan every NDJSON file of a source into one ``Columns``, in source order."""
+    """Scan every NDJSON file of a source into one ``Columns``, in source order.
+
+    ``months`` (YYYY-MM) limits the kept facts to those months (see ``ScanSettings``).
+    """
+    settings = ScanSettings(
+        mappings, None if months is None else frozenset(int(m.replace("-", "")) for m in months)
+    )
     chunks = plan_chunks(source_files(source), chunk_bytes)
     total = sum(Path(c.path).stat().st_size if c.end == -1 else c.end - c.start for c in chunks)
     workers = _worker_count(workers, total, len(chunks))
     merged = Columns()
     done = 0
-    for columns in _scan_chunks(chunks, mappings, workers):
-        merged.extend(columns)
-        done += columns.bytes_read
-        if progress is not None:
-            progress(done, total)
+    try:
+        for columns in _scan_chunks(chunks, settings, workers):
+            merged.extend(columns)
+            done += columns.bytes_read
+            if progress is not None:
+                progress(done, total)
+    except (OSError, EOFError) as exc:  # EOFError: a truncated .ndjson.gz
+        raise SourceError(f"cannot read the source: {exc}; check the path and permissions") from exc
     _absolute_line_numbers(merged, chunks)
     return merged
 
@@ -304,17 +333,17 @@ def _worker_count(requested: int | None, total_bytes: int, chunk_count: int) -> 
     return min(os.cpu_count() or 1, chunk_count)
 
 
-def _scan_chunks(chunks: list[Chunk], mappings: Mappings, workers: int) -> Iterable[Columns]:
+def _scan_chunks(chunks: list[Chunk], settings: ScanSettings, workers: int) -> Iterable[Columns]:
     if workers == 1:
         for chunk in chunks:
-            yield scan_chunk(chunk, mappings)
+            yield scan_chunk(chunk, settings)
         return
     context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
     if context.get_start_method() == "spawn":
         # one fixed seed for every worker; the parent hashes nothing of its own during the scan
         os.environ.setdefault("PYTHONHASHSEED", "2026")
     with ProcessPoolExecutor(
-        workers, context, initializer=_init_worker, initargs=(mappings,)
+        workers, context, initializer=_init_worker, initargs=(settings,)
     ) as pool:
         yield from pool.map(_scan_in_worker, chunks)
 

@@ -8,6 +8,7 @@ together afterwards from each chunk's own line count.
 from __future__ import annotations
 
 import gzip
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,9 @@ def source_files(source: Path | str) -> list[Path]:
             raise SourceError(
                 f"source {path} has no .ndjson files: is it the directory a FHIR $export wrote?"
             )
+    unreadable = [p for p in files if not os.access(p, os.R_OK)]
+    if unreadable:
+        raise SourceError(f"cannot read {', '.join(map(str, unreadable))}: check the permissions")
     if all(p.stat().st_size == 0 for p in files):
         raise SourceError(f"source {path} is empty: there is nothing to read")
     return files

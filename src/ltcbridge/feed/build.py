@@ -75,7 +75,7 @@ def build_unmet_need_feed(
             "cells. Use an agreement with [disclosure] secondary = false only if the recipient "
             "accepts primary suppression alone."
         )
-    columns = scan_source(source, mappings, workers=workers, progress=progress)
+    columns = scan_source(source, mappings, workers=workers, progress=progress, months=[period])
     population = build_population(columns)
     if not agreement.exclude_optouts:
         population.opted_out[:] = False
