@@ -1,0 +1,425 @@
+"""``ltcbridge feed seal|preview|send`` and ``ltcbridge hub receive``: releases on the move.
+
+Wired into ``cli.py`` by ``register_feed`` and ``register_hub``. Secrets (MESH password and
+shared key, an HTTPS bearer token) come from the environment, never from the command line, where
+other users of the machine could read them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ltcbridge.agreement import load_agreement
+from ltcbridge.concepts import STRATIFIERS
+from ltcbridge.errors import LtcbridgeError
+from ltcbridge.feed.build import FeedBuild, build_unmet_need_feed, write_quarantine
+from ltcbridge.feed.manifest import build_manifest, release_measures, reports_of_org
+from ltcbridge.feed.receipts import Receipt, ReceiptStore
+from ltcbridge.feed.release import ReleaseMeta, new_release_meta
+from ltcbridge.feed.seal import load_key, seal_release
+from ltcbridge.feed.summary import summarise
+from ltcbridge.feed.transport.base import RetryPolicy, Transport
+from ltcbridge.feed.transport.folder import FolderTransport
+from ltcbridge.feed.transport.send import read_sealed, send_release
+from ltcbridge.mapping import load_mappings
+
+EXIT_OK, EXIT_ERROR, EXIT_ATTENTION = 0, 1, 3
+DEFAULT_RECEIPTS = "ltcbridge-receipts.sqlite"
+DEFAULT_HISTORY = "ltcbridge-history.sqlite"
+MASKED_TEXT = "masked"
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+
+class SendSetupError(LtcbridgeError):
+    """A transport is missing a setting; the message names the option or variable to set."""
+
+
+# -- feed preview --------------------------------------------------------------------------------
+def run_feed_preview(args: argparse.Namespace) -> int:
+    """Show exactly what would leave, and the manifest; send and write nothing."""
+    build = _build(args)
+    for report in build.reports:
+        for table in report_tables(report):
+            out.print(table)
+    out.print(escape(build_manifest(build).text()))
+    out.print("Nothing was sent or written. `ltcbridge feed seal` seals this release.")
+    return EXIT_ATTENTION if build.quarantine else EXIT_OK
+
+
+def report_tables(report: dict[str, Any]) -> list[Table]:
+    """One table per breakdown (rows: need groups; columns: all, then each stratum)."""
+    org = report["reporter"]["identifier"]["value"]
+    title = f"{report['measure'].rsplit('/', 1)[-1]} · {org} · {report['period']['start'][:7]}"
+    names = [s["code"][0]["text"] for s in report["group"][0].get("stratifier", [])]
+    if not names:
+        return [_table(title, report, None)]
+    return [_table(f"{title} · by {name}", report, name) for name in names]
+
+
+def _table(title: str, report: dict[str, Any], stratifier: str | None) -> Table:
+    table = Table(title=title, title_justify="left")
+    strata = list(STRATIFIERS[stratifier]) if stratifier else []
+    table.add_column("unmet need", no_wrap=True)
+    for column in ("all", *strata):
+        table.add_column(column, justify="right")
+    for group in report["group"]:
+        row = [_group_words(group["code"]["coding"][0]["code"]), _figure(group["population"][0])]
+        by_code = _strata(group, stratifier)
+        row += [by_code.get(stratum, "") for stratum in strata]
+        table.add_row(*row)
+    return table
+
+
+def _group_words(code: str) -> str:
+    """``need-physical-activity`` -> ``physical activity``; ``need-any`` -> ``any of these``."""
+    return "any of these" if code == "need-any" else code.removeprefix("need-").replace("-", " ")
+
+
+def _strata(group: dict[str, Any], stratifier: str | None) -> dict[str, str]:
+    for entry in group.get("stratifier", []):
+        if entry["code"][0]["text"] == stratifier:
+            return {
+                s["value"]["coding"][0]["code"]: _figure(s["population"][0])
+                for s in entry["stratum"]
+            }
+    return {}
+
+
+def _figure(population: dict[str, Any]) -> str:
+    return str(population["count"]) if "count" in population else MASKED_TEXT
+
+
+# -- feed seal -----------------------------------------------------------------------------------
+def run_feed_seal(args: argparse.Namespace) -> int:
+    """Build, seal to the recipient, write the sealed file and the manifest; send nothing."""
+    signing_key = load_key(args.key, private=True)
+    recipient_key = load_key(args.recipient_key, private=False)
+    build = _build(args)
+    sender = _sender(build, args.sender)
+    reports = reports_of_org(build.reports, sender)
+    with ReceiptStore(args.receipts) as receipts:
+        meta = new_release_meta(
+            agreement_id=build.agreement.id,
+            sender=sender,
+            recipient=build.agreement.recipient,
+            period=build.period,
+            sequence=receipts.next_sequence(sender, build.agreement.recipient, build.agreement.id),
+            measures=release_measures(reports),
+        )
+        token = seal_release(meta, reports, signing_key, recipient_key)
+        sealed, manifest = _write_release(args.out, meta, token, build)
+        receipts.record_sealed(meta, pickle.dumps(build.published))
+    for line in summarise(build):
+        out.print(escape(line))
+    out.print(
+        f"Sealed release {meta.sequence} ({meta.release_id}) to {meta.recipient}: {sealed}\n"
+        f"Manifest for the IG lead (stays here, never sent): {manifest}\n"
+        f"Next: ltcbridge feed send --release {sealed} --via mesh|https|folder ..."
+    )
+    return EXIT_ATTENTION if build.quarantine else EXIT_OK
+
+
+def _sender(build: FeedBuild, given: str | None) -> str:
+    """The reporting organisation whose figures this release carries (one per release)."""
+    orgs = build.cube.orgs
+    if given and given.upper() in orgs:
+        return given.upper()
+    if not given and len(orgs) == 1:
+        return orgs[0]
+    listed = ", ".join(orgs) or "none"
+    if given:
+        raise LtcbridgeError(
+            f"{given} reports nothing in this build (it reports {listed}): give "
+            "--sender one of those"
+        )
+    raise LtcbridgeError(
+        f"the export holds {len(orgs)} reporting organisations ({listed}); a "
+        "release carries one: say which with --sender"
+    )
+
+
+def _write_release(
+    directory: str, meta: ReleaseMeta, token: str, build: FeedBuild
+) -> tuple[Path, Path]:
+    out_dir = Path(directory)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sealed = out_dir / f"{meta.release_id}.jwe"
+    sealed.write_text(token + "\n", encoding="ascii")
+    manifest = out_dir / f"{meta.release_id}.manifest.md"
+    manifest.write_text(build_manifest(build, meta).text(), encoding="utf-8")
+    if build.quarantine:
+        write_quarantine(build.quarantine, Path(f"{str(directory).rstrip('/')}-quarantine"))
+    return sealed, manifest
+
+
+# -- feed send -----------------------------------------------------------------------------------
+def run_feed_send(args: argparse.Namespace) -> int:
+    """Send a sealed release by one transport, unless the receipts show it was delivered."""
+    release, _ = read_sealed(args.release)
+    transport = make_transport(args)
+    policy = RetryPolicy(attempts=args.attempts, initial_wait=args.backoff)
+    with ReceiptStore(args.receipts) as receipts:
+        outcome = send_release(
+            release.token,
+            transport,
+            receipts,
+            policy=policy,
+            on_delivered=history_hook(receipts, Path(args.history)),
+            on_retry=lambda n, why: err.print(f"attempt {n} failed ({escape(why)}); retrying"),
+        )
+    _close(transport)
+    out.print(escape(outcome.describe()))
+    return EXIT_OK
+
+
+def make_transport(args: argparse.Namespace) -> Transport:
+    """The transport ``--via`` names, configured from options and the environment."""
+    if args.via == "folder":
+        return FolderTransport(_required(args.to, "--to DIR"))
+    if args.via == "https":
+        from ltcbridge.feed.transport.https import HttpsTransport
+
+        token = os.environ.get(args.token_env) if args.token_env else None
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return HttpsTransport(_required(args.url, "--url URL"), headers=headers)
+    from ltcbridge.feed.transport.mesh import MeshTransport
+
+    return MeshTransport(mesh_settings(args), _required(args.mesh_to, "--mesh-to MAILBOX"))
+
+
+def mesh_settings(args: argparse.Namespace) -> Any:
+    from ltcbridge.feed.transport.mesh import MeshSettings
+
+    cert = (args.mesh_cert, args.mesh_cert_key) if args.mesh_cert else None
+    return MeshSettings(
+        url=_required(args.mesh_url, "--mesh-url URL"),
+        mailbox=_required(args.mailbox, "--mailbox ID"),
+        password=_env("MESH_PASSWORD"),
+        shared_key=_env("MESH_SHARED_KEY"),
+        workflow_id=args.workflow_id,
+        max_chunk_size=int(args.chunk_mb * 1024 * 1024),
+        verify=args.mesh_ca,
+        cert=cert,
+    )
+
+
+def history_hook(receipts: ReceiptStore, path: Path) -> Callable[[Receipt], None]:
+    """After a successful send: record what was published in the disclosure history.
+
+    Hook point for ``ltcbridge.disclosure.history.HistoryStore``. Until that module exists the
+    published figures stay pending in the receipts store and are recorded by a later send.
+    """
+
+    def record(receipt: Receipt) -> None:
+        pending = receipts.pending_history(receipt.release_id)
+        if pending is None:
+            return
+        try:
+            from ltcbridge.disclosure.history import HistoryStore  # type: ignore[import-not-found]
+        except ImportError:
+            err.print(
+                "note: this version has no disclosure history store; what was published stays "
+                f"pending in {receipts.path} and is recorded when it is available"
+            )
+            return
+        store = HistoryStore(path)
+        store.record(receipt.recipient, receipt.agreement_id, pickle.loads(pending))
+        _close(store)
+        receipts.clear_pending_history(receipt.release_id)
+
+    return record
+
+
+# -- hub receive ---------------------------------------------------------------------------------
+def run_hub_receive(args: argparse.Namespace) -> int:
+    """Collect releases, verify, decrypt, check and store them; report every rejection."""
+    from ltcbridge.hub.keys import load_key_registry
+    from ltcbridge.hub.receive import Receiver, receive_folder, receive_mesh
+    from ltcbridge.hub.store import open_store
+
+    private_key = load_key(args.key, private=True)
+    registry = load_key_registry(args.keys)
+    with open_store(args.store) as store:
+        receiver = Receiver(
+            store=store,
+            recipient=args.hub.upper(),
+            private_key=private_key,
+            sender_keys=registry,
+            agreements=frozenset(args.agreement_id) if args.agreement_id else None,
+        )
+        if args.source == "folder":
+            result = receive_folder(receiver, _required(args.dir, "--dir DIR"))
+        else:
+            with mesh_settings(args).client() as client:
+                result = receive_mesh(receiver, client, args.workflow_id)
+    return _print_received(result)
+
+
+def _print_received(result: Any) -> int:
+    out.print(f"Stored {len(result.stored)} release(s); rejected {len(result.rejected)}.")
+    for meta in result.stored:
+        out.print(f"  stored: {meta.sender} {meta.agreement_id} {meta.period} #{meta.sequence}")
+    for gap in result.gaps:
+        first, last = gap.missing
+        missing = f"{first}" if first == last else f"{first}..{last}"
+        out.print(
+            f"  gap: {gap.sender} under {gap.agreement_id} has not sent release(s) {missing}; "
+            "ask the practice to send them"
+        )
+    for rejection in result.rejected:
+        out.print(
+            f"  rejected ({rejection.reason}) from {rejection.sender or 'unknown sender'}: "
+            f"{escape(rejection.detail)} [{escape(rejection.origin)}]"
+        )
+    return EXIT_ATTENTION if result.rejected else EXIT_OK
+
+
+# -- shared plumbing -----------------------------------------------------------------------------
+def _build(args: argparse.Namespace) -> FeedBuild:
+    return build_unmet_need_feed(
+        args.source,
+        load_mappings(args.mappings),
+        load_agreement(args.agreement),
+        args.period,
+        workers=args.workers,
+    )
+
+
+def _required(value: Any, option: str) -> Any:
+    if value in (None, ""):
+        raise SendSetupError(f"this transport needs {option}")
+    return value
+
+
+def _env(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise SendSetupError(
+            f"set the environment variable {name} (it is never taken as an option)"
+        )
+    return value
+
+
+def _close(thing: Any) -> None:
+    close = getattr(thing, "close", None)
+    if callable(close):
+        close()
+
+
+# -- registration --------------------------------------------------------------------------------
+def _command(
+    group: argparse._SubParsersAction, name: str, text: str, run: Callable[..., int]
+) -> argparse.ArgumentParser:
+    command = group.add_parser(name, help=text, description=text)
+    command.set_defaults(run=run)
+    return command
+
+
+def register_feed(feed: argparse._SubParsersAction) -> None:
+    """Add ``seal``, ``preview`` and ``send`` to the ``feed`` command group."""
+    preview = _command(
+        feed,
+        "preview",
+        "Show exactly what a release would send (every figure; masked ones as 'masked') and the "
+        "manifest for the information-governance lead. Nothing is sent or written.",
+        run_feed_preview,
+    )
+    _add_build_options(preview)
+    seal = _command(
+        feed,
+        "seal",
+        "Build a release, sign it with the practice's key and encrypt it to the recipient's; "
+        "write it (RELEASE_ID.jwe) and its manifest (stays in the practice) to --out.",
+        run_feed_seal,
+    )
+    _add_build_options(seal)
+    seal.add_argument(
+        "--key", required=True, help="the practice's private key (PEM, RSA or EC P-384)"
+    )
+    seal.add_argument("--recipient-key", required=True, help="the commissioner's public key (PEM)")
+    seal.add_argument("--sender", help="ODS code sending (default: the one organisation reported)")
+    seal.add_argument("--out", required=True, help="directory for the sealed release and manifest")
+    _add_receipts_option(seal)
+    send = _command(
+        feed,
+        "send",
+        "Send a sealed release. A release already delivered is never sent again; retried with "
+        "backoff when the failure is temporary.",
+        run_feed_send,
+    )
+    send.add_argument("--release", required=True, help="sealed release file (.jwe)")
+    send.add_argument("--via", required=True, choices=("mesh", "https", "folder"))
+    send.add_argument("--to", help="folder: the directory the recipient collects from")
+    send.add_argument("--url", help="https: the commissioner's receiving endpoint")
+    send.add_argument("--token-env", help="https: environment variable holding a bearer token")
+    send.add_argument("--mesh-to", help="mesh: the commissioner's mailbox id")
+    _add_mesh_options(send)
+    send.add_argument("--attempts", type=int, default=5, help="attempts for temporary failures")
+    send.add_argument("--backoff", type=float, default=2.0, help="first wait in seconds, doubling")
+    send.add_argument("--history", default=DEFAULT_HISTORY, help="disclosure history store")
+    _add_receipts_option(send)
+
+
+def register_hub(hub: argparse._SubParsersAction) -> None:
+    """Add ``receive`` to the ``hub`` command group."""
+    receive = _command(
+        hub,
+        "receive",
+        "Collect sealed releases, verify and decrypt them, check recipient, agreement, period and "
+        "sequence, and store them; every rejection is recorded with its reason (exit status 3).",
+        run_hub_receive,
+    )
+    receive.add_argument("--from", dest="source", required=True, choices=("mesh", "folder"))
+    receive.add_argument("--dir", help="folder: where sealed releases (.jwe) arrive")
+    _add_mesh_options(receive)
+    receive.add_argument(
+        "--keys", required=True, help="practices' public keys: ODS.pem dir or JWKS"
+    )
+    receive.add_argument("--key", required=True, help="this hub's private key (PEM)")
+    receive.add_argument("--hub", required=True, help="this commissioner's ODS code")
+    receive.add_argument("--store", required=True, help="hub store (SQLite path or database URL)")
+    receive.add_argument(
+        "--agreement-id", action="append", default=[], help="accept only these agreements (repeat)"
+    )
+
+
+def _add_build_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--source", required=True, help="bulk export directory or file")
+    command.add_argument(
+        "--mappings", action="append", default=[], metavar="DIR", help="mappings directory (repeat)"
+    )
+    command.add_argument("--agreement", required=True, help="data-sharing agreement TOML file")
+    command.add_argument("--period", required=True, help="reporting month YYYY-MM")
+    command.add_argument("--workers", type=int, help="processes to read with")
+
+
+def _add_receipts_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--receipts", default=DEFAULT_RECEIPTS, help=f"receipts store ({DEFAULT_RECEIPTS})"
+    )
+
+
+def _add_mesh_options(command: argparse.ArgumentParser) -> None:
+    from ltcbridge.feed.transport.mesh import DEFAULT_WORKFLOW_ID
+
+    command.add_argument(
+        "--mesh-url",
+        help="mesh: MESH server URL (password: $MESH_PASSWORD, shared key: $MESH_SHARED_KEY)",
+    )
+    command.add_argument("--mailbox", help="mesh: this organisation's mailbox id")
+    command.add_argument("--workflow-id", default=DEFAULT_WORKFLOW_ID, help="mesh: workflow ID")
+    command.add_argument("--chunk-mb", type=float, default=20.0, help="mesh: chunk size in MB")
+    command.add_argument("--mesh-ca", help="mesh: CA bundle to verify the server")
+    command.add_argument("--mesh-cert", help="mesh: client certificate (PEM)")
+    command.add_argument("--mesh-cert-key", help="mesh: client certificate's private key")

@@ -1,0 +1,1 @@
+"""The commissioner hub: receiving, storing and collating practices' releases."""

@@ -1,0 +1,87 @@
+"""The manifest says in plain words what leaves and why; preview shows all and sends nothing."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import re
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from ltcbridge import cli_release
+from ltcbridge.disclosure.cells import MASKED, DisclosureRules, PublishedRelease
+from ltcbridge.feed.manifest import build_manifest, masked_figures
+
+from .helpers import DEMO_AGREEMENT, PERIOD, PRACTICE, SYNTHETIC, demo_build, meta_for, reports_of
+
+
+def test_manifest_counts_match_the_sealed_release_and_name_no_one() -> None:
+    build = demo_build()
+    text = build_manifest(build, meta_for(sequence=2)).text()  # sent by PRACTICE alone
+    masked_in_reports = sum(
+        1
+        for report in reports_of(PRACTICE)
+        for group in report["group"]
+        for population in [group["population"][0]]
+        + [s["population"][0] for st in group["stratifier"] for s in st["stratum"]]
+        if "count" not in population
+    )
+    assert f"Figures masked (sent as 'masked', never as 0): {masked_in_reports} of 176" in text
+    assert f"{masked_in_reports} because each counted between 1 and 7 people" in text
+    assert f"Organisations reported (practice level): {PRACTICE}." in text
+    assert "1 summary report(s)" in text
+    assert "Release number 2" in text and "October 2026" in text and "DSA-DEMO-001" in text
+    assert "Opt-outs honoured: 5 people" in text
+    assert "never sent" in text
+    assert not re.search(r"\b999\d{7}\b", text)  # no NHS (test) number, no patient id
+    assert "Patient/" not in text
+
+
+def test_manifest_explains_each_masking_reason_of_a_protected_release() -> None:
+    published = PublishedRelease(
+        values={"a": MASKED, "b": MASKED, "c": MASKED, "d": 40},
+        reasons={"a": "primary", "b": "secondary", "c": "history"},
+        constraints=(),
+        rules=DisclosureRules(threshold=7, rounding=5),
+        true_values={"a": 3, "b": 20, "c": 12, "d": 41},
+    )
+    figures, masked = masked_figures(published)
+    assert figures == 4 and masked == {"primary": 1, "secondary": 1, "history": 1}
+    build = demo_build()
+    build.published = published  # type: ignore[assignment]
+    text = build_manifest(build).text()
+    assert "1 to protect other masked figures" in text
+    assert "1 because they were masked in an earlier release" in text
+    assert "this is a preview" in text
+
+
+@pytest.fixture
+def captured(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
+    buffer = io.StringIO()
+    monkeypatch.setattr(cli_release, "out", Console(file=buffer, width=250, highlight=False))
+    return buffer
+
+
+def test_preview_shows_every_figure_and_sends_nothing(
+    captured: io.StringIO, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = argparse.Namespace(
+        source=str(SYNTHETIC),
+        mappings=[str(SYNTHETIC / "mappings")],
+        agreement=str(DEMO_AGREEMENT),
+        period=PERIOD,
+        workers=1,
+    )
+    assert cli_release.run_feed_preview(args) == cli_release.EXIT_ATTENTION  # fixtures quarantine
+    text = captured.getvalue()
+    build = demo_build()
+    assert text.count("unmet-need · ") == len(build.reports) * 4  # one table per breakdown
+    first = build.reports[0]["group"][0]
+    shown = first["population"][0].get("count", "masked")
+    assert re.search(rf"physical activity\s*│\s*{shown}\s*│", text)
+    assert text.count("masked") > 100
+    assert "What this release sends" in text and "Nothing was sent" in text
+    assert list(tmp_path.iterdir()) == []  # wrote nothing

@@ -1,0 +1,196 @@
+"""The commands end to end: seal at the practice, send over MESH, receive at the hub."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import pickle
+import sys
+import types
+import uuid
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from rich.console import Console
+
+from ltcbridge import cli_release
+from ltcbridge.feed.receipts import ReceiptStore
+from ltcbridge.hub.store import open_store
+from sealing.helpers import DEMO_AGREEMENT, HUB, PERIOD, PRACTICE, SYNTHETIC, keys, write_pem
+
+from .conftest import HUB_MAILBOX, PASSWORD, PRACTICE_MAILBOX, SHARED_KEY
+
+
+def run(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="ltcbridge")
+    groups = parser.add_subparsers()
+    cli_release.register_feed(groups.add_parser("feed").add_subparsers())
+    cli_release.register_hub(groups.add_parser("hub").add_subparsers())
+    args = parser.parse_args(argv)
+    return int(args.run(args))
+
+
+class FakeHistoryStore:
+    """Stands in for ltcbridge.disclosure.history.HistoryStore (being written alongside)."""
+
+    recorded: ClassVar[list[tuple[Path, str, str, Any]]] = []
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def record(self, recipient: str, agreement_id: str, published: Any) -> None:
+        self.recorded.append((self.path, recipient, agreement_id, published))
+
+
+@pytest.fixture
+def output(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
+    buffer = io.StringIO()
+    monkeypatch.setattr(cli_release, "out", Console(file=buffer, width=300))
+    monkeypatch.setattr(cli_release, "err", Console(file=buffer, width=300))
+    monkeypatch.setenv("MESH_PASSWORD", PASSWORD)
+    monkeypatch.setenv("MESH_SHARED_KEY", SHARED_KEY)
+    return buffer
+
+
+def test_seal_send_receive_over_mesh(
+    mesh_sandbox: str, tmp_path: Path, output: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    practice_key = write_pem(tmp_path / "practice" / "key.pem", keys().practice, private=True)
+    hub_public = write_pem(tmp_path / "practice" / "hub.pem", keys().hub, private=False)
+    hub_key = write_pem(tmp_path / "hub" / "key.pem", keys().hub, private=True)
+    write_pem(tmp_path / "hub" / "keys" / f"{PRACTICE}.pem", keys().practice, private=False)
+    receipts = tmp_path / "practice" / "receipts.sqlite"
+    workflow = f"LTCB_{uuid.uuid4().hex[:8].upper()}"
+    build = [
+        "--source",
+        str(SYNTHETIC),
+        "--mappings",
+        str(SYNTHETIC / "mappings"),
+        "--agreement",
+        str(DEMO_AGREEMENT),
+        "--period",
+        PERIOD,
+        "--workers",
+        "1",
+    ]
+    mesh = ["--mesh-url", mesh_sandbox, "--workflow-id", workflow]
+
+    status = run(
+        "feed",
+        "seal",
+        *build,
+        "--key",
+        str(practice_key),
+        "--recipient-key",
+        str(hub_public),
+        "--sender",
+        PRACTICE,
+        "--out",
+        str(tmp_path / "out"),
+        "--receipts",
+        str(receipts),
+    )
+    assert status == cli_release.EXIT_ATTENTION  # sealed; the fixtures have quarantined lines
+    (sealed,) = (tmp_path / "out").glob("*.jwe")
+    assert (tmp_path / "out" / f"{sealed.stem}.manifest.md").exists()
+    assert "Sealed release 1" in output.getvalue()
+
+    monkeypatch.setitem(
+        sys.modules,
+        "ltcbridge.disclosure.history",
+        types.SimpleNamespace(HistoryStore=FakeHistoryStore),
+    )
+    send = [
+        "feed",
+        "send",
+        "--release",
+        str(sealed),
+        "--via",
+        "mesh",
+        *mesh,
+        "--mailbox",
+        PRACTICE_MAILBOX,
+        "--mesh-to",
+        HUB_MAILBOX,
+        "--receipts",
+        str(receipts),
+        "--history",
+        str(tmp_path / "history.sqlite"),
+    ]
+    assert run(*send) == 0
+    assert "sent now by mesh" in output.getvalue()
+    ((path, recipient, agreement, published),) = FakeHistoryStore.recorded
+    assert (path, recipient, agreement) == (tmp_path / "history.sqlite", HUB, "DSA-DEMO-001")
+    assert published  # what the build published, handed over after the send
+    with ReceiptStore(receipts) as store:
+        assert store.pending_history(sealed.stem) is None  # handed over exactly once
+
+    store_path = tmp_path / "hub" / "hub.sqlite"
+    status = run(
+        "hub",
+        "receive",
+        "--from",
+        "mesh",
+        *mesh,
+        "--mailbox",
+        HUB_MAILBOX,
+        "--keys",
+        str(tmp_path / "hub" / "keys"),
+        "--key",
+        str(hub_key),
+        "--hub",
+        HUB,
+        "--store",
+        str(store_path),
+    )
+    assert status == 0, output.getvalue()
+    assert f"stored: {PRACTICE} DSA-DEMO-001 {PERIOD} #1" in output.getvalue()
+    with open_store(store_path) as hub_store:
+        assert hub_store.has_release(sealed.stem)
+        assert hub_store.last_sequence(PRACTICE, "DSA-DEMO-001") == 1
+
+    assert run(*send) == 0
+    assert "already delivered earlier; not sent again" in output.getvalue()
+    assert "acknowledged by the recipient" in output.getvalue()
+    assert len(FakeHistoryStore.recorded) == 1
+
+
+def test_history_stays_pending_until_the_history_store_exists(
+    tmp_path: Path, output: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    FakeHistoryStore.recorded.clear()
+    monkeypatch.setitem(sys.modules, "ltcbridge.disclosure.history", None)  # import fails
+    with ReceiptStore(tmp_path / "r.sqlite") as receipts:
+        from sealing.helpers import meta_for
+
+        meta = meta_for()
+        receipts.record_sealed(meta, pickle.dumps({"cell": 1}))
+        hook = cli_release.history_hook(receipts, tmp_path / "h.sqlite")
+        hook(receipts.get(meta.release_id))  # type: ignore[arg-type]
+        assert receipts.pending_history(meta.release_id) is not None
+    assert "no disclosure history store" in output.getvalue()
+
+
+def test_missing_mesh_secret_names_the_variable(
+    tmp_path: Path, output: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ltcbridge.feed.seal import seal_release
+    from sealing.helpers import meta_for, public, reports_of
+
+    token = seal_release(meta_for(), reports_of(PRACTICE), keys().practice, public(keys().hub))
+    (tmp_path / "r.jwe").write_text(token)
+    monkeypatch.delenv("MESH_SHARED_KEY")
+    with pytest.raises(cli_release.SendSetupError, match="MESH_SHARED_KEY"):
+        run(
+            "feed",
+            "send",
+            "--release",
+            str(tmp_path / "r.jwe"),
+            "--via",
+            "mesh",
+            "--mesh-url",
+            "http://127.0.0.1:9",
+            "--mailbox",
+            PRACTICE_MAILBOX,
+        )
