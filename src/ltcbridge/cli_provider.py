@@ -1,0 +1,190 @@
+"""``ltcbridge provider ...``: the small provider's spreadsheet path and the directory.
+
+Wired into cli.py with ``register(subparsers)``. Each ``run`` returns an exit status: 0 done;
+1 error (LtcbridgeError, the message says what to do); 3 imported, but some rows were explained
+and left out for a person to fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Callable
+
+from rich.console import Console
+from rich.markup import escape
+
+from ltcbridge.errors import LtcbridgeError
+from ltcbridge.fhirclient import FhirClient
+from ltcbridge.mapping import load_mappings
+from ltcbridge.provider.csv_import import ImportReport, import_csv
+from ltcbridge.provider.csv_template import template_for, write_template
+from ltcbridge.provider.directory import Directory, make_listing
+from ltcbridge.provider.domains import parse_domain, plain_words
+
+EXIT_OK, EXIT_ROWS_LEFT_OUT = 0, 3
+
+out = Console(highlight=False, soft_wrap=True)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``provider`` command group to the ``ltcbridge`` parser."""
+    provider = subparsers.add_parser("provider", help="take referrals and report outcomes")
+    sub = provider.add_subparsers(title="provider commands", metavar="COMMAND")
+    _add_template(sub)
+    _add_import(sub)
+    _add_register(sub)
+    _add_find(sub)
+
+
+def _command(
+    group: argparse._SubParsersAction, name: str, text: str, run: Callable[..., int]
+) -> argparse.ArgumentParser:
+    command = group.add_parser(name, help=text, description=text)
+    command.set_defaults(run=run)
+    return command
+
+
+# -- template and import ---------------------------------------------------------------------
+def _add_template(sub: argparse._SubParsersAction) -> None:
+    command = _command(
+        sub, "template", "Write the empty spreadsheet (CSV that Excel opens cleanly).", run_template
+    )
+    command.add_argument("out", metavar="OUT.csv", help="where to write the template")
+    command.add_argument("--example", action="store_true", help="include example rows")
+    _mappings_option(command)
+
+
+def run_template(args: argparse.Namespace) -> int:
+    path = write_template(
+        args.out, template_for(load_mappings(args.mappings)), example=args.example
+    )
+    out.print(
+        f"Wrote {escape(str(path))}: fill one row per referral, session, Star reading or "
+        "discharge, then run `ltcbridge provider import`."
+    )
+    return EXIT_OK
+
+
+def _add_import(sub: argparse._SubParsersAction) -> None:
+    command = _command(
+        sub,
+        "import",
+        "Import a filled-in spreadsheet to the provider's FHIR endpoint: good rows are written, "
+        "every bad row is explained; importing the same file again changes nothing.",
+        run_import,
+    )
+    command.add_argument("file", metavar="FILE", help="the CSV file")
+    _endpoint_option(command)
+    _mappings_option(command)
+    command.add_argument(
+        "--provider",
+        metavar="ODS",
+        help="your ODS code (required: it keys every outcome you report)",
+    )
+
+
+def run_import(args: argparse.Namespace) -> int:
+    if not args.provider:
+        raise LtcbridgeError(
+            "give --provider with your ODS code (or the code your lead provider "
+            "gave you): every outcome is recorded under it"
+        )
+    mappings = load_mappings(args.mappings)
+    report = asyncio.run(_import(args.file, args.endpoint, args.provider.upper(), mappings))
+    _print_report(report)
+    return EXIT_ROWS_LEFT_OUT if report.problems else EXIT_OK
+
+
+async def _import(file: str, endpoint: str, provider: str, mappings) -> ImportReport:  # type: ignore[no-untyped-def]
+    async with FhirClient(endpoint) as fhir:
+        return await import_csv(file, fhir, provider, mappings)
+
+
+def _print_report(report: ImportReport) -> None:
+    left_out = len({p.row for p in report.problems if p.row})
+    out.print(
+        f"Read {report.rows_read} row(s): imported {len(report.imported_rows)}, "
+        f"left out {left_out}."
+    )
+    for problem in report.problems:
+        out.print(f"  - {escape(str(problem))}")
+    if report.problems:
+        out.print(
+            "Fix the rows above and import the whole file again: rows already imported "
+            "are recognised and not written twice."
+        )
+
+
+# -- directory -------------------------------------------------------------------------------
+def _add_register(sub: argparse._SubParsersAction) -> None:
+    command = _command(
+        sub,
+        "register",
+        "Put a provider in the directory: a name, a contact and the domains are all it takes.",
+        run_register,
+    )
+    _endpoint_option(command)
+    command.add_argument("--name", required=True)
+    command.add_argument("--contact", required=True, help="a phone number or email address")
+    command.add_argument("--domains", required=True, help="e.g. 'physical activity; befriending'")
+    command.add_argument("--locality", default="", help="town or area served (optional)")
+    command.add_argument("--ods", default="", help="ODS code, if you have one (optional)")
+
+
+def run_register(args: argparse.Namespace) -> int:
+    listing = make_listing(args.name, args.contact, args.domains, args.locality, args.ods)
+    entry = asyncio.run(_with_directory(args.endpoint, lambda d: d.register(listing)))
+    domains = ", ".join(plain_words(d) for d in listing.domains)
+    out.print(
+        f"Registered {escape(listing.name)} ({escape(domains)}) as "
+        f"HealthcareService/{entry.service_id}."
+    )
+    return EXIT_OK
+
+
+def _add_find(sub: argparse._SubParsersAction) -> None:
+    command = _command(sub, "find", "Find providers by domain and locality.", run_find)
+    _endpoint_option(command)
+    command.add_argument("--domain", required=True, help="e.g. 'befriending'")
+    command.add_argument("--locality", default=None)
+
+
+def run_find(args: argparse.Namespace) -> int:
+    domain = parse_domain(args.domain)
+    if domain is None:
+        raise LtcbridgeError(
+            f"{args.domain!r} is not a need domain: try 'physical activity', "
+            "'befriending', 'welfare benefits'..."
+        )
+    found = asyncio.run(_with_directory(args.endpoint, lambda d: d.find(domain, args.locality)))
+    for entry in found:
+        listing = entry.listing
+        out.print(
+            f"{escape(listing.name)}: {escape(listing.contact)}; "
+            f"{escape(listing.locality or 'anywhere')}"
+        )
+    out.print(
+        f"{len(found)} provider(s) offer {plain_words(domain)}"
+        f"{' in ' + escape(args.locality) if args.locality else ''}."
+    )
+    return EXIT_OK
+
+
+async def _with_directory(endpoint: str, action):  # type: ignore[no-untyped-def]
+    async with FhirClient(endpoint) as fhir:
+        return await action(Directory(fhir))
+
+
+def _endpoint_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--endpoint", required=True, metavar="URL", help="FHIR R4 base URL")
+
+
+def _mappings_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--mappings",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a mappings directory added to the bundled ones",
+    )
