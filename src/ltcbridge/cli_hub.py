@@ -1,0 +1,142 @@
+"""``ltcbridge hub load | report | status``: the commissioner's commands, a thin shell over
+``ltcbridge.hub``. ``cli.py`` wires them in with ``register(hub_subparsers)``.
+
+Exit status as for every ltcbridge command: 0 done; 1 error (the message says what to do).
+``hub status --strict`` exits 4 when an expected practice return is missing, for schedulers.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ltcbridge.hub.collate import Collator, completeness
+from ltcbridge.hub.config import load_hub_config
+from ltcbridge.hub.load import load_folder
+from ltcbridge.hub.report.build import write_report
+from ltcbridge.hub.store import open_store
+
+EXIT_OK, EXIT_INCOMPLETE = 0, 4  # 1 and 2 are cli.py's error and usage
+
+out = Console(highlight=False, soft_wrap=True)
+
+
+def run_load(args: argparse.Namespace) -> int:
+    config = load_hub_config(args.config)
+    with open_store(args.store) as store:
+        if args.config:
+            store.set_practices(config.practices)
+        result = load_folder(args.dir, store, args.recipient or config.icb)
+    out.print(
+        f"Loaded {len(result.stored)} release(s) from {result.files} file(s) in {escape(args.dir)}"
+        f" into {escape(_shown(args.store))}; {result.already_stored} already stored, left alone."
+    )
+    for meta in result.stored:
+        out.print(f"  {meta.sender} {meta.period} sequence {meta.sequence} ({meta.release_id})")
+    return EXIT_OK
+
+
+def run_report(args: argparse.Namespace) -> int:
+    config = load_hub_config(args.config)
+    with open_store(args.store) as store:
+        files = write_report(Collator(store, config), args.out)
+    latest = files.data.latest or "no unmet-need figures yet"
+    out.print(f"Report for {escape(config.name)} (latest month {latest}):")
+    out.print(f"  HTML (offline, single file): {files.html}")
+    out.print(f"  Workbook: {files.xlsx}")
+    out.print(f"  Tidy CSV: {', '.join(p.name for p in files.csv)} in {files.csv[0].parent}")
+    if config.source == "defaults":
+        out.print(
+            "No --config given: no expected practices, the guide's tariff, nothing commissioned."
+        )
+    return EXIT_OK
+
+
+def run_status(args: argparse.Namespace) -> int:
+    config = load_hub_config(args.config)
+    with open_store(args.store) as store:
+        done = completeness(Collator(store, config))
+    if not done.expected:
+        out.print("No expected practices configured: list them under [practices] in --config.")
+        return EXIT_OK
+    received = done.expected_returns - done.missing_returns
+    out.print(
+        f"{received} of {done.expected_returns} expected returns received "
+        f"({len(done.expected)} practices x {len(done.months)} month(s): "
+        f"{', '.join(done.months) or 'none yet'})."
+    )
+    if done.missing:
+        table = Table(title="Practices that have not reported")
+        for column in ("practice", "PCN", "months missing"):
+            table.add_column(column)
+        for practice, months in done.missing.items():
+            table.add_row(practice, config.practices[practice], ", ".join(months))
+        out.print(table)
+    if done.unexpected:
+        out.print(f"Received from organisations not in the config: {', '.join(done.unexpected)}")
+    return EXIT_INCOMPLETE if args.strict and done.missing else EXIT_OK
+
+
+def register(hub: argparse._SubParsersAction) -> None:
+    """Add ``load``, ``report`` and ``status`` to the ``hub`` command group."""
+    load = _command(
+        hub,
+        "load",
+        "Load MeasureReport JSON files (or Bundles of them) from a folder into the hub store, "
+        "one release per organisation and month; files already loaded are left alone.",
+        run_load,
+    )
+    load.add_argument("dir", metavar="DIR", help="folder of MeasureReport JSON files")
+    _store_options(load)
+    load.add_argument("--recipient", help="commissioner ODS code (default: [hub] icb in --config)")
+    report = _command(
+        hub,
+        "report",
+        "Collate the store and write the HTML report (single file, offline), the XLSX workbook "
+        "and tidy CSV files into a folder.",
+        run_report,
+    )
+    _store_options(report)
+    report.add_argument("--out", required=True, help="folder for report.html, hub.xlsx, csv/")
+    status = _command(
+        hub,
+        "status",
+        "Completeness: which expected practices have not reported for which months.",
+        run_status,
+    )
+    _store_options(status)
+    status.add_argument(
+        "--strict", action="store_true", help="exit 4 when any expected return is missing"
+    )
+
+
+def _command(
+    group: argparse._SubParsersAction, name: str, text: str, run: Callable[..., int]
+) -> argparse.ArgumentParser:
+    command = group.add_parser(name, help=text, description=text)
+    command.set_defaults(run=run)
+    return command
+
+
+def _store_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--store",
+        required=True,
+        help="the hub store: a SQLite file path (created if new) or a postgresql:// URL",
+    )
+    command.add_argument(
+        "--config", help="hub config TOML: practices and PCNs, tariff, what was commissioned"
+    )
+
+
+def _shown(store: str) -> str:
+    """A store URL without its password, for messages."""
+    if "://" in store and "@" in store:
+        scheme, rest = store.split("://", 1)
+        user = rest.split("@", 1)[0].split(":", 1)[0]
+        return f"{scheme}://{user}@{rest.split('@', 1)[1]}"
+    return store

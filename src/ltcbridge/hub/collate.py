@@ -1,0 +1,227 @@
+"""Practice to PCN to ICB totals that respect masking, trends, breakdowns and completeness.
+
+A masked cell is a count from 1 to the agreement's threshold that may not be shown. It is never
+treated as zero: a sum with masked parts is a **range**, from ``known + 1 x masked`` (each masked
+cell at least 1) to ``known + threshold x masked`` (each at most the threshold). Under secondary
+suppression a cell larger than the threshold may be masked too, so the range has no upper bound
+and is shown as "at least". Published counts are taken as published (they may be rounded).
+
+The sums run in SQL (the same on SQLite and PostgreSQL) so a national store collates without
+loading its figures into memory. PCN totals come from the PCN's practices' figures; a PCN-level
+release is used for a PCN and month only when none of its practices sent one, never both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ltcbridge.hub.config import UNMET_NEED, HubConfig
+from ltcbridge.hub.store import HubStoreDb
+
+NO_PCN = "(no PCN)"
+
+_BASE = f"""
+WITH base AS (
+    SELECT f.measure, f.period, COALESCE(p.pcn, '{NO_PCN}') AS pcn, f.org, f.group_code,
+           f.stratifier, f.stratum, f.count, f.masked
+    FROM latest_figures f LEFT JOIN practices p ON p.practice = f.org
+    WHERE f.level = 'practice'
+    UNION ALL
+    SELECT f.measure, f.period, f.org AS pcn, f.org, f.group_code,
+           f.stratifier, f.stratum, f.count, f.masked
+    FROM latest_figures f
+    WHERE f.level = 'pcn' AND NOT EXISTS (
+        SELECT 1 FROM latest_releases r JOIN practices p ON p.practice = r.sender
+        WHERE p.pcn = f.org AND r.period = f.period)
+)"""
+
+_SUMS = "SUM(count), SUM(CASE WHEN masked THEN 1 ELSE 0 END), COUNT(*)"
+
+
+@dataclass(frozen=True, slots=True)
+class Total:
+    """A sum of published counts and masked parts; its true value lies in [low, high]."""
+
+    known: int
+    masked: int
+    parts: int
+    threshold: int | None  # upper bound of one masked part; None when unbounded
+
+    @property
+    def low(self) -> int:
+        return self.known + self.masked
+
+    @property
+    def high(self) -> int | None:
+        return None if self.threshold is None else self.known + self.threshold * self.masked
+
+    @property
+    def exact(self) -> bool:
+        return self.masked == 0
+
+    @property
+    def midpoint(self) -> float:
+        """For ordering and bar lengths only: never published as a figure."""
+        high = self.high if self.high is not None else self.low
+        return (self.low + high) / 2
+
+    def text(self) -> str:
+        """'120', '121–141' (a range because parts are masked) or 'at least 121'."""
+        if self.exact:
+            return f"{self.known:,}"
+        if self.parts == self.masked == 1:
+            return "masked" if self.high is None else f"masked (1–{self.high})"
+        if self.high is None:
+            return f"at least {self.low:,}"
+        return f"{self.low:,}–{self.high:,}"
+
+
+@dataclass(frozen=True, slots=True)
+class TotalRow:
+    measure: str
+    period: str
+    level: str  # pcn or icb
+    org: str
+    group: str
+    stratifier: str | None
+    stratum: str | None
+    total: Total
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Which cells to sum; ``None`` leaves a column unfiltered, ``TOTAL`` asks for group totals."""
+
+    measure: str | None = None
+    period: str | None = None
+    group: str | None = None
+    stratifier: str | None = None
+
+
+TOTAL = "\x00group-total"  # stratifier filter meaning "the group's own count, no stratum"
+
+
+class Collator:
+    """Totals at each level from one store, with the hub config's practice map and threshold."""
+
+    def __init__(self, store: HubStoreDb, config: HubConfig) -> None:
+        self.store = store
+        self.config = config
+        store.set_practices(config.practices)
+        self.threshold: int | None = None if config.secondary else config.threshold
+
+    def totals(self, level: str, where: Filter = Filter()) -> Iterator[TotalRow]:
+        """Sums per PCN (``pcn``) or for the whole ICB (``icb``), streamed; practices' own
+        figures are the ``latest_figures`` view itself."""
+        by_pcn = {"pcn": True, "icb": False}[level]
+        keys = "measure, period, pcn, " if by_pcn else "measure, period, "
+        keys += "group_code, stratifier, stratum"
+        columns = keys if by_pcn else keys.replace("period, ", "period, 'ICB', ")
+        clause, params = _where(where)
+        sql = (
+            f"{_BASE} SELECT {columns}, {_SUMS} FROM base {clause} GROUP BY {keys} "
+            + self.store.order_by(*keys.split(", "))
+        )
+        for row in self.store.stream(sql, params):
+            name = self.config.icb if level == "icb" else row[2]
+            yield TotalRow(
+                row[0], row[1], level, name, row[3], row[4], row[5], self._total(row[6:])
+            )
+
+    def periods(self, measure: str = UNMET_NEED) -> list[str]:
+        rows = self.store.rows(
+            "SELECT period FROM latest_figures WHERE measure = ? GROUP BY period "
+            + self.store.order_by("period"),
+            (measure,),
+        )
+        return [row[0] for row in rows]
+
+    def measures(self) -> list[str]:
+        sql = "SELECT measure FROM figures GROUP BY measure " + self.store.order_by("measure")
+        return [r[0] for r in self.store.rows(sql)]
+
+    def provider_figures(self, measure: str) -> list[tuple[Any, ...]]:
+        """(org, period, group, stratifier, stratum, count, masked, score) of a provider measure."""
+        return self.store.rows(
+            "SELECT org, period, group_code, stratifier, stratum, count, masked, score "
+            "FROM latest_figures WHERE measure = ? "
+            + self.store.order_by("org", "period", "group_code", "stratifier", "stratum"),
+            (measure,),
+        )
+
+    def latest_group_totals(self, groups: tuple[str, ...]) -> dict[str, Total]:
+        """For each group code, its ICB-wide total in the latest month it was sent, whichever
+        measure and sender (practice or provider) sent it; PCN-level figures are left out so a
+        PCN and its practices are not both counted."""
+        marks = ", ".join("?" for _ in groups)
+        rows = self.store.rows(
+            f"SELECT group_code, period, {_SUMS} FROM latest_figures "
+            f"WHERE group_code IN ({marks}) AND stratifier IS NULL AND level <> 'pcn' "
+            "GROUP BY group_code, period " + self.store.order_by("group_code", "period"),
+            groups,
+        )
+        return {row[0]: self._total(row[2:]) for row in rows}  # ordered by period: latest wins
+
+    def _total(self, sums: tuple[Any, ...]) -> Total:
+        """From (SUM(count), masked parts, parts): SUM is NULL when every part is masked."""
+        known, masked, parts = sums
+        return Total(int(known or 0), int(masked or 0), int(parts), self.threshold)
+
+
+def _where(where: Filter) -> tuple[str, list[Any]]:
+    clauses, params = [], []
+    for column, value in (("measure", where.measure), ("period", where.period),
+                          ("group_code", where.group)):  # fmt: skip
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if where.stratifier == TOTAL:
+        clauses.append("stratifier IS NULL")
+    elif where.stratifier is not None:
+        clauses.append("stratifier = ?")
+        params.append(where.stratifier)
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+@dataclass(frozen=True)
+class Completeness:
+    """Which expected practices have no unmet-need figures for which months."""
+
+    months: tuple[str, ...]
+    expected: tuple[str, ...]
+    missing: dict[str, tuple[str, ...]]  # practice -> months without figures
+    unexpected: tuple[str, ...]  # reporters the hub config does not list
+
+    @property
+    def expected_returns(self) -> int:
+        return len(self.months) * len(self.expected)
+
+    @property
+    def missing_returns(self) -> int:
+        return sum(len(months) for months in self.missing.values())
+
+
+def completeness(collator: Collator) -> Completeness:
+    """Expected practices (hub config) x months (config, else every month seen) not reported.
+
+    A practice counts as reported for a month when it sent unmet-need figures, or when its PCN
+    sent a PCN-level release for that month (the practice is inside that PCN's figures)."""
+    config = collator.config
+    rows = collator.store.rows(
+        "SELECT DISTINCT org, level, period FROM latest_figures WHERE measure = ?", (UNMET_NEED,)
+    )
+    months = config.months or tuple(sorted({period for _org, _level, period in rows}))
+    reported = {(org, period) for org, level, period in rows if level == "practice"}
+    by_pcn = {(org, period) for org, level, period in rows if level == "pcn"}
+    expected = tuple(sorted(config.practices))
+    missing: dict[str, tuple[str, ...]] = {}
+    for practice in expected:
+        pcn = config.practices[practice]
+        gaps = tuple(m for m in months if (practice, m) not in reported and (pcn, m) not in by_pcn)
+        if gaps:
+            missing[practice] = gaps
+    known = set(expected) | set(config.pcns)
+    unexpected = tuple(sorted({org for org, _level, _period in rows} - known))
+    return Completeness(tuple(months), expected, missing, unexpected)

@@ -1,0 +1,108 @@
+"""MeasureReports (contract section 3) flattened into tidy figure rows.
+
+One row per population count: the group's own count (stratifier and stratum ``None``) and each
+stratum's. A masked count stays masked (``count`` ``None``, ``masked`` true): the hub never turns
+it into a number, so nothing downstream can mistake it for zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ltcbridge.errors import LtcbridgeError
+from ltcbridge.uris import DATA_ABSENT_REASON
+
+
+class ReportError(LtcbridgeError):
+    """A MeasureReport is not in the contract's shape: the whole release is refused."""
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """One published count (or masked cell) of one report."""
+
+    measure: str
+    period: str  # YYYY-MM
+    org: str
+    group: str
+    stratifier: str | None
+    stratum: str | None
+    count: int | None
+    masked: bool
+    score: float | None  # measureScore.value when the measure reports one (Star, NHS use)
+
+
+def report_header(report: dict[str, Any]) -> tuple[str, str, str]:
+    """(measure, period YYYY-MM, reporter ODS code), or a ReportError naming what is missing."""
+    rid = report.get("id", "(no id)")
+    if report.get("resourceType") != "MeasureReport":
+        raise ReportError(f"{rid}: not a MeasureReport (resourceType {report.get('resourceType')})")
+    try:
+        measure = str(report["measure"])
+        period = str(report["period"]["start"])[:7]
+        org = str(report["reporter"]["identifier"]["value"])
+    except (KeyError, TypeError):
+        raise ReportError(
+            f"{rid}: measure, period.start and reporter.identifier.value are required"
+        ) from None
+    return measure, period, org
+
+
+def figures(report: dict[str, Any]) -> Iterator[Figure]:
+    """Every figure of one report, group totals first, then its strata."""
+    measure, period, org = report_header(report)
+    for index, group in enumerate(report.get("group") or []):
+        code = _code(group.get("code"), f"group[{index}].code")
+        score = _score(group)
+        count, masked = _population(group, f"group[{index}]")
+        yield Figure(measure, period, org, code, None, None, count, masked, score)
+        for stratifier in group.get("stratifier") or []:
+            name = _stratifier_name(stratifier)
+            for stratum in stratifier.get("stratum") or []:
+                value = _code(stratum.get("value"), f"{code}.{name}.stratum.value")
+                count, masked = _population(stratum, f"{code}.{name}.{value}")
+                yield Figure(
+                    measure, period, org, code, name, value, count, masked, _score(stratum)
+                )
+
+
+def _code(concept: Any, where: str) -> str:
+    if isinstance(concept, dict):
+        for coding in concept.get("coding") or []:
+            if coding.get("code"):
+                return str(coding["code"])
+        if concept.get("text"):
+            return str(concept["text"])
+    raise ReportError(f"{where}: needs a coding with a code (or a text)")
+
+
+def _stratifier_name(stratifier: dict[str, Any]) -> str:
+    codes = stratifier.get("code") or [{}]
+    first = codes[0]
+    if first.get("text"):
+        return str(first["text"])
+    return _code(first, "stratifier.code")
+
+
+def _population(element: dict[str, Any], where: str) -> tuple[int | None, bool]:
+    """(count, masked): masked when the data-absent-reason says so; absent otherwise is an error."""
+    populations = element.get("population") or []
+    if not populations:
+        return None, False  # a score-only group (no population count)
+    population = populations[0]
+    if "count" in population:
+        count = population["count"]
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise ReportError(f"{where}: count must be a whole number >= 0, not {count!r}")
+        return count, False
+    for extension in population.get("extension") or []:
+        if extension.get("url") == DATA_ABSENT_REASON and extension.get("valueCode") == "masked":
+            return None, True
+    raise ReportError(f"{where}: a population without a count must carry data-absent-reason masked")
+
+
+def _score(element: dict[str, Any]) -> float | None:
+    value = (element.get("measureScore") or {}).get("value")
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

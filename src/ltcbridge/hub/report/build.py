@@ -1,0 +1,38 @@
+"""All outputs at once: tidy CSV, the workbook and the HTML report, from one collation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ltcbridge.errors import LtcbridgeError
+from ltcbridge.hub.collate import Collator
+from ltcbridge.hub.report.csv_out import write_csv
+from ltcbridge.hub.report.data import ReportData, gather
+from ltcbridge.hub.report.html import write_html
+from ltcbridge.hub.report.tables import tidy_tables
+from ltcbridge.hub.report.xlsx import write_xlsx
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    html: Path
+    xlsx: Path
+    csv: list[Path]
+    data: ReportData
+
+
+def write_report(collator: Collator, out: Path | str) -> ReportFiles:
+    """``out/report.html``, ``out/hub.xlsx`` and ``out/csv/*.csv``."""
+    out = Path(out)
+    try:
+        (out / "csv").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LtcbridgeError(f"cannot create the report folder {out}: {exc}") from None
+    data = gather(collator)
+    tables = tidy_tables(collator)
+    csv_files = write_csv(tables, out / "csv")
+    title = f"ltcbridge hub: {collator.config.name}, produced {data.generated}"
+    xlsx = write_xlsx(tables, out / "hub.xlsx", title)
+    html = write_html(data, out / "report.html")
+    return ReportFiles(html, xlsx, csv_files, data)
