@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-    PYTHONPATH=src .venv/bin/python bench/bench_disclosure.py [--pcns 10] [--practices 10] [--audit]
+    .venv/bin/python bench/bench_disclosure.py [--pcns 10] [--practices 10] [--workers N] [--audit]
 
 Counts come from simulated people (seeded), so every relation the counter declares holds.
 """
@@ -10,6 +10,7 @@ Counts come from simulated people (seeded), so every relation the counter declar
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import time
 from collections import Counter
@@ -17,6 +18,7 @@ from collections import Counter
 from ltcbridge.disclosure.audit import audit
 from ltcbridge.disclosure.cells import DisclosureRules, PublishedRelease, Release
 from ltcbridge.disclosure.secondary import protect
+from ltcbridge.disclosure.split import independent_parts
 from ltcbridge.disclosure.synthetic import build_release, icb_shape, random_people
 
 
@@ -28,12 +30,13 @@ def main() -> None:
     print(
         f"ICB: {args.pcns} PCNs x {args.practices} practices, {len(shape.groups)} groups, "
         f"{len(shape.stratifiers)} stratifiers x {len(shape.stratifiers[0][1])} strata; "
-        f"{len(people)} people; {len(release.cells)} cells, {len(release.constraints)} relations"
+        f"{len(people)} people; {len(release.cells)} cells, {len(release.constraints)} relations; "
+        f"{len(independent_parts(release))} independent parts; {os.cpu_count()} CPU(s)"
     )
     for rounding in (5, 1):
         rules = DisclosureRules(threshold=args.threshold, rounding=rounding)
         started = time.perf_counter()
-        published = protect(release, rules)
+        published = protect(release, rules, workers=args.workers)
         seconds = time.perf_counter() - started
         _report(release, published, rules, seconds)
         if args.audit:
@@ -64,6 +67,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--threshold", type=int, default=7)
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--audit", action="store_true", help="also run the exact attacker")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="processes for protect (default: one per CPU)"
+    )
     return parser.parse_args()
 
 

@@ -56,9 +56,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _feed_build(args: argparse.Namespace) -> int:
     mappings = load_mappings(args.mappings)
     agreement = load_agreement(args.agreement)
+    history = []
+    if args.history:
+        from ltcbridge.disclosure.history import HistoryStore  # imported only when asked for
+
+        history = HistoryStore(args.history).load_recipient(agreement.recipient)
     with _progress("Reading") as progress:
         build = build_unmet_need_feed(
-            args.source, mappings, agreement, args.period, workers=args.workers, progress=progress
+            args.source,
+            mappings,
+            agreement,
+            args.period,
+            workers=args.workers,
+            progress=progress,
+            history=history,
         )
     quarantine_dir = args.quarantine or Path(f"{args.out.rstrip('/')}-quarantine")
     files = write_feed(build, args.out, quarantine_dir)
@@ -190,6 +201,12 @@ def _add_feed(commands: argparse._SubParsersAction) -> None:
         "--quarantine",
         help="directory for quarantined input (default: OUT-quarantine beside the feed; it can "
         "hold patient data and must stay in the practice)",
+    )
+    build.add_argument(
+        "--history",
+        help="release history file (SQLite) of what was sent before; the new release is protected "
+        "against every earlier release to the same recipient, under any agreement (PCN and "
+        "practice releases see each other). Read only: sending a release records it",
     )
     _add_workers_option(build)
 

@@ -145,11 +145,35 @@ def test_csv_carries_the_same_figures(tmp_path: Path) -> None:
         assert row["status"] == ("masked (primary)" if expected == "masked" else "published")
 
 
-def test_secondary_suppression_is_refused_rather_than_pretended(tmp_path: Path, capsys) -> None:
-    status, out = _build(tmp_path, write_agreement(tmp_path / "a.toml", secondary="true"))
-    assert status == EXIT_ERROR
-    assert "secondary suppression" in capsys.readouterr().err
-    assert not out.exists()
+def test_secondary_suppression_is_built_and_the_exact_attacker_learns_nothing(
+    tmp_path: Path, truth
+) -> None:
+    from ltcbridge.agreement import load_agreement
+    from ltcbridge.disclosure.audit import audit
+    from ltcbridge.disclosure.cells import MASKED, DisclosureRules
+    from ltcbridge.feed.build import build_unmet_need_feed
+    from ltcbridge.mapping import load_mappings
+
+    agreement = write_agreement(tmp_path / "a.toml", secondary="true")
+    status, out = _build(tmp_path, agreement)
+    assert status == EXIT_QUARANTINED
+    figures = _published(out)
+    build = build_unmet_need_feed(
+        SYNTHETIC, load_mappings([SYNTHETIC / "mappings"]), load_agreement(agreement), "2026-10"
+    )
+    release = build.release
+    expected = _truth_for(truth, "practice", "2026-10")
+    written = {tuple(key[2:]): value for key, value in release.values.items()}
+    assert figures == {k: "masked" if v is MASKED else v for k, v in written.items()}
+    for key, value in release.true_values.items():
+        assert value == expected.get(tuple(key[2:]), 0), key  # the independent truth
+        if 1 <= value <= 7:
+            assert release.values[key] is MASKED, key
+    assert audit(release, DisclosureRules(threshold=7, rounding=5)) == []
+    statuses = {row["status"] for row in csv.DictReader(next(out.glob("*.csv")).open())}
+    assert statuses <= {"published", "masked (primary)", "masked (secondary)"}
+    for path in out.glob("*.json"):  # the recipient cannot tell a secondary mask from a primary
+        assert "secondary" not in path.read_text()
 
 
 def test_contract_example_counts_nobody_because_the_person_opted_out(

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import highspy
+import numpy as np
 
 from ltcbridge.disclosure.cells import (
     MASKED,
@@ -22,7 +23,14 @@ from ltcbridge.disclosure.cells import (
     PublishedRelease,
 )
 from ltcbridge.disclosure.solver import INF, ModelBuilder, is_optimal
-from ltcbridge.disclosure.system import Snapshot, System, attacker_bounds, build_system
+from ltcbridge.disclosure.system import (
+    Components,
+    Row,
+    Snapshot,
+    System,
+    attacker_bounds,
+    build_system,
+)
 
 
 @dataclass(frozen=True)
@@ -62,10 +70,11 @@ def audit(
     if not targets or rules.threshold <= 1:
         return []
     lower, upper = attacker_bounds(system, snapshots)
-    ranges = _feasible_ranges(system, lower, upper, sorted(targets))
+    ranges = _feasible_ranges(system, lower, upper, sorted(targets), rules.threshold)
     return [
         Finding(release, key, system.truth[var], *ranges[var])
         for var, appearances in sorted(targets.items())
+        if var in ranges
         for release, key in appearances
         if ranges[var][1] - ranges[var][0] + 1 < rules.threshold
     ]
@@ -85,33 +94,104 @@ def _small_masked(
 
 
 def _feasible_ranges(
-    system: System, lower: list[int], upper: list[float], targets: list[int]
+    system: System, lower: list[int], upper: list[float], targets: list[int], threshold: int
 ) -> dict[int, tuple[int, int]]:
     """Minimise and maximise each target over the integer points consistent with all releases.
+
+    Figures that share no relation cannot tell anything about each other, so each component of
+    the system is its own integer programme. Only targets that may be narrow are returned.
+    """
+    components = Components(system)
+    rows_of: dict[int, list[Row]] = {}
+    for row in system.rows:
+        if row.vars:
+            rows_of.setdefault(components.root[row.vars[0]], []).append(row)
+    by_component: dict[int, list[int]] = {}
+    for var in targets:
+        by_component.setdefault(components.root[var], []).append(var)
+    ranges: dict[int, tuple[int, int]] = {}
+    for root, mine in by_component.items():
+        members = components.members(mine[0])
+        model = _ComponentModel(system, lower, upper, members, rows_of.get(root, []))
+        ranges.update(model.narrow_ranges(mine, threshold))
+    return ranges
+
+
+class _ComponentModel:
+    """The exact attacker's integer programme over one component.
 
     Unbounded variables get a finite cap far above every true value: capping only makes the
     attacker stronger, so a range found under the cap is never wider than the true one.
     """
-    cap = 10 * (max(system.truth, default=0) + 10)
-    builder = ModelBuilder()
-    for low, high in zip(lower, upper, strict=True):
-        builder.column(low, cap if math.isinf(high) else high)
-    for row in system.rows:
-        row_upper = float(row.rhs)
-        row_lower = row_upper if row.op == "==" else -INF
-        builder.row(list(row.vars), [float(c) for c in row.coefs], row_lower, row_upper)
-    highs = builder.solve_with(integer=True)
-    ranges: dict[int, tuple[int, int]] = {}
-    for var in targets:
-        ranges[var] = (_optimum(highs, var, 1.0), _optimum(highs, var, -1.0))
-        highs.changeColCost(var, 0.0)
-    return ranges
+
+    def __init__(
+        self,
+        system: System,
+        lower: list[int],
+        upper: list[float],
+        members: list[int],
+        rows: list[Row],
+    ) -> None:
+        self.local = {var: i for i, var in enumerate(members)}
+        self.truth = np.array([system.truth[v] for v in members], dtype=np.int64)
+        cap = 10 * (int(self.truth.max(initial=0)) + 10)
+        builder = ModelBuilder()
+        for var in members:
+            builder.column(lower[var], cap if math.isinf(upper[var]) else upper[var])
+        for row in rows:
+            row_upper = float(row.rhs)
+            row_lower = row_upper if row.op == "==" else -INF
+            cols = [self.local[v] for v in row.vars]
+            builder.row(cols, [float(c) for c in row.coefs], row_lower, row_upper)
+        self.relaxed = builder.solve_with()
+        self.exact = builder.solve_with(integer=True)
+
+    def narrow_ranges(self, targets: list[int], threshold: int) -> dict[int, tuple[int, int]]:
+        """Exact ranges of the targets that may be narrow.
+
+        Every optimum found is an integer point consistent with everything published, and so
+        is the truth; a target that two such points already put `threshold` values apart cannot
+        be narrow and needs no programme of its own.
+        """
+        index = np.array([self.local[var] for var in targets], dtype=np.int64)
+        seen_low, seen_high = self.truth[index].copy(), self.truth[index].copy()
+        ranges: dict[int, tuple[int, int]] = {}
+        for position, var in enumerate(targets):
+            for sign in (1.0, -1.0):
+                if seen_high[position] - seen_low[position] + 1 >= threshold:
+                    break
+                point = self.optimal_point(self.local[var], sign)[index]
+                np.minimum(seen_low, point, out=seen_low)
+                np.maximum(seen_high, point, out=seen_high)
+            else:
+                ranges[var] = (int(seen_low[position]), int(seen_high[position]))
+        return ranges
+
+    def optimal_point(self, column: int, sign: float) -> np.ndarray:
+        """An integer point minimising (sign=1) or maximising (sign=-1) one variable.
+
+        The linear relaxation is tried first: when its optimum is already whole it is also the
+        integer optimum (nothing integral can beat the relaxation), so the integer programme is
+        only run when the relaxation ends between whole numbers. The truth is feasible, so an
+        optimum always exists.
+        """
+        point = _optimum(self.relaxed, column, sign)
+        if point is None or np.abs(point - np.rint(point)).max(initial=0.0) > INTEGRAL:
+            point = _optimum(self.exact, column, sign)
+        if point is None:
+            raise RuntimeError(
+                "the attacker model is infeasible: published figures contradict truth"
+            )
+        return np.rint(point).astype(np.int64)
 
 
-def _optimum(highs: highspy.Highs, var: int, sign: float) -> int:
-    """min (sign=1) or max (sign=-1) of one variable; the truth is feasible, so one exists."""
-    highs.changeColCost(var, sign)
+INTEGRAL = 1e-6  # how close to whole numbers a relaxed optimum must be to count as integral
+
+
+def _optimum(highs: highspy.Highs, column: int, sign: float) -> np.ndarray | None:
+    """The optimal point of min (sign=1) or max (sign=-1) of one column, or None."""
+    highs.changeColCost(column, sign)
     highs.run()
-    if not is_optimal(highs):
-        raise RuntimeError("the attacker model is infeasible: published figures contradict truth")
-    return round(sign * highs.getInfo().objective_function_value)
+    point = np.asarray(highs.getSolution().col_value) if is_optimal(highs) else None
+    highs.changeColCost(column, 0.0)
+    return point

@@ -5,19 +5,25 @@ How it works, in short (docs/disclosure.md has the long form):
 1. Primary: counts 1..threshold are masked; cells masked in any earlier release stay masked.
 2. Every other figure is rounded (a non-zero count is never shown as 0).
 3. For each small masked cell (this release's and earlier releases'), the engine looks for two
-   ways the figures could have been: one where the cell is 1 and one where it is `threshold`, both
-   consistent with everything published. Each is found by a small linear programme over the
-   cell's neighbourhood (cells sharing a relation with it, widened until it works); every other
-   cell is held at its true value, so a way found locally is a way globally. Published cells may
-   move only inside their rounding interval; moving one further means masking it, at a cost that
-   grows with its value, so the programme picks few, small complementary cells and prefers cells
-   already masked. Masks are only ever added, so a cell protected earlier stays protected.
+   ways the figures could have been: one where the cell is low and one `threshold - 1` higher,
+   both consistent with everything published. Each is found by a linear programme over a layer
+   of the release (`layer.py`: the cell's stratifier table, its group's sums, those with
+   need-any's, its whole independent part), every other cell held at its true value, so a way
+   found locally is a way globally. Published cells may move only inside their rounding
+   interval; moving one further means masking it, at a cost that grows with its value, so the
+   programme picks few, small complementary cells and prefers cells already masked. Masks are
+   only ever added, so a cell protected earlier stays protected.
+4. Parts of the release that share no relation (`split.py`) are protected separately.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+import multiprocessing
+import os
+import sys
+from collections.abc import Hashable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 
 from ltcbridge.disclosure.audit import snapshot_of
 from ltcbridge.disclosure.cells import (
@@ -32,28 +38,91 @@ from ltcbridge.disclosure.cells import (
     published_interval,
     round_count,
 )
-from ltcbridge.disclosure.solver import INF, ModelBuilder, is_optimal
-from ltcbridge.disclosure.system import Snapshot, System, attacker_bounds, build_system
+from ltcbridge.disclosure.layer import LayerProgramme
+from ltcbridge.disclosure.split import independent_parts
+from ltcbridge.disclosure.system import (
+    Components,
+    Snapshot,
+    System,
+    attacker_bounds,
+    build_system,
+)
+from ltcbridge.errors import LtcbridgeError
 
-NEIGHBOURHOOD_DEPTHS = (2, 3, 5)  # then the whole system
+PARALLEL_MIN_CELLS = 5000  # below this, starting processes costs more than it saves
+HUB_SUMS = 2  # a figure in more sums than this (a group total) is held still at first
 TOLERANCE = 1e-6
-FREE_MOVE_COST = 1e-4  # keeps moves small without competing with the cost of masking
 
 
-class UnprotectableError(RuntimeError):
-    """A small cell cannot be protected (an earlier release already gave it away)."""
+class UnprotectableError(LtcbridgeError):
+    """A small cell cannot be protected: earlier releases already narrow it, whatever this one
+    masks (for example a PCN figure of 2 sent before, when this release shows that two practices
+    each have at least one such person). Nothing is published."""
 
 
 def protect(
-    release: Release, rules: DisclosureRules, history: Sequence[PublishedRelease] = ()
+    release: Release,
+    rules: DisclosureRules,
+    history: Sequence[PublishedRelease] = (),
+    *,
+    workers: int | None = None,
 ) -> PublishedRelease:
     """Mask, round and complement-suppress `release` so that no small cell can be narrowed.
 
-    Deterministic: the same release, rules and history always give the same output.
+    The release is cut into parts that share no relation (`split.py`), protected one by one, or
+    in `workers` processes (default: one per CPU for releases of `PARALLEL_MIN_CELLS` cells or
+    more). Deterministic: the same release, rules and history always give the same output,
+    however many workers.
     """
     reasons = _initial_masks(release, rules, history)
     if rules.threshold > 1:
-        _Protector(release, rules, history, reasons).run()
+        jobs = [
+            (part, part_history, rules, {k: reasons[k] for k in part.cells if k in reasons})
+            for part, part_history in independent_parts(release, history)
+        ]
+        for part_reasons in _run(jobs, _workers(workers, release, len(jobs))):
+            reasons.update(part_reasons)
+    return _published(release, rules, reasons)
+
+
+_Job = tuple[Release, list[PublishedRelease], DisclosureRules, dict[CellKey, Reason]]
+
+
+def _protect_part(job: _Job) -> dict[CellKey, Reason]:
+    """Protect one independent part; its masks and their reasons."""
+    release, history, rules, reasons = job
+    _Protector(release, rules, history, reasons).run()
+    return reasons
+
+
+def _run(jobs: list[_Job], workers: int) -> Iterator[dict[CellKey, Reason]]:
+    if workers <= 1:
+        yield from map(_protect_part, jobs)
+        return
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        yield from pool.map(_protect_part, jobs)
+
+
+def _workers(asked: int | None, release: Release, parts: int) -> int:
+    if asked is not None:
+        return max(1, min(asked, parts))
+    if len(release.cells) < PARALLEL_MIN_CELLS:
+        return 1
+    return max(1, min(os.cpu_count() or 1, parts))
+
+
+def primary_only(release: Release, rules: DisclosureRules) -> PublishedRelease:
+    """Primary masks and rounding alone, for agreements that ask for no secondary suppression."""
+    reasons: dict[CellKey, Reason] = {
+        key: "primary" for key, value in release.cells.items() if rules.is_primary(value)
+    }
+    return _published(release, rules, reasons)
+
+
+def _published(
+    release: Release, rules: DisclosureRules, reasons: dict[CellKey, Reason]
+) -> PublishedRelease:
     return PublishedRelease(
         values=_published_values(release.cells, reasons, rules),
         reasons={key: reasons[key] for key in release.cells if key in reasons},
@@ -86,6 +155,12 @@ def _published_values(
     }
 
 
+def _hubs(system: System) -> set[int]:
+    """Figures in more than `HUB_SUMS` sums (group totals): held still in the first layers."""
+    sums = [sum(1 for row in rows if system.rows[row].op == "==") for rows in system.rows_of_var]
+    return {var for var, count in enumerate(sums) if count > HUB_SUMS}
+
+
 class _Protector:
     """Holds the attacker system while complementary cells are added one decision at a time."""
 
@@ -107,6 +182,13 @@ class _Protector:
         self.key_of = {var: key for key, var in self.system.var_of[-1].items()}
         self.targets = self._targets(past)
         self.covered: set[int] = set()
+        hubs = _hubs(self.system)
+        self.tables = _Layers(self, Components(self.system, skip=hubs), hubs)
+        self.sums = _Layers(self, Components(self.system, sums_only=True), set())
+        self.paired = _PairedLayers(self, self.sums.components)
+        self.whole = _Layers(self, Components(self.system), set())
+        self.all_layers = (self.tables, self.sums, self.paired, self.whole)
+        self.open_targets = set(self.targets)
         for key, var in self.system.var_of[-1].items():
             self._set_current_bounds(var, key)
 
@@ -141,22 +223,76 @@ class _Protector:
         )
 
     def run(self) -> None:
-        """Protect each small cell in turn, skipping those an earlier programme already covers."""
-        for var in self.targets:
-            if var not in self.covered:
-                self._protect(var)
+        """Protect every small cell, cheapest programmes first.
 
-    def _protect(self, target: int) -> None:
-        for neighbourhood in self._neighbourhoods(target):
-            outcome = _MoveProgramme(self, target, neighbourhood).solve()
-            if outcome is not None:
-                to_mask, spans = outcome
-                for var in to_mask:
-                    self._mask(var)
-                self._cover(spans)
-                return
-        key = self.key_of.get(target, f"variable {target} of an earlier release")
-        raise UnprotectableError(f"cannot protect masked cell {key!r}")
+        First pass: each small cell not yet protected gets a programme in its stratifier's table
+        (group totals held still), else in its group's sums, else in those with the need-any
+        group's sums (the order changes when the cell's total is masked: see
+        `_total_is_masked`). Cells that need more wait for the second pass, when the masks of
+        the first may already protect them; there the programme is their whole component.
+        """
+        waiting = [var for var in self.targets if not self._in_layers(var)]
+        for var in waiting:
+            if (
+                var not in self.covered
+                and not self._solve(self.whole, var)
+                and not self._plain(var)
+            ):
+                raise UnprotectableError(
+                    f"cannot release: the masked figure {self._name(var)} could be narrowed by "
+                    "combining this release with earlier ones to the same recipient, whatever "
+                    "else is masked; nothing was published"
+                )
+
+    def _plain(self, var: int) -> bool:
+        """The last word: the whole part, with no spreading reward and so no cap on other small
+        cells. Built afresh, rarely needed."""
+        members = self.whole.components.members(var)
+        programme = LayerProgramme(self, members, self.rules.threshold - 1, spread=False)
+        outcome = programme.solve(var)
+        if outcome is not None:
+            self._apply(outcome)
+        return outcome is not None
+
+    def _name(self, var: int) -> str:
+        """A figure's key, from this release or the latest earlier one holding it (counts only)."""
+        for var_of in reversed(self.system.var_of):
+            for key, other in var_of.items():
+                if other == var:
+                    return repr(key)
+        return f"variable {var}"
+
+    def _in_layers(self, var: int) -> bool:
+        """Protect `var` within its table, its group's sums, or those with need-any's sums;
+        False if it needs more."""
+        order = (self.tables, self.sums, self.paired)
+        if self._total_is_masked(var):
+            order = (self.sums, self.paired, self.tables)
+        return any(var in self.covered or self._solve(layers, var) for layers in order)
+
+    def _total_is_masked(self, var: int) -> bool:
+        """Whether a total `var` adds up to is masked: then holding totals still (the table
+        layer) mostly fails and the group's sums are the better first try."""
+        system = self.system
+        return any(
+            other in self.tables.skip and math.isinf(self.upper[other])
+            for row in system.rows_of_var[var]
+            if system.rows[row].op == "=="
+            for other in system.rows[row].vars
+        )
+
+    def _solve(self, layers: _Layers | _PairedLayers, target: int) -> bool:
+        programme = layers.programme(target)
+        outcome = None if programme is None else programme.solve(target)
+        if outcome is not None:
+            self._apply(outcome)
+        return outcome is not None
+
+    def _apply(self, outcome: tuple[list[int], dict[int, float]]) -> None:
+        to_mask, spans = outcome
+        for var in to_mask:
+            self._mask(var)
+        self._cover(spans)
 
     def _cover(self, spans: dict[int, float]) -> None:
         """Any variable the two ways already put `threshold - 1` apart is protected too.
@@ -165,125 +301,99 @@ class _Protector:
         they witness that variable's range as well as the target's.
         """
         need = self.rules.threshold - 1 - TOLERANCE
-        self.covered.update(var for var, span in spans.items() if span >= need)
+        fresh = [var for var, span in spans.items() if span >= need and var not in self.covered]
+        self.covered.update(fresh)
+        for var in fresh:
+            if var in self.open_targets:
+                self.open_targets.discard(var)
+                for layers in self.all_layers:
+                    layers.refresh(var)
+
+    def is_open(self, var: int) -> bool:
+        """A small masked cell not yet protected: programmes try to spread it too."""
+        return var in self.open_targets
 
     def _mask(self, var: int) -> None:
         self.reasons[self.key_of[var]] = "secondary"
         self.lower[var] = masked_lower_bound(self.system.truth[var])
         self.upper[var] = math.inf
-
-    def _neighbourhoods(self, var: int) -> Iterator[list[int]]:
-        """Ever wider sets of variables around `var`, ending with the whole system."""
-        seen = {var}
-        frontier = [var]
-        depth = 0
-        for wanted in NEIGHBOURHOOD_DEPTHS:
-            while depth < wanted and frontier:
-                frontier = self._expand(frontier, seen)
-                depth += 1
-            yield sorted(seen)
-            if not frontier:
-                return
-        yield list(range(len(self.system.truth)))
-
-    def _expand(self, frontier: list[int], seen: set[int]) -> list[int]:
-        fresh: list[int] = []
-        for var in frontier:
-            for row in self.system.rows_of_var[var]:
-                for other in self.system.rows[row].vars:
-                    if other not in seen:
-                        seen.add(other)
-                        fresh.append(other)
-        return fresh
+        for layers in self.all_layers:
+            layers.refresh(var)
 
 
-class _MoveProgramme:
-    """One linear programme: two ways the figures could be, the target `threshold - 1` apart.
+class _Layers:
+    """The reusable programmes of one way of cutting the system into layers."""
 
-    Each copy moves the target (one down, one up) with every cell outside the neighbourhood held
-    at its true value. A variable's change is a free part (within what the attacker already
-    allows) plus, for cells that may still be masked, a paid part beyond it; the paid parts name
-    the cells to mask.
-    """
+    def __init__(self, protector: _Protector, components: Components, skip: set[int]) -> None:
+        self.protector = protector
+        self.components = components
+        self.skip = skip
+        self.programmes: dict[int, LayerProgramme] = {}
 
-    def __init__(self, protector: _Protector, target: int, neighbourhood: list[int]) -> None:
-        self.p = protector
-        self.target = target
-        self.builder = ModelBuilder()
-        self.paid: list[tuple[int, int]] = []
-        self.copies = [self._copy(neighbourhood, down) for down in (True, False)]
-        self._link_targets()
+    def key(self, var: int) -> Hashable | None:
+        """Which layer `var` is in (None: it is held still in these layers)."""
+        return None if var in self.skip else self.components.root[var]
 
-    def _copy(self, neighbourhood: list[int], down: bool) -> dict[int, list[tuple[int, float]]]:
-        columns: dict[int, list[tuple[int, float]]] = {}
-        for var in neighbourhood:
-            cols = self._target_column(down) if var == self.target else self._columns(var)
-            if cols:
-                columns[var] = cols
-        self._add_rows(columns)
-        return columns
-
-    def _target_column(self, down: bool) -> list[tuple[int, float]]:
-        truth = self.p.system.truth[self.target]
-        if down:
-            column = self.builder.column(masked_lower_bound(truth) - truth, 0.0)
-        else:
-            column = self.builder.column(0.0, INF)
-        return [(column, 1.0)]
-
-    def _columns(self, var: int) -> list[tuple[int, float]]:
-        p, truth = self.p, self.p.system.truth[var]
-        low, high = p.lower[var] - truth, p.upper[var] - truth
-        maskable = p.maskable(var)
-        if low == 0 and high == 0 and not maskable:
-            return []
-        free = self.builder.column(low, INF if math.isinf(high) else high, FREE_MOVE_COST)
-        columns = [(free, 1.0)]
-        if maskable:
-            cost = 1.0 + truth
-            up = self.builder.column(0, INF, cost)
-            down = self.builder.column(0, p.lower[var] - masked_lower_bound(truth), cost)
-            columns += [(up, 1.0), (down, -1.0)]
-            self.paid += [(up, var), (down, var)]
-        return columns
-
-    def _add_rows(self, columns: dict[int, list[tuple[int, float]]]) -> None:
-        system = self.p.system
-        for index in sorted({r for var in columns for r in system.rows_of_var[var]}):
-            row = system.rows[index]
-            cols: list[int] = []
-            coefs: list[float] = []
-            for var, coef in zip(row.vars, row.coefs, strict=True):
-                for col, sign in columns.get(var, ()):
-                    cols.append(col)
-                    coefs.append(coef * sign)
-            if row.op == "==":
-                self.builder.row(cols, coefs, 0.0, 0.0)
-            else:
-                used = sum(c * system.truth[v] for v, c in zip(row.vars, row.coefs, strict=True))
-                self.builder.row(cols, coefs, -INF, float(row.rhs - used))
-
-    def _link_targets(self) -> None:
-        """The two ways must put the target at least `threshold - 1` apart."""
-        (down, _), (up, _) = (copy[self.target][0] for copy in self.copies)
-        self.builder.row([up, down], [1.0, -1.0], float(self.p.rules.threshold - 1), INF)
-
-    def solve(self) -> tuple[list[int], dict[int, float]] | None:
-        """The variables to mask and each variable's span between the two ways, or None if this
-        neighbourhood is too small."""
-        highs = self.builder.solve_with()
-        highs.run()
-        if not is_optimal(highs):
+    def programme(self, target: int) -> LayerProgramme | None:
+        """The target's layer programme (built on first use), if the layer is worth one."""
+        members = self.components.members(target)
+        if target in self.skip or len(members) < 2:
             return None
-        values = highs.getSolution().col_value
-        to_mask = sorted({var for col, var in self.paid if values[col] > TOLERANCE})
-        down, up = self.copies
-        spans = {
-            var: abs(_change(up.get(var, ()), values) - _change(down.get(var, ()), values))
-            for var in set(down) | set(up)
-        }
-        return to_mask, spans
+        root = self.components.root[target]
+        if root not in self.programmes:
+            span = self.protector.rules.threshold - 1
+            self.programmes[root] = LayerProgramme(self.protector, members, span)
+        return self.programmes[root]
+
+    def refresh(self, var: int) -> None:
+        """A variable was masked: widen it in the programme of its layer, if built."""
+        programme = self.programmes.get(self.components.root[var])
+        if programme is not None:
+            programme.refresh(var)
 
 
-def _change(columns: Iterable[tuple[int, float]], values: Sequence[float]) -> float:
-    return sum(sign * values[col] for col, sign in columns)
+class _PairedLayers:
+    """A group's sums together with the sums of the group bounding it (a need domain with
+    need-any): a small domain total often cannot move without need-any moving too."""
+
+    def __init__(self, protector: _Protector, sums: Components) -> None:
+        self.protector = protector
+        self.sums = sums
+        self.twin = _twins(protector.system)
+        self.programmes: dict[tuple[int, int], LayerProgramme] = {}
+
+    def key(self, var: int) -> Hashable | None:
+        """The pair of sums layers `var` and its bound are in (None: no bound of its own)."""
+        twin = self.twin[var]
+        if twin is None or self.sums.root[var] == self.sums.root[twin]:
+            return None
+        return (self.sums.root[var], self.sums.root[twin])
+
+    def programme(self, target: int) -> LayerProgramme | None:
+        pair = self.key(target)
+        if pair is None:
+            return None
+        twin = self.twin[target]
+        assert twin is not None
+        if pair not in self.programmes:
+            members = sorted({*self.sums.members(target), *self.sums.members(twin)})
+            span = self.protector.rules.threshold - 1
+            self.programmes[pair] = LayerProgramme(self.protector, members, span)
+        return self.programmes[pair]
+
+    def refresh(self, var: int) -> None:
+        for programme in self.programmes.values():
+            if var in programme.position:
+                programme.refresh(var)
+
+
+def _twins(system: System) -> list[int | None]:
+    """Each variable's bound: the other cell of its only two-cell `x - y <= 0` relation."""
+    twins: list[int | None] = [None] * len(system.truth)
+    found = [0] * len(system.truth)
+    for row in system.rows:
+        if row.op == "<=" and row.rhs == 0 and len(row.vars) == 2 and sorted(row.coefs) == [-1, 1]:
+            small, large = row.vars if row.coefs[0] == 1 else row.vars[::-1]
+            twins[small] = large
+            found[small] += 1
+    return [twin if count == 1 else None for twin, count in zip(twins, found, strict=True)]

@@ -11,7 +11,8 @@ auditing attacker build this same system.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections import ChainMap
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ltcbridge.disclosure.cells import (
@@ -90,15 +91,22 @@ def _to_row(constraint: LinearConstraint, var_of: Mapping[CellKey, int]) -> Row:
 
 
 def build_system(snapshots: Sequence[Snapshot]) -> System:
-    """Merge releases into one attacker system (history first, current release last)."""
+    """Merge releases into one attacker system (history first, current release last).
+
+    A relation may name a cell of an earlier release that is not in its own (a practice release
+    tying its practices to a PCN figure sent before): the name means that figure as last sent.
+    """
     system = System()
+    earlier: dict[CellKey, int] = {}
     for snap in snapshots:
         if any(v < 0 for v in snap.cells.values()):
             raise ValueError("true counts must be non-negative")
         var_of = {key: system.variable(key, value) for key, value in snap.cells.items()}
         system.var_of.append(var_of)
+        visible = ChainMap(var_of, earlier)
         for constraint in snap.constraints:
-            system.add_row(_to_row(constraint, var_of))
+            system.add_row(_to_row(constraint, visible))
+        earlier.update(var_of)
     return system
 
 
@@ -121,3 +129,43 @@ def attacker_bounds(system: System, snapshots: Sequence[Snapshot]) -> tuple[list
             lower[var] = max(lower[var], low)
             upper[var] = min(upper[var], high)
     return lower, upper
+
+
+class Components:
+    """Groups of variables linked by relations; figures in different groups never constrain
+    each other, so a complement for one is never needed outside its own group (a PCN and its
+    practices, for example, share no relation with another PCN).
+
+    With `skip`, the skipped variables link nothing (each is a group of its own): that is how
+    the engine finds the layers left when group totals are held still. With `sums_only`, only
+    equality rows link (one group's breakdowns, held to the other groups by inequalities).
+    """
+
+    def __init__(self, system: System, skip: Collection[int] = (), sums_only: bool = False) -> None:
+        parent = list(range(len(system.truth)))
+
+        def find(var: int) -> int:
+            while parent[var] != var:
+                parent[var] = parent[parent[var]]
+                var = parent[var]
+            return var
+
+        for row in system.rows:
+            if sums_only and row.op != "==":
+                continue
+            linked = [var for var in row.vars if var not in skip]
+            if not linked:
+                continue
+            first = find(linked[0])
+            for other in linked[1:]:
+                root = find(other)
+                if root != first:
+                    parent[root] = first
+        self.root = [find(var) for var in range(len(parent))]
+        self._members: dict[int, list[int]] = {}
+        for var, root in enumerate(self.root):
+            self._members.setdefault(root, []).append(var)
+
+    def members(self, var: int) -> list[int]:
+        """Every variable in `var`'s group, sorted."""
+        return self._members[self.root[var]]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,10 @@ from ltcbridge.aggregate.cube import CellKey, Cube
 from ltcbridge.aggregate.population import PopulationReport, build_population
 from ltcbridge.aggregate.unmet_need import count_unmet_need
 from ltcbridge.agreement import Agreement
-from ltcbridge.disclosure.primary import Published, apply_primary
-from ltcbridge.errors import AgreementError, LtcbridgeError
+from ltcbridge.disclosure.cells import DisclosureRules, PublishedRelease
+from ltcbridge.disclosure.from_cube import disclose_cube
+from ltcbridge.disclosure.primary import Published
+from ltcbridge.errors import LtcbridgeError
 from ltcbridge.feed.measure_report import measure_reports, report_id
 from ltcbridge.mapping import Mappings
 from ltcbridge.model import QuarantineItem
@@ -44,6 +47,7 @@ class FeedBuild:
     unmapped_questionnaires: Counter[str]
     resource_counts: Counter[str]
     population: PopulationReport
+    release: PublishedRelease  # what a sender records as history once the release is sent
     files: list[Path] = field(default_factory=list)
 
     @property
@@ -65,16 +69,14 @@ def build_unmet_need_feed(
     *,
     workers: int | None = None,
     progress: ProgressCallback | None = None,
+    history: Sequence[PublishedRelease] = (),
 ) -> FeedBuild:
-    """Read a bulk export and build the month's unmet-need release under an agreement."""
+    """Read a bulk export and build the month's unmet-need release under an agreement.
+
+    `history` is every release sent before to the same recipient under the same agreement
+    (`HistoryStore.load`); with secondary suppression the new release is protected against them.
+    """
     check_period(period)
-    if agreement.secondary:
-        raise AgreementError(
-            f"agreement {agreement.id} asks for secondary suppression, which this release of "
-            "ltcbridge cannot do yet; it will not publish figures that could reveal masked "
-            "cells. Use an agreement with [disclosure] secondary = false only if the recipient "
-            "accepts primary suppression alone."
-        )
     columns = scan_source(source, mappings, workers=workers, progress=progress, months=[period])
     population = build_population(columns)
     if not agreement.exclude_optouts:
@@ -86,7 +88,13 @@ def build_unmet_need_feed(
         stratifiers=agreement.breakdowns,
         pcn_of=mappings.pcn_of,
     )
-    published = apply_primary(cube.cells(), agreement.threshold, agreement.rounding)
+    published, release = disclose_cube(
+        cube,
+        DisclosureRules(agreement.threshold, agreement.rounding),
+        secondary=agreement.secondary,
+        history=history,
+        pcn_of=mappings.pcn_of,
+    )
     return FeedBuild(
         agreement=agreement,
         period=period,
@@ -98,6 +106,7 @@ def build_unmet_need_feed(
         unmapped_questionnaires=columns.unmapped_questionnaires,
         resource_counts=columns.resource_counts,
         population=population.report,
+        release=release,
     )
 
 
