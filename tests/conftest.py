@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -47,9 +49,9 @@ def _read_port(process: subprocess.Popen[str], stderr: IO[bytes]) -> int:
     return int(line.split()[1])
 
 
-@pytest.fixture(scope="session")
-def fhir_engine() -> Iterator[str]:
-    """Base URL of a running engine, e.g. ``http://127.0.0.1:40123/fhir``; stopped at the end."""
+@contextmanager
+def running_engine(env: dict[str, str] | None = None) -> Iterator[str]:
+    """Start one engine; yields its base URL, e.g. ``http://127.0.0.1:40123/fhir``; stops it."""
     # stderr goes to a file, not a pipe, so a chatty engine can never block on it.
     with tempfile.TemporaryFile() as stderr:
         process = subprocess.Popen(
@@ -58,6 +60,7 @@ def fhir_engine() -> Iterator[str]:
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,
+            env={**os.environ, **(env or {})},
         )
         try:
             base_url = f"http://127.0.0.1:{_read_port(process, stderr)}/fhir"
@@ -69,3 +72,17 @@ def fhir_engine() -> Iterator[str]:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+@pytest.fixture(scope="session")
+def fhir_engine() -> Iterator[str]:
+    """Base URL of a running engine, e.g. ``http://127.0.0.1:40123/fhir``; stopped at the end."""
+    with running_engine() as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="session")
+def fhir_engine_2() -> Iterator[str]:
+    """A second, independent engine (e.g. a provider beside a GP); stopped at the end."""
+    with running_engine() as base_url:
+        yield base_url

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import pickle
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,9 @@ from rich.table import Table
 
 from ltcbridge.agreement import load_agreement
 from ltcbridge.concepts import STRATIFIERS
+from ltcbridge.disclosure.history import HistoryStore
+from ltcbridge.disclosure.history import decode as decode_history
+from ltcbridge.disclosure.history import encode as encode_history
 from ltcbridge.errors import LtcbridgeError
 from ltcbridge.feed.build import FeedBuild, build_unmet_need_feed, write_quarantine
 from ltcbridge.feed.manifest import build_manifest, release_measures, reports_of_org
@@ -119,7 +121,7 @@ def run_feed_seal(args: argparse.Namespace) -> int:
         )
         token = seal_release(meta, reports, signing_key, recipient_key)
         sealed, manifest = _write_release(args.out, meta, token, build)
-        receipts.record_sealed(meta, pickle.dumps(build.published))
+        receipts.record_sealed(meta, encode_history(build.release))
     for line in summarise(build):
         out.print(escape(line))
     out.print(
@@ -215,26 +217,16 @@ def mesh_settings(args: argparse.Namespace) -> Any:
 
 
 def history_hook(receipts: ReceiptStore, path: Path) -> Callable[[Receipt], None]:
-    """After a successful send: record what was published in the disclosure history.
-
-    Hook point for ``ltcbridge.disclosure.history.HistoryStore``. Until that module exists the
-    published figures stay pending in the receipts store and are recorded by a later send.
-    """
+    """After a successful send: record what was published in the disclosure history, so that
+    every later release to the recipient is protected against this one too. Recorded only
+    once delivery is confirmed; a failed recording stays pending and a later send retries it."""
 
     def record(receipt: Receipt) -> None:
         pending = receipts.pending_history(receipt.release_id)
         if pending is None:
             return
-        try:
-            from ltcbridge.disclosure.history import HistoryStore  # type: ignore[import-not-found]
-        except ImportError:
-            err.print(
-                "note: this version has no disclosure history store; what was published stays "
-                f"pending in {receipts.path} and is recorded when it is available"
-            )
-            return
         store = HistoryStore(path)
-        store.record(receipt.recipient, receipt.agreement_id, pickle.loads(pending))
+        store.record(receipt.recipient, receipt.agreement_id, decode_history(pending))
         _close(store)
         receipts.clear_pending_history(receipt.release_id)
 

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import argparse
 import io
-import pickle
-import sys
-import types
 import uuid
 from pathlib import Path
-from typing import Any, ClassVar
 
 import pytest
 from rich.console import Console
 
 from ltcbridge import cli_release
+from ltcbridge.disclosure.cells import DisclosureRules, Release
+from ltcbridge.disclosure.history import HistoryStore, encode
+from ltcbridge.disclosure.secondary import primary_only
 from ltcbridge.feed.receipts import ReceiptStore
 from ltcbridge.hub.store import open_store
 from sealing.helpers import DEMO_AGREEMENT, HUB, PERIOD, PRACTICE, SYNTHETIC, keys, write_pem
@@ -29,18 +28,6 @@ def run(*argv: str) -> int:
     cli_release.register_hub(groups.add_parser("hub").add_subparsers())
     args = parser.parse_args(argv)
     return int(args.run(args))
-
-
-class FakeHistoryStore:
-    """Stands in for ltcbridge.disclosure.history.HistoryStore (being written alongside)."""
-
-    recorded: ClassVar[list[tuple[Path, str, str, Any]]] = []
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def record(self, recipient: str, agreement_id: str, published: Any) -> None:
-        self.recorded.append((self.path, recipient, agreement_id, published))
 
 
 @pytest.fixture
@@ -96,11 +83,6 @@ def test_seal_send_receive_over_mesh(
     assert (tmp_path / "out" / f"{sealed.stem}.manifest.md").exists()
     assert "Sealed release 1" in output.getvalue()
 
-    monkeypatch.setitem(
-        sys.modules,
-        "ltcbridge.disclosure.history",
-        types.SimpleNamespace(HistoryStore=FakeHistoryStore),
-    )
     send = [
         "feed",
         "send",
@@ -120,9 +102,8 @@ def test_seal_send_receive_over_mesh(
     ]
     assert run(*send) == 0
     assert "sent now by mesh" in output.getvalue()
-    ((path, recipient, agreement, published),) = FakeHistoryStore.recorded
-    assert (path, recipient, agreement) == (tmp_path / "history.sqlite", HUB, "DSA-DEMO-001")
-    assert published  # what the build published, handed over after the send
+    (published,) = HistoryStore(tmp_path / "history.sqlite").load(HUB, "DSA-DEMO-001")
+    assert published.values  # what the build published, recorded once the send succeeded
     with ReceiptStore(receipts) as store:
         assert store.pending_history(sealed.stem) is None  # handed over exactly once
 
@@ -153,23 +134,22 @@ def test_seal_send_receive_over_mesh(
     assert run(*send) == 0
     assert "already delivered earlier; not sent again" in output.getvalue()
     assert "acknowledged by the recipient" in output.getvalue()
-    assert len(FakeHistoryStore.recorded) == 1
+    assert len(HistoryStore(tmp_path / "history.sqlite").load(HUB, "DSA-DEMO-001")) == 1
 
 
-def test_history_stays_pending_until_the_history_store_exists(
-    tmp_path: Path, output: io.StringIO, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    FakeHistoryStore.recorded.clear()
-    monkeypatch.setitem(sys.modules, "ltcbridge.disclosure.history", None)  # import fails
+def test_history_is_recorded_once_after_delivery(tmp_path: Path) -> None:
+    from sealing.helpers import meta_for
+
+    published = primary_only(Release({("c",): 3, ("d",): 12}, []), DisclosureRules(7, 5))
     with ReceiptStore(tmp_path / "r.sqlite") as receipts:
-        from sealing.helpers import meta_for
-
         meta = meta_for()
-        receipts.record_sealed(meta, pickle.dumps({"cell": 1}))
+        receipts.record_sealed(meta, encode(published))
         hook = cli_release.history_hook(receipts, tmp_path / "h.sqlite")
         hook(receipts.get(meta.release_id))  # type: ignore[arg-type]
-        assert receipts.pending_history(meta.release_id) is not None
-    assert "no disclosure history store" in output.getvalue()
+        hook(receipts.get(meta.release_id))  # type: ignore[arg-type]
+        assert receipts.pending_history(meta.release_id) is None
+    (recorded,) = HistoryStore(tmp_path / "h.sqlite").load(meta.recipient, meta.agreement_id)
+    assert recorded.values == published.values
 
 
 def test_missing_mesh_secret_names_the_variable(

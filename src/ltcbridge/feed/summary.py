@@ -69,8 +69,9 @@ def _disclosure_lines(build: FeedBuild) -> list[str]:
         f"level under agreement {agreement.id} to {agreement.recipient}.",
         f"Disclosure: {sum(masked.values())} of {cells} figures masked "
         f"({masked.get('primary', 0)} because they were {_small(agreement.threshold)}, "
-        f"{masked.get('secondary', 0)} to stop a masked figure being worked out); other counts "
-        f"rounded to the nearest {agreement.rounding}.",
+        f"{masked.get('secondary', 0)} to stop a masked figure being worked out, "
+        f"{masked.get('history', 0)} kept masked because an earlier release masked them); other "
+        f"counts rounded to the nearest {agreement.rounding}.",
     ]
     return lines + [f"WARNING: {w}" for w in agreement.warnings()]
 
