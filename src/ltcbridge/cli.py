@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from ltcbridge import __version__
+from ltcbridge import __version__, cli_daemon, cli_hub, cli_provider, cli_release
 from ltcbridge.agreement import load_agreement
 from ltcbridge.errors import LtcbridgeError, MappingError
 from ltcbridge.feed.build import build_unmet_need_feed, write_feed
@@ -157,6 +157,9 @@ def _parser() -> argparse.ArgumentParser:
     _add_demo(commands)
     _add_feed(commands)
     _add_mappings(commands)
+    cli_daemon.register(commands)
+    cli_provider.register(commands)
+    _add_hub(commands)
     return parser
 
 
@@ -209,6 +212,14 @@ def _add_feed(commands: argparse._SubParsersAction) -> None:
         "practice releases see each other). Read only: sending a release records it",
     )
     _add_workers_option(build)
+    cli_release.register_feed(sub)
+
+
+def _add_hub(commands: argparse._SubParsersAction) -> None:
+    hub = commands.add_parser("hub", help="the commissioner's hub: receive, store, report")
+    sub = hub.add_subparsers(title="hub commands", metavar="COMMAND")
+    cli_release.register_hub(sub)
+    cli_hub.register(sub)
 
 
 def _add_mappings(commands: argparse._SubParsersAction) -> None:
