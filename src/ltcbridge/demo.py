@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from ltcbridge.agreement import load_agreement
+from ltcbridge.agreement import Agreement, load_agreement
 from ltcbridge.feed.build import build_unmet_need_feed, write_feed
 from ltcbridge.feed.summary import summarise
 from ltcbridge.mapping import load_mappings
@@ -26,7 +26,8 @@ def demo_agreement_path() -> Path:
     return Path(str(resources.files("ltcbridge") / "bundled" / "demo-agreement.toml"))
 
 
-def run_demo(out: Path, period: str, console: Console) -> int:
+def run_demo(out: Path, period: str, console: Console, agreement: Agreement | None = None) -> int:
+    """Run the demo into ``out``; ``agreement`` replaces the bundled demo agreement."""
     source = out / "gp-export"
     console.print(f"[bold]1. A GP bulk export[/] of synthetic practices -> {source}")
     generate(source)
@@ -34,7 +35,7 @@ def run_demo(out: Path, period: str, console: Console) -> int:
     console.print(
         f"[bold]2. Mappings[/]: the bundled ones plus the practices' own ({source / 'mappings'})"
     )
-    agreement = load_agreement(demo_agreement_path())
+    agreement = agreement or load_agreement(demo_agreement_path())
     quarantine = out / "quarantine"
     for level in ("practice", "pcn"):
         feed_dir = out / f"feed-{level}"

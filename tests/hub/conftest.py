@@ -61,15 +61,22 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HubStoreDb
 
 @pytest.fixture(scope="session")
 def demo_feeds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """``ltcbridge demo`` for two months: practice and PCN feeds, and the generator's truth."""
+    """``ltcbridge demo`` for two months: practice and PCN feeds, and the generator's truth.
+
+    Built with primary suppression only (as the hub config here says), so every masked figure
+    is known to be 1..7 and the hub's ranges have upper bounds to check."""
+    from dataclasses import replace
+
     from rich.console import Console
 
-    from ltcbridge.demo import run_demo
+    from ltcbridge.agreement import load_agreement
+    from ltcbridge.demo import demo_agreement_path, run_demo
 
     root = tmp_path_factory.mktemp("demo")
     quiet = Console(file=open(os.devnull, "w"))  # noqa: SIM115 - lives for the session
+    primary_only = replace(load_agreement(demo_agreement_path()), secondary=False)
     for period in PERIODS:
-        run_demo(root / period, period, quiet)
+        run_demo(root / period, period, quiet, primary_only)
     return {"root": root, "truth": root / PERIODS[-1] / "gp-export" / "truth.json"}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,15 @@ def test_manifest_counts_match_the_sealed_release_and_name_no_one() -> None:
         if "count" not in population
     )
     assert f"Figures masked (sent as 'masked', never as 0): {masked_in_reports} of 176" in text
-    assert f"{masked_in_reports} because each counted between 1 and 7 people" in text
+    by_reason = Counter(
+        cell.reason
+        for (org, *_), cell in build.published.items()
+        if org == PRACTICE and cell.value is None
+    )
+    assert sum(by_reason.values()) == masked_in_reports and by_reason["primary"] > 0
+    assert f"{by_reason['primary']} because each counted between 1 and 7 people" in text
+    if by_reason["secondary"]:
+        assert f"{by_reason['secondary']} to protect other masked figures" in text
     assert f"Organisations reported (practice level): {PRACTICE}." in text
     assert "1 summary report(s)" in text
     assert "Release number 2" in text and "October 2026" in text and "DSA-DEMO-001" in text
