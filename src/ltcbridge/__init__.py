@@ -56,6 +56,14 @@ _EXPORTS: dict[str, str] = {
     "BasicAuth": "ltcbridge.fhirclient",
     "RetryPolicy": "ltcbridge.fhirclient",
     "FhirError": "ltcbridge.fhirclient",
+    # the provider side
+    "ProviderClient": "ltcbridge.provider",
+    "SyncProviderClient": "ltcbridge.provider",
+    "Referral": "ltcbridge.provider",
+    "Reading": "ltcbridge.provider",
+    "OutcomeReport": "ltcbridge.provider",
+    "DistanceTravelled": "ltcbridge.provider",
+    "distance_travelled": "ltcbridge.provider",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -100,5 +108,14 @@ if TYPE_CHECKING:  # what type checkers and editors see: the same names, eagerly
         Version,
     )
     from ltcbridge.nhs_number import is_valid_nhs_number
+    from ltcbridge.provider import (
+        DistanceTravelled,
+        OutcomeReport,
+        ProviderClient,
+        Reading,
+        Referral,
+        SyncProviderClient,
+        distance_travelled,
+    )
     from ltcbridge.read import Reader
     from ltcbridge.scan import scan_source
