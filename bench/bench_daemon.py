@@ -1,0 +1,171 @@
+"""The practice daemon's first sync of a large practice, and an incremental sync of a day.
+
+Run: .venv/bin/python bench/bench_daemon.py [--resources 180000] [--day 1500] [--mode bulk]
+Needs `npm ci --prefix tests/fhir_engine`. Streams a synthetic practice record
+(`ltcbridge.synthetic.generate_bulk`: about one resource in six a Patient, so 180,000 resources
+is about 30,000 patients and 150,000 care-planning entries) into a local GP engine with batch
+bundles, then times `python -m ltcbridge.daemon sync --once` (REST incremental search; referrals
+with consent go to a second engine, the provider) as a separate process, with its peak RSS.
+Then a day's changes (amended entries) are written and a second sync is timed.
+
+Every synthetic review carries consent; only the first --referred people keep it, because the
+test engine answers a conditional write in O(resources of that type) (about 0.5-1 s per referral
+transaction once it holds a thousand referrals), which would make a full-size send measure the
+engine rather than the daemon. The summary line shows where each sync spent its time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import running_engine  # noqa: E402
+from tests.daemon.loop_data import config_text  # noqa: E402
+
+from ltcbridge.synthetic import generate_bulk  # noqa: E402
+
+MAPPINGS = ROOT / "fixtures" / "synthetic" / "mappings"
+BATCH = 500
+
+
+def load(base_url: str, path: Path, referred: int) -> tuple[int, list[dict]]:
+    """PUT every resource by id (later versions override earlier lines); returns the count and
+    a sample of entries to amend for the day's changes. Only the first ``referred`` people keep
+    their consent answers (see the module docstring)."""
+    sample: list[dict] = []
+    consenting: set[str] = set()
+    entries: list[dict] = []
+    total = 0
+    with httpx.Client(timeout=300) as http:
+        for line in path.open(encoding="utf-8"):
+            resource = json.loads(line)
+            resource.pop("meta", None)  # the engine stamps its own versions and times
+            if resource["resourceType"] == "QuestionnaireResponse":
+                _limit_consent(resource, consenting, referred)
+            url = f"{resource['resourceType']}/{resource['id']}"
+            entries.append({"resource": resource, "request": {"method": "PUT", "url": url}})
+            if resource["resourceType"] == "Observation" and len(sample) < 100_000:
+                sample.append(resource)
+            if len(entries) == BATCH:
+                total += _post(http, base_url, entries)
+                entries = []
+        total += _post(http, base_url, entries)
+    return total, sample
+
+
+def _limit_consent(response: dict, consenting: set[str], referred: int) -> None:
+    subject = response["subject"]["reference"]
+    if subject not in consenting and len(consenting) < referred:
+        consenting.add(subject)
+    if subject not in consenting:
+        response["item"] = [i for i in response["item"] if i["linkId"] != "consent"]
+
+
+def _post(http: httpx.Client, base_url: str, entries: list[dict]) -> int:
+    if not entries:
+        return 0
+    bundle = {"resourceType": "Bundle", "type": "batch", "entry": entries}
+    response = http.post(base_url, json=bundle)
+    response.raise_for_status()
+    return len(entries)
+
+
+def day_of_changes(base_url: str, sample: list[dict], count: int) -> None:
+    """``count`` amended entries (new effective date and a second version), as a busy day."""
+    entries = []
+    for resource in sample[:count]:
+        resource = {**resource, "effectiveDateTime": "2026-11-20T09:00:00+00:00"}
+        url = f"Observation/{resource['id']}"
+        entries.append({"resource": resource, "request": {"method": "PUT", "url": url}})
+    with httpx.Client(timeout=300) as http:
+        for start in range(0, len(entries), BATCH):
+            _post(http, base_url, entries[start : start + BATCH])
+
+
+def timed_sync(config: Path) -> tuple[float, int, dict]:
+    """Wall seconds, peak RSS (MiB) and the cycle summary (plus the process's own CPU seconds,
+    to tell the daemon's cost from the engines') of one sync process.
+
+    Peak RSS is the child's ``VmHWM``, polled while it runs: ``ru_maxrss`` would include this
+    bench process's own size, which a child inherits at fork and keeps across exec on Linux.
+    """
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ltcbridge.daemon", "sync", "--once", "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    peak_kib = 0
+    while True:
+        peak_kib = max(peak_kib, _high_water_kib(process.pid))
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            break
+        time.sleep(0.05)
+    seconds = time.monotonic() - started
+    assert os.waitstatus_to_exitcode(status) in (0, 3), status
+    health = json.loads((config.parent / "state" / "health.json").read_text())
+    summary = {"cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1), **health["last_cycle"]}
+    return seconds, peak_kib // 1024, summary
+
+
+def _high_water_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--resources", type=int, default=180_000)
+    parser.add_argument("--day", type=int, default=1500, help="entries changed in a day")
+    parser.add_argument("--mode", choices=("rest", "bulk"), default="bulk", help="[gp] mode")
+    parser.add_argument(
+        "--referred", type=int, default=200, help="people whose consent answers are kept"
+    )
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="ltcbridge-bench-"))
+    source = tmp / "practice.ndjson"
+    lines = generate_bulk(source, args.resources)
+    with running_engine() as gp, running_engine() as provider:
+        started = time.monotonic()
+        loaded, sample = load(gp, source, args.referred)
+        print(
+            f"loaded {loaded} lines ({lines} generated) into the GP engine in "
+            f"{time.monotonic() - started:.0f} s"
+        )
+        config = tmp / "ltcbridge.toml"
+        text = config_text(gp, provider, tmp / "state", MAPPINGS)
+        config.write_text(text.replace("[gp]\n", f'[gp]\nmode = "{args.mode}"\n'))
+        seconds, rss, summary = timed_sync(config)
+        print(
+            f"mode {args.mode}; first sync: {seconds:.1f} s, peak RSS {rss} MiB, summary {summary}"
+        )
+        day_of_changes(gp, sample, args.day)
+        seconds, rss, summary = timed_sync(config)
+        print(
+            f"incremental sync of {args.day} changed entries: {seconds:.1f} s, peak RSS "
+            f"{rss} MiB, summary {summary}"
+        )
+        seconds, rss, summary = timed_sync(config)
+        print(f"sync with nothing changed: {seconds:.1f} s, peak RSS {rss} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

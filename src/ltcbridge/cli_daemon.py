@@ -1,0 +1,248 @@
+"""The practice daemon's commands: init, check, sync, daemon, status, replay, audit export.
+
+``register(subparsers)`` adds them to the ``ltcbridge`` command. Exit status as everywhere in
+ltcbridge: 0 done; 1 error (the message says what to do); 3 done, with quarantined input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TextColumn
+from rich.table import Table
+
+from ltcbridge.daemon.audit_export import audit_events
+from ltcbridge.daemon.check import PROBLEM, READY, run_checks
+from ltcbridge.daemon.config import Config, load_config
+from ltcbridge.daemon.cycle import OK, Syncer
+from ltcbridge.daemon.keys import KEY_TYPES
+from ltcbridge.daemon.lock import single_instance
+from ltcbridge.daemon.logs import setup_logging
+from ltcbridge.daemon.pull import Progress as ProgressCallback
+from ltcbridge.daemon.replay import replay_quarantine
+from ltcbridge.daemon.runner import run_daemon
+from ltcbridge.daemon.state import StateStore
+from ltcbridge.daemon.status import read_status
+from ltcbridge.daemon.template import write_initial_config
+from ltcbridge.mapping import load_mappings
+from ltcbridge.read import Reader
+
+EXIT_OK, EXIT_ERROR, EXIT_QUARANTINED = 0, 1, 3
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+
+# -- commands ------------------------------------------------------------------------------------
+def run_init(args: argparse.Namespace) -> int:
+    config = write_initial_config(Path(args.dir), args.ods.upper(), args.key_type)
+    out.print(
+        f"Wrote {config} and keys in {config.parent / 'keys'} (private key readable by "
+        "its owner only)."
+    )
+    out.print(
+        "Next: register keys/jwks.json with the GP endpoint, fill in the file, then run "
+        f"`ltcbridge check --config {config}`."
+    )
+    return EXIT_OK
+
+
+def run_check(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    rows = run_checks(config)
+    table = Table(title=f"ltcbridge readiness: {config.path}")
+    for column in ("thing", "status", "detail", "what to do"):
+        table.add_column(column, overflow="fold")
+    colours = {READY: "green", PROBLEM: "red"}
+    for row in rows:
+        colour = colours.get(row.status, "yellow")
+        table.add_row(
+            row.thing, f"[{colour}]{row.status}[/]", escape(row.detail), escape(row.action)
+        )
+    out.print(table)
+    problems = sum(row.status == PROBLEM for row in rows)
+    out.print("Ready to run." if not problems else f"{problems} problem(s): fix them, run again.")
+    return EXIT_ERROR if problems else EXIT_OK
+
+
+def run_sync(args: argparse.Namespace) -> int:
+    config = _configured(args)
+    with single_instance(config.state_path), _store(config) as state, _progress() as progress:
+        result = asyncio.run(Syncer(config, state, progress=progress).run_once())
+    summary = result.summary
+    out.print(
+        f"Sync {result.status}: read {summary.get('gp_read', 0)} GP resource(s); referrals sent "
+        f"{summary.get('referrals_sent', 0)}, not sent for lack of consent "
+        f"{summary.get('referrals_without_consent', 0)}; outcomes written back "
+        f"{summary.get('written_back', 0)}; backlog {summary.get('backlog', 0)}; quarantined "
+        f"{summary.get('quarantine', 0)}."
+    )
+    if result.status != OK:
+        err.print(
+            f"[red]error:[/] {escape(result.error or result.status)}\nNothing committed was "
+            "lost: the next run resumes from the last committed point."
+        )
+        return EXIT_ERROR
+    return EXIT_QUARANTINED if summary.get("quarantine") else EXIT_OK
+
+
+def run_service(args: argparse.Namespace) -> int:
+    config = _configured(args)
+    with single_instance(config.state_path), _store(config) as state:
+        return asyncio.run(run_daemon(config, state))
+
+
+def run_status(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    with _store(config) as state:
+        status = read_status(config, state)
+    table = Table(title="ltcbridge status", show_header=False)
+    for what, value in status.rows():
+        table.add_row(what, escape(value))
+    out.print(table)
+    return EXIT_QUARANTINED if status.quarantine else EXIT_OK
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    config = _configured(args)
+    reader = Reader(load_mappings(config.mappings_dirs))
+    with single_instance(config.state_path), _store(config) as state:
+        result = replay_quarantine(state, reader)
+    out.print(
+        f"Released {result.released} resource(s) from quarantine; "
+        f"{result.still_quarantined} still need a fix. The next sync acts on them."
+    )
+    return EXIT_QUARANTINED if result.still_quarantined else EXIT_OK
+
+
+def run_audit_export(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    with _store(config) as state:
+        events = list(audit_events(state.audit_records(), config.practice_ods))
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": e} for e in events],
+    }
+    text = json.dumps(bundle, indent=1)
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+        out.print(f"Wrote {len(events)} AuditEvent(s) to {args.out}.")
+    else:
+        sys.stdout.write(text + "\n")
+    return EXIT_OK
+
+
+# -- plumbing ------------------------------------------------------------------------------------
+def _configured(args: argparse.Namespace) -> Config:
+    config = load_config(args.config)
+    setup_logging(config.log_level, config.log_json or getattr(args, "json_logs", False))
+    return config
+
+
+@contextmanager
+def _store(config: Config) -> Iterator[StateStore]:
+    state = StateStore(config.state_path)
+    try:
+        yield state
+    finally:
+        state.close()
+
+
+@contextmanager
+def _progress() -> Iterator[ProgressCallback | None]:
+    """A live count per resource type on a terminal (long first syncs); nothing otherwise."""
+    if not err.is_terminal:
+        yield None
+        return
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=err) as bar:
+        task = bar.add_task("Reading the GP record", total=None)
+
+        def update(resource_type: str, count: int) -> None:
+            bar.update(task, description=f"Reading the GP record: {count} {resource_type}")
+
+        yield update
+
+
+def _command(
+    group: argparse._SubParsersAction, name: str, text: str, run: Callable[..., int]
+) -> argparse.ArgumentParser:
+    command = group.add_parser(name, help=text, description=text)
+    command.set_defaults(run=run)
+    return command
+
+
+def _config_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--config", required=True, metavar="FILE", help="the ltcbridge.toml")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the daemon's commands to the ``ltcbridge`` command."""
+    init = _command(
+        subparsers,
+        "init",
+        "Write a commented configuration and generate the practice's signing key pair in DIR.",
+        run_init,
+    )
+    init.add_argument("dir", metavar="DIR", help="directory for ltcbridge.toml and keys/")
+    init.add_argument("--ods", default="Y00000", help="the practice's ODS code")
+    init.add_argument(
+        "--key-type",
+        choices=KEY_TYPES,
+        default="rsa",
+        help="rsa (RS384, 3072-bit) or ec (P-384, ES384)",
+    )
+    check = _command(
+        subparsers,
+        "check",
+        "Test every connection and setting; print what is ready and what to do about the rest.",
+        run_check,
+    )
+    _config_option(check)
+    sync = _command(
+        subparsers,
+        "sync",
+        "Run one sync cycle: GP changes in, referrals out (with consent), outcomes back.",
+        run_sync,
+    )
+    sync.add_argument("--once", action="store_true", help="one cycle, then exit (the default)")
+    _config_option(sync)
+    service = _command(
+        subparsers,
+        "daemon",
+        "Run cycles on the [schedule] until SIGTERM or "
+        "SIGINT (then finish the unit of work in hand and exit 0).",
+        run_service,
+    )
+    _config_option(service)
+    status = _command(
+        subparsers, "status", "Show the last run, backlog, quarantine and next run.", run_status
+    )
+    _config_option(status)
+    replay = _command(
+        subparsers,
+        "replay",
+        "Re-read quarantined resources (after fixing a mapping); the next sync acts on them.",
+        run_replay,
+    )
+    _config_option(replay)
+    audit = subparsers.add_parser("audit", help="the audit log")
+    audit_commands = audit.add_subparsers(title="audit commands", metavar="COMMAND")
+    export = _command(
+        audit_commands,
+        "export",
+        "Write the audit log as a FHIR Bundle of AuditEvent resources.",
+        run_audit_export,
+    )
+    _config_option(export)
+    export.add_argument("--out", metavar="FILE", help="output file (default: standard output)")
+    for command in (sync, service, replay):
+        command.add_argument("--json-logs", action="store_true", help="log one JSON object a line")

@@ -1,0 +1,143 @@
+"""``ltcbridge check``: is everything ready? One row per thing, with what to do if not.
+
+Written for practice IT: each failing row says the next step in plain words, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ltcbridge.daemon.clients import make_client
+from ltcbridge.daemon.config import Config, EndpointConfig
+from ltcbridge.daemon.pull import GP_TYPES
+from ltcbridge.daemon.state import SCHEMA_VERSION, StateError, StateStore
+from ltcbridge.errors import LtcbridgeError
+from ltcbridge.fhirclient import (
+    AuthenticationError,
+    FhirClient,
+    FhirError,
+    FhirTransportError,
+    RetryPolicy,
+    TokenError,
+)
+from ltcbridge.mapping import load_mappings
+
+PROVIDER_TYPES = ("Patient", "ServiceRequest", "Task", "Goal")
+READY, PROBLEM, NOTE = "ready", "problem", "note"
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    thing: str
+    status: str  # ready | problem | note
+    detail: str
+    action: str = ""
+
+
+def run_checks(
+    config: Config, client_factory: Callable[..., FhirClient] = make_client
+) -> list[CheckRow]:
+    rows = [_mappings(config), _state(config)]
+    rows.append(
+        CheckRow(
+            "agreements",
+            READY,
+            f"{len(config.agreements)} loaded: " + (", ".join(sorted(config.agreements)) or "none"),
+        )
+    )
+    rows += asyncio.run(_endpoints(config, client_factory))
+    transport = config.feed.get("transport", "not set")
+    rows.append(
+        CheckRow(
+            "commissioner feed",
+            NOTE,
+            f"transport {transport!r} stored",
+            "the feed sender (a later release) tests the MESH handshake; the daemon sends "
+            "nothing to the commissioner",
+        )
+    )
+    return rows
+
+
+def _mappings(config: Config) -> CheckRow:
+    try:
+        mappings = load_mappings(config.mappings_dirs)
+    except LtcbridgeError as exc:
+        first = str(exc).splitlines()[0]
+        return CheckRow(
+            "mappings",
+            PROBLEM,
+            first,
+            "run `ltcbridge mappings check DIR` and fix the files it names",
+        )
+    templates = len({q.origin for q in mappings.questionnaires.values()})
+    return CheckRow("mappings", READY, f"{len(mappings.files)} files, {templates} template(s)")
+
+
+def _state(config: Config) -> CheckRow:
+    try:
+        store = StateStore(config.state_path)
+        store.close()
+    except (StateError, OSError) as exc:
+        return CheckRow(
+            "state file",
+            PROBLEM,
+            str(exc),
+            "check [state] path and that the service account can write to its folder",
+        )
+    return CheckRow("state file", READY, f"{config.state_path} (schema {SCHEMA_VERSION})")
+
+
+async def _endpoints(config: Config, factory: Callable[..., FhirClient]) -> list[CheckRow]:
+    rows = [await _endpoint(config.gp, "GP record", GP_TYPES, factory)]
+    for provider in config.providers:
+        rows.append(await _endpoint(provider, f"provider {provider.name}", PROVIDER_TYPES, factory))
+    return rows
+
+
+async def _endpoint(
+    endpoint: EndpointConfig,
+    label: str,
+    types: tuple[str, ...],
+    factory: Callable[..., FhirClient],
+) -> CheckRow:
+    quick = RetryPolicy(max_attempts=2, base_delay=0.2, max_delay=1, budget=10)
+    try:
+        async with factory(endpoint, retry=quick) as client:
+            capabilities = await client.capabilities()
+            missing = [t for t in types if not capabilities.supports(t, "search-type")]
+            async for _ in client.search(types[0], {"_count": 1}):  # exercises auth
+                break
+    except (AuthenticationError, TokenError):
+        return CheckRow(
+            label,
+            PROBLEM,
+            f"{endpoint.base_url}: credentials refused",
+            f"check the {endpoint.auth.kind} settings and that the key or token is the "
+            "one registered with this server",
+        )
+    except FhirTransportError:
+        return CheckRow(
+            label,
+            PROBLEM,
+            f"{endpoint.base_url}: cannot connect",
+            "check the address, the network/firewall and the proxy",
+        )
+    except FhirError as exc:
+        return CheckRow(
+            label,
+            PROBLEM,
+            f"{endpoint.base_url}: {type(exc).__name__}",
+            f"the server answered with an error ({exc}); ask its supplier",
+        )
+    detail = f"FHIR {capabilities.fhir_version}, {capabilities.software or 'software not stated'}"
+    if missing:
+        return CheckRow(
+            label,
+            PROBLEM,
+            detail + f"; cannot search {', '.join(missing)}",
+            "ask the supplier to enable these resource types for this client",
+        )
+    return CheckRow(label, READY, detail + f"; auth {endpoint.auth.kind} accepted")

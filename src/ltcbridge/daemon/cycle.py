@@ -1,0 +1,170 @@
+"""One sync cycle: GP changes in, referrals out (with consent), provider outcomes back.
+
+Order matters for crash-safety: each step commits before the next begins, and effects are
+performed only from the outbox, after the commit that decided them. A cycle stopped or broken
+anywhere leaves the state at its last commit; the next cycle resumes from there.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ltcbridge.daemon.clients import make_client
+from ltcbridge.daemon.config import Config
+from ltcbridge.daemon.effects import send_referrals, write_back
+from ltcbridge.daemon.health import write_health
+from ltcbridge.daemon.logs import event
+from ltcbridge.daemon.outcomes import OutcomePuller
+from ltcbridge.daemon.pull import Progress, PullCounts, Stopping, pull_gp
+from ltcbridge.daemon.pull_bulk import pull_gp_bulk
+from ltcbridge.daemon.referral import plan_referrals
+from ltcbridge.daemon.state import StateStore, now_iso
+from ltcbridge.fhirclient import FhirClient, FhirError
+from ltcbridge.mapping import Mappings, load_mappings
+from ltcbridge.read import Reader
+
+ClientFactory = Callable[..., FhirClient]
+OK, FAILED, STOPPED = "ok", "failed", "stopped"
+
+
+@dataclass
+class CycleResult:
+    status: str
+    summary: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+class Syncer:
+    """Runs cycles for one configuration against one state store."""
+
+    def __init__(
+        self,
+        config: Config,
+        state: StateStore,
+        *,
+        mappings: Mappings | None = None,
+        client_factory: ClientFactory = make_client,
+        should_stop: Callable[[], bool] = lambda: False,
+        progress: Progress | None = None,
+        poll_seconds: float = 5.0,
+    ) -> None:
+        self.config = config
+        self.poll_seconds = poll_seconds
+        self.state = state
+        self.mappings = mappings or load_mappings(config.mappings_dirs)
+        self.client_factory = client_factory
+        self.should_stop = should_stop
+        self.progress = progress
+
+    async def run_once(self) -> CycleResult:
+        """One cycle; never raises for an endpoint failure (the result says what happened)."""
+        run_id = self.state.start_run()
+        summary: dict[str, Any] = {}
+        try:
+            await self._cycle(summary)
+            result = CycleResult(OK, summary)
+        except Stopping:
+            result = CycleResult(STOPPED, summary)
+        except FhirError as exc:
+            result = CycleResult(FAILED, summary, _error_text(exc))
+        summary["backlog"] = self.state.backlog()
+        summary["quarantine"] = self.state.quarantine_count()
+        self.state.finish_run(run_id, result.status, {**summary, "error": result.error})
+        self._write_health(result)
+        event("cycle.finished", status=result.status, **_flat(summary))
+        if result.error:
+            event("cycle.error", level=40, error=result.error)
+        return result
+
+    async def _cycle(self, summary: dict[str, Any]) -> None:
+        config, state, stop = self.config, self.state, self.should_stop
+        async with AsyncExitStack() as stack:
+            gp = await stack.enter_async_context(self.client_factory(config.gp))
+            providers = {p.name: p for p in config.providers}
+            clients = {
+                p.name: await stack.enter_async_context(self.client_factory(p))
+                for p in config.providers
+            }
+            clock = _Stopwatch(summary)
+            pulled = await self._pull(gp)
+            clock.lap("pull_seconds")
+            summary["gp_read"] = sum(pulled.read.values())
+            summary["gp_quarantined"] = pulled.quarantined
+            decisions = plan_referrals(state, config.practice_ods, config.lead_provider)
+            summary["referrals_queued"] = decisions.queued
+            summary["referrals_without_consent"] = decisions.no_consent
+            summary["referrals_without_patient"] = decisions.no_patient
+            sent = await send_referrals(state, clients, providers, stop)
+            summary["referrals_sent"] = sent.done
+            clock.lap("referral_seconds")
+            summary["outcomes_found"] = 0
+            for provider in config.providers:
+                puller = OutcomePuller(
+                    provider, clients[provider.name], state, self.mappings, config.practice_ods
+                )
+                summary["outcomes_found"] += await puller.pull(stop)
+            written = await write_back(state, gp, providers, stop)
+            summary["written_back"] = written.done
+            summary["refused"] = sent.refused + written.refused
+            clock.lap("outcome_seconds")
+
+    async def _pull(self, gp: FhirClient) -> PullCounts:
+        """The GP's changes since the last committed point, by search or by bulk export."""
+        config, reader = self.config, Reader(self.mappings)
+        options = {
+            "batch_size": config.batch_size,
+            "should_stop": self.should_stop,
+            "progress": self.progress,
+        }
+        if config.gp_mode == "bulk":
+            work_dir = config.state_path.parent / "export-work"
+            return await pull_gp_bulk(
+                gp, self.state, reader, work_dir, poll_seconds=self.poll_seconds, **options
+            )
+        return await pull_gp(gp, self.state, reader, **options)
+
+    def _write_health(self, result: CycleResult) -> None:
+        last_ok = self.state.last_run("ok")
+        finished = now_iso()
+        next_run = datetime.now(UTC) + timedelta(seconds=self.config.every_seconds)
+        write_health(
+            self.config.health_path,
+            {
+                "status": result.status,
+                "last_run_finished": finished,
+                "last_success": last_ok["finished_at"] if last_ok else None,
+                "next_run_due": next_run.isoformat(timespec="seconds"),
+                "backlog": result.summary.get("backlog", 0),
+                "quarantine": result.summary.get("quarantine", 0),
+                "errors": [result.error] if result.error else [],
+                "last_cycle": result.summary,
+            },
+        )
+
+
+class _Stopwatch:
+    """Seconds per stage into the summary: where a slow cycle spends its time."""
+
+    def __init__(self, summary: dict[str, Any]) -> None:
+        self.summary = summary
+        self.last = time.monotonic()
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.summary[name] = round(now - self.last, 3)
+        self.last = now
+
+
+def _error_text(exc: FhirError) -> str:
+    """The error's public class and message (no query strings: the client leaves them out)."""
+    public = next(c for c in type(exc).__mro__ if not c.__name__.startswith("_"))
+    return f"{public.__name__}: {exc}"
+
+
+def _flat(summary: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in summary.items() if isinstance(v, int | float | str)}

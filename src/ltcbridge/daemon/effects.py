@@ -1,0 +1,131 @@
+"""Performing the outbox: each effect after the commit that decided it, marked done after.
+
+A crash between the effect and its "done" mark replays the effect on the next cycle; every
+effect is a conditional write keyed on a business identifier, so the replay finds the earlier
+copy instead of making a second one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from ltcbridge.daemon.config import EndpointConfig
+from ltcbridge.daemon.identifiers import OUTCOME_SYSTEM, first_value
+from ltcbridge.daemon.logs import event
+from ltcbridge.daemon.pull import Stopping
+from ltcbridge.daemon.state import Effect, StateStore
+from ltcbridge.fhirclient import BadRequestError, FhirClient, WriteResult
+
+MAX_ATTEMPTS_SHOWN = 5
+
+
+@dataclass
+class EffectCounts:
+    done: int = 0
+    refused: int = 0
+
+
+async def send_referrals(
+    state: StateStore,
+    clients: Mapping[str, FhirClient],
+    providers: Mapping[str, EndpointConfig],
+    should_stop: Callable[[], bool] = lambda: False,
+) -> EffectCounts:
+    """POST each pending referral Bundle (a transaction of conditional PUTs) to its provider."""
+    counts = EffectCounts()
+    for effect in state.pending("referral"):
+        provider = providers[effect.target]
+        try:
+            await clients[effect.target].transaction(effect.payload["entries"])
+        except BadRequestError as exc:
+            _refused(state, effect, exc, counts)
+            continue
+        with state.unit():
+            state.mark_done(effect.key)
+            state.audit(
+                "referral-sent",
+                effect.payload["source"],
+                recipient=provider.ods,
+                agreement=provider.agreement,
+                referral=effect.key,
+            )
+        counts.done += 1
+        if should_stop():
+            raise Stopping
+    if counts.done:
+        event("referrals.sent", count=counts.done)
+    return counts
+
+
+async def write_back(
+    state: StateStore,
+    gp: FhirClient,
+    providers: Mapping[str, EndpointConfig],
+    should_stop: Callable[[], bool] = lambda: False,
+) -> EffectCounts:
+    """Write each pending outcome into the GP record, then its Provenance (both conditional)."""
+    counts = EffectCounts()
+    for effect in state.pending("writeback"):
+        payload = effect.payload
+        try:
+            written = await _write(gp, payload["mode"], payload["resource"])
+            target = _reference(written, payload["resource"]["resourceType"])
+            await ensure_provenance(
+                gp, {**payload["provenance"], "target": [{"reference": target}]}
+            )
+        except BadRequestError as exc:
+            _refused(state, effect, exc, counts)
+            continue
+        provider = providers.get(payload["provider"])
+        with state.unit():
+            state.mark_done(effect.key)
+            state.audit(
+                "written-back",
+                target,
+                recipient="gp",
+                agreement=provider.agreement if provider else None,
+                source=payload["source"],
+                outcome=effect.key,
+            )
+        counts.done += 1
+        if should_stop():
+            raise Stopping
+    if counts.done:
+        event("gp.written_back", count=counts.done)
+    return counts
+
+
+async def ensure_provenance(gp: FhirClient, provenance: dict) -> None:
+    """Create the Provenance unless the target already has ours (same identifier).
+
+    R4 defines no ``identifier`` search parameter on Provenance, so a conditional create keyed
+    on it is ignored by standard servers (the test engine creates a second copy). ``target`` is
+    searchable; checking its Provenances for our identifier, then creating, is idempotent because
+    only one ltcbridge process works on a state at a time (lock.py).
+    """
+    target = provenance["target"][0]["reference"]
+    wanted = first_value(provenance, OUTCOME_SYSTEM)
+    async for existing in gp.search("Provenance", {"target": target}):
+        if first_value(existing, OUTCOME_SYSTEM) == wanted:
+            return
+    await gp.create(provenance)
+
+
+async def _write(gp: FhirClient, mode: str, resource: dict) -> WriteResult:
+    return await (gp.upsert(resource) if mode == "upsert" else gp.create_once(resource))
+
+
+def _reference(result: WriteResult, resource_type: str) -> str:
+    if result.resource and result.resource.get("id"):
+        return f"{resource_type}/{result.resource['id']}"
+    location = (result.location or "").split("/_history")[0]
+    return f"{resource_type}/{location.rstrip('/').rsplit('/', 1)[-1]}"
+
+
+def _refused(state: StateStore, effect: Effect, exc: BadRequestError, counts: EffectCounts) -> None:
+    """The endpoint refused this effect (4xx): keep it pending for a person; go on with others."""
+    with state.unit():
+        state.mark_failed_attempt(effect.key, f"HTTP {exc.status}: refused")
+    event("effect.refused", level=30, key=effect.key, kind=effect.kind, status=exc.status)
+    counts.refused += 1

@@ -1,0 +1,57 @@
+"""Structured logging for the daemon: plain text, or one JSON object per line on request.
+
+Log calls pass counts and resource ids in ``extra={"fields": {...}}``; nothing that names a
+person (no NHS number, no name) is ever given to a logger, so no formatter has to scrub it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+LOGGER_NAME = "ltcbridge.daemon"
+log = logging.getLogger(LOGGER_NAME)
+
+
+class JsonFormatter(logging.Formatter):
+    """``{"time", "level", "event", ...fields}``: what log shippers parse without rules."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "event": record.getMessage(),
+        }
+        payload.update(getattr(record, "fields", {}))
+        if record.exc_info and record.exc_info[1] is not None:
+            payload["error"] = f"{type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
+        return json.dumps(payload, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """``time level event key=value ...`` for a person reading a journal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = " ".join(f"{k}={v}" for k, v in getattr(record, "fields", {}).items())
+        stamp = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        text = f"{stamp} {record.levelname.lower()} {record.getMessage()} {fields}".rstrip()
+        if record.exc_info and record.exc_info[1] is not None:
+            text += f" error={type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
+        return text
+
+
+def setup_logging(level: str = "info", json_lines: bool = False) -> None:
+    """Send the daemon's logs to stderr (journald and Windows service wrappers capture it)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
+    log.handlers[:] = [handler]
+    log.setLevel(level.upper())
+    log.propagate = False
+
+
+def event(name: str, level: int = logging.INFO, **fields: Any) -> None:
+    """Log one event with its fields (counts, resource ids, endpoint names)."""
+    log.log(level, name, extra={"fields": fields})

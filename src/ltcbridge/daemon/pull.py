@@ -1,0 +1,113 @@
+"""Pulling the GP record's changes since the watermark into the state.
+
+Each page batch is one transaction (entries and quarantine); a resource type's watermark is
+committed only after its whole window is read, so a crash or an outage re-reads that window from
+the last committed watermark, and the version check in the store makes re-reading harmless.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ltcbridge.daemon.logs import event
+from ltcbridge.daemon.state import StateStore
+from ltcbridge.errors import BadResource
+from ltcbridge.fhirclient import FhirClient, IncrementalState
+from ltcbridge.read import ENTRY_TYPES, Reader
+
+GP_TYPES: tuple[str, ...] = ("Patient", *sorted(ENTRY_TYPES))
+GP_ENDPOINT = "gp"
+
+Progress = Callable[[str, int], None]
+
+
+class Stopping(Exception):
+    """Raised between units of work when a shutdown was requested."""
+
+
+@dataclass
+class PullCounts:
+    read: dict[str, int] = field(default_factory=dict)
+    quarantined: int = 0
+
+
+async def pull_gp(
+    gp: FhirClient,
+    state: StateStore,
+    reader: Reader,
+    *,
+    batch_size: int = 500,
+    should_stop: Callable[[], bool] = lambda: False,
+    progress: Progress | None = None,
+) -> PullCounts:
+    """Read every GP resource type ltcbridge uses, changed since its watermark."""
+    counts = PullCounts()
+    for resource_type in GP_TYPES:
+        saved = state.watermark(GP_ENDPOINT, resource_type)
+        window_state = IncrementalState.from_json(saved) if saved else IncrementalState()
+        batch: list[dict[str, Any]] = []
+        read = 0
+        async for resource in gp.incremental(resource_type, window_state, count=100):
+            batch.append(resource)
+            if len(batch) >= batch_size:
+                counts.quarantined += store_batch(state, reader, resource_type, batch)
+                read += len(batch)
+                batch = []
+                if progress:
+                    progress(resource_type, read)
+                if should_stop():
+                    raise Stopping
+        counts.quarantined += store_batch(state, reader, resource_type, batch)
+        read += len(batch)
+        with state.unit():
+            state.set_watermark(GP_ENDPOINT, resource_type, window_state.to_json())
+        counts.read[resource_type] = read
+        if read:
+            event("gp.pulled", resource_type=resource_type, count=read)
+        if should_stop():
+            raise Stopping
+    return counts
+
+
+def store_batch(
+    state: StateStore, reader: Reader, resource_type: str, batch: list[dict[str, Any]]
+) -> int:
+    """One unit of work: store each resource's latest version, quarantine the unreadable."""
+    if not batch:
+        return 0
+    quarantined = 0
+    with state.unit():
+        for resource in batch:
+            if not store_resource(state, reader, resource):
+                quarantined += 1
+        state.audit(
+            "read",
+            f"{resource_type}?batch",
+            recipient=None,
+            count=len(batch),
+            ids=[r.get("id") for r in batch],
+        )
+    return quarantined
+
+
+def store_resource(state: StateStore, reader: Reader, resource: dict[str, Any]) -> bool:
+    """Store one resource (inside the caller's transaction); False when it was quarantined."""
+    kind = resource.get("resourceType", "")
+    key = f"{kind}/{resource.get('id')}"
+    try:
+        if kind == "Patient":
+            rid, updated, version, nhs, *_ = reader.patient_fields(resource)
+            state.put_patient(rid, updated, version, nhs, json.dumps(resource))
+        elif kind in ENTRY_TYPES:
+            state.put_entry(reader.entry_fields(kind, resource))
+        else:
+            return True
+    except BadResource as bad:
+        state.quarantine(key, GP_ENDPOINT, bad.reason, bad.path, bad.message, json.dumps(resource))
+        event("gp.quarantined", resource=key, reason=bad.reason, path=bad.path)
+        return False
+    state.release(key)  # a newer good version supersedes an earlier quarantined one
+    return True

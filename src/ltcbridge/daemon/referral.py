@@ -1,0 +1,185 @@
+"""Deciding referrals and building the referral Bundle (docs/referral-loop.md section 1).
+
+A referral leaves the practice only when the person's current entries include consent to share
+with the provider. The decision and the effect are made in one transaction: the Bundle goes into
+the outbox (sent after commit), or the audit log records that nothing was sent and why.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from ltcbridge.concepts import CONCEPT_SYSTEM, CONSENT, GOAL, NEED_DOMAINS, REFERRAL, SUPPORT_LEVELS
+from ltcbridge.daemon.config import EndpointConfig
+from ltcbridge.daemon.identifiers import (
+    GOAL_SYSTEM,
+    REFERRAL_SYSTEM,
+    SNOMED,
+    SOCIAL_PRESCRIBING_REFERRAL,
+    TASK_SUFFIX,
+    goal_value,
+    identifier,
+    referral_value,
+    stable_urn,
+)
+from ltcbridge.daemon.state import StateStore, StoredEntry
+from ltcbridge.fhirclient import upsert_entry
+from ltcbridge.uris import NHS_NUMBER, ODS_CODE
+
+SENT, NO_CONSENT, NO_PATIENT = "queued", "no-consent", "no-patient"
+_PATIENT_FIELDS = ("name", "birthDate", "gender", "telecom", "address")
+
+
+@dataclass(frozen=True, slots=True)
+class Decisions:
+    """What one planning pass decided (counts only: safe to log)."""
+
+    queued: int = 0
+    no_consent: int = 0
+    no_patient: int = 0
+
+
+def plan_referrals(
+    state: StateStore, practice_ods: str, provider: EndpointConfig, batch: int = 200
+) -> Decisions:
+    """Decide every referral entry not yet queued; one transaction per ``batch`` referrals."""
+    referrals = state.open_referrals(REFERRAL, SENT, NO_CONSENT)
+    counts = {SENT: 0, NO_CONSENT: 0, NO_PATIENT: 0}
+    for start in range(0, len(referrals), batch):
+        with state.unit():
+            for entry in referrals[start : start + batch]:
+                counts[_decide(state, practice_ods, provider, entry)] += 1
+    return Decisions(counts[SENT], counts[NO_CONSENT], counts[NO_PATIENT])
+
+
+def _decide(
+    state: StateStore, practice_ods: str, provider: EndpointConfig, entry: StoredEntry
+) -> str:
+    patient = state.patient(entry.subject_kind, entry.subject_value)
+    if patient is None or not patient["nhs_number"]:
+        decision = NO_PATIENT
+    elif not any(CONSENT in e.concepts for e in state.entries_of(patient)):
+        decision = NO_CONSENT
+    else:
+        bundle = referral_entries(state, practice_ods, provider, entry, patient)
+        value = referral_value(practice_ods, entry.source)
+        state.enqueue(value, "referral", provider.name, {"source": entry.source, "entries": bundle})
+        state.decide(entry.source, SENT)
+        return SENT
+    previous = state.decision(entry.source)
+    state.decide(entry.source, decision)
+    if previous != decision:  # audit a non-send once, not every cycle
+        state.audit(
+            "referral-not-sent",
+            entry.source,
+            recipient=provider.ods,
+            agreement=provider.agreement,
+            reason=decision,
+        )
+    return decision
+
+
+def referral_entries(
+    state: StateStore,
+    practice_ods: str,
+    provider: EndpointConfig,
+    entry: StoredEntry,
+    patient: sqlite3.Row,
+) -> list[dict[str, Any]]:
+    """The transaction entries: Patient, Goals, ServiceRequest, Task, each a conditional PUT.
+
+    Needs, support level and goals come from the referral entry and the person's other entries
+    of the same clinical day (the care-planning review that made the referral).
+    """
+    value = referral_value(practice_ods, entry.source)
+    day = (entry.clinical_date or "")[:10]
+    same_day = [e for e in state.entries_of(patient) if (e.clinical_date or "")[:10] == day]
+    related = [entry, *(e for e in same_day if e.source != entry.source)]
+    concepts = {c for e in related for c in e.concepts}
+    patient_urn = stable_urn(value, "Patient")
+    patient_ref = {"reference": patient_urn}
+    practice = {"identifier": identifier(ODS_CODE, practice_ods)}
+    performer = {"identifier": identifier(ODS_CODE, provider.ods or "")}
+    goals = _goals(practice_ods, related, patient_ref)
+    request_urn = stable_urn(value, "ServiceRequest")
+    request: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "identifier": [identifier(REFERRAL_SYSTEM, value)],
+        "status": "active",
+        "intent": "order",
+        "code": {
+            "coding": [
+                {"system": CONCEPT_SYSTEM, "code": REFERRAL},
+                {"system": SNOMED, "code": SOCIAL_PRESCRIBING_REFERRAL},
+            ]
+        },
+        "subject": patient_ref,
+        "authoredOn": entry.clinical_date,
+        "requester": practice,
+        "performer": [performer],
+        "reasonCode": [_concept(c) for c in NEED_DOMAINS if c in concepts],
+        "orderDetail": [_concept(c) for c in SUPPORT_LEVELS if c in concepts],
+        "supportingInfo": [{"reference": urn} for urn, _ in goals],
+    }
+    request = {k: v for k, v in request.items() if v not in ([], None)}
+    task = {
+        "resourceType": "Task",
+        "identifier": [identifier(REFERRAL_SYSTEM, value + TASK_SUFFIX)],
+        "status": "requested",
+        "intent": "order",
+        "focus": {"reference": request_urn},
+        "for": patient_ref,
+        "requester": practice,
+        "owner": performer,
+        "authoredOn": entry.clinical_date,
+    }
+    return [
+        _put(patient_urn, _provider_patient(patient)),
+        *(_put(urn, goal) for urn, goal in goals),
+        _put(request_urn, request),
+        _put(stable_urn(value, "Task"), task),
+    ]
+
+
+def _goals(
+    practice_ods: str, related: list[StoredEntry], patient_ref: dict[str, str]
+) -> list[tuple[str, dict[str, Any]]]:
+    goals = []
+    for entry in related:
+        if GOAL not in entry.concepts and not entry.goals:
+            continue
+        numbered = entry.resource_type != "Goal"
+        for n, text in enumerate(entry.goals, start=1):
+            value = goal_value(practice_ods, entry.source, n if numbered else None)
+            goal = {
+                "resourceType": "Goal",
+                "identifier": [identifier(GOAL_SYSTEM, value)],
+                "lifecycleStatus": "active",
+                "description": {"text": text},
+                "subject": patient_ref,
+            }
+            goals.append((stable_urn(value, "Goal"), goal))
+    return goals
+
+
+def _provider_patient(patient: sqlite3.Row) -> dict[str, Any]:
+    """The minimum the provider needs to make contact: NHS number, name, birth date, contact."""
+    raw = json.loads(patient["resource"])
+    result: dict[str, Any] = {
+        "resourceType": "Patient",
+        "identifier": [identifier(NHS_NUMBER, patient["nhs_number"])],
+    }
+    result.update({k: raw[k] for k in _PATIENT_FIELDS if k in raw})
+    return result
+
+
+def _put(urn: str, resource: dict[str, Any]) -> dict[str, Any]:
+    """A conditional PUT on the resource's one business identifier, with a stable fullUrl."""
+    return {"fullUrl": urn, **upsert_entry(resource)}
+
+
+def _concept(code: str) -> dict[str, Any]:
+    return {"coding": [{"system": CONCEPT_SYSTEM, "code": code}]}

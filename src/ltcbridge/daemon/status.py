@@ -1,0 +1,54 @@
+"""What ``ltcbridge status`` shows: last run, backlog, quarantine, next run."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from ltcbridge.daemon.config import Config
+from ltcbridge.daemon.state import StateStore
+
+
+@dataclass(frozen=True)
+class Status:
+    last_run: dict[str, Any] | None
+    last_success: str | None
+    backlog: int
+    quarantine: int
+    next_run: str | None
+
+    def rows(self) -> list[tuple[str, str]]:
+        """(what, value) pairs for a table a person reads."""
+        run = self.last_run
+        last = (
+            "never"
+            if run is None
+            else f"{run['status']} at {run['finished_at'] or run['started_at']}"
+        )
+        if run and run["summary"].get("error"):
+            last += f" ({run['summary']['error']})"
+        return [
+            ("last run", last),
+            ("last successful run", self.last_success or "never"),
+            ("backlog (effects waiting to be sent or written)", str(self.backlog)),
+            ("quarantined resources", str(self.quarantine)),
+            ("next run due", self.next_run or "at the next start of the daemon"),
+        ]
+
+
+def read_status(config: Config, state: StateStore) -> Status:
+    run = state.last_run()
+    ok = state.last_run("ok")
+    next_run = None
+    if run is not None:
+        started = datetime.fromisoformat(run["started_at"].replace("Z", "+00:00"))
+        next_run = (started + timedelta(seconds=config.every_seconds)).isoformat(timespec="seconds")
+    return Status(
+        last_run=None if run is None else {**dict(run), "summary": json.loads(run["summary"])},
+        last_success=ok["finished_at"] if ok else None,
+        backlog=state.backlog(),
+        quarantine=state.quarantine_count(),
+        next_run=next_run,
+    )

@@ -1,0 +1,94 @@
+"""``ltcbridge init``: a commented configuration a practice can fill in, and its keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ltcbridge.daemon.keys import generate_key_pair
+from ltcbridge.errors import LtcbridgeError
+
+CONFIG_NAME = "ltcbridge.toml"
+
+TEMPLATE = """\
+# ltcbridge practice daemon configuration.
+# Check it with:  ltcbridge check --config {config}
+# Secrets are never written here: use  key_file = "PATH"  (a file only the service can read)
+# or  key = "env:NAME"  (an environment variable). Relative paths are relative to this file.
+
+[practice]
+ods = "{ods}"                          # the practice's ODS code
+
+[gp]
+# The FHIR R4 endpoint that exposes the practice's record (supplier facade or shared care record).
+base_url = "https://gp-fhir.example.nhs.uk/R4"
+# mode = "rest"                       # rest: search by _lastUpdated; bulk: $export with _since
+# verify = true                       # TLS verification: leave on
+# ca_bundle = "ca.pem"                # a private certificate authority, if the endpoint uses one
+
+[gp.auth]
+type = "smart"                         # none | bearer | basic | smart | nhs-signed-jwt
+client_id = "ltcbridge-{ods_lower}"    # as registered with the GP endpoint
+private_key_file = "keys/private-key.pem"
+kid = "ltcbridge-1"                    # the key id registered with keys/jwks.json
+alg = "{alg}"
+# read the record; write back outcomes (Observation, Encounter, Task) with Provenance
+scope = "system/*.read system/Observation.write system/Encounter.write system/Task.write \
+system/Provenance.write"
+# bearer:  token_file = "secrets/gp-token"      (or token = "env:LTCBRIDGE_GP_TOKEN")
+# basic:   username = "..."  password_file = "secrets/gp-password"
+
+[[provider]]
+# The lead non-traditional provider of the locality. Add more [[provider]] blocks if needed:
+# referrals go to the first one until provider routing is configured.
+name = "lead"
+ods = "NTP001"                         # the provider's ODS code
+base_url = "https://provider-fhir.example.org/R4"
+# agreement = "DSA-2026-014"           # id of the sharing agreement referrals go under
+[provider.auth]
+type = "bearer"
+token_file = "secrets/provider-token"
+
+[mappings]
+dirs = []                              # e.g. ["mappings"]: the practice's ConceptMaps and templates
+
+[agreements]
+files = []                             # data-sharing agreement TOML files, e.g. ["dsa.toml"]
+
+[state]
+path = "state/ltcbridge.db"            # holds patient data: keep it on an encrypted disk
+# health_file = "state/health.json"    # read by monitoring
+
+[schedule]
+every = "15m"                          # 30s, 15m, 1h, 1d
+
+[feed]
+# How the commissioner feed leaves the practice (used by the feed sender).
+transport = "mesh"
+# mailbox = "X26ABC1"
+# workflow_id = "LTCBRIDGE_UNMET_NEED"
+
+[log]
+level = "info"                         # debug | info | warning | error
+json = false                           # true: one JSON object per line
+"""
+
+
+class InitError(LtcbridgeError):
+    """``init`` would overwrite something."""
+
+
+def write_initial_config(directory: Path, ods: str = "Y00000", key_type: str = "rsa") -> Path:
+    """Write ``ltcbridge.toml`` and ``keys/``; refuses to overwrite an existing config."""
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / CONFIG_NAME
+    if config.exists() or (directory / "keys" / "private-key.pem").exists():
+        raise InitError(
+            f"{directory} already has a configuration or keys: choose an empty directory, or "
+            "move the old files away first (they may be in use by the service)"
+        )
+    generate_key_pair(directory / "keys", key_type)
+    alg = "ES384" if key_type == "ec" else "RS384"
+    config.write_text(
+        TEMPLATE.format(config=config, ods=ods, ods_lower=ods.lower(), alg=alg), encoding="utf-8"
+    )
+    return config

@@ -1,0 +1,143 @@
+"""The configuration file: every problem named with the key to fix; secrets never shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ltcbridge.daemon.config import ConfigError, load_config, parse_duration
+from ltcbridge.daemon.secrets import Secret
+
+GOOD = """
+[practice]
+ods = "y00001"
+[gp]
+base_url = "https://gp.example/R4"
+[gp.auth]
+type = "bearer"
+token = "env:LTCB_TEST_GP_TOKEN"
+[[provider]]
+name = "lead"
+ods = "NTP001"
+base_url = "https://ntp.example/R4"
+agreement = "DSA-1"
+[provider.auth]
+type = "basic"
+username = "ltcbridge"
+password_file = "secrets/pw"
+[[provider]]
+name = "second"
+ods = "NTP002"
+base_url = "https://ntp2.example/R4"
+[agreements]
+files = ["dsa.toml"]
+[schedule]
+every = "15m"
+[feed]
+transport = "mesh"
+mailbox = "X26ABC1"
+[log]
+level = "debug"
+json = true
+"""
+
+
+@pytest.fixture
+def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("LTCB_TEST_GP_TOKEN", "gp-token-value")
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "pw").write_text("provider-password\n")
+    (tmp_path / "dsa.toml").write_text('[agreement]\nid = "DSA-1"\n')
+    return tmp_path
+
+
+def write(folder: Path, text: str) -> Path:
+    path = folder / "ltcbridge.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_complete_file_loads_with_paths_relative_to_it(folder: Path) -> None:
+    config = load_config(write(folder, GOOD))
+    assert config.practice_ods == "Y00001"
+    assert config.gp.auth.token == Secret("gp-token-value")
+    lead = config.lead_provider
+    assert (lead.name, lead.ods, lead.agreement) == ("lead", "NTP001", "DSA-1")
+    assert lead.auth.password is not None and lead.auth.password.reveal() == "provider-password"
+    assert [p.name for p in config.providers] == ["lead", "second"]
+    assert config.agreements == {"DSA-1": folder / "dsa.toml"}
+    assert config.state_path == folder / "state" / "ltcbridge.db"
+    assert config.health_path == folder / "state" / "health.json"
+    assert config.every_seconds == 900
+    assert config.feed == {"transport": "mesh", "mailbox": "X26ABC1"}
+    assert (config.log_level, config.log_json) == ("debug", True)
+
+
+def test_secrets_never_appear_in_repr_of_the_config(folder: Path) -> None:
+    config = load_config(write(folder, GOOD))
+    text = repr(config)
+    assert "gp-token-value" not in text and "provider-password" not in text
+    assert "********" in text
+
+
+def test_a_literal_secret_is_refused_without_echoing_it(folder: Path) -> None:
+    text = GOOD.replace('token = "env:LTCB_TEST_GP_TOKEN"', 'token = "s3cret-literal"')
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(folder, text))
+    assert "[gp] auth.token" in str(caught.value) and "env:NAME" in str(caught.value)
+    assert "s3cret-literal" not in str(caught.value)
+
+
+def test_every_problem_is_listed_at_once_with_the_key_to_fix(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LTCB_TEST_GP_TOKEN")
+    text = (
+        GOOD.replace('ods = "y00001"', 'ods = ""')
+        .replace('every = "15m"', 'every = "often"')
+        .replace('level = "debug"', 'level = "loud"')
+        .replace('agreement = "DSA-1"', 'agreement = "DSA-9"')
+        .replace('"https://ntp2.example/R4"', '"ntp2.example"')
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(folder, text))
+    message = str(caught.value)
+    for expected in (
+        "[practice] ods",
+        "LTCB_TEST_GP_TOKEN is not set",
+        "[schedule] every: 'often'",
+        "[log] level",
+        "[[provider]] second base_url",
+        "'DSA-9' is not the id",
+    ):
+        assert expected in message, expected
+    assert len(caught.value.problems) == 6
+
+
+def test_missing_file_and_bad_toml_say_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="ltcbridge init"):
+        load_config(tmp_path / "nope.toml")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(write(tmp_path, "[gp\n"))
+
+
+def test_missing_provider_and_missing_files_are_named(folder: Path) -> None:
+    text = GOOD.split("[[provider]]")[0] + '[mappings]\ndirs = ["no-such-dir"]\n'
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(folder, text))
+    assert "no provider configured" in str(caught.value)
+    assert "no-such-dir does not exist" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30s", 30), ("15m", 900), ("1h", 3600), (" 2d ", 172800)]
+)
+def test_durations(text: str, seconds: int) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["0m", "15", "m", "1w", "-5m"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration(text)

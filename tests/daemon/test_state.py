@@ -1,0 +1,96 @@
+"""The SQLite state: WAL, versioned schema, private file, append-only audit, atomic units."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from ltcbridge.daemon.state import SCHEMA_VERSION, StateError, StateStore
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> StateStore:
+    return StateStore(tmp_path / "state" / "s.db")
+
+
+def entry(rid: str, updated: int | None, concepts: tuple[str, ...]) -> tuple:
+    return ("Observation", rid, updated, None, ("Patient", "p1"), "2026-10-01", 20261001,
+            concepts, (), (), False)  # fmt: skip
+
+
+def test_new_store_is_wal_private_and_at_the_current_schema(store: StateStore) -> None:
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
+
+
+def test_a_newer_schema_is_refused_with_advice(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    StateStore(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(StateError, match="upgrade ltcbridge"):
+        StateStore(path)
+
+
+def test_reopening_keeps_data_and_does_not_migrate_twice(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    first = StateStore(path)
+    with first.unit():
+        first.set_watermark("gp", "Patient", {"since": "2026-10-01T00:00:00Z"})
+    first.close()
+    again = StateStore(path)
+    assert again.watermark("gp", "Patient") == {"since": "2026-10-01T00:00:00Z"}
+
+
+def test_audit_log_is_append_only(store: StateStore) -> None:
+    with store.unit():
+        store.audit("referral-sent", "QuestionnaireResponse/q1", recipient="NTP001")
+    for statement in ("UPDATE audit SET action = 'x'", "DELETE FROM audit"):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"), store.unit():
+            store.db.execute(statement)
+    assert [r["action"] for r in store.audit_records()] == ["referral-sent"]
+
+
+def test_latest_version_wins_whatever_the_order(store: StateStore) -> None:
+    with store.unit():
+        assert store.put_entry(entry("o1", 200, ("need-other",)))
+        assert not store.put_entry(entry("o1", 100, ("need-befriending",)))  # older: ignored
+    assert [e.concepts for e in store.entries_asserting("need-other")] == [("need-other",)]
+    assert store.entries_asserting("need-befriending") == []
+
+
+def test_a_unit_of_work_rolls_back_whole(store: StateStore) -> None:
+    with pytest.raises(KeyboardInterrupt), store.unit():
+        store.put_entry(entry("o1", 1, ("need-other",)))
+        store.enqueue("k1", "referral", "lead", {"x": 1})
+        raise KeyboardInterrupt
+    assert store.entries_asserting("need-other") == [] and store.backlog() == 0
+
+
+def test_outbox_keys_are_idempotent(store: StateStore) -> None:
+    with store.unit():
+        assert store.enqueue("k1", "referral", "lead", {"n": 1})
+        assert not store.enqueue("k1", "referral", "lead", {"n": 2})
+    assert [e.payload for e in store.pending()] == [{"n": 1}]
+    with store.unit():
+        store.mark_done("k1")
+    assert store.backlog() == 0
+
+
+def test_an_older_state_file_is_migrated_in_place(tmp_path: Path) -> None:
+    from ltcbridge.daemon.state import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:  # a state file written by the first release
+        db.executescript(MIGRATIONS[0])
+        db.execute("INSERT INTO referral VALUES ('QuestionnaireResponse/q1', 'queued', 'then')")
+        db.execute("PRAGMA user_version = 1")
+    store = StateStore(path)
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert store.decision("QuestionnaireResponse/q1") == "queued"
+    row = store.db.execute("SELECT consent_seq FROM referral").fetchone()
+    assert row[0] == 0
