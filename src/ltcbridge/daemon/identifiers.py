@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import uuid
 
-ID_BASE = "https://ltcbridge.github.io/fhir/Id"
-REFERRAL_SYSTEM = f"{ID_BASE}/referral"
-GOAL_SYSTEM = f"{ID_BASE}/goal"
-OUTCOME_SYSTEM = f"{ID_BASE}/outcome"
-SNOMED = "http://snomed.info/sct"
-SOCIAL_PRESCRIBING_REFERRAL = "871731000000106"
+# One definition of the loop's systems, shared with the provider side.
+from ltcbridge.provider.identifiers import GOAL_ID as GOAL_SYSTEM
+from ltcbridge.provider.identifiers import OUTCOME_ID as OUTCOME_SYSTEM
+from ltcbridge.provider.identifiers import REFERRAL_ID as REFERRAL_SYSTEM
+from ltcbridge.provider.identifiers import SNOMED, first_value, identifier, outcome_value
+from ltcbridge.provider.identifiers import (
+    SNOMED_SOCIAL_PRESCRIBING_REFERRAL as SOCIAL_PRESCRIBING_REFERRAL,
+)
+
+__all__ = [
+    "GOAL_SYSTEM", "OUTCOME_SYSTEM", "REFERRAL_SYSTEM", "SNOMED", "SOCIAL_PRESCRIBING_REFERRAL",
+    "TASK_SUFFIX", "first_value", "goal_value", "identifier", "outcome_value",
+    "referral_value", "source_of_referral", "stable_urn",
+]  # fmt: skip
+
 TASK_SUFFIX = "-task"
 _NAMESPACE = uuid.UUID("6f0b8a52-6c1e-4e0e-9a59-0c7d2b3f1d10")
 
@@ -38,21 +47,6 @@ def goal_value(practice_ods: str, source: str, n: int | None) -> str:
     """A Goal resource keeps its id; the n-th goal of a template answer gets ``-{n}``."""
     kind, _, rid = source.partition("/")
     return f"{practice_ods}-{kind}-{rid}" + (f"-{n}" if n is not None else "")
-
-
-def outcome_value(provider_ods: str, resource_type: str, provider_id: str) -> str:
-    return f"{provider_ods}-{resource_type}-{provider_id}"
-
-
-def identifier(system: str, value: str) -> dict[str, str]:
-    return {"system": system, "value": value}
-
-
-def first_value(resource: dict, system: str) -> str | None:
-    for item in resource.get("identifier") or ():
-        if item.get("system") == system and item.get("value"):
-            return str(item["value"])
-    return None
 
 
 def stable_urn(*parts: str) -> str:
