@@ -6,14 +6,17 @@ Written for practice IT: each failing row says the next step in plain words, nev
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ltcbridge.daemon.clients import make_client
 from ltcbridge.daemon.config import Config, EndpointConfig
 from ltcbridge.daemon.pull import GP_TYPES
 from ltcbridge.daemon.state import SCHEMA_VERSION, StateError, StateStore
 from ltcbridge.errors import LtcbridgeError
+from ltcbridge.feed.transport.mesh import MeshSettings
 from ltcbridge.fhirclient import (
     AuthenticationError,
     FhirClient,
@@ -48,17 +51,40 @@ def run_checks(
         )
     )
     rows += asyncio.run(_endpoints(config, client_factory))
-    transport = config.feed.get("transport", "not set")
-    rows.append(
-        CheckRow(
-            "commissioner feed",
-            NOTE,
-            f"transport {transport!r} stored",
-            "the feed sender (a later release) tests the MESH handshake; the daemon sends "
-            "nothing to the commissioner",
-        )
-    )
+    rows.append(_feed(config.feed))
     return rows
+
+
+def _feed(feed: dict[str, Any]) -> CheckRow:
+    """The commissioner feed's transport: for MESH, a real handshake with the mailbox."""
+    transport = feed.get("transport", "not set")
+    if transport != "mesh":
+        return CheckRow("commissioner feed", NOTE, f"transport {transport!r}: nothing to test")
+    password, shared_key = os.environ.get("MESH_PASSWORD"), os.environ.get("MESH_SHARED_KEY")
+    if not (feed.get("mesh_url") and feed.get("mailbox") and password and shared_key):
+        return CheckRow(
+            "commissioner feed (MESH)",
+            PROBLEM,
+            "MESH settings incomplete",
+            "set [feed] mesh_url and mailbox, and the MESH_PASSWORD and MESH_SHARED_KEY "
+            "environment variables of the service",
+        )
+    settings = MeshSettings(
+        url=feed["mesh_url"], mailbox=feed["mailbox"], password=password, shared_key=shared_key
+    )
+    try:
+        settings.client().handshake()
+    except Exception as exc:  # mesh-client raises requests' and its own errors alike
+        return CheckRow(
+            "commissioner feed (MESH)",
+            PROBLEM,
+            f"handshake with {feed['mailbox']} at {feed['mesh_url']} failed ({type(exc).__name__})",
+            "check the mailbox id, password and shared key with your MESH administrator, and "
+            "that this machine can reach the MESH server",
+        )
+    return CheckRow(
+        "commissioner feed (MESH)", READY, f"handshake with {feed['mailbox']} succeeded"
+    )
 
 
 def _mappings(config: Config) -> CheckRow:

@@ -62,10 +62,12 @@ path = "state/ltcbridge.db"            # holds patient data: keep it on an encry
 every = "15m"                          # 30s, 15m, 1h, 1d
 
 [feed]
-# How the commissioner feed leaves the practice (used by the feed sender).
+# How the commissioner feed leaves the practice. `ltcbridge check` shakes hands with the MESH
+# mailbox; its password and shared key come from the environment: MESH_PASSWORD, MESH_SHARED_KEY.
 transport = "mesh"
+# mesh_url = "https://msg.intspineservices.nhs.uk"
 # mailbox = "X26ABC1"
-# workflow_id = "LTCBRIDGE_UNMET_NEED"
+# workflow_id = "LTCBRIDGE_FEED"
 
 [log]
 level = "info"                         # debug | info | warning | error
