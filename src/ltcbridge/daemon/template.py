@@ -65,7 +65,7 @@ every = "15m"                          # 30s, 15m, 1h, 1d
 # How the commissioner feed leaves the practice. `ltcbridge check` shakes hands with the MESH
 # mailbox; its password and shared key come from the environment: MESH_PASSWORD, MESH_SHARED_KEY.
 transport = "mesh"
-# mesh_url = "https://msg.intspineservices.nhs.uk"
+# mesh_url = "https://your-mesh-server.example"     # the MESH environment NHS England gave you
 # mailbox = "X26ABC1"
 # workflow_id = "LTCBRIDGE_FEED"
 
