@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from rich.table import Table
 
 from ltcbridge import __version__, cli_daemon, cli_hub, cli_provider, cli_release
 from ltcbridge.agreement import load_agreement
+from ltcbridge.cli_support import add_command as _command
 from ltcbridge.errors import LtcbridgeError, MappingError
 from ltcbridge.feed.build import build_unmet_need_feed, write_feed
 from ltcbridge.feed.summary import summarise
@@ -161,14 +162,6 @@ def _parser() -> argparse.ArgumentParser:
     cli_provider.register(commands)
     _add_hub(commands)
     return parser
-
-
-def _command(
-    group: argparse._SubParsersAction, name: str, text: str, run: Callable[..., int]
-) -> argparse.ArgumentParser:
-    command = group.add_parser(name, help=text, description=text)
-    command.set_defaults(run=run)
-    return command
 
 
 def _add_demo(commands: argparse._SubParsersAction) -> None:

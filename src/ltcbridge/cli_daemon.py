@@ -10,7 +10,7 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
+from ltcbridge.cli_support import add_command as _command
 from ltcbridge.daemon.audit_export import audit_events
 from ltcbridge.daemon.check import PROBLEM, READY, run_checks
 from ltcbridge.daemon.config import Config, load_config
@@ -170,14 +171,6 @@ def _progress() -> Iterator[ProgressCallback | None]:
             bar.update(task, description=f"Reading the GP record: {count} {resource_type}")
 
         yield update
-
-
-def _command(
-    group: argparse._SubParsersAction, name: str, text: str, run: Callable[..., int]
-) -> argparse.ArgumentParser:
-    command = group.add_parser(name, help=text, description=text)
-    command.set_defaults(run=run)
-    return command
 
 
 def _config_option(command: argparse.ArgumentParser) -> None:

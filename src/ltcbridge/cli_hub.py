@@ -8,12 +8,12 @@ Exit status as for every ltcbridge command: 0 done; 1 error (the message says wh
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ltcbridge.cli_support import add_command as _command
 from ltcbridge.hub.collate import Collator, completeness
 from ltcbridge.hub.config import load_hub_config
 from ltcbridge.hub.load import load_folder
@@ -112,14 +112,6 @@ def register(hub: argparse._SubParsersAction) -> None:
     status.add_argument(
         "--strict", action="store_true", help="exit 4 when any expected return is missing"
     )
-
-
-def _command(
-    group: argparse._SubParsersAction, name: str, text: str, run: Callable[..., int]
-) -> argparse.ArgumentParser:
-    command = group.add_parser(name, help=text, description=text)
-    command.set_defaults(run=run)
-    return command
 
 
 def _store_options(command: argparse.ArgumentParser) -> None:

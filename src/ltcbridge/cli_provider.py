@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Callable
 
 from rich.console import Console
 from rich.markup import escape
 
+from ltcbridge.cli_support import add_command as _command
 from ltcbridge.errors import LtcbridgeError
 from ltcbridge.fhirclient import FhirClient
 from ltcbridge.mapping import load_mappings
@@ -35,14 +35,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_import(sub)
     _add_register(sub)
     _add_find(sub)
-
-
-def _command(
-    group: argparse._SubParsersAction, name: str, text: str, run: Callable[..., int]
-) -> argparse.ArgumentParser:
-    command = group.add_parser(name, help=text, description=text)
-    command.set_defaults(run=run)
-    return command
 
 
 # -- template and import ---------------------------------------------------------------------

@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ltcbridge.agreement import load_agreement
+from ltcbridge.cli_support import add_command as _command
 from ltcbridge.concepts import STRATIFIERS
 from ltcbridge.disclosure.history import HistoryStore
 from ltcbridge.disclosure.history import decode as decode_history
@@ -310,14 +311,6 @@ def _close(thing: Any) -> None:
 
 
 # -- registration --------------------------------------------------------------------------------
-def _command(
-    group: argparse._SubParsersAction, name: str, text: str, run: Callable[..., int]
-) -> argparse.ArgumentParser:
-    command = group.add_parser(name, help=text, description=text)
-    command.set_defaults(run=run)
-    return command
-
-
 def register_feed(feed: argparse._SubParsersAction) -> None:
     """Add ``seal``, ``preview`` and ``send`` to the ``feed`` command group."""
     preview = _command(

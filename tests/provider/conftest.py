@@ -5,8 +5,6 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from ltcbridge.nhs_number import is_valid_nhs_number
-
 
 @pytest.fixture
 def engine(fhir_engine: str) -> str:
@@ -18,23 +16,3 @@ def engine(fhir_engine: str) -> str:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-def nhs_test_numbers(count: int, start: int = 9990000000) -> list[str]:
-    """Valid NHS numbers in the range reserved for testing."""
-    found: list[str] = []
-    n = start
-    while len(found) < count:
-        if is_valid_nhs_number(str(n)):
-            found.append(str(n))
-        n += 1
-    return found
-
-
-def history_total(base: str) -> int:
-    """Every version of every resource on the server: unchanged means nothing was written."""
-    return httpx.get(f"{base}/_history", params={"_count": 1}, timeout=10).json()["total"]
-
-
-def count(base: str, resource_type: str) -> int:
-    return httpx.get(f"{base}/{resource_type}", params={"_count": 1}, timeout=10).json()["total"]

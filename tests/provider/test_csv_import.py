@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from provider_data import count, history_total, nhs_test_numbers
 
-from conftest import count, history_total, nhs_test_numbers
 from ltcbridge.fhirclient import FhirClient
 from ltcbridge.mapping import load_mappings
 from ltcbridge.provider.csv_import import import_csv

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 import pytest
+from provider_data import count
 
-from conftest import count
 from ltcbridge.cli_provider import register
 from ltcbridge.fhirclient import FhirClient
 from ltcbridge.provider.directory import Directory, DirectoryError, make_listing

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from provider_data import count, history_total
 
-from conftest import count, history_total
 from ltcbridge.fhirclient import FhirClient
 from ltcbridge.provider import (
     ProviderClient,
