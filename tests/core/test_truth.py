@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from core_data import SYNTHETIC
 
+from ltcbridge.aggregate.measures import UNMET_NEED, count_measure
 from ltcbridge.aggregate.population import build_population
-from ltcbridge.aggregate.unmet_need import count_unmet_need
 from ltcbridge.concepts import STRATIFIERS
 from ltcbridge.mapping import Mappings
 from ltcbridge.scan import Columns, scan_source
@@ -27,8 +27,8 @@ def _counted(population, months: list[str], mappings: Mappings) -> dict[Cell, in
     counted: dict[Cell, int] = {}
     for level in ("practice", "pcn"):
         for month in months:
-            cube = count_unmet_need(
-                population, month, level=level, stratifiers=list(STRATIFIERS),
+            cube = count_measure(
+                UNMET_NEED, population, month, level=level, stratifiers=list(STRATIFIERS),
                 pcn_of=mappings.pcn_of,
             )  # fmt: skip
             for (org, group, stratifier, stratum), count in cube.cells():

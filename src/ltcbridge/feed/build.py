@@ -18,8 +18,8 @@ from typing import Any
 import orjson
 
 from ltcbridge.aggregate.cube import CellKey, Cube
+from ltcbridge.aggregate.measures import UNMET_NEED, count_measure
 from ltcbridge.aggregate.population import PopulationReport, build_population
-from ltcbridge.aggregate.unmet_need import count_unmet_need
 from ltcbridge.agreement import Agreement
 from ltcbridge.disclosure.cells import DisclosureRules, PublishedRelease
 from ltcbridge.disclosure.from_cube import disclose_cube
@@ -81,7 +81,8 @@ def build_unmet_need_feed(
     population = build_population(columns)
     if not agreement.exclude_optouts:
         population.opted_out[:] = False
-    cube = count_unmet_need(
+    cube = count_measure(
+        UNMET_NEED,
         population,
         period,
         level=agreement.level,
