@@ -55,6 +55,8 @@ class Total:
 
     @property
     def high(self) -> int | None:
+        if self.masked == 0:
+            return self.known  # nothing masked: exact, whatever the masking rules
         return None if self.threshold is None else self.known + self.threshold * self.masked
 
     @property
