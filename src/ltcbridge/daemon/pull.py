@@ -34,6 +34,45 @@ class PullCounts:
     quarantined: int = 0
 
 
+class BatchWriter:
+    """Stores resources of one type in batches, one unit of work each, reporting progress and
+    stopping between batches when a shutdown was asked for (REST pages and bulk files alike)."""
+
+    def __init__(
+        self,
+        state: StateStore,
+        reader: Reader,
+        resource_type: str,
+        size: int,
+        should_stop: Callable[[], bool],
+        progress: Progress | None,
+    ) -> None:
+        self.state, self.reader, self.resource_type = state, reader, resource_type
+        self.size, self.should_stop, self.progress = size, should_stop, progress
+        self.batch: list[dict[str, Any]] = []
+        self.read = 0
+        self.quarantined = 0
+
+    def add(self, resource: dict[str, Any]) -> None:
+        self.batch.append(resource)
+        if len(self.batch) >= self.size:
+            self._store()
+            if self.progress:
+                self.progress(self.resource_type, self.read)
+            if self.should_stop():
+                raise Stopping
+
+    def finish(self) -> int:
+        """Store what is left; how many resources were read in all."""
+        self._store()
+        return self.read
+
+    def _store(self) -> None:
+        self.quarantined += store_batch(self.state, self.reader, self.resource_type, self.batch)
+        self.read += len(self.batch)
+        self.batch = []
+
+
 async def pull_gp(
     gp: FhirClient,
     state: StateStore,
@@ -48,20 +87,11 @@ async def pull_gp(
     for resource_type in GP_TYPES:
         saved = state.watermark(GP_ENDPOINT, resource_type)
         window_state = IncrementalState.from_json(saved) if saved else IncrementalState()
-        batch: list[dict[str, Any]] = []
-        read = 0
+        batches = BatchWriter(state, reader, resource_type, batch_size, should_stop, progress)
         async for resource in gp.incremental(resource_type, window_state, count=100):
-            batch.append(resource)
-            if len(batch) >= batch_size:
-                counts.quarantined += store_batch(state, reader, resource_type, batch)
-                read += len(batch)
-                batch = []
-                if progress:
-                    progress(resource_type, read)
-                if should_stop():
-                    raise Stopping
-        counts.quarantined += store_batch(state, reader, resource_type, batch)
-        read += len(batch)
+            batches.add(resource)
+        read = batches.finish()
+        counts.quarantined += batches.quarantined
         with state.unit():
             state.set_watermark(GP_ENDPOINT, resource_type, window_state.to_json())
         counts.read[resource_type] = read

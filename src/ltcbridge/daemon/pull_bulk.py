@@ -17,7 +17,7 @@ from pathlib import Path
 import orjson
 
 from ltcbridge.daemon.logs import event
-from ltcbridge.daemon.pull import GP_ENDPOINT, GP_TYPES, Progress, PullCounts, Stopping, store_batch
+from ltcbridge.daemon.pull import GP_ENDPOINT, GP_TYPES, BatchWriter, Progress, PullCounts
 from ltcbridge.daemon.state import StateStore
 from ltcbridge.fhirclient import FhirClient
 from ltcbridge.read import Reader
@@ -67,19 +67,11 @@ def _store_file(
     progress: Progress | None,
     counts: PullCounts,
 ) -> int:
-    read = 0
-    batch: list[dict] = []
+    batches = BatchWriter(state, reader, resource_type, batch_size, should_stop, progress)
     with open(path, "rb") as lines:
         for line in lines:
             if line.strip():
-                batch.append(orjson.loads(line))
-            if len(batch) >= batch_size:
-                counts.quarantined += store_batch(state, reader, resource_type, batch)
-                read += len(batch)
-                batch = []
-                if progress:
-                    progress(resource_type, read)
-                if should_stop():
-                    raise Stopping
-    counts.quarantined += store_batch(state, reader, resource_type, batch)
-    return read + len(batch)
+                batches.add(orjson.loads(line))
+    read = batches.finish()
+    counts.quarantined += batches.quarantined
+    return read
