@@ -83,10 +83,12 @@ class Config:
     log_json: bool = False
     batch_size: int = 500
     gp_mode: str = "rest"  # rest: incremental search per type; bulk: $export with _since
+    directory: EndpointConfig | None = None  # the provider directory that routes referrals
+    practice_locality: str | None = None
 
     @property
     def lead_provider(self) -> EndpointConfig:
-        """Referrals go to the first provider until provider routing exists (issue 5)."""
+        """Where referrals go when no directory is configured: the first provider."""
         return self.providers[0]
 
 
@@ -127,6 +129,11 @@ class _Reader:
         practice = self._table(self.data, "practice")
         ods = self._ods(practice, "[practice] ods")
         gp = self._endpoint(self._table(self.data, "gp"), "[gp]", "gp", need_ods=False)
+        directory = None
+        if "directory" in self.data:
+            directory = self._endpoint(
+                self._table(self.data, "directory"), "[directory]", "directory", need_ods=False
+            )
         providers = self._providers()
         agreements = self._agreements()
         for provider in providers:
@@ -163,6 +170,8 @@ class _Reader:
             log_json=bool(log.get("json", False)),
             batch_size=int(state.get("batch_size", 500)),
             gp_mode=self._gp_mode(),
+            directory=directory,
+            practice_locality=practice.get("locality") or None,
         )
 
     # -- sections ------------------------------------------------------------------------------

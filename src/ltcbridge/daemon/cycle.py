@@ -23,6 +23,7 @@ from ltcbridge.daemon.outcomes import OutcomePuller
 from ltcbridge.daemon.pull import Progress, PullCounts, Stopping, pull_gp
 from ltcbridge.daemon.pull_bulk import pull_gp_bulk
 from ltcbridge.daemon.referral import plan_referrals
+from ltcbridge.daemon.routing import load_router
 from ltcbridge.daemon.state import StateStore, now_iso
 from ltcbridge.fhirclient import FhirClient, FhirError
 from ltcbridge.mapping import Mappings, load_mappings
@@ -95,9 +96,11 @@ class Syncer:
             clock.lap("pull_seconds")
             summary["gp_read"] = sum(pulled.read.values())
             summary["gp_quarantined"] = pulled.quarantined
-            decisions = plan_referrals(state, config.practice_ods, config.lead_provider)
+            router = await load_router(config, self.client_factory)
+            decisions = plan_referrals(state, config.practice_ods, router)
             summary["referrals_queued"] = decisions.queued
             summary["referrals_without_consent"] = decisions.no_consent
+            summary["referrals_without_provider"] = decisions.no_provider
             summary["referrals_without_patient"] = decisions.no_patient
             sent = await send_referrals(state, clients, providers, stop)
             summary["referrals_sent"] = sent.done

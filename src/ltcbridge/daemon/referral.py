@@ -25,11 +25,12 @@ from ltcbridge.daemon.identifiers import (
     referral_value,
     stable_urn,
 )
+from ltcbridge.daemon.routing import Router
 from ltcbridge.daemon.state import StateStore, StoredEntry
 from ltcbridge.fhirclient import upsert_entry
 from ltcbridge.uris import NHS_NUMBER, ODS_CODE
 
-SENT, NO_CONSENT, NO_PATIENT = "queued", "no-consent", "no-patient"
+SENT, NO_CONSENT, NO_PATIENT, NO_PROVIDER = "queued", "no-consent", "no-patient", "no-provider"
 _PATIENT_FIELDS = ("name", "birthDate", "gender", "telecom", "address")
 
 
@@ -40,35 +41,42 @@ class Decisions:
     queued: int = 0
     no_consent: int = 0
     no_patient: int = 0
+    no_provider: int = 0
 
 
 def plan_referrals(
-    state: StateStore, practice_ods: str, provider: EndpointConfig, batch: int = 200
+    state: StateStore, practice_ods: str, router: Router, batch: int = 200
 ) -> Decisions:
     """Decide every referral entry not yet queued; one transaction per ``batch`` referrals."""
     referrals = state.open_referrals(REFERRAL, SENT, NO_CONSENT)
-    counts = {SENT: 0, NO_CONSENT: 0, NO_PATIENT: 0}
+    counts = {SENT: 0, NO_CONSENT: 0, NO_PATIENT: 0, NO_PROVIDER: 0}
     for start in range(0, len(referrals), batch):
         with state.unit():
             for entry in referrals[start : start + batch]:
-                counts[_decide(state, practice_ods, provider, entry)] += 1
-    return Decisions(counts[SENT], counts[NO_CONSENT], counts[NO_PATIENT])
+                counts[_decide(state, practice_ods, router, entry)] += 1
+    return Decisions(counts[SENT], counts[NO_CONSENT], counts[NO_PATIENT], counts[NO_PROVIDER])
 
 
-def _decide(
-    state: StateStore, practice_ods: str, provider: EndpointConfig, entry: StoredEntry
-) -> str:
+def _decide(state: StateStore, practice_ods: str, router: Router, entry: StoredEntry) -> str:
     patient = state.patient(entry.subject_kind, entry.subject_value)
+    provider = router.providers[0]
     if patient is None or not patient["nhs_number"]:
         decision = NO_PATIENT
     elif not any(CONSENT in e.concepts for e in state.entries_of(patient)):
         decision = NO_CONSENT
     else:
-        bundle = referral_entries(state, practice_ods, provider, entry, patient)
-        value = referral_value(practice_ods, entry.source)
-        state.enqueue(value, "referral", provider.name, {"source": entry.source, "entries": bundle})
-        state.decide(entry.source, SENT)
-        return SENT
+        needs = [c for c in NEED_DOMAINS if c in _review_concepts(state, entry, patient)]
+        routed = router.provider_for(needs)
+        if routed is None:
+            decision = NO_PROVIDER  # the directory has nobody offering these needs here
+        else:
+            bundle = referral_entries(state, practice_ods, routed, entry, patient)
+            value = referral_value(practice_ods, entry.source)
+            state.enqueue(
+                value, "referral", routed.name, {"source": entry.source, "entries": bundle}
+            )
+            state.decide(entry.source, SENT)
+            return SENT
     previous = state.decision(entry.source)
     state.decide(entry.source, decision)
     if previous != decision:  # audit a non-send once, not every cycle
@@ -80,6 +88,20 @@ def _decide(
             reason=decision,
         )
     return decision
+
+
+def _review_entries(
+    state: StateStore, entry: StoredEntry, patient: sqlite3.Row
+) -> list[StoredEntry]:
+    """The referral entry and the person's other entries of the same clinical day: the
+    care-planning review that made the referral, where its needs and support level were said."""
+    day = (entry.clinical_date or "")[:10]
+    same_day = [e for e in state.entries_of(patient) if (e.clinical_date or "")[:10] == day]
+    return [entry, *(e for e in same_day if e.source != entry.source)]
+
+
+def _review_concepts(state: StateStore, entry: StoredEntry, patient: sqlite3.Row) -> set[str]:
+    return {c for e in _review_entries(state, entry, patient) for c in e.concepts}
 
 
 def referral_entries(
@@ -95,9 +117,7 @@ def referral_entries(
     of the same clinical day (the care-planning review that made the referral).
     """
     value = referral_value(practice_ods, entry.source)
-    day = (entry.clinical_date or "")[:10]
-    same_day = [e for e in state.entries_of(patient) if (e.clinical_date or "")[:10] == day]
-    related = [entry, *(e for e in same_day if e.source != entry.source)]
+    related = _review_entries(state, entry, patient)
     concepts = {c for e in related for c in e.concepts}
     patient_urn = stable_urn(value, "Patient")
     patient_ref = {"reference": patient_urn}
