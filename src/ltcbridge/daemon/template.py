@@ -17,6 +17,7 @@ TEMPLATE = """\
 
 [practice]
 ods = "{ods}"                          # the practice's ODS code
+# locality = "Dudley"                  # prefer providers of this locality (with a [directory])
 
 [gp]
 # The FHIR R4 endpoint that exposes the practice's record (supplier facade or shared care record).
@@ -60,6 +61,11 @@ path = "state/ltcbridge.db"            # holds patient data: keep it on an encry
 
 [schedule]
 every = "15m"                          # 30s, 15m, 1h, 1d
+
+# [directory]
+# The provider directory (HealthcareServices with need domains). With it, each referral goes to
+# the configured provider that offers most of the person's needs; without it, to the first one.
+# base_url = "https://directory.example/fhir"
 
 [feed]
 # How the commissioner feed leaves the practice. `ltcbridge check` shakes hands with the MESH
