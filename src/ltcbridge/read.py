@@ -111,7 +111,7 @@ class Reader:
         if meta:
             text = meta.get("lastUpdated")
             if text:
-                updated = _instant_us(text)
+                updated = instant_us(text)
             version_id = meta.get("versionId")
         if (
             resource.get("status") in _RETRACTED_STATUS
@@ -279,7 +279,7 @@ class Reader:
         meta = resource.get("meta")
         updated = version_id = None
         if meta:
-            updated = _instant_us(meta.get("lastUpdated"))
+            updated = instant_us(meta.get("lastUpdated"))
             version_id = meta.get("versionId")
         postcode = _postcode(resource)
         imd = self.mappings.imd_quintile.get(normalise_postcode(postcode)) if postcode else None
@@ -303,10 +303,11 @@ def _version(kind: str, resource: dict[str, Any]) -> Version:
     if not rid:
         raise BadResource("missing-id", f"{kind}.id", "is missing")
     meta = resource.get("meta") or {}
-    return Version(kind, rid, _instant_us(meta.get("lastUpdated")), meta.get("versionId"))
+    return Version(kind, rid, instant_us(meta.get("lastUpdated")), meta.get("versionId"))
 
 
-def _instant_us(text: str | None) -> int | None:
+def instant_us(text: str | None) -> int | None:
+    """Microseconds since the epoch of a FHIR instant (time zone required), or None."""
     if not text:
         return None
     try:

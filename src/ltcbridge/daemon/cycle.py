@@ -96,6 +96,7 @@ class Syncer:
             clock.lap("pull_seconds")
             summary["gp_read"] = sum(pulled.read.values())
             summary["gp_quarantined"] = pulled.quarantined
+            summary["gp_deleted"] = pulled.deleted
             router = await load_router(config, self.client_factory)
             decisions = plan_referrals(state, config.practice_ods, router)
             summary["referrals_queued"] = decisions.queued

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ltcbridge.daemon.logs import event
 from ltcbridge.daemon.state import StateStore
 from ltcbridge.errors import BadResource
 from ltcbridge.fhirclient import FhirClient, IncrementalState
-from ltcbridge.read import ENTRY_TYPES, Reader
+from ltcbridge.read import ENTRY_TYPES, Reader, instant_us
 
 GP_TYPES: tuple[str, ...] = ("Patient", *sorted(ENTRY_TYPES))
 GP_ENDPOINT = "gp"
@@ -32,6 +33,7 @@ class Stopping(Exception):
 class PullCounts:
     read: dict[str, int] = field(default_factory=dict)
     quarantined: int = 0
+    deleted: int = 0
 
 
 class BatchWriter:
@@ -99,7 +101,35 @@ async def pull_gp(
             event("gp.pulled", resource_type=resource_type, count=read)
         if should_stop():
             raise Stopping
+    counts.deleted = await pull_deletions(gp, state)
     return counts
+
+
+DELETIONS = "$deletions"
+CLOCK_OVERLAP = timedelta(minutes=5)  # server and practice clocks may differ a little
+
+
+async def pull_deletions(gp: FhirClient, state: StateStore) -> int:
+    """Follow deletions at the GP through ``_history`` since the last pass, so a deleted entry
+    neither counts nor is referred. The first pass only sets the starting point: entries read
+    for the first time are current by definition."""
+    saved = state.watermark(GP_ENDPOINT, DELETIONS)
+    started = datetime.now(UTC) - CLOCK_OVERLAP
+    deleted = 0
+    if saved:
+        since = datetime.fromisoformat(saved["since"])
+        with state.unit():
+            for resource_type in sorted(ENTRY_TYPES):
+                async for version in gp.history(resource_type, since=since):
+                    if version.deleted and state.retract_deleted(
+                        version.resource_type, version.id, instant_us(version.last_updated)
+                    ):
+                        deleted += 1
+    with state.unit():
+        state.set_watermark(GP_ENDPOINT, DELETIONS, {"since": started.isoformat()})
+    if deleted:
+        event("gp.deleted", count=deleted)
+    return deleted
 
 
 def store_batch(

@@ -191,6 +191,16 @@ class StateStore:
         )
         return cursor.rowcount > 0
 
+    def retract_deleted(self, resource_type: str, rid: str, deleted_us: int | None) -> bool:
+        """A resource deleted at the GP asserts nothing any more (like entered-in-error); a
+        version older than the deletion can no longer bring it back."""
+        cursor = self.db.execute(
+            "UPDATE entry SET retracted = 1, last_updated_us = max(coalesce(last_updated_us, -1), "
+            "coalesce(?, -1)) WHERE resource_type = ? AND id = ? AND retracted = 0",
+            (deleted_us, resource_type, rid),
+        )
+        return cursor.rowcount > 0
+
     def put_entry(self, fields: tuple[Any, ...]) -> bool:
         """Store an entry version (the reader's ``EntryFields``) if it is the latest."""
         kind, rid, updated, version, subject, date, _, concepts, goals, stars, retracted = fields
