@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 CellKey = Hashable
 Reason = Literal["primary", "secondary", "history"]
@@ -88,6 +88,18 @@ class PublishedRelease:
         if not self.values:
             return 0.0
         return sum(1 for v in self.values.values() if v is MASKED) / len(self.values)
+
+
+Key = TypeVar("Key")
+
+
+@dataclass(frozen=True)
+class Published(Generic[Key]):
+    """What leaves the practice for one cell (as the feed writes it), and, when masked, why."""
+
+    key: Key
+    value: int | None  # None = masked
+    reason: str | None = None  # "primary", "secondary" or "history"; never sent
 
 
 def round_count(value: int, rounding: int) -> int:

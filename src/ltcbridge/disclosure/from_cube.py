@@ -26,10 +26,10 @@ from ltcbridge.disclosure.cells import (
     CellKey,
     DisclosureRules,
     LinearConstraint,
+    Published,
     PublishedRelease,
     Release,
 )
-from ltcbridge.disclosure.primary import Published
 from ltcbridge.disclosure.secondary import primary_only, protect
 
 

@@ -21,9 +21,8 @@ from ltcbridge.aggregate.cube import CellKey, Cube
 from ltcbridge.aggregate.measures import UNMET_NEED, count_measure
 from ltcbridge.aggregate.population import PopulationReport, build_population
 from ltcbridge.agreement import Agreement
-from ltcbridge.disclosure.cells import DisclosureRules, PublishedRelease
+from ltcbridge.disclosure.cells import DisclosureRules, Published, PublishedRelease
 from ltcbridge.disclosure.from_cube import disclose_cube
-from ltcbridge.disclosure.primary import Published
 from ltcbridge.errors import LtcbridgeError
 from ltcbridge.feed.measure_report import measure_reports, report_id
 from ltcbridge.mapping import Mappings

@@ -14,7 +14,7 @@ from fhir.resources.R4B.measurereport import MeasureReport
 from ltcbridge.aggregate.cube import CellKey, Cube
 from ltcbridge.aggregate.cube import month_end_int as _month_end_int
 from ltcbridge.concepts import CONCEPT_SYSTEM, STRATIFIERS
-from ltcbridge.disclosure.primary import Published
+from ltcbridge.disclosure.cells import Published
 from ltcbridge.errors import LtcbridgeError
 from ltcbridge.uris import DATA_ABSENT_REASON, MEASURE_POPULATION, ODS_CODE
 
