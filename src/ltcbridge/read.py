@@ -103,16 +103,7 @@ class Reader:
         inline (a coded entry, a literal Patient reference, the first clinical-date element) and
         the helpers are called only for the rest. The rules are docs/counting-rules.md.
         """
-        resource_id = resource.get("id")
-        if not resource_id:
-            raise BadResource("missing-id", f"{kind}.id", "is missing")
-        meta = resource.get("meta")
-        updated = version_id = None
-        if meta:
-            text = meta.get("lastUpdated")
-            if text:
-                updated = instant_us(text)
-            version_id = meta.get("versionId")
+        resource_id, updated, version_id = _version_fields(kind, resource)
         if (
             resource.get("status") in _RETRACTED_STATUS
             if kind in _STATUS_RETRACTS
@@ -273,14 +264,7 @@ class Reader:
     # -- people -------------------------------------------------------------------------------
     def patient_fields(self, resource: dict[str, Any]) -> PatientFields:
         """One patient version as a plain tuple (see ``PatientFields``): the scan's hot path."""
-        resource_id = resource.get("id")
-        if not resource_id:
-            raise BadResource("missing-id", "Patient.id", "is missing")
-        meta = resource.get("meta")
-        updated = version_id = None
-        if meta:
-            updated = instant_us(meta.get("lastUpdated"))
-            version_id = meta.get("versionId")
+        resource_id, updated, version_id = _version_fields("Patient", resource)
         postcode = _postcode(resource)
         imd = self.mappings.imd_quintile.get(normalise_postcode(postcode)) if postcode else None
         gender = resource.get("gender")
@@ -298,12 +282,19 @@ class Reader:
 
 
 # -- helpers (pure functions of one resource) ---------------------------------------------------
-def _version(kind: str, resource: dict[str, Any]) -> Version:
+def _version_fields(kind: str, resource: dict[str, Any]) -> tuple[str, int | None, str | None]:
+    """(id, lastUpdated in microseconds, versionId): what decides which version wins."""
     rid = resource.get("id")
     if not rid:
         raise BadResource("missing-id", f"{kind}.id", "is missing")
-    meta = resource.get("meta") or {}
-    return Version(kind, rid, instant_us(meta.get("lastUpdated")), meta.get("versionId"))
+    meta = resource.get("meta")
+    if not meta:
+        return rid, None, None
+    return rid, instant_us(meta.get("lastUpdated")), meta.get("versionId")
+
+
+def _version(kind: str, resource: dict[str, Any]) -> Version:
+    return Version(kind, *_version_fields(kind, resource))
 
 
 def instant_us(text: str | None) -> int | None:
