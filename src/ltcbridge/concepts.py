@@ -28,9 +28,24 @@ SUPPORT_LEVELS: tuple[str, ...] = (
 
 GOAL = "goal"
 REFERRAL = "referral-lead-provider"
+REFERRAL_ACCEPTED = "referral-accepted"
+REFERRAL_DECLINED = "referral-declined"
+REFERRAL_COMPLETED = "referral-completed"  # a completed answer: the end of the intervention
 CONSENT = "consent-share-provider"
 OPTOUT = "optout-secondary-use"
 OPTOUT_WITHDRAWN = "optout-withdrawn"
+
+# NHS use (docs/counting-rules.md): each kind's units, keyed by the stem of its feed groups.
+NHS_USE: dict[str, str] = {
+    "gp-attendances": "nhs-gp-attendance",
+    "ae-attendances": "nhs-ae-attendance",
+    "prescriptions": "nhs-prescription",
+    "unplanned-admissions": "nhs-unplanned-admission",
+}
+# Kinds counted at most once per person and day (a consultation in two resources counts once).
+NHS_USE_ONCE_A_DAY = frozenset(
+    {"nhs-gp-attendance", "nhs-ae-attendance", "nhs-unplanned-admission"}
+)
 
 # Concepts an entry can assert and the counter keeps, in a fixed order: the index is the
 # compact integer the columnar counter stores instead of the string.
@@ -41,6 +56,10 @@ COUNTED_CONCEPTS: tuple[str, ...] = (
     CONSENT,
     OPTOUT,
     OPTOUT_WITHDRAWN,
+    REFERRAL_ACCEPTED,
+    REFERRAL_DECLINED,
+    REFERRAL_COMPLETED,
+    *NHS_USE.values(),
 )
 CONCEPT_INDEX: dict[str, int] = {code: i for i, code in enumerate(COUNTED_CONCEPTS)}
 

@@ -87,6 +87,10 @@ class Mappings:
             canonical.split("|", 1)[0]
         )
 
+    def star_areas(self) -> list[tuple[str, str]]:
+        """Every (Star, area) pair in a fixed order: the index a scan stores for an area."""
+        return [(code, area) for code in sorted(self.stars) for area in self.stars[code].areas]
+
     def star_of_area(self, area: str) -> StarDefinition | None:
         for star in self.stars.values():
             if area in star.areas:

@@ -43,11 +43,14 @@ class StarReading:
 
 
 # The reader's hot path hands these as plain tuples (cheaper than objects, a million times over):
+# What ties an entry to the referral loop: (the ServiceRequest a provider's answer is about, as
+# "ServiceRequest/{id}"; the provider's ODS code). None for most entries.
+Link = tuple[str | None, str | None]
 # (resource_type, id, last_updated_us, version_id, subject, date, date_int, concepts, goals,
-#  stars, retracted)
+#  stars, retracted, link)
 EntryFields = tuple[
     str, str, int | None, str | None, SubjectRef | None, str | None, int,
-    tuple[str, ...], tuple[str, ...], tuple["StarReading", ...], bool,
+    tuple[str, ...], tuple[str, ...], tuple["StarReading", ...], bool, Link | None,
 ]  # fmt: skip
 # (id, last_updated_us, version_id, nhs_number, birth_int, sex, ethnicity_group, imd_quintile,
 #  practice)
@@ -70,6 +73,8 @@ class EntryRecord:
     retracted: bool = (
         False  # entered-in-error, cancelled…: replaces older versions, asserts nothing
     )
+    focus: str | None = None  # a provider's answer: "ServiceRequest/{id}" of the referral
+    provider: str | None = None  # ODS code of the provider who answered or took a Star reading
 
     @property
     def month(self) -> str | None:
@@ -89,9 +94,13 @@ class EntryRecord:
             goals,
             stars,
             retracted,
+            link,
         ) = fields
         version = Version(kind, rid, updated, version_id)
-        return cls(version, subject, date, date_int, concepts, goals, stars, retracted)
+        focus, provider = link or (None, None)
+        return cls(
+            version, subject, date, date_int, concepts, goals, stars, retracted, focus, provider
+        )
 
 
 @dataclass(slots=True)

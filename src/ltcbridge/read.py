@@ -12,11 +12,13 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from ltcbridge.concepts import NHS_USE, REFERRAL_ACCEPTED, REFERRAL_COMPLETED, REFERRAL_DECLINED
 from ltcbridge.errors import BadResource
 from ltcbridge.mapping import Mappings, normalise_postcode
 from ltcbridge.model import (
     EntryFields,
     EntryRecord,
+    Link,
     OrganizationRecord,
     PatientFields,
     PatientRecord,
@@ -32,11 +34,18 @@ from ltcbridge.uris import ETHNIC_CATEGORY_EXTENSION, NHS_NUMBER, ODS_CODE
 Record = EntryRecord | PatientRecord | OrganizationRecord
 
 CODED_ENTRY_TYPES = frozenset({"Observation", "Condition", "Procedure", "ServiceRequest"})
-ENTRY_TYPES = CODED_ENTRY_TYPES | {"QuestionnaireResponse", "Goal"}
+# What the care-planning template records (what the daemon pulls and refers from).
+CARE_PLANNING_TYPES = CODED_ENTRY_TYPES | {"QuestionnaireResponse", "Goal"}
+# What the outcome measures add: providers' answers to referrals, and NHS use.
+RESPONSE_TYPES = frozenset({"Task"})
+NHS_USE_TYPES = frozenset({"Appointment", "Encounter", "MedicationRequest"})
+ENTRY_TYPES = CARE_PLANNING_TYPES | RESPONSE_TYPES | NHS_USE_TYPES
 
 _RETRACTED_STATUS = frozenset({"entered-in-error", "cancelled", "revoked"})
 _STATUS_RETRACTS = frozenset(
     {"Observation", "Procedure", "ServiceRequest", "QuestionnaireResponse"}
+    | RESPONSE_TYPES
+    | NHS_USE_TYPES
 )
 _NO_REFERENCE: dict[str, Any] = {}
 _RETRACTED_GOAL = frozenset({"entered-in-error", "cancelled", "rejected"})
@@ -50,7 +59,24 @@ _DATE_ELEMENTS: dict[str, tuple[str, ...]] = {
     "ServiceRequest": ("occurrenceDateTime", "authoredOn"),
     "QuestionnaireResponse": ("authored",),
     "Goal": ("startDate", "statusDate"),
+    "Task": ("lastModified", "authoredOn"),
+    "Appointment": ("start",),
+    "Encounter": ("period",),
+    "MedicationRequest": ("authoredOn",),
 }
+# A provider's answer (Task.status) -> what it asserts about the referral it focuses.
+_TASK_ANSWERS: dict[str, tuple[str, ...]] = {
+    "accepted": (REFERRAL_ACCEPTED,),
+    "in-progress": (REFERRAL_ACCEPTED,),
+    "completed": (REFERRAL_ACCEPTED, REFERRAL_COMPLETED),
+    "rejected": (REFERRAL_DECLINED,),
+}
+_PRESCRIBING_INTENTS = frozenset(
+    {"order", "original-order", "reflex-order", "filler-order", "instance-order"}
+)
+_NHS_USE_CONCEPTS = frozenset(NHS_USE.values())
+_GP_ATTENDANCE = NHS_USE["gp-attendances"]
+_PRESCRIPTION = NHS_USE["prescriptions"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -109,19 +135,27 @@ class Reader:
             if kind in _STATUS_RETRACTS
             else _is_retracted(kind, resource)
         ):
-            return (kind, resource_id, updated, version_id, None, None, 0, (), (), (), True)
+            return (kind, resource_id, updated, version_id, None, None, 0, (), (), (), True, None)
         goals: tuple[str, ...] = ()
         stars: tuple[StarReading, ...] = ()
+        link: Link | None = None
         if kind in CODED_ENTRY_TYPES:
             concepts, stars = self._coded(kind, resource)
+            if stars:
+                link = (None, _performer_ods(resource))
         elif kind == "QuestionnaireResponse":
             concepts, goals, stars = self._answers(resource)
-        else:  # a Goal
+        elif kind == "Goal":
             concepts = ("goal",)
             text = (resource.get("description") or {}).get("text")
             goals = (text,) if text else ()
+        elif kind == "Task":
+            concepts, link = _answer(resource)
+        else:
+            concepts = self._nhs_use(kind, resource)
         if not (concepts or stars):  # asserts nothing, yet still replaces older versions
-            return (kind, resource_id, updated, version_id, None, None, 0, (), goals, stars, False)
+            return (kind, resource_id, updated, version_id, None, None, 0, (), goals, stars, False,
+                    None)  # fmt: skip
         reference = (resource.get("subject") or _NO_REFERENCE).get("reference")
         if reference and reference.startswith("Patient/") and "/" not in reference[8:]:
             subject: SubjectRef = ("Patient", reference[8:])
@@ -136,7 +170,7 @@ class Reader:
             clinical_date, kind, resource
         )
         return (kind, resource_id, updated, version_id, subject, clinical_date, date_int,
-                concepts, goals, stars, False)  # fmt: skip
+                concepts, goals, stars, False, link)  # fmt: skip
 
     def _coded(
         self, kind: str, resource: dict[str, Any]
@@ -165,6 +199,29 @@ class Reader:
             elif concept not in found:
                 found.append(concept)
         return found
+
+    def _nhs_use(self, kind: str, resource: dict[str, Any]) -> tuple[str, ...]:
+        """The NHS-use unit an Appointment, Encounter or MedicationRequest records, if any."""
+        if kind == "MedicationRequest":
+            if resource.get("status") in ("active", "completed") and (
+                resource.get("intent") in _PRESCRIBING_INTENTS
+            ):
+                return (_PRESCRIPTION,)
+            return ()
+        if kind == "Appointment":
+            if resource.get("status") != "fulfilled":
+                return ()
+            codeables = [*resource.get("serviceType", ()), resource.get("appointmentType")]
+            return self._nhs_use_of(codeables) or (_GP_ATTENDANCE,)
+        if resource.get("status") != "finished" or resource.get("basedOn"):
+            return ()  # an Encounter based on a referral is a provider's session
+        encounter_class = resource.get("class")
+        codeables = [{"coding": [encounter_class]} if encounter_class else None]
+        return self._nhs_use_of([*codeables, *resource.get("type", ())])
+
+    def _nhs_use_of(self, codeables: list[dict[str, Any] | None]) -> tuple[str, ...]:
+        found = [c for codeable in codeables for c in self._concepts(codeable)]
+        return tuple(dict.fromkeys(c for c in found if c in _NHS_USE_CONCEPTS))
 
     def _concept_of_coding(self, coding: dict[str, Any]) -> str | None:
         system, code = coding.get("system"), coding.get("code")
@@ -321,9 +378,9 @@ def _is_retracted(kind: str, resource: dict[str, Any]) -> bool:
 
 
 def _subject(kind: str, resource: dict[str, Any]) -> SubjectRef:
-    ref = resource.get("subject") or resource.get("patient")
+    ref, element = _subject_element(kind, resource)
     if not ref:
-        raise BadResource("missing-subject", f"{kind}.subject", "is missing: whose entry is it?")
+        raise BadResource("missing-subject", f"{kind}.{element}", "is missing: whose entry is it?")
     literal = ref.get("reference")
     if literal:
         if literal.startswith("Patient/") and "/" not in literal[8:]:
@@ -332,7 +389,7 @@ def _subject(kind: str, resource: dict[str, Any]) -> SubjectRef:
         if found and rest:
             return ("Patient", rest.split("/", 1)[0])
         raise BadResource(
-            "bad-subject", f"{kind}.subject.reference", f"{literal!r} is not a Patient reference"
+            "bad-subject", f"{kind}.{element}.reference", f"{literal!r} is not a Patient reference"
         )
     identifier = ref.get("identifier") or {}
     value = identifier.get("value")
@@ -340,13 +397,51 @@ def _subject(kind: str, resource: dict[str, Any]) -> SubjectRef:
         if not is_valid_nhs_number(value):
             raise BadResource(
                 "nhs-number-check-digit",
-                f"{kind}.subject.identifier.value",
+                f"{kind}.{element}.identifier.value",
                 "NHS number fails the modulus-11 check",
             )
         return ("nhs", value.replace(" ", ""))
     raise BadResource(
-        "bad-subject", f"{kind}.subject", "has neither a Patient reference nor an NHS number"
+        "bad-subject", f"{kind}.{element}", "has neither a Patient reference nor an NHS number"
     )
+
+
+def _subject_element(kind: str, resource: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """The reference naming whose entry this is, and its element (for messages)."""
+    if kind == "Task":
+        return resource.get("for"), "for"
+    if kind == "Appointment":
+        for i, participant in enumerate(resource.get("participant", ())):
+            actor = participant.get("actor") or {}
+            if "Patient/" in (actor.get("reference") or "") or (
+                (actor.get("identifier") or {}).get("system") == NHS_NUMBER
+            ):
+                return actor, f"participant[{i}].actor"
+        return None, "participant.actor"
+    if "subject" in resource:
+        return resource["subject"], "subject"
+    return resource.get("patient"), "patient"
+
+
+def _answer(task: dict[str, Any]) -> tuple[tuple[str, ...], Link | None]:
+    """What a provider's Task says about the referral it focuses, and who said it."""
+    focus = (task.get("focus") or {}).get("reference") or ""
+    _, found, rest = focus.rpartition("ServiceRequest/")
+    answer = _TASK_ANSWERS.get(task.get("status") or "", ())
+    if not (found and rest and answer):
+        return (), None
+    owner = (task.get("owner") or {}).get("identifier") or {}
+    provider = owner.get("value") if owner.get("system") == ODS_CODE else None
+    return answer, (f"ServiceRequest/{rest.split('/', 1)[0]}", provider and provider.upper())
+
+
+def _performer_ods(resource: dict[str, Any]) -> str | None:
+    """The ODS code of whoever took a reading, when an organisation is named as performer."""
+    for performer in resource.get("performer", ()):
+        identifier = performer.get("identifier") or {}
+        if identifier.get("system") == ODS_CODE and identifier.get("value"):
+            return identifier["value"].upper()
+    return None
 
 
 def _clinical_date(kind: str, resource: dict[str, Any]) -> tuple[str | None, str]:

@@ -26,10 +26,27 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ltcbridge.concepts import CONCEPT_INDEX, OPTOUT, OPTOUT_WITHDRAWN, STRATIFIERS
+from ltcbridge.concepts import (
+    CONCEPT_INDEX,
+    NHS_USE,
+    OPTOUT,
+    OPTOUT_WITHDRAWN,
+    REFERRAL,
+    REFERRAL_ACCEPTED,
+    REFERRAL_COMPLETED,
+    REFERRAL_DECLINED,
+    STRATIFIERS,
+)
 from ltcbridge.errors import BadResource, SourceError
 from ltcbridge.mapping import Mappings
-from ltcbridge.model import OrganizationRecord, PatientFields, PracticeRef, QuarantineItem
+from ltcbridge.model import (
+    Link,
+    OrganizationRecord,
+    PatientFields,
+    PracticeRef,
+    QuarantineItem,
+    StarReading,
+)
 from ltcbridge.read import ENTRY_TYPES, Reader
 from ltcbridge.sources import CHUNK_BYTES, Chunk, plan_chunks, read_lines, source_files
 
@@ -62,6 +79,15 @@ class Columns:
     f_subject: array = field(default_factory=lambda: array("q"))
     f_date: array = field(default_factory=lambda: array("q"))  # YYYYMMDD
     f_concept: array = field(default_factory=lambda: array("b"))
+    f_link: array = field(default_factory=lambda: array("q"))  # key_hash of a focus, 0 = none
+    f_provider: array = field(default_factory=lambda: array("l"))  # into provider_refs, -1 none
+    # one row per area score of a Star reading
+    s_version: array = field(default_factory=lambda: array("q"))
+    s_subject: array = field(default_factory=lambda: array("q"))
+    s_date: array = field(default_factory=lambda: array("q"))
+    s_area: array = field(default_factory=lambda: array("h"))  # into Mappings.star_areas()
+    s_score: array = field(default_factory=lambda: array("h"))
+    s_provider: array = field(default_factory=lambda: array("l"))
     # one row per patient version
     p_key: array = field(default_factory=lambda: array("q"))
     p_nhs: array = field(default_factory=lambda: array("q"))  # 0 = none
@@ -74,6 +100,7 @@ class Columns:
     p_imd: array = field(default_factory=lambda: array("b"))
     p_practice: array = field(default_factory=lambda: array("l"))  # index into practice_refs
     practice_refs: list[str] = field(default_factory=list)
+    provider_refs: list[str] = field(default_factory=list)  # provider ODS codes
     organizations: dict[str, str] = field(default_factory=dict)  # Organization id -> ODS code
     held_subjects: set[int] = field(default_factory=set)  # hashes of quarantined patients
     quarantine: list[QuarantineItem] = field(default_factory=list)
@@ -89,14 +116,18 @@ class Columns:
         """Append another chunk's columns, re-basing the indexes that point into lists."""
         version_base = len(self.v_key)
         practice_base = len(self.practice_refs)
+        provider_base = len(self.provider_refs)
         for name in _ARRAY_FIELDS:
             mine, theirs = getattr(self, name), getattr(other, name)
-            if name == "f_version":
+            if name in ("f_version", "s_version"):
                 theirs = _shifted(theirs, version_base)
             elif name == "p_practice":
                 theirs = _shifted(theirs, practice_base, keep_negative=True)
+            elif name in ("f_provider", "s_provider"):
+                theirs = _shifted(theirs, provider_base, keep_negative=True)
             mine.frombytes(theirs.tobytes())
         self.practice_refs.extend(other.practice_refs)
+        self.provider_refs.extend(other.provider_refs)
         self.organizations.update(other.organizations)
         self.held_subjects |= other.held_subjects
         self.quarantine.extend(other.quarantine)
@@ -120,7 +151,7 @@ def _shifted(values: array, base: int, keep_negative: bool = False) -> array:
 
 
 _ARRAY_FIELDS = [
-    name for name in Columns.__dataclass_fields__ if name.startswith(("v_", "f_", "p_"))
+    name for name in Columns.__dataclass_fields__ if name.startswith(("v_", "f_", "p_", "s_"))
 ]
 
 
@@ -128,17 +159,24 @@ _ARRAY_FIELDS = [
 class ScanSettings:
     """What every chunk's scanner needs: the mappings, and which facts to keep.
 
-    ``months`` (YYYYMM integers) keeps only the facts dated in those months, plus every opt-out
-    entry whatever its date (the latest one decides). Version rows are kept for every entry,
-    since a later version of a kept entry may retract it. Pushing the period down this way keeps
-    memory flat for a month's feed from a multi-year export.
+    ``months`` (YYYYMM integers) keeps only the facts dated in those months, plus the facts the
+    outcome measures look back on whatever their date: opt-outs (the latest one decides),
+    referrals and providers' answers, NHS use, and Star readings. Version rows are kept for every
+    entry, since a later version of a kept entry may retract it. Pushing the period down this way
+    keeps memory flat for a month's feed from a multi-year export.
     """
 
     mappings: Mappings
     months: frozenset[int] | None = None
 
 
-_ALWAYS_KEPT = frozenset({CONCEPT_INDEX[OPTOUT], CONCEPT_INDEX[OPTOUT_WITHDRAWN]})
+_ALWAYS_KEPT = frozenset(
+    CONCEPT_INDEX[c]
+    for c in (
+        OPTOUT, OPTOUT_WITHDRAWN, REFERRAL, REFERRAL_ACCEPTED, REFERRAL_DECLINED,
+        REFERRAL_COMPLETED, *NHS_USE.values(),
+    )
+)  # fmt: skip
 
 
 class _ChunkScanner:
@@ -151,6 +189,8 @@ class _ChunkScanner:
         self.out = Columns()
         self.order_base = chunk.index << 40
         self.practice_index: dict[str, int] = {}
+        self.provider_index: dict[str, int] = {}
+        self.area_index = {pair: i for i, pair in enumerate(settings.mappings.star_areas())}
 
     def run(self) -> Columns:
         """Read every line. This loop runs once per resource, so its work is inlined."""
@@ -164,6 +204,7 @@ class _ChunkScanner:
         v_int_version, v_order = out.v_int_version.append, out.v_order.append
         f_version, f_subject = out.f_version.append, out.f_subject.append
         f_date, f_concept = out.f_date.append, out.f_concept.append
+        f_link, f_provider = out.f_link.append, out.f_provider.append
         concept_index, months, always_kept = CONCEPT_INDEX, self.months, _ALWAYS_KEPT
         for line_no, line in enumerate(lines, start=1):
             try:
@@ -186,16 +227,19 @@ class _ChunkScanner:
                 self._bad(resource, bad, line_no, line)
                 fields = kind = None
             if fields is not None:  # an entry version: one row, and a fact per counted concept
-                _, rid, updated, version_id, subject, _, date_int, concepts, _, _, _ = fields
+                _, rid, updated, version_id, subject, _, date_int, concepts, _, stars, _, link = (
+                    fields
+                )
                 version_row = len(out.v_key)
                 v_key(hash(f"{kind}/{rid}"))  # key_hash, inlined
                 v_updated(-1 if updated is None else updated)
                 v_int_version(int(version_id) if version_id and version_id.isdigit() else -1)
                 v_order(order_base + offset)
-                if concepts and subject is not None:
+                if subject is not None and (concepts or stars):
                     subject_kind, value = subject
                     who = hash(f"Patient/{value}" if subject_kind == "Patient" else f"nhs:{value}")
                     in_period = months is None or date_int // 100 in months
+                    focus, provider = self._link(link)
                     for concept in concepts:
                         index = concept_index.get(concept)
                         if index is not None and (in_period or index in always_kept):
@@ -203,6 +247,10 @@ class _ChunkScanner:
                             f_subject(who)
                             f_date(date_int)
                             f_concept(index)
+                            f_link(focus)
+                            f_provider(provider)
+                    if stars:
+                        self._stars(stars, version_row, who, date_int, provider)
             if kind is not None:
                 counts[kind] = counts.get(kind, 0) + 1
             offset += len(line) + 1
@@ -236,6 +284,32 @@ class _ChunkScanner:
         out.p_ethnicity.append(ETHNICITY_INDEX[ethnicity])
         out.p_imd.append(IMD_INDEX[imd])
         out.p_practice.append(self._practice_row(practice))
+
+    def _link(self, link: Link | None) -> tuple[int, int]:
+        """(key_hash of the focused referral or 0, provider row or -1) of one entry."""
+        if link is None:
+            return 0, -1
+        focus, provider = link
+        row = -1
+        if provider is not None:
+            row = self.provider_index.get(provider, -1)
+            if row < 0:
+                row = self.provider_index[provider] = len(self.out.provider_refs)
+                self.out.provider_refs.append(provider)
+        return (key_hash(focus) if focus else 0), row
+
+    def _stars(
+        self, stars: tuple[StarReading, ...], version_row: int, who: int, date: int, provider: int
+    ) -> None:
+        out = self.out
+        for reading in stars:
+            for area, score in reading.scores.items():
+                out.s_version.append(version_row)
+                out.s_subject.append(who)
+                out.s_date.append(date)
+                out.s_area.append(self.area_index[(reading.star, area)])
+                out.s_score.append(score)
+                out.s_provider.append(provider)
 
     def _practice_row(self, practice: PracticeRef | None) -> int:
         if practice is None:

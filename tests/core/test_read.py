@@ -124,7 +124,7 @@ def test_patient_demographics_and_practice(reader: Reader) -> None:
 
 
 def test_unknown_and_unused_resource_types(reader: Reader) -> None:
-    assert reader.read({"resourceType": "Encounter", "id": "e"}) is None
+    assert reader.read({"resourceType": "Medication", "id": "m"}) is None
     with pytest.raises(BadResource) as caught:
         reader.read({"resourceType": "Obsrvation", "id": "x"})
     assert caught.value.reason == "unknown-resource-type"

@@ -41,7 +41,26 @@ class Population:
     fact_patient: np.ndarray  # row in the patient columns
     fact_date: np.ndarray  # YYYYMMDD
     fact_concept: np.ndarray  # index into concepts.COUNTED_CONCEPTS
+    fact_key: np.ndarray  # key_hash of the entry ("Type/id"): a Task's focus names a referral so
+    fact_focus: np.ndarray  # key_hash of the referral a provider's answer is about, 0 = none
+    fact_provider: np.ndarray  # index into providers, -1 = none
+    fact_updated: np.ndarray  # the entry's meta.lastUpdated (microseconds), -1 = none
+    stars: StarRows
+    providers: list[str] = field(default_factory=list)  # provider ODS codes, sorted
     report: PopulationReport = field(default_factory=PopulationReport)
+
+
+@dataclass
+class StarRows:
+    """Area scores of the winning versions of Star readings, one row per (reading, area)."""
+
+    reading: np.ndarray  # which reading (the version row it came from)
+    patient: np.ndarray
+    date: np.ndarray  # YYYYMMDD
+    updated: np.ndarray  # the reading's meta.lastUpdated, to order readings of one day
+    area: np.ndarray  # index into Mappings.star_areas()
+    score: np.ndarray
+    provider: np.ndarray  # index into Population.providers, -1 = none
 
 
 def build_population(columns: Columns) -> Population:
@@ -63,7 +82,9 @@ def build_population(columns: Columns) -> Population:
     facts = np.flatnonzero(version_wins[_np(columns.f_version)]) if len(columns.f_version) else []
     fact_patient = _resolve_subjects(columns, patient_rows, facts, report)
     practices, patient_practice = _practices(columns, patient_rows)
+    providers, provider_of_ref = _providers(columns)
     keep = fact_patient >= 0
+    fact_versions = _np(columns.f_version)[facts][keep]
     population = Population(
         practices=practices,
         patient_practice=patient_practice,
@@ -75,10 +96,15 @@ def build_population(columns: Columns) -> Population:
         fact_patient=fact_patient[keep],
         fact_date=_np(columns.f_date)[facts][keep],
         fact_concept=_np(columns.f_concept)[facts][keep],
+        fact_key=_np(columns.v_key)[fact_versions],
+        fact_focus=_np(columns.f_link)[facts][keep],
+        fact_provider=provider_of_ref[_np(columns.f_provider)[facts][keep]],
+        fact_updated=_np(columns.v_updated)[fact_versions],
+        stars=_star_rows(columns, version_wins, patient_rows, provider_of_ref),
+        providers=providers,
         report=report,
     )
-    updated = _np(columns.v_updated)[_np(columns.f_version)[facts][keep]]
-    population.opted_out = _opted_out(population, updated)
+    population.opted_out = _opted_out(population, population.fact_updated)
     report.patients = len(patient_rows)
     report.opted_out = int(population.opted_out.sum())
     report.without_practice = int((patient_practice < 0).sum())
@@ -126,6 +152,16 @@ def _resolve_subjects(
     into one sorted array, and every fact finds its person by binary search (vectorised).
     """
     subjects = _np(columns.f_subject)[facts] if len(facts) else np.zeros(0, np.int64)
+    resolved = _find_patients(columns, patient_rows, subjects)
+    unresolved = resolved < 0
+    held = np.fromiter(columns.held_subjects, dtype=np.int64, count=len(columns.held_subjects))
+    held_facts = unresolved & np.isin(subjects, held)
+    report.entries_held_with_quarantined_patient = _distinct_versions(columns, facts, held_facts)
+    report.entries_unattributed = _distinct_versions(columns, facts, unresolved & ~held_facts)
+    return resolved
+
+
+def _find_patients(columns: Columns, patient_rows: np.ndarray, subjects: np.ndarray) -> np.ndarray:
     ids = _np(columns.p_key)[patient_rows]
     nhs = _np(columns.p_nhs)[patient_rows]
     has_nhs = np.flatnonzero(nhs != 0)
@@ -138,12 +174,35 @@ def _resolve_subjects(
         at = np.minimum(np.searchsorted(keys, subjects), len(keys) - 1)
         found = keys[at] == subjects
         resolved[found] = owners[at[found]]
-    unresolved = resolved < 0
-    held = np.fromiter(columns.held_subjects, dtype=np.int64, count=len(columns.held_subjects))
-    held_facts = unresolved & np.isin(subjects, held)
-    report.entries_held_with_quarantined_patient = _distinct_versions(columns, facts, held_facts)
-    report.entries_unattributed = _distinct_versions(columns, facts, unresolved & ~held_facts)
     return resolved
+
+
+def _providers(columns: Columns) -> tuple[list[str], np.ndarray]:
+    """Provider ODS codes, sorted, and each provider row's index among them (last: -1)."""
+    providers = sorted(set(columns.provider_refs))
+    position = {ods: i for i, ods in enumerate(providers)}
+    return providers, np.array([position[p] for p in columns.provider_refs] + [-1], np.int64)
+
+
+def _star_rows(
+    columns: Columns,
+    version_wins: np.ndarray,
+    patient_rows: np.ndarray,
+    provider_of_ref: np.ndarray,
+) -> StarRows:
+    versions = _np(columns.s_version)
+    rows = np.flatnonzero(version_wins[versions]) if len(versions) else np.zeros(0, np.int64)
+    patient = _find_patients(columns, patient_rows, _np(columns.s_subject)[rows])
+    rows, patient = rows[patient >= 0], patient[patient >= 0]
+    return StarRows(
+        reading=versions[rows].astype(np.int64),
+        patient=patient,
+        date=_np(columns.s_date)[rows].astype(np.int64),
+        updated=_np(columns.v_updated)[versions[rows]],
+        area=_np(columns.s_area)[rows].astype(np.int64),
+        score=_np(columns.s_score)[rows].astype(np.int64),
+        provider=provider_of_ref[_np(columns.s_provider)[rows]],
+    )
 
 
 def _distinct_versions(columns: Columns, facts: np.ndarray, mask: np.ndarray) -> int:

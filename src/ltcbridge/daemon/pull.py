@@ -17,9 +17,9 @@ from ltcbridge.daemon.logs import event
 from ltcbridge.daemon.state import StateStore
 from ltcbridge.errors import BadResource
 from ltcbridge.fhirclient import FhirClient, IncrementalState
-from ltcbridge.read import ENTRY_TYPES, Reader, instant_us
+from ltcbridge.read import CARE_PLANNING_TYPES, Reader, instant_us
 
-GP_TYPES: tuple[str, ...] = ("Patient", *sorted(ENTRY_TYPES))
+GP_TYPES: tuple[str, ...] = ("Patient", *sorted(CARE_PLANNING_TYPES))
 GP_ENDPOINT = "gp"
 
 Progress = Callable[[str, int], None]
@@ -119,7 +119,7 @@ async def pull_deletions(gp: FhirClient, state: StateStore) -> int:
     if saved:
         since = datetime.fromisoformat(saved["since"])
         with state.unit():
-            for resource_type in sorted(ENTRY_TYPES):
+            for resource_type in sorted(CARE_PLANNING_TYPES):
                 async for version in gp.history(resource_type, since=since):
                     if version.deleted and state.retract_deleted(
                         version.resource_type, version.id, instant_us(version.last_updated)
@@ -161,7 +161,7 @@ def store_resource(state: StateStore, reader: Reader, resource: dict[str, Any]) 
         if kind == "Patient":
             rid, updated, version, nhs, *_ = reader.patient_fields(resource)
             state.put_patient(rid, updated, version, nhs, json.dumps(resource))
-        elif kind in ENTRY_TYPES:
+        elif kind in CARE_PLANNING_TYPES:
             state.put_entry(reader.entry_fields(kind, resource))
         else:
             return True

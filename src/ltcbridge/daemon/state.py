@@ -203,7 +203,7 @@ class StateStore:
 
     def put_entry(self, fields: tuple[Any, ...]) -> bool:
         """Store an entry version (the reader's ``EntryFields``) if it is the latest."""
-        kind, rid, updated, version, subject, date, _, concepts, goals, stars, retracted = fields
+        kind, rid, updated, version, subject, date, _, concepts, goals, stars, retracted, _ = fields
         cursor = self.db.execute(
             "INSERT INTO entry VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (resource_type, id) DO UPDATE SET "
