@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ltcbridge.concepts import STRATIFIERS
+from ltcbridge.concepts import NHS_USE, STRATIFIERS
 from ltcbridge.errors import AgreementError
 
 LEVELS = ("practice", "pcn")
+# The measures a release may carry, by short name (the last part of the Measure canonical).
+MEASURES = ("unmet-need", "referrals", "support-level", "star-distance-travelled", "nhs-use")
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,9 @@ class Agreement:
     level: str
     exclude_optouts: bool
     internal_recipient: bool = False
+    measures: tuple[str, ...] = MEASURES  # which measures a release carries (short names)
+    unit_costs: dict[str, float] = field(default_factory=dict)  # NHS-use kind -> £ per unit
+    cohort_extract: bool = False  # a pseudonymised cohort extract is allowed (docs/feed.md)
 
     @property
     def unmasked(self) -> bool:
@@ -72,6 +77,9 @@ def parse_agreement(data: dict[str, Any], origin: str = "agreement") -> Agreemen
         level=section.choice("breakdowns", "level", LEVELS, default="practice"),
         exclude_optouts=section.boolean("optouts", "exclude", default=True),
         internal_recipient=section.boolean("agreement", "internal_recipient", default=False),
+        measures=section.measures(),
+        unit_costs=section.unit_costs(),
+        cohort_extract=section.boolean("cohort_extract", "allowed", default=False),
     )
     if agreement.unmasked and not agreement.internal_recipient:
         raise AgreementError(
@@ -134,3 +142,34 @@ class _Section:
                 f"{', '.join(STRATIFIERS)}"
             )
         return tuple(b for b in STRATIFIERS if b in allowed)  # the contract's order
+
+    def measures(self) -> tuple[str, ...]:
+        chosen = self._get("measures", "include", list(MEASURES))
+        if not isinstance(chosen, list) or not chosen:
+            raise AgreementError(f"{self.origin}: [measures] include must be a non-empty list")
+        unknown = [m for m in chosen if m not in MEASURES]
+        if unknown:
+            raise AgreementError(
+                f"{self.origin}: [measures] include has unknown {unknown}; known: "
+                f"{', '.join(MEASURES)}"
+            )
+        return tuple(m for m in MEASURES if m in chosen)
+
+    def unit_costs(self) -> dict[str, float]:
+        table = self.data.get("unit_costs", {})
+        costs = {}
+        for key, value in table.items():
+            if key not in NHS_USE:
+                raise AgreementError(
+                    f"{self.origin}: [unit_costs] {key} is not an NHS-use kind; known: "
+                    f"{', '.join(NHS_USE)}"
+                )
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise AgreementError(f"{self.origin}: [unit_costs] {key} must be £ >= 0")
+            costs[key] = float(value)
+        if costs and set(costs) != set(NHS_USE):
+            missing = ", ".join(k for k in NHS_USE if k not in costs)
+            raise AgreementError(
+                f"{self.origin}: [unit_costs] needs a price for every kind; missing {missing}"
+            )
+        return costs

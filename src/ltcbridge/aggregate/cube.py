@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -16,13 +16,29 @@ AGE_BANDS = ((0, 17), (18, 39), (40, 59), (60, 74), (75, 10_000))
 CellKey = tuple[str, str, str | None, str | None]
 
 
+# A stratifier whose strata are not fixed but found in the data: the provider behind an outcome.
+PROVIDER = "provider"
+NO_PROVIDER = "none"
+
+
+@dataclass(frozen=True)
+class GroupRelation:
+    """What a reader knows between two groups of one measure, in every organisation and stratum:
+    ``left <= right`` (a subset of the people) or ``left == right`` (the same people)."""
+
+    left: str
+    op: str  # "<=" or "=="
+    right: str
+
+
 @dataclass
 class Cube:
     """Distinct-people counts of one measure for one month, at one organisation level.
 
     ``totals[o, g]`` counts the people of organisation ``o`` in group ``g``;
     ``strata[name][o, g, s]`` splits them by stratum ``s`` of that stratifier (they sum to the
-    total, because every person falls in exactly one stratum).
+    total, because every person falls in exactly one stratum). A scored group also carries, per
+    cell, the sum of its people's values (``scores``): the mean is that over the count.
     """
 
     measure: str
@@ -32,6 +48,13 @@ class Cube:
     groups: list[str]
     totals: np.ndarray
     strata: dict[str, np.ndarray]
+    labels: dict[str, tuple[str, ...]] = field(default_factory=dict)  # strata of each stratifier
+    scores: dict[CellKey, float] = field(default_factory=dict)
+    score_units: dict[str, str] = field(default_factory=dict)  # scored group -> unit
+    relations: tuple[GroupRelation, ...] = ()
+
+    def strata_of(self, name: str) -> tuple[str, ...]:
+        return self.labels.get(name) or STRATIFIERS[name]
 
     def cells(self) -> Iterator[tuple[CellKey, int]]:
         """Every cell with its true count, totals first, in a stable order."""
@@ -39,7 +62,7 @@ class Cube:
             for g, group in enumerate(self.groups):
                 yield (org, group, None, None), int(self.totals[o, g])
                 for name, counts in self.strata.items():
-                    for s, stratum in enumerate(STRATIFIERS[name]):
+                    for s, stratum in enumerate(self.strata_of(name)):
                         yield (org, group, name, stratum), int(counts[o, g, s])
 
 
@@ -48,6 +71,15 @@ class Strata:
     """Each person's stratum index for every stratifier, at the end of one reporting month."""
 
     by_name: dict[str, np.ndarray]
+    labels: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def with_provider(self, provider: np.ndarray, providers: Sequence[str]) -> Strata:
+        """These strata plus each person's provider (index into ``providers``, -1 = none)."""
+        index = np.where(provider >= 0, provider, len(providers))
+        return Strata(
+            {**self.by_name, PROVIDER: index},
+            {**self.labels, PROVIDER: (*providers, NO_PROVIDER)},
+        )
 
     @classmethod
     def at_month_end(
@@ -92,26 +124,65 @@ def count_people(
     memberships: tuple[np.ndarray, np.ndarray],
     strata: Strata,
     stratifiers: Sequence[str],
+    values: np.ndarray | None = None,
+    score_units: dict[str, str] | None = None,
+    relations: tuple[GroupRelation, ...] = (),
 ) -> Cube:
     """Count distinct people per (org, group) and per stratum.
 
     ``memberships`` is (person, group index) pairs, one per person per group they belong to
-    (duplicates allowed); ``person_org`` gives each person's organisation index.
+    (duplicates allowed); ``person_org`` gives each person's organisation index. ``values``, when
+    given, is each pair's value for the groups named in ``score_units`` (one pair per person and
+    group, then): summed per group total and per provider stratum.
     """
     person, group = memberships
     n_orgs, n_groups = len(orgs), len(groups)
-    pairs = np.unique(person * n_groups + group) if len(person) else np.zeros(0, np.int64)
+    pairs, first = (
+        np.unique(person * n_groups + group, return_index=True)
+        if len(person)
+        else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    )
     person, group = pairs // n_groups, pairs % n_groups
     org = person_org[person]
     cell = org * n_groups + group
     totals = np.bincount(cell, minlength=n_orgs * n_groups).reshape(n_orgs, n_groups)
     by_stratum: dict[str, np.ndarray] = {}
+    labels: dict[str, tuple[str, ...]] = {}
     for name in stratifiers:
-        if name not in STRATIFIERS:
+        labels[name] = strata.labels.get(name) or STRATIFIERS.get(name, ())
+        if name not in strata.by_name:
             raise AgreementError(f"unknown breakdown {name!r}; known: {', '.join(STRATIFIERS)}")
-        width = len(STRATIFIERS[name])
+        width = len(labels[name])
         index = cell * width + strata.by_name[name][person]
         by_stratum[name] = np.bincount(index, minlength=n_orgs * n_groups * width).reshape(
             n_orgs, n_groups, width
         )
-    return Cube(measure, month, level, list(orgs), list(groups), totals, by_stratum)
+    cube = Cube(measure, month, level, list(orgs), list(groups), totals, by_stratum, labels)
+    cube.relations = relations
+    if values is not None and score_units:
+        cube.score_units = dict(score_units)
+        _sum_scores(cube, cell, values[first], strata, person)
+    return cube
+
+
+def _sum_scores(
+    cube: Cube, cell: np.ndarray, values: np.ndarray, strata: Strata, person: np.ndarray
+) -> None:
+    """Scores on group totals and, when broken down by provider, on provider strata."""
+    n_cells = len(cube.orgs) * len(cube.groups)
+    sums = np.bincount(cell, weights=values, minlength=n_cells)
+    by_provider = None
+    if PROVIDER in cube.strata:
+        width = len(cube.labels[PROVIDER])
+        index = cell * width + strata.by_name[PROVIDER][person]
+        by_provider = np.bincount(index, weights=values, minlength=n_cells * width)
+    for o, org in enumerate(cube.orgs):
+        for g, group in enumerate(cube.groups):
+            if group not in cube.score_units:
+                continue
+            at = o * len(cube.groups) + g
+            cube.scores[(org, group, None, None)] = float(sums[at])
+            if by_provider is not None:
+                for s, stratum in enumerate(cube.labels[PROVIDER]):
+                    value = float(by_provider[at * width + s])
+                    cube.scores[(org, group, PROVIDER, stratum)] = value
