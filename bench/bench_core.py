@@ -56,11 +56,11 @@ def ltcbridge_feed(path: Path, _: int) -> int:
     import tomllib
 
     from ltcbridge.agreement import parse_agreement
-    from ltcbridge.feed.build import build_unmet_need_feed, write_feed
+    from ltcbridge.feed.build import build_feed, write_feed
     from ltcbridge.mapping import load_mappings
 
     agreement = parse_agreement(tomllib.loads(AGREEMENT))
-    build = build_unmet_need_feed(path, load_mappings([MAPPINGS]), agreement, "2026-10")
+    build = build_feed(path, load_mappings([MAPPINGS]), agreement, "2026-10")
     with tempfile.TemporaryDirectory() as out:
         write_feed(build, out, Path(out) / "quarantine")
     return sum(build.resource_counts.values())

@@ -38,7 +38,7 @@ _EXPORTS: dict[str, str] = {
     "Agreement": "ltcbridge.agreement",
     "load_agreement": "ltcbridge.agreement",
     "FeedBuild": "ltcbridge.feed.build",
-    "build_unmet_need_feed": "ltcbridge.feed.build",
+    "build_feed": "ltcbridge.feed.build",
     "write_feed": "ltcbridge.feed.build",
     "scan_source": "ltcbridge.scan",
     # errors
@@ -87,7 +87,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: the same names, eagerly
         MappingError,
         SourceError,
     )
-    from ltcbridge.feed.build import FeedBuild, build_unmet_need_feed, write_feed
+    from ltcbridge.feed.build import FeedBuild, build_feed, write_feed
     from ltcbridge.fhirclient import (
         BasicAuth,
         BearerAuth,

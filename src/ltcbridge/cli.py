@@ -21,7 +21,7 @@ from ltcbridge import __version__, cli_daemon, cli_hub, cli_provider, cli_releas
 from ltcbridge.agreement import load_agreement
 from ltcbridge.cli_support import add_command as _command
 from ltcbridge.errors import LtcbridgeError, MappingError
-from ltcbridge.feed.build import build_unmet_need_feed, write_feed
+from ltcbridge.feed.build import build_feed, write_feed
 from ltcbridge.feed.summary import summarise
 from ltcbridge.mapping import load_mappings
 from ltcbridge.scan import ProgressCallback, scan_source
@@ -63,7 +63,7 @@ def _feed_build(args: argparse.Namespace) -> int:
 
         history = HistoryStore(args.history).load_recipient(agreement.recipient)
     with _progress("Reading") as progress:
-        build = build_unmet_need_feed(
+        build = build_feed(
             args.source,
             mappings,
             agreement,

@@ -19,12 +19,11 @@ from rich.table import Table
 
 from ltcbridge.agreement import load_agreement
 from ltcbridge.cli_support import add_command as _command
-from ltcbridge.concepts import STRATIFIERS
 from ltcbridge.disclosure.history import HistoryStore
 from ltcbridge.disclosure.history import decode as decode_history
 from ltcbridge.disclosure.history import encode as encode_history
 from ltcbridge.errors import LtcbridgeError
-from ltcbridge.feed.build import FeedBuild, build_unmet_need_feed, write_quarantine
+from ltcbridge.feed.build import FeedBuild, build_feed, write_quarantine
 from ltcbridge.feed.manifest import build_manifest, release_measures, reports_of_org
 from ltcbridge.feed.receipts import Receipt, ReceiptStore
 from ltcbridge.feed.release import ReleaseMeta, new_release_meta
@@ -72,12 +71,12 @@ def report_tables(report: dict[str, Any]) -> list[Table]:
 
 def _table(title: str, report: dict[str, Any], stratifier: str | None) -> Table:
     table = Table(title=title, title_justify="left")
-    strata = list(STRATIFIERS[stratifier]) if stratifier else []
-    table.add_column("unmet need", no_wrap=True)
+    strata = list(_strata(report["group"][0], stratifier)) if stratifier else []
+    table.add_column("group", no_wrap=True)
     for column in ("all", *strata):
         table.add_column(column, justify="right")
     for group in report["group"]:
-        row = [_group_words(group["code"]["coding"][0]["code"]), _figure(group["population"][0])]
+        row = [_group_words(group["code"]["coding"][0]["code"]), _figure(group)]
         by_code = _strata(group, stratifier)
         row += [by_code.get(stratum, "") for stratum in strata]
         table.add_row(*row)
@@ -92,15 +91,18 @@ def _group_words(code: str) -> str:
 def _strata(group: dict[str, Any], stratifier: str | None) -> dict[str, str]:
     for entry in group.get("stratifier", []):
         if entry["code"][0]["text"] == stratifier:
-            return {
-                s["value"]["coding"][0]["code"]: _figure(s["population"][0])
-                for s in entry["stratum"]
-            }
+            return {s["value"]["coding"][0]["code"]: _figure(s) for s in entry["stratum"]}
     return {}
 
 
-def _figure(population: dict[str, Any]) -> str:
-    return str(population["count"]) if "count" in population else MASKED_TEXT
+def _figure(element: dict[str, Any]) -> str:
+    """A group's or stratum's count (or masked), with its mean score when it has one."""
+    population = element["population"][0]
+    if "count" not in population:
+        return MASKED_TEXT
+    score = element.get("measureScore")
+    mean = f" (mean {score['value']:+g} {score['unit']})" if score else ""
+    return f"{population['count']}{mean}"
 
 
 # -- feed seal -----------------------------------------------------------------------------------
@@ -135,7 +137,7 @@ def run_feed_seal(args: argparse.Namespace) -> int:
 
 def _sender(build: FeedBuild, given: str | None) -> str:
     """The reporting organisation whose figures this release carries (one per release)."""
-    orgs = build.cube.orgs
+    orgs = build.orgs
     if given and given.upper() in orgs:
         return given.upper()
     if not given and len(orgs) == 1:
@@ -280,7 +282,7 @@ def _print_received(result: Any) -> int:
 
 # -- shared plumbing -----------------------------------------------------------------------------
 def _build(args: argparse.Namespace) -> FeedBuild:
-    return build_unmet_need_feed(
+    return build_feed(
         args.source,
         load_mappings(args.mappings),
         load_agreement(args.agreement),

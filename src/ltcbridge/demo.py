@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ltcbridge.agreement import Agreement, load_agreement
-from ltcbridge.feed.build import build_unmet_need_feed, write_feed
+from ltcbridge.feed.build import build_feed, write_feed
 from ltcbridge.feed.summary import summarise
 from ltcbridge.mapping import load_mappings
 from ltcbridge.synthetic import generate
@@ -40,7 +40,7 @@ def run_demo(out: Path, period: str, console: Console, agreement: Agreement | No
     for level in ("practice", "pcn"):
         feed_dir = out / f"feed-{level}"
         console.print(f"\n[bold]3. The {period} feed at {level} level[/] -> {feed_dir}")
-        build = build_unmet_need_feed(source, mappings, replace(agreement, level=level), period)
+        build = build_feed(source, mappings, replace(agreement, level=level), period)
         write_feed(build, feed_dir, quarantine)
         for line in summarise(build):
             console.print(f"   {escape(line)}")

@@ -9,3 +9,7 @@ MEASURE_POPULATION = "http://terminology.hl7.org/CodeSystem/measure-population"
 DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 MIN_VALUE = "http://hl7.org/fhir/StructureDefinition/minValue"
 MAX_VALUE = "http://hl7.org/fhir/StructureDefinition/maxValue"
+# ltcbridge's own: group codes of the outcome measures that are not concepts, and the cohort
+# total beside a group's mean score.
+MEASURE_GROUP_SYSTEM = "https://ltcbridge.github.io/fhir/CodeSystem/measure-group"
+SCORE_TOTAL_EXTENSION = "https://ltcbridge.github.io/fhir/StructureDefinition/score-total"

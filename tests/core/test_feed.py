@@ -39,10 +39,12 @@ def _build(tmp_path: Path, agreement: Path, period: str = "2026-10", source: Pat
     return status, out
 
 
-def _published(out: Path) -> dict[tuple[str, str, str | None, str | None], Any]:
-    """Every figure of every MeasureReport: an int, or 'masked'."""
+def _published(
+    out: Path, measure: str = "unmet-need"
+) -> dict[tuple[str, str, str | None, str | None], Any]:
+    """Every figure of the measure's MeasureReports: an int, or 'masked'."""
     figures: dict[tuple[str, str, str | None, str | None], Any] = {}
-    for path in sorted(out.glob("*.json")):
+    for path in sorted(out.glob(f"{measure}-*.json")):
         report = json.loads(path.read_text())
         MeasureReport.model_validate(report)
         org = report["reporter"]["identifier"]["value"]
@@ -109,9 +111,11 @@ def test_pcn_level_feed_matches_the_truth(tmp_path: Path, truth) -> None:
                 if k[2] in (None, "sex")}  # fmt: skip
     assert {k: v for k, v in _published(out).items() if v} == expected
     assert sorted(p.stem for p in out.glob("*.json")) == [
-        "unmet-need-U00001-2026-11",
-        "unmet-need-U00002-2026-11",
-    ]
+        f"{measure}-{pcn}-2026-11"
+        for measure in ("nhs-use", "referrals", "star-distance-travelled", "support-level",
+                        "unmet-need")
+        for pcn in ("U00001", "U00002")
+    ]  # fmt: skip
 
 
 def test_no_patient_identifier_reaches_the_feed(tmp_path: Path) -> None:
@@ -135,8 +139,8 @@ def test_no_patient_identifier_reaches_the_feed(tmp_path: Path) -> None:
 def test_csv_carries_the_same_figures(tmp_path: Path) -> None:
     _, out = _build(tmp_path, write_agreement(tmp_path / "a.toml"))
     figures = _published(out)
-    with (out / "unmet-need-2026-10.csv").open() as handle:
-        rows = list(csv.DictReader(handle))
+    with (out / "feed-2026-10.csv").open() as handle:
+        rows = [r for r in csv.DictReader(handle) if r["measure"].endswith("/unmet-need")]
     assert len(rows) == len(figures)
     for row in rows:
         key = (row["org"], row["group"], row["stratifier"] or None, row["stratum"] or None)
@@ -151,24 +155,27 @@ def test_secondary_suppression_is_built_and_the_exact_attacker_learns_nothing(
     from ltcbridge.agreement import load_agreement
     from ltcbridge.disclosure.audit import audit
     from ltcbridge.disclosure.cells import MASKED, DisclosureRules
-    from ltcbridge.feed.build import build_unmet_need_feed
+    from ltcbridge.feed.build import build_feed
     from ltcbridge.mapping import load_mappings
 
     agreement = write_agreement(tmp_path / "a.toml", secondary="true")
     status, out = _build(tmp_path, agreement)
     assert status == EXIT_QUARANTINED
     figures = _published(out)
-    build = build_unmet_need_feed(
+    build = build_feed(
         SYNTHETIC, load_mappings([SYNTHETIC / "mappings"]), load_agreement(agreement), "2026-10"
     )
     release = build.release
     expected = _truth_for(truth, "practice", "2026-10")
-    written = {tuple(key[2:]): value for key, value in release.values.items()}
+    unmet_need = build.cubes[0].measure
+    written = {tuple(key[2:]): v for key, v in release.values.items() if key[0] == unmet_need}
     assert figures == {k: "masked" if v is MASKED else v for k, v in written.items()}
     for key, value in release.true_values.items():
-        assert value == expected.get(tuple(key[2:]), 0), key  # the independent truth
+        if key[0] == unmet_need:
+            assert value == expected.get(tuple(key[2:]), 0), key  # the independent truth
         if 1 <= value <= 7:
             assert release.values[key] is MASKED, key
+    assert len({key[0] for key in release.values}) == 5  # every measure, protected together
     assert audit(release, DisclosureRules(threshold=7, rounding=5)) == []
     statuses = {row["status"] for row in csv.DictReader(next(out.glob("*.csv")).open())}
     assert statuses <= {"published", "masked (primary)", "masked (secondary)"}

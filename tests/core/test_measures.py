@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from ltcbridge.aggregate.measures import REFERRALS, SUPPORT_LEVEL, ConceptMeasure, count_measure
+from ltcbridge.aggregate.measures import SUPPORT_LEVEL, ConceptMeasure, count_measure
 
 
 def _counted(measure: ConceptMeasure, population, mappings, months) -> dict[tuple, int]:  # type: ignore[no-untyped-def]
@@ -23,7 +23,6 @@ def _counted(measure: ConceptMeasure, population, mappings, months) -> dict[tupl
 @pytest.mark.parametrize(
     ("measure", "rows", "group_of"),
     [
-        (REFERRALS, "referrals", lambda row: "referral-lead-provider"),
         (SUPPORT_LEVEL, "support_level", lambda row: row["group"]),
     ],
 )

@@ -12,7 +12,7 @@ from ltcbridge.disclosure.audit import audit
 from ltcbridge.disclosure.cells import DisclosureRules, LinearConstraint
 from ltcbridge.disclosure.history import HistoryStore
 from ltcbridge.disclosure.secondary import UnprotectableError
-from ltcbridge.feed.build import build_unmet_need_feed
+from ltcbridge.feed.build import build_feed
 from ltcbridge.mapping import load_mappings
 
 SYNTHETIC = Path(__file__).resolve().parents[2] / "fixtures" / "synthetic"
@@ -49,12 +49,12 @@ def test_pcn_release_is_protected_against_the_practice_release_sent_before(
 ) -> None:
     mappings = load_mappings([SYNTHETIC / "mappings"])
     practice_agreement = load_agreement(_agreement(tmp_path, "practice"))
-    sent = build_unmet_need_feed(SYNTHETIC, mappings, practice_agreement, "2026-10").release
+    sent = build_feed(SYNTHETIC, mappings, practice_agreement, "2026-10").release
     store = HistoryStore(tmp_path / "history.sqlite")
     store.record("QHM", practice_agreement.id, sent)
     pcn_path = _agreement(tmp_path, "pcn")
     history = store.load_recipient("QHM")
-    pcn = build_unmet_need_feed(
+    pcn = build_feed(
         SYNTHETIC, mappings, load_agreement(pcn_path), "2026-10", history=history
     ).release
     assert _pcn_ties(pcn.constraints)  # PCN = sum of its practices, across the two releases
@@ -75,9 +75,9 @@ def test_a_practice_release_that_would_narrow_a_pcn_figure_sent_before_is_refuse
     2 or more, whatever else is masked (zeros are published as 0). Refusing is the only safe
     answer."""
     mappings = load_mappings([SYNTHETIC / "mappings"])
-    sent = build_unmet_need_feed(
+    sent = build_feed(
         SYNTHETIC, mappings, load_agreement(_agreement(tmp_path, "pcn")), "2026-10"
     ).release
     practice = load_agreement(_agreement(tmp_path, "practice"))
     with pytest.raises(UnprotectableError, match="nothing was published"):
-        build_unmet_need_feed(SYNTHETIC, mappings, practice, "2026-10", history=[sent])
+        build_feed(SYNTHETIC, mappings, practice, "2026-10", history=[sent])

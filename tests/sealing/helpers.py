@@ -11,7 +11,7 @@ from typing import Any
 from joserfc.jwk import ECKey, RSAKey
 
 from ltcbridge.agreement import load_agreement
-from ltcbridge.feed.build import FeedBuild, build_unmet_need_feed
+from ltcbridge.feed.build import FeedBuild, build_feed
 from ltcbridge.feed.release import ReleaseMeta, new_release_meta
 from ltcbridge.feed.seal import Key
 from ltcbridge.hub.keys import KeyRegistry
@@ -63,7 +63,7 @@ def write_pem(path: Path, key: Key, *, private: bool) -> Path:
 
 @cache
 def _demo_build() -> FeedBuild:
-    return build_unmet_need_feed(
+    return build_feed(
         SYNTHETIC,
         load_mappings([SYNTHETIC / "mappings"]),
         load_agreement(DEMO_AGREEMENT),
@@ -88,7 +88,7 @@ def meta_for(sender: str = PRACTICE, sequence: int = 1, **changes: Any) -> Relea
         "recipient": HUB,
         "period": PERIOD,
         "sequence": sequence,
-        "measures": ("https://ltcbridge.github.io/fhir/Measure/unmet-need",),
+        "measures": tuple(dict.fromkeys(r["measure"] for r in reports_of(sender))),
     } | changes
     return new_release_meta(**values)
 

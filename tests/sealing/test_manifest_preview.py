@@ -29,7 +29,15 @@ def test_manifest_counts_match_the_sealed_release_and_name_no_one() -> None:
         + [s["population"][0] for st in group["stratifier"] for s in st["stratum"]]
         if "count" not in population
     )
-    assert f"Figures masked (sent as 'masked', never as 0): {masked_in_reports} of 176" in text
+    figures = sum(
+        1 + sum(len(st["stratum"]) for st in group["stratifier"])
+        for report in reports_of(PRACTICE)
+        for group in report["group"]
+    )
+    assert figures > 176  # every measure, not only unmet need's 176 figures
+    assert (
+        f"Figures masked (sent as 'masked', never as 0): {masked_in_reports} of {figures}" in text
+    )
     by_reason = Counter(
         cell.reason
         for (org, *_), cell in build.published.items()
@@ -40,7 +48,7 @@ def test_manifest_counts_match_the_sealed_release_and_name_no_one() -> None:
     if by_reason["secondary"]:
         assert f"{by_reason['secondary']} to protect other masked figures" in text
     assert f"Organisations reported (practice level): {PRACTICE}." in text
-    assert "1 summary report(s)" in text
+    assert f"{len(reports_of(PRACTICE))} summary report(s)" in text
     assert "Release number 2" in text and "October 2026" in text and "DSA-DEMO-001" in text
     assert "Opt-outs honoured: 5 people" in text
     assert "never sent" in text
@@ -87,7 +95,10 @@ def test_preview_shows_every_figure_and_sends_nothing(
     assert cli_release.run_feed_preview(args) == cli_release.EXIT_ATTENTION  # fixtures quarantine
     text = captured.getvalue()
     build = demo_build()
-    assert text.count("unmet-need · ") == len(build.reports) * 4  # one table per breakdown
+    unmet_need = [r for r in build.reports if r["measure"].endswith("/unmet-need")]
+    assert text.count("unmet-need · ") == len(unmet_need) * 4  # one table per breakdown
+    outcomes = [r for r in build.reports if r["measure"].endswith("/nhs-use")]
+    assert text.count("nhs-use · ") == len(outcomes) * 5  # the provider breakdown too
     first = build.reports[0]["group"][0]
     shown = first["population"][0].get("count", "masked")
     assert re.search(rf"physical activity\s*│\s*{shown}\s*│", text)

@@ -18,7 +18,6 @@ from ltcbridge.concepts import (
     CONCEPT_INDEX,
     NEED_ANY,
     NEED_DOMAINS,
-    REFERRAL,
     SUPPORT_LEVELS,
 )
 from ltcbridge.errors import AgreementError
@@ -47,9 +46,12 @@ class ConceptMeasure:
 
 
 UNMET_NEED = ConceptMeasure(MEASURE_BASE + "unmet-need", NEED_DOMAINS, NEED_ANY)
-REFERRALS = ConceptMeasure(MEASURE_BASE + "referrals", (REFERRAL,))
 SUPPORT_LEVEL = ConceptMeasure(MEASURE_BASE + "support-level", SUPPORT_LEVELS)
-CONCEPT_MEASURES: tuple[ConceptMeasure, ...] = (UNMET_NEED, REFERRALS, SUPPORT_LEVEL)
+# By the short name an agreement uses (the referrals and outcomes are in aggregate.outcomes).
+CONCEPT_MEASURES: dict[str, ConceptMeasure] = {
+    "unmet-need": UNMET_NEED,
+    "support-level": SUPPORT_LEVEL,
+}
 
 
 def reporting_orgs(

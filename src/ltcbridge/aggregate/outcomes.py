@@ -161,7 +161,7 @@ def count_star_distance(
     reviewed = both.any(axis=1)
     total = change.sum(axis=1)
     months_apart = _months(date[review_row]) - _months(date[base_row])
-    groups = (star, f"{star}-improved", f"{star}-reviewed-year-on", f"{star}-improved-year-on")
+    groups = (star, *(star + suffix for suffix in STAR_GROUP_SUFFIXES))
     members = [
         reviewed,
         reviewed & (total > 0),
@@ -196,6 +196,9 @@ def count_star_distance(
     )
 
 
+STAR_GROUP_SUFFIXES = ("-improved", "-reviewed-year-on", "-improved-year-on")
+
+
 # -- NHS use before and after --------------------------------------------------------------------
 NHS_USE_COHORT = "nhs-use-cohort"
 WINDOWS = ("before", "after")
@@ -205,6 +208,9 @@ def nhs_use_groups(unit_costs: Mapping[str, float]) -> tuple[str, ...]:
     kinds = [f"{kind}-{window}" for kind in NHS_USE for window in WINDOWS]
     costs = [f"nhs-cost-{window}" for window in WINDOWS] if unit_costs else []
     return (NHS_USE_COHORT, *kinds, *costs)
+
+
+MEASURE_GROUP_CODES = frozenset(nhs_use_groups({"any": 1.0}))
 
 
 def count_nhs_use(

@@ -8,6 +8,9 @@ Relations declared (docs/disclosure.md, section 2):
 - each stratifier's strata sum to the group total;
 - each need domain is at most need-any, and need-any at most the sum of the domains, for the
   total and every stratum of the same organisation;
+- the relations a measure declares between its groups (``Cube.relations``: accepted referrals at
+  most referrals made, improved Stars at most those reviewed, every NHS-use group the cohort…),
+  for the total and every stratum;
 - PCN against practice across releases: when history holds the other level of the same month
   (a PCN figure sent before a practice release, or practice figures before a PCN release), the
   PCN figure equals the sum of its practices' figures; the relation is declared only if it holds
@@ -20,7 +23,7 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from ltcbridge.aggregate.cube import CellKey as CubeKey
 from ltcbridge.aggregate.cube import Cube
-from ltcbridge.concepts import NEED_ANY, STRATIFIERS
+from ltcbridge.concepts import NEED_ANY
 from ltcbridge.disclosure.cells import (
     MASKED,
     CellKey,
@@ -45,14 +48,14 @@ def release_from_cube(
 ) -> Release:
     """Cells and relations of `cube`, tied to the other organisation level found in `history`."""
     cells = {release_key(cube, key): value for key, value in cube.cells()}
-    constraints = [*_strata_sums(cube), *_need_any_relations(cube)]
+    constraints = [*_strata_sums(cube), *_need_any_relations(cube), *_group_relations(cube)]
     if pcn_of:
         constraints += _pcn_relations(cube, cells, _last_sent(history), pcn_of)
     return Release(cells=cells, constraints=constraints)
 
 
 def _breakdowns(cube: Cube) -> list[tuple[str | None, str | None]]:
-    return [(None, None)] + [(n, s) for n in cube.strata for s in STRATIFIERS[n]]
+    return [(None, None)] + [(n, s) for n in cube.strata for s in cube.strata_of(n)]
 
 
 def _strata_sums(cube: Cube) -> Iterator[LinearConstraint]:
@@ -60,8 +63,17 @@ def _strata_sums(cube: Cube) -> Iterator[LinearConstraint]:
         for group in cube.groups:
             total = release_key(cube, (org, group, None, None))
             for name in cube.strata:
-                parts = [release_key(cube, (org, group, name, s)) for s in STRATIFIERS[name]]
+                parts = [release_key(cube, (org, group, name, s)) for s in cube.strata_of(name)]
                 yield LinearConstraint(((total, -1), *((p, 1) for p in parts)), "==")
+
+
+def _group_relations(cube: Cube) -> Iterator[LinearConstraint]:
+    for relation in cube.relations:
+        for org in cube.orgs:
+            for name, stratum in _breakdowns(cube):
+                left = release_key(cube, (org, relation.left, name, stratum))
+                right = release_key(cube, (org, relation.right, name, stratum))
+                yield LinearConstraint(((left, 1), (right, -1)), relation.op)
 
 
 def _need_any_relations(cube: Cube) -> Iterator[LinearConstraint]:
@@ -127,18 +139,41 @@ def disclose_cube(
     history: Sequence[PublishedRelease] = (),
     pcn_of: Mapping[str, str] | None = None,
 ) -> tuple[dict[CubeKey, Published[CubeKey]], PublishedRelease]:
-    """The feed's disclosure step: each cube cell's published value, and the whole release.
+    """The feed's disclosure step for one cube: each cell's published value, and the release."""
+    per_cube, published = disclose_cubes(
+        [cube], rules, secondary=secondary, history=history, pcn_of=pcn_of
+    )
+    return per_cube[0], published
+
+
+def disclose_cubes(
+    cubes: Sequence[Cube],
+    rules: DisclosureRules,
+    *,
+    secondary: bool,
+    history: Sequence[PublishedRelease] = (),
+    pcn_of: Mapping[str, str] | None = None,
+) -> tuple[list[dict[CubeKey, Published[CubeKey]]], PublishedRelease]:
+    """Every measure of a release protected together: each cube's cells, and the whole release.
 
     With `secondary`, the release is protected against itself and `history`; without, only
     primary masks and rounding are applied. Either way the `PublishedRelease` can be recorded as
     history for the next release to the same recipient.
     """
-    release = release_from_cube(cube, history if secondary else (), pcn_of if secondary else None)
+    parts = [
+        release_from_cube(cube, history if secondary else (), pcn_of if secondary else None)
+        for cube in cubes
+    ]
+    release = Release(
+        cells={key: value for part in parts for key, value in part.cells.items()},
+        constraints=[c for part in parts for c in part.constraints],
+    )
     published = protect(release, rules, history) if secondary else primary_only(release, rules)
-    per_cell = {
-        key: _published_cell(key, release_key(cube, key), published) for key, _ in cube.cells()
-    }
-    return per_cell, published
+    per_cube = [
+        {key: _published_cell(key, release_key(cube, key), published) for key, _ in cube.cells()}
+        for cube in cubes
+    ]
+    return per_cube, published
 
 
 def _published_cell(key: CubeKey, rkey: CellKey, published: PublishedRelease) -> Published[CubeKey]:

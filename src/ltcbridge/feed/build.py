@@ -1,8 +1,8 @@
-"""The unmet-need feed, end to end: source -> scan -> population -> cube -> disclosure -> files.
+"""The commissioner feed, end to end: source -> scan -> population -> cubes -> disclosure -> files.
 
-The privacy boundary is the line between ``_count`` and ``_disclose``: before it, person-level
-rows inside the practice; after it, only counts. Quarantined lines (which can hold patient data)
-are written beside the feed, never inside it.
+The privacy boundary is ``count_measures``: before it, person-level rows inside the practice;
+after it, only counts (and sums beside them), which disclosure control then protects.
+Quarantined lines (which can hold patient data) are written beside the feed, never inside it.
 """
 
 from __future__ import annotations
@@ -18,18 +18,30 @@ from typing import Any
 import orjson
 
 from ltcbridge.aggregate.cube import CellKey, Cube
-from ltcbridge.aggregate.measures import UNMET_NEED, count_measure
-from ltcbridge.aggregate.population import PopulationReport, build_population
+from ltcbridge.aggregate.measures import CONCEPT_MEASURES, count_measure
+from ltcbridge.aggregate.outcomes import (
+    Scope,
+    count_nhs_use,
+    count_referrals,
+    count_star_distance,
+)
+from ltcbridge.aggregate.population import Population, PopulationReport, build_population
 from ltcbridge.agreement import Agreement
 from ltcbridge.disclosure.cells import DisclosureRules, Published, PublishedRelease
-from ltcbridge.disclosure.from_cube import disclose_cube
+from ltcbridge.disclosure.from_cube import disclose_cubes
 from ltcbridge.errors import LtcbridgeError
 from ltcbridge.feed.measure_report import measure_reports, report_id
 from ltcbridge.mapping import Mappings
 from ltcbridge.model import QuarantineItem
 from ltcbridge.scan import ProgressCallback, scan_source
+from ltcbridge.uris import SCORE_TOTAL_EXTENSION
 
 PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+# A figure of a release: (organisation, group, stratifier, stratum, measure). The organisation
+# comes first so that one organisation's figures are those whose key starts with it.
+FigureKey = tuple[str, str, str | None, str | None, str]
 
 
 @dataclass
@@ -38,8 +50,8 @@ class FeedBuild:
 
     agreement: Agreement
     period: str
-    cube: Cube
-    published: dict[CellKey, Published[CellKey]]
+    cubes: list[Cube]  # one per measure, in the agreement's order
+    published: dict[FigureKey, Published[CellKey]]
     reports: list[dict[str, Any]]
     quarantine: list[QuarantineItem]
     unmapped: Counter[tuple[str, str]]
@@ -53,6 +65,11 @@ class FeedBuild:
     def masked(self) -> Counter[str]:
         return Counter(p.reason for p in self.published.values() if p.value is None)
 
+    @property
+    def orgs(self) -> list[str]:
+        """The reporting organisations (the same for every measure of a release)."""
+        return self.cubes[0].orgs if self.cubes else []
+
 
 def check_period(period: str) -> str:
     if not PERIOD.match(period):
@@ -60,7 +77,7 @@ def check_period(period: str) -> str:
     return period
 
 
-def build_unmet_need_feed(
+def build_feed(
     source: Path | str,
     mappings: Mappings,
     agreement: Agreement,
@@ -70,37 +87,40 @@ def build_unmet_need_feed(
     progress: ProgressCallback | None = None,
     history: Sequence[PublishedRelease] = (),
 ) -> FeedBuild:
-    """Read a bulk export and build the month's unmet-need release under an agreement.
+    """Read a bulk export and build the month's release of every measure the agreement names.
 
     `history` is every release sent before to the same recipient under the same agreement
-    (`HistoryStore.load`); with secondary suppression the new release is protected against them.
+    (`HistoryStore.load`); with secondary suppression the new release is protected against them,
+    all measures together.
     """
     check_period(period)
     columns = scan_source(source, mappings, workers=workers, progress=progress, months=[period])
     population = build_population(columns)
     if not agreement.exclude_optouts:
         population.opted_out[:] = False
-    cube = count_measure(
-        UNMET_NEED,
-        population,
-        period,
-        level=agreement.level,
-        stratifiers=agreement.breakdowns,
-        pcn_of=mappings.pcn_of,
-    )
-    published, release = disclose_cube(
-        cube,
+    cubes = count_measures(population, mappings, agreement, period)
+    per_cube, release = disclose_cubes(
+        cubes,
         DisclosureRules(agreement.threshold, agreement.rounding),
         secondary=agreement.secondary,
         history=history,
         pcn_of=mappings.pcn_of,
     )
+    reports = [
+        report
+        for cube, published in zip(cubes, per_cube, strict=True)
+        for report in measure_reports(cube, published, agreement.rounding)
+    ]
     return FeedBuild(
         agreement=agreement,
         period=period,
-        cube=cube,
-        published=published,
-        reports=measure_reports(cube, published),
+        cubes=cubes,
+        published={
+            (*key, measure_slug(cube.measure)): cell
+            for cube, published in zip(cubes, per_cube, strict=True)
+            for key, cell in published.items()
+        },
+        reports=reports,
         quarantine=columns.quarantine,
         unmapped=columns.unmapped,
         unmapped_questionnaires=columns.unmapped_questionnaires,
@@ -108,6 +128,51 @@ def build_unmet_need_feed(
         population=population.report,
         release=release,
     )
+
+
+def count_measures(
+    population: Population, mappings: Mappings, agreement: Agreement, period: str
+) -> list[Cube]:
+    """Every measure the agreement names, counted for one month (person-level data stops here)."""
+    scope = Scope(period, agreement.level, agreement.breakdowns, mappings.pcn_of)
+    cubes: list[Cube] = []
+    for name in agreement.measures:
+        if name in CONCEPT_MEASURES:
+            cubes.append(
+                count_measure(
+                    CONCEPT_MEASURES[name],
+                    population,
+                    period,
+                    level=agreement.level,
+                    stratifiers=agreement.breakdowns,
+                    pcn_of=mappings.pcn_of,
+                )
+            )
+        elif name == "referrals":
+            cubes.append(count_referrals(population, scope))
+        elif name == "nhs-use":
+            cubes.append(count_nhs_use(population, scope, agreement.unit_costs))
+        else:
+            cubes.extend(_star_cubes(population, mappings, scope))
+    return cubes
+
+
+def _star_cubes(population: Population, mappings: Mappings, scope: Scope) -> list[Cube]:
+    """One cube per Star the mappings define; the first keeps the plain canonical."""
+    cubes, base = [], 0
+    for index, star in enumerate(sorted(mappings.stars)):
+        areas = mappings.stars[star].areas
+        cube = count_star_distance(population, scope, star, areas, base)
+        if index:
+            cube.measure = f"{cube.measure}-{star}"
+        cubes.append(cube)
+        base += len(areas)
+    return cubes
+
+
+def measure_slug(canonical: str) -> str:
+    """``.../Measure/unmet-need`` -> ``unmet-need``."""
+    return canonical.rstrip("/").rsplit("/", 1)[-1]
 
 
 def write_feed(build: FeedBuild, out_dir: Path | str, quarantine_dir: Path | str) -> list[Path]:
@@ -119,7 +184,7 @@ def write_feed(build: FeedBuild, out_dir: Path | str, quarantine_dir: Path | str
         path = out / f"{report['id']}.json"
         path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
         files.append(path)
-    files.append(_write_csv(build, out / f"unmet-need-{build.period}.csv"))
+    files.append(_write_csv(build, out / f"feed-{build.period}.csv"))
     if build.quarantine:
         files.append(write_quarantine(build.quarantine, Path(quarantine_dir)))
     build.files = files
@@ -127,23 +192,56 @@ def write_feed(build: FeedBuild, out_dir: Path | str, quarantine_dir: Path | str
 
 
 def _write_csv(build: FeedBuild, path: Path) -> Path:
+    """Every figure of the release, one row each, as the MeasureReports carry them."""
+    scores = {
+        (measure_slug(r["measure"]), r["reporter"]["identifier"]["value"], code, name, stratum):
+        score
+        for r in build.reports
+        for code, name, stratum, score in _scores_of(r)
+    }  # fmt: skip
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(
             ["measure", "period", "level", "org", "report", "group", "stratifier", "stratum",
-             "count", "status"]
+             "count", "status", "mean", "total", "unit"]
         )  # fmt: skip
-        cube = build.cube
-        for (org, group, stratifier, stratum), cell in build.published.items():
-            writer.writerow(
-                [
-                    cube.measure, build.period, cube.level, org, report_id(cube, org), group,
-                    stratifier or "", stratum or "",
-                    "" if cell.value is None else cell.value,
-                    f"masked ({cell.reason})" if cell.value is None else "published",
-                ]
-            )  # fmt: skip
+        for cube in build.cubes:
+            slug = measure_slug(cube.measure)
+            for key, _ in cube.cells():
+                org, group, stratifier, stratum = key
+                cell = build.published[(*key, slug)]
+                mean, total, unit = scores.get(
+                    (slug, org, group, stratifier, stratum), ("", "", "")
+                )
+                writer.writerow(
+                    [
+                        cube.measure, build.period, cube.level, org, report_id(cube, org), group,
+                        stratifier or "", stratum or "",
+                        "" if cell.value is None else cell.value,
+                        f"masked ({cell.reason})" if cell.value is None else "published",
+                        mean, total, unit,
+                    ]
+                )  # fmt: skip
     return path
+
+
+def _scores_of(report: dict[str, Any]) -> list[tuple[str, str | None, str | None, tuple]]:
+    """(group, stratifier, stratum, (mean, total, unit)) of every scored element of a report."""
+    found = []
+    for group in report["group"]:
+        code = group["code"]["coding"][0]["code"]
+        elements = [(None, None, group)] + [
+            (st["code"][0]["text"], s["value"]["coding"][0]["code"], s)
+            for st in group.get("stratifier", ())
+            for s in st["stratum"]
+        ]
+        for name, stratum, element in elements:
+            if "measureScore" in element:
+                score = element["measureScore"]
+                total = next(e["valueDecimal"] for e in element["extension"]
+                             if e["url"] == SCORE_TOTAL_EXTENSION)  # fmt: skip
+                found.append((code, name, stratum, (score["value"], total, score["unit"])))
+    return found
 
 
 def write_quarantine(items: list[QuarantineItem], directory: Path) -> Path:

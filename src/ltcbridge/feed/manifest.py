@@ -125,7 +125,7 @@ class Manifest:
 def build_manifest(build: FeedBuild, meta: ReleaseMeta | None = None) -> Manifest:
     """The manifest of a built release (``meta`` once sealed: then only the sender's figures)."""
     agreement = build.agreement
-    org = meta.sender if meta is not None and meta.sender in build.cube.orgs else None
+    org = meta.sender if meta is not None and meta.sender in build.orgs else None
     reports = build.reports if org is None else reports_of_org(build.reports, org)
     figures, masked = masked_figures(build.published, org)
     return Manifest(
@@ -135,7 +135,7 @@ def build_manifest(build: FeedBuild, meta: ReleaseMeta | None = None) -> Manifes
         purpose=agreement.purpose,
         period=build.period,
         level=agreement.level,
-        orgs=tuple(build.cube.orgs) if org is None else (org,),
+        orgs=tuple(build.orgs) if org is None else (org,),
         measures=release_measures(reports),
         breakdowns=tuple(agreement.breakdowns),
         reports=len(reports),

@@ -7,25 +7,85 @@ control: no person-level data can reach it, so none can reach the feed.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from fhir.resources.R4B.measurereport import MeasureReport
 
 from ltcbridge.aggregate.cube import CellKey, Cube
 from ltcbridge.aggregate.cube import month_end_int as _month_end_int
-from ltcbridge.concepts import CONCEPT_SYSTEM, STRATIFIERS
-from ltcbridge.disclosure.cells import Published
+from ltcbridge.aggregate.outcomes import MEASURE_GROUP_CODES, STAR_GROUP_SUFFIXES
+from ltcbridge.concepts import CONCEPT_SYSTEM
+from ltcbridge.disclosure.cells import Published, round_count
 from ltcbridge.errors import LtcbridgeError
-from ltcbridge.uris import DATA_ABSENT_REASON, MEASURE_POPULATION, ODS_CODE
+from ltcbridge.uris import (
+    DATA_ABSENT_REASON,
+    MEASURE_GROUP_SYSTEM,
+    MEASURE_POPULATION,
+    ODS_CODE,
+    SCORE_TOTAL_EXTENSION,
+)
 
 _INITIAL_POPULATION = {"coding": [{"system": MEASURE_POPULATION, "code": "initial-population"}]}
 
 
 def measure_reports(
-    cube: Cube, published: Mapping[CellKey, Published[CellKey]]
+    cube: Cube, published: Mapping[CellKey, Published[CellKey]], rounding: int = 1
 ) -> list[dict[str, Any]]:
-    """One MeasureReport per reporting organisation, each validated against FHIR R4B."""
-    return [_validated(_report(cube, org, published)) for org in cube.orgs]
+    """One MeasureReport per reporting organisation, each validated against FHIR R4B.
+
+    Scores (a mean per person, with the cohort total rounded like a count) appear only beside a
+    published count: a masked count's score is masked with it.
+    """
+    scores = _Scores(cube, published, rounding)
+    return [_validated(_report(cube, org, published, scores)) for org in cube.orgs]
+
+
+@dataclass(frozen=True)
+class _Scores:
+    cube: Cube
+    published: Mapping[CellKey, Published[CellKey]]
+    rounding: int
+
+    def add(self, element: dict[str, Any], key: CellKey) -> dict[str, Any]:
+        """``element`` (a group or stratum) with its score, when the cell has one."""
+        total = self.cube.scores.get(key)
+        if total is None:
+            return element
+        count = self.published[key].value
+        if count is None:
+            element["extension"] = [{"url": DATA_ABSENT_REASON, "valueCode": "masked"}]
+            return element
+        true_count = _true_count(self.cube, key)
+        if true_count:
+            unit = self.cube.score_units[key[1]]
+            element["measureScore"] = {"value": round(total / true_count, 1), "unit": unit}
+        rounded = round(total)
+        sign = -1 if rounded < 0 else 1
+        element["extension"] = [
+            {
+                "url": SCORE_TOTAL_EXTENSION,
+                "valueDecimal": sign * round_count(abs(rounded), self.rounding),
+            }
+        ]
+        return element
+
+
+def _true_count(cube: Cube, key: CellKey) -> int:
+    org, group, name, stratum = key
+    o, g = cube.orgs.index(org), cube.groups.index(group)
+    if name is None:
+        return int(cube.totals[o, g])
+    return int(cube.strata[name][o, g, cube.strata_of(name).index(stratum or "")])
+
+
+def group_system(code: str) -> str:
+    """Concept codes are the concept CodeSystem's; the outcome measures' own groups are not."""
+    return (
+        MEASURE_GROUP_SYSTEM
+        if code in MEASURE_GROUP_CODES or code.endswith(STAR_GROUP_SUFFIXES)
+        else CONCEPT_SYSTEM
+    )
 
 
 def report_id(cube: Cube, org: str) -> str:
@@ -33,7 +93,9 @@ def report_id(cube: Cube, org: str) -> str:
     return f"{slug}-{org}-{cube.month}"
 
 
-def _report(cube: Cube, org: str, published: Mapping[CellKey, Published[CellKey]]) -> dict:
+def _report(
+    cube: Cube, org: str, published: Mapping[CellKey, Published[CellKey]], scores: _Scores
+) -> dict:
     end = str(_month_end_int(cube.month))
     return {
         "resourceType": "MeasureReport",
@@ -43,28 +105,34 @@ def _report(cube: Cube, org: str, published: Mapping[CellKey, Published[CellKey]
         "measure": cube.measure,
         "period": {"start": f"{cube.month}-01", "end": f"{end[:4]}-{end[4:6]}-{end[6:]}"},
         "reporter": {"identifier": {"system": ODS_CODE, "value": org}},
-        "group": [_group(cube, org, group, published) for group in cube.groups],
+        "group": [_group(cube, org, group, published, scores) for group in cube.groups],
     }
 
 
-def _group(cube: Cube, org: str, group: str, published: Mapping[CellKey, Published]) -> dict:
-    return {
-        "code": {"coding": [{"system": CONCEPT_SYSTEM, "code": group}]},
-        "population": [_population(published[(org, group, None, None)])],
+def _group(
+    cube: Cube, org: str, group: str, published: Mapping[CellKey, Published], scores: _Scores
+) -> dict:
+    total = (org, group, None, None)
+    element = {
+        "code": {"coding": [{"system": group_system(group), "code": group}]},
+        "population": [_population(published[total])],
         "stratifier": [
             {
                 "code": [{"text": name}],
                 "stratum": [
-                    {
-                        "value": {"coding": [{"code": stratum}]},
-                        "population": [_population(published[(org, group, name, stratum)])],
-                    }
-                    for stratum in STRATIFIERS[name]
+                    _stratum(published, scores, (org, group, name, stratum))
+                    for stratum in cube.strata_of(name)
                 ],
             }
             for name in cube.strata
         ],
     }
+    return scores.add(element, total)
+
+
+def _stratum(published: Mapping[CellKey, Published], scores: _Scores, key: CellKey) -> dict:
+    stratum = {"value": {"coding": [{"code": key[3]}]}, "population": [_population(published[key])]}
+    return scores.add(stratum, key)
 
 
 def _population(cell: Published) -> dict[str, Any]:
