@@ -1,4 +1,4 @@
-"""``ltcbridge feed seal|preview|send`` and ``ltcbridge hub receive``: releases on the move.
+"""``ltcbridge feed seal|preview|send|cohort`` and ``ltcbridge hub receive``: releases on the move.
 
 Wired into ``cli.py`` by ``register_feed`` and ``register_hub``. Secrets (MESH password and
 shared key, an HTTPS bearer token) come from the environment, never from the command line, where
@@ -24,6 +24,11 @@ from ltcbridge.disclosure.history import decode as decode_history
 from ltcbridge.disclosure.history import encode as encode_history
 from ltcbridge.errors import LtcbridgeError
 from ltcbridge.feed.build import FeedBuild, build_feed, write_quarantine
+from ltcbridge.feed.cohort_extract import (
+    build_cohort_extract,
+    load_or_create_secret,
+    write_extract,
+)
 from ltcbridge.feed.manifest import build_manifest, release_measures, reports_of_org
 from ltcbridge.feed.receipts import Receipt, ReceiptStore
 from ltcbridge.feed.release import ReleaseMeta, new_release_meta
@@ -280,6 +285,35 @@ def _print_received(result: Any) -> int:
     return EXIT_ATTENTION if result.rejected else EXIT_OK
 
 
+# -- feed cohort ---------------------------------------------------------------------------------
+def run_feed_cohort(args: argparse.Namespace) -> int:
+    """Write the pseudonymised cohort extract, when the agreement allows one."""
+    agreement = load_agreement(args.agreement)
+    if not agreement.cohort_extract:  # say so before reading a large export
+        raise LtcbridgeError(
+            f"agreement {agreement.id} does not allow a pseudonymised cohort extract: it needs "
+            "[cohort_extract] allowed = true, agreed with the practice's IG lead"
+        )
+    secret, created = load_or_create_secret(args.key)
+    if created:
+        err.print(
+            f"Created a new pseudonym key at {args.key} (readable by you only). Keep it and back "
+            "it up: it never leaves the practice, and a new key changes every pseudonym."
+        )
+    rows = build_cohort_extract(
+        args.source, load_mappings(args.mappings), agreement, args.period, secret,
+        workers=args.workers,
+    )  # fmt: skip
+    path = write_extract(rows, Path(args.out) / f"cohort-{agreement.recipient}-{args.period}.csv")
+    out.print(
+        f"Cohort extract: {len(rows)} people whose six months after a provider's intervention "
+        f"ended in {args.period}, pseudonymised for {agreement.recipient} (HMAC-SHA256), months "
+        f"only, no identifier: {path}\nIt is not sealed: check it, then send it as the agreement "
+        "says."
+    )
+    return EXIT_OK
+
+
 # -- shared plumbing -----------------------------------------------------------------------------
 def _build(args: argparse.Namespace) -> FeedBuild:
     return build_feed(
@@ -338,6 +372,21 @@ def register_feed(feed: argparse._SubParsersAction) -> None:
     seal.add_argument("--sender", help="ODS code sending (default: the one organisation reported)")
     seal.add_argument("--out", required=True, help="directory for the sealed release and manifest")
     _add_receipts_option(seal)
+    cohort = _command(
+        feed,
+        "cohort",
+        "Write the pseudonymised cohort extract for the commissioner's cost analysis (one row per "
+        "person of the month's NHS-use cohort: a keyed pseudonym, breakdowns, months, NHS use "
+        "and cost before and after). Only when the agreement has [cohort_extract] allowed = true.",
+        run_feed_cohort,
+    )
+    _add_build_options(cohort)
+    cohort.add_argument(
+        "--key",
+        required=True,
+        help="the practice's pseudonym secret (made, owner-readable, if missing; never sent)",
+    )
+    cohort.add_argument("--out", required=True, help="directory for the extract (CSV)")
     send = _command(
         feed,
         "send",

@@ -99,6 +99,7 @@ class Columns:
     p_ethnicity: array = field(default_factory=lambda: array("b"))
     p_imd: array = field(default_factory=lambda: array("b"))
     p_practice: array = field(default_factory=lambda: array("l"))  # index into practice_refs
+    identities: list[str] = field(default_factory=list)  # only with ScanSettings.keep_identity
     practice_refs: list[str] = field(default_factory=list)
     provider_refs: list[str] = field(default_factory=list)  # provider ODS codes
     organizations: dict[str, str] = field(default_factory=dict)  # Organization id -> ODS code
@@ -127,6 +128,7 @@ class Columns:
                 theirs = _shifted(theirs, provider_base, keep_negative=True)
             mine.frombytes(theirs.tobytes())
         self.practice_refs.extend(other.practice_refs)
+        self.identities.extend(other.identities)
         self.provider_refs.extend(other.provider_refs)
         self.organizations.update(other.organizations)
         self.held_subjects |= other.held_subjects
@@ -168,6 +170,9 @@ class ScanSettings:
 
     mappings: Mappings
     months: frozenset[int] | None = None
+    # Keep who each Patient is (NHS number, else "Patient/{id}"): only for the pseudonymised
+    # cohort extract, which turns it into a keyed pseudonym before anything is written.
+    keep_identity: bool = False
 
 
 _ALWAYS_KEPT = frozenset(
@@ -185,6 +190,7 @@ class _ChunkScanner:
     def __init__(self, chunk: Chunk, settings: ScanSettings) -> None:
         self.chunk = chunk
         self.months = settings.months
+        self.keep_identity = settings.keep_identity
         self.reader = Reader(settings.mappings)
         self.out = Columns()
         self.order_base = chunk.index << 40
@@ -284,6 +290,8 @@ class _ChunkScanner:
         out.p_ethnicity.append(ETHNICITY_INDEX[ethnicity])
         out.p_imd.append(IMD_INDEX[imd])
         out.p_practice.append(self._practice_row(practice))
+        if self.keep_identity:
+            out.identities.append(nhs_number or subject_key("Patient", rid))
 
     def _link(self, link: Link | None) -> tuple[int, int]:
         """(key_hash of the focused referral or 0, provider row or -1) of one entry."""
@@ -374,13 +382,16 @@ def scan_source(
     progress: ProgressCallback | None = None,
     chunk_bytes: int = CHUNK_BYTES,
     months: Iterable[str] | None = None,
+    keep_identity: bool = False,
 ) -> Columns:
     """Scan every NDJSON file of a source into one ``Columns``, in source order.
 
     ``months`` (YYYY-MM) limits the kept facts to those months (see ``ScanSettings``).
     """
     settings = ScanSettings(
-        mappings, None if months is None else frozenset(int(m.replace("-", "")) for m in months)
+        mappings,
+        None if months is None else frozenset(int(m.replace("-", "")) for m in months),
+        keep_identity,
     )
     chunks = plan_chunks(source_files(source), chunk_bytes)
     total = sum(Path(c.path).stat().st_size if c.end == -1 else c.end - c.start for c in chunks)

@@ -18,7 +18,7 @@ def store(tmp_path: Path) -> StateStore:
 
 def entry(rid: str, updated: int | None, concepts: tuple[str, ...]) -> tuple:
     return ("Observation", rid, updated, None, ("Patient", "p1"), "2026-10-01", 20261001,
-            concepts, (), (), False)  # fmt: skip
+            concepts, (), (), False, None)  # fmt: skip
 
 
 def test_new_store_is_wal_private_and_at_the_current_schema(store: StateStore) -> None:

@@ -47,6 +47,7 @@ class Population:
     fact_updated: np.ndarray  # the entry's meta.lastUpdated (microseconds), -1 = none
     stars: StarRows
     providers: list[str] = field(default_factory=list)  # provider ODS codes, sorted
+    identity: list[str] | None = None  # per person, only when the scan kept it (cohort extract)
     report: PopulationReport = field(default_factory=PopulationReport)
 
 
@@ -102,6 +103,7 @@ def build_population(columns: Columns) -> Population:
         fact_updated=_np(columns.v_updated)[fact_versions],
         stars=_star_rows(columns, version_wins, patient_rows, provider_of_ref),
         providers=providers,
+        identity=[columns.identities[i] for i in patient_rows] if columns.identities else None,
         report=report,
     )
     population.opted_out = _opted_out(population, population.fact_updated)
