@@ -26,7 +26,29 @@ def summarise(build: FeedBuild) -> list[str]:
     ]
     lines += _unmapped_lines(build)
     lines += _quarantine_lines(build)
+    lines += _measure_lines(build)
     lines += _disclosure_lines(build)
+    return lines
+
+
+def _measure_lines(build: FeedBuild) -> list[str]:
+    """Each measure's headline across the organisations, before masking (it stays here)."""
+    lines = []
+    for cube in build.cubes:
+        name = cube.measure.rstrip("/").rsplit("/", 1)[-1].replace("-", " ")
+        same_people = {r.left for r in cube.relations if r.op == "=="}
+        people = [
+            f"{group} {int(cube.totals[:, g].sum())}"
+            for g, group in enumerate(cube.groups)
+            if group not in same_people
+        ]
+        lines.append(f"Counted for {name} (people, before masking): {', '.join(people)}.")
+        if cube.score_units:
+            sums = [
+                f"{group} {sum(cube.scores[(o, group, None, None)] for o in cube.orgs):g}"
+                for group in cube.score_units
+            ]
+            lines.append(f"  Score totals: {', '.join(sums)}.")
     return lines
 
 
