@@ -106,7 +106,9 @@ def test_a_feed_built_from_the_engines_bulk_export_matches_the_truth(
         '[agreement]\nid = "DSA-IT"\nrecipient = "QHM"\ninternal_recipient = true\n'
         "[disclosure]\nthreshold = 0\nrounding = 1\nsecondary = false\n"
         '[breakdowns]\nallowed = ["age-band", "sex", "ethnicity-group", "imd-quintile"]\n'
-        'level = "practice"\n'
+        'level = "practice"\n[unit_costs]\n'
+        "gp-attendances = 42\nae-attendances = 180\nprescriptions = 9\n"
+        "unplanned-admissions = 1850\n"
     )
     out = tmp_path / "feed"
     status = main(["feed", "build", "--source", str(tmp_path / "export"),
@@ -114,24 +116,41 @@ def test_a_feed_built_from_the_engines_bulk_export_matches_the_truth(
                    "--period", "2026-10", "--out", str(out)])  # fmt: skip
     assert status in (0, 3)
     truth = json.loads((SYNTHETIC / "truth.json").read_text())
-    expected = {
-        (r["org"], r["group"], r["stratifier"], r["stratum"]): r["count"]
-        for r in truth["unmet_need"] if r["level"] == "practice" and r["month"] == "2026-10"
-    }  # fmt: skip
-    assert _feed_counts(out) == expected
+    for measure, rows in MEASURE_TRUTH.items():
+        expected = {
+            (r["org"], r["group"], r["stratifier"], r["stratum"]):
+            (r["count"], r.get("score_total"))
+            for r in truth[rows] if r["level"] == "practice" and r["month"] == "2026-10"
+        }  # fmt: skip
+        assert expected, f"the fixtures must exercise {measure} in 2026-10"
+        assert _feed_counts(out, measure) == expected, measure
 
 
-def _feed_counts(out: Path) -> dict[tuple[str, str, str | None, str | None], int]:
+MEASURE_TRUTH = {
+    "unmet-need": "unmet_need",
+    "referrals": "referrals",
+    "star-distance-travelled": "star_distance",
+    "nhs-use": "nhs_use",
+}
+
+
+def _feed_counts(out: Path, measure: str) -> dict[tuple[str, str, str | None, str | None], tuple]:
+    """(count, score total or None) of every non-zero figure of one measure's reports."""
     counts = {}
-    for path in out.glob("*.json"):
+    for path in out.glob(f"{measure}-*.json"):
         report = json.loads(path.read_text())
         org = report["reporter"]["identifier"]["value"]
         for group in report["group"]:
             code = group["code"]["coding"][0]["code"]
-            counts[(org, code, None, None)] = group["population"][0]["count"]
+            counts[(org, code, None, None)] = _figure(group)
             for stratifier in group["stratifier"]:
                 for stratum in stratifier["stratum"]:
                     value = stratum["value"]["coding"][0]["code"]
                     name = stratifier["code"][0]["text"]
-                    counts[(org, code, name, value)] = stratum["population"][0]["count"]
-    return {k: v for k, v in counts.items() if v}
+                    counts[(org, code, name, value)] = _figure(stratum)
+    return {k: v for k, v in counts.items() if v[0]}
+
+
+def _figure(element: dict) -> tuple[int, int | None]:
+    totals = [e["valueDecimal"] for e in element.get("extension", ()) if "valueDecimal" in e]
+    return element["population"][0]["count"], (int(totals[0]) if totals else None)

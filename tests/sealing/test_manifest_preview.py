@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -50,7 +51,8 @@ def test_manifest_counts_match_the_sealed_release_and_name_no_one() -> None:
     assert f"Organisations reported (practice level): {PRACTICE}." in text
     assert f"{len(reports_of(PRACTICE))} summary report(s)" in text
     assert "Release number 2" in text and "October 2026" in text and "DSA-DEMO-001" in text
-    assert "Opt-outs honoured: 5 people" in text
+    opted_out = json.loads((SYNTHETIC / "truth.json").read_text())["people"]["opted_out_now"]
+    assert f"Opt-outs honoured: {opted_out} people" in text
     assert "never sent" in text
     assert not re.search(r"\b999\d{7}\b", text)  # no NHS (test) number, no patient id
     assert "Patient/" not in text

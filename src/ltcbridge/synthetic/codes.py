@@ -27,6 +27,8 @@ NEED_ANY = "need-any"
 SUPPORT_LEVELS = ("support-self-care", "support-minimal", "support-moderate", "support-high")
 GOAL = "goal"
 REFERRAL = "referral-lead-provider"
+REFERRAL_ACCEPTED = "referral-accepted"
+REFERRAL_DECLINED = "referral-declined"
 CONSENT = "consent-share-provider"
 OPTOUT = "optout-secondary-use"
 OPTOUT_WITHDRAWN = "optout-withdrawn"
@@ -46,6 +48,14 @@ STAR_AREAS = (
 SNOMED_REFERRAL = "871731000000106"
 SNOMED_OPTOUT = "827241000000103"
 READ_OPTOUT = "9Nu0."
+SNOMED_DECLINED = "871711000000103"  # Social prescribing declined
+SNOMED_ADMISSION = "183452005"  # Emergency hospital admission
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+ACT_EMERGENCY = "EMER"  # Encounter.class: an A&E attendance (bundled map)
+
+# The referral loop's business identifiers (as the practice daemon writes them back).
+REFERRAL_ID = "https://ltcbridge.github.io/fhir/Id/referral"
+OUTCOME_ID = "https://ltcbridge.github.io/fhir/Id/outcome"
 
 # Real-looking clinical codes no care-planning mapping covers: a GP record is full of them.
 UNMAPPED_CLINICAL = (

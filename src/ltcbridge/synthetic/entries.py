@@ -6,10 +6,11 @@ fact and the written line cannot disagree by accident of a later edit.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from . import codes, records
-from .ledger import Ledger
+from .ledger import Ledger, Referral, StarReading
 from .people import Person
 from .practices import Practice
 from .questionnaires import Answers, answer_items
@@ -42,11 +43,14 @@ def single(
     date_field: str | None = None,
     status: str | None = None,
     counts: bool = True,
+    star: Mapping[str, int] | None = None,
+    provider: str | None = None,
     **extra: Any,
 ) -> str:
     """Write a one-version entry for a person and record that it asserts `concepts`.
 
     `counts=False` is for an entry whose status (or a newer version) makes it assert nothing.
+    `star` (area -> score) makes it a Star reading taken by `provider` (None: the practice).
     """
     rid = ledger.new_id(kind.lower())
     res = records.entry(
@@ -66,6 +70,10 @@ def single(
     )
     if counts:
         ledger.fact(person, concepts, when, instant)
+        if star is not None:
+            ledger.stars.append(
+                StarReading(person.id, codes.STAR, when, instant, dict(star), provider)
+            )
     return rid
 
 
@@ -97,14 +105,32 @@ def coded(
 
 
 def referral(ledger: Ledger, person: Person, when: str, **kw: Any) -> str:
-    """A ServiceRequest with the national social-prescribing referral code."""
+    """A ServiceRequest with the national social-prescribing referral code (remembered by id)."""
     coding = {
         "system": codes.SNOMED,
         "code": codes.SNOMED_REFERRAL,
         "display": "Referral to social prescribing service",
     }
-    return single(
+    if kw.get("status") in RETRACTING:
+        kw["counts"] = False
+    rid = single(
         ledger, person, "ServiceRequest", when, frozenset({codes.REFERRAL}), codings=[coding], **kw
+    )
+    ledger.referrals[rid] = Referral(rid, person.id, when, kw.get("counts", True))
+    return rid
+
+
+def declined(ledger: Ledger, person: Person, kind: str, when: str, **kw: Any) -> str:
+    """An Observation or Procedure with the national "social prescribing declined" code."""
+    coding = {
+        "system": codes.SNOMED,
+        "code": codes.SNOMED_DECLINED,
+        "display": "Social prescribing declined",
+    }
+    if kw.get("status") in RETRACTING:
+        kw["counts"] = False
+    return single(
+        ledger, person, kind, when, frozenset({codes.REFERRAL_DECLINED}), codings=[coding], **kw
     )
 
 
@@ -116,16 +142,33 @@ def goal(ledger: Ledger, person: Person, when: str, text: str, **kw: Any) -> str
 
 
 def star_reading(
-    ledger: Ledger, practice: Practice, person: Person, when: str, scores: tuple[int, ...]
+    ledger: Ledger,
+    practice: Practice,
+    person: Person,
+    when: str,
+    scores: tuple[int | None, ...],
+    *,
+    provider: str | None = None,
+    performer: list[dict[str, Any]] | None = None,
+    **kw: Any,
 ) -> str:
-    """A Star reading Observation, coded locally (Riverside) or with ltcbridge concepts (ICB)."""
+    """A Star reading Observation (an area scored None is left out).
+
+    The practice codes it locally (Riverside) or with ltcbridge concepts (ICB); a provider's
+    reading, as the daemon copies it back, always carries ltcbridge concepts and a performer
+    naming the provider by ODS code (`performer` overrides that list as written).
+    """
     t = practice.template
-    if t.star_uses_local_codes:
+    if t.star_uses_local_codes and provider is None:
         star = t.coding_for(codes.STAR)
         areas = [t.coding_for(a) for a in codes.STAR_AREAS]
     else:
         star = codes.concept_coding(codes.STAR)
         areas = [codes.concept_coding(a) for a in codes.STAR_AREAS]
+    kept = [(a, coding, s) for a, coding, s in zip(codes.STAR_AREAS, areas, scores, strict=True)]
+    kept = [k for k in kept if k[2] is not None]
+    if provider is not None:
+        kw["performer"] = performer or [records.ods_ref(provider)]
     return single(
         ledger,
         person,
@@ -133,7 +176,12 @@ def star_reading(
         when,
         frozenset({codes.STAR}),
         codings=[star],
-        component=records.star_components(scores, areas),
+        component=records.star_components(
+            tuple(s for _, _, s in kept), [coding for _, coding, _ in kept]
+        ),
+        star={a: s for a, _, s in kept},
+        provider=provider,
+        **kw,
     )
 
 
@@ -159,6 +207,9 @@ def review_response(
         non_asserting=answers.non_asserting(t),
         questionnaire=canonical or t.canonical(),
         item=answer_items(t, answers),
+        star=dict(zip(codes.STAR_AREAS, answers.star, strict=True))
+        if answers.star and t.star_uses_local_codes  # only that form has Star items
+        else None,
         **kw,
     )
 
@@ -177,4 +228,5 @@ def star_response(ledger: Ledger, person: Person, when: str, scores: tuple[int, 
         frozenset(),
         questionnaire="https://ltcbridge.github.io/fhir/Questionnaire/star-wellbeing|1",
         item=items,
+        star=dict(zip(codes.STAR_AREAS, scores, strict=True)),
     )

@@ -10,6 +10,7 @@ from .badlines import write_bad_lines
 from .ledger import Ledger
 from .mess import NO_PRACTICE_ORG, run_scenarios
 from .nhs import NhsNumbers
+from .outcomes import run_outcomes
 from .output import write_mappings, write_ndjson, write_truth
 from .population import populate
 from .practices import make_practices
@@ -50,6 +51,7 @@ def generate(
     for p in surgeries:
         populate(ledger, nhs, p, months, patients)
     run_scenarios(ledger, nhs, surgeries, months)
+    run_outcomes(ledger, nhs, surgeries, months)
     first = next(p for p in ledger.people.values() if p.practice == surgeries[0].ods)
     write_bad_lines(ledger, surgeries[0], first, months[len(months) // 2])
 

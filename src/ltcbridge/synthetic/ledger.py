@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -36,6 +37,55 @@ class Fact:
 
 
 @dataclass(frozen=True)
+class Referral:
+    """A referral ServiceRequest: whose, its clinical date, and whether it finally counts."""
+
+    id: str
+    patient: str
+    date: str
+    counts: bool  # False when its winning version is entered-in-error, revoked, ...
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A provider's answer (Task) to a referral, as its winning version finally says it."""
+
+    id: str
+    patient: str  # Task.for
+    focus: str  # the id of the ServiceRequest it answers
+    status: str  # the winning version's status
+    date: str  # the winning version's lastModified, else its authoredOn, as written
+    owner: str  # the provider's ODS code
+
+
+@dataclass(frozen=True)
+class StarReading:
+    """One counting Star reading: its scores per area, its date and who took it."""
+
+    patient: str
+    star: str
+    date: str
+    updated: datetime
+    scores: Mapping[str, int]
+    provider: str | None  # the first performer with an ODS identifier; None = the practice
+
+    @property
+    def month(self) -> str:
+        """The reading's month, as written."""
+        return self.date[:7]
+
+
+@dataclass(frozen=True)
+class NhsUnit:
+    """One counting NHS-use record: the kind of use (e.g. gp-attendances), its date, which one."""
+
+    patient: str
+    kind: str
+    date: str
+    resource: str  # "Type/id": prescriptions count one per resource
+
+
+@dataclass(frozen=True)
 class Quarantined:
     """Why a written line should be quarantined (its line number is known only on writing)."""
 
@@ -58,6 +108,10 @@ class Ledger:
     held: list[str] = field(default_factory=list)
     unattributed: list[str] = field(default_factory=list)
     mess: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    referrals: dict[str, Referral] = field(default_factory=dict)  # by ServiceRequest id
+    answers: list[Answer] = field(default_factory=list)
+    stars: list[StarReading] = field(default_factory=list)
+    nhs_use: list[NhsUnit] = field(default_factory=list)
     _counters: Counter[str] = field(default_factory=Counter)
 
     def new_id(self, prefix: str) -> str:

@@ -14,7 +14,7 @@ from datetime import datetime
 from . import codes, entries, records
 from .ledger import Ledger
 from .nhs import NhsNumbers
-from .people import Person
+from .people import Person, shift_month
 from .population import add_person, new_person
 from .practices import Practice
 from .questionnaires import Answers
@@ -217,7 +217,10 @@ def retracted_form(s: Scene) -> None:
         questionnaire=s.practice.template.canonical(),
         item=[],
     )
-    s.ledger.write(records.with_meta(res, "2026-12-01T09:00:00Z", None))
+    # Amended after the form's own lastUpdated (at most 20 days after its date), whatever the
+    # months: the 1st of the second month after the main one (2026-12-01 by default).
+    after = shift_month(s.main, 2)
+    s.ledger.write(records.with_meta(res, f"{after}-01T09:00:00Z", None))
     sr = s.ledger.new_id("servicerequest")
     coding = {"system": codes.SNOMED, "code": codes.SNOMED_REFERRAL}
     for status, t in (("revoked", "2026-10-20T09:00:00Z"), ("active", "2026-10-18T09:00:00Z")):

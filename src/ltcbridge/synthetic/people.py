@@ -131,3 +131,21 @@ def random_demographics(rng: random.Random, person: Person, area: Postcodes) -> 
     postcode, quintile = rng.choice(area.known)
     person.postcode = odd_spelling(rng, postcode) if rng.random() < 0.15 else postcode
     person.imd = quintile
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day `months` calendar months later (or earlier), clamped to the month's end.
+
+    2026-03-31 minus 1 month is 2026-02-28: a window never spills into the next month.
+    """
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    last = month_end(f"{year:04d}-{month + 1:02d}")
+    return date(year, month + 1, min(day.day, last.day))
+
+
+def shift_month(month: str, months: int) -> str:
+    """A YYYY-MM month moved by whole months."""
+    index = int(month[:4]) * 12 + int(month[5:7]) - 1 + months
+    year, mon = divmod(index, 12)
+    return f"{year:04d}-{mon + 1:02d}"

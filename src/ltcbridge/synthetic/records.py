@@ -160,3 +160,108 @@ def with_meta(res: dict[str, Any], last_updated: str | None, version_id: str | N
         out["meta"] = meta
     out.update((k, v) for k, v in res.items() if k not in out)
     return out
+
+
+def ods_ref(ods: str) -> dict[str, Any]:
+    """A logical reference to an organisation by ODS code (a provider, a practice)."""
+    return {"identifier": {"system": codes.ODS, "value": ods}}
+
+
+def task(
+    rid: str,
+    patient_id: str,
+    request_id: str,
+    practice: str,
+    owner: str,
+    status: str,
+    *,
+    authored: str | None,
+    last_modified: str | None,
+) -> dict[str, Any]:
+    """A provider's answer to a referral, as the practice daemon writes it back to the GP."""
+    value = f"{practice}-ServiceRequest-{request_id}-task"
+    res: dict[str, Any] = {
+        "resourceType": "Task",
+        "id": rid,
+        "identifier": [{"system": codes.REFERRAL_ID, "value": value}],
+        "status": status,
+        "intent": "order",
+        "focus": {"reference": f"ServiceRequest/{request_id}"},
+        "for": {"reference": f"Patient/{patient_id}"},
+        "requester": ods_ref(practice),
+        "owner": ods_ref(owner),
+    }
+    if authored is not None:
+        res["authoredOn"] = authored
+    if last_modified is not None:
+        res["lastModified"] = last_modified
+    return res
+
+
+def appointment(
+    rid: str, patient: dict[str, Any], start: str, status: str, *, patient_first: bool
+) -> dict[str, Any]:
+    """A GP appointment (no serviceType: the practice's own clinic)."""
+    people = [
+        {"actor": patient, "status": "accepted"},
+        {"actor": {"reference": "Practitioner/gp-0001"}, "status": "accepted"},
+    ]
+    return {
+        "resourceType": "Appointment",
+        "id": rid,
+        "status": status,
+        "start": start,
+        "minutesDuration": 10,
+        "participant": people if patient_first else people[::-1],
+    }
+
+
+def encounter(
+    rid: str,
+    patient: dict[str, Any],
+    start: str,
+    encounter_class: tuple[str, str],
+    *,
+    status: str = "finished",
+    snomed_type: tuple[str, str] | None = None,
+    based_on: str | None = None,
+    provider: str | None = None,
+) -> dict[str, Any]:
+    """An Encounter: class (ActCode, display), optional SNOMED type, optional basedOn referral."""
+    code, display = encounter_class
+    res: dict[str, Any] = {
+        "resourceType": "Encounter",
+        "id": rid,
+        "status": status,
+        "class": {"system": codes.ACT_CODE, "code": code, "display": display},
+    }
+    if snomed_type is not None:
+        res["type"] = [
+            {
+                "coding": [
+                    {"system": codes.SNOMED, "code": snomed_type[0], "display": snomed_type[1]}
+                ]
+            }
+        ]
+    res["subject"] = patient
+    if based_on is not None:
+        res["basedOn"] = [{"reference": f"ServiceRequest/{based_on}"}]
+    res["period"] = {"start": start}
+    if provider is not None:
+        res["serviceProvider"] = ods_ref(provider)
+    return res
+
+
+def medication_request(
+    rid: str, patient: dict[str, Any], authored: str, status: str, intent: str, drug: str
+) -> dict[str, Any]:
+    """A prescription (the medicine as text only: no coding for a map to miss)."""
+    return {
+        "resourceType": "MedicationRequest",
+        "id": rid,
+        "status": status,
+        "intent": intent,
+        "medicationCodeableConcept": {"text": drug},
+        "subject": patient,
+        "authoredOn": authored,
+    }
