@@ -94,11 +94,22 @@ class Manifest:
         breakdowns = ", ".join(BREAKDOWNS.get(b, b) for b in self.breakdowns) or "none"
         return [
             f"- Measures: {', '.join(measure_name(m) for m in self.measures)}.",
-            f"- Breakdowns: {breakdowns}.",
+            f"- Breakdowns: {breakdowns}"
+            + (", and the provider for referrals and outcomes." if self._outcomes() else "."),
             f"- What leaves: {self.reports} summary report(s) holding {self.figures} figures. "
-            "They are counts of people only: no names, NHS numbers, dates of birth, addresses "
-            "or any other detail about a person.",
+            "They are counts of people"
+            + (
+                f", and beside a count of more than {self.threshold} people the average (and "
+                "total) Star change or NHS use of that group"
+                if self._outcomes()
+                else " only"
+            )
+            + ": no names, NHS numbers, dates of birth, addresses or any other detail about a "
+            "person.",
         ]
+
+    def _outcomes(self) -> bool:
+        return any(not m.endswith(("/unmet-need", "/support-level")) for m in self.measures)
 
     def _masking(self) -> list[str]:
         total = sum(self.masked.values())
