@@ -1,4 +1,4 @@
-"""``ltcbridge feed seal|preview|send|cohort`` and ``ltcbridge hub receive``: releases on the move.
+"""``ltcbridge feed seal|preview|send|cohort|measures`` and ``hub receive``: releases on the move.
 
 Wired into ``cli.py`` by ``register_feed`` and ``register_hub``. Secrets (MESH password and
 shared key, an HTTPS bearer token) come from the environment, never from the command line, where
@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -30,6 +31,7 @@ from ltcbridge.feed.cohort_extract import (
     write_extract,
 )
 from ltcbridge.feed.manifest import build_manifest, release_measures, reports_of_org
+from ltcbridge.feed.measure_definitions import measure_definitions, measure_group_codes
 from ltcbridge.feed.receipts import Receipt, ReceiptStore
 from ltcbridge.feed.release import ReleaseMeta, new_release_meta
 from ltcbridge.feed.seal import load_key, seal_release
@@ -314,6 +316,21 @@ def run_feed_cohort(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- feed measures -------------------------------------------------------------------------------
+def run_feed_measures(args: argparse.Namespace) -> int:
+    """Write the Measure definitions (and the measure-group CodeSystem) the feed refers to."""
+    mappings = load_mappings(args.mappings)
+    directory = Path(args.out)
+    directory.mkdir(parents=True, exist_ok=True)
+    resources = [*measure_definitions(mappings), measure_group_codes(mappings)]
+    for resource in resources:
+        path = directory / f"{resource['resourceType']}-{resource['id']}.json"
+        path.write_bytes(orjson.dumps(resource, option=orjson.OPT_INDENT_2) + b"\n")
+    out.print(f"Wrote {len(resources)} FHIR definitions to {directory}: " + ", ".join(
+        r.get("url", r["id"]) for r in resources))  # fmt: skip
+    return EXIT_OK
+
+
 # -- shared plumbing -----------------------------------------------------------------------------
 def _build(args: argparse.Namespace) -> FeedBuild:
     return build_feed(
@@ -372,6 +389,17 @@ def register_feed(feed: argparse._SubParsersAction) -> None:
     seal.add_argument("--sender", help="ODS code sending (default: the one organisation reported)")
     seal.add_argument("--out", required=True, help="directory for the sealed release and manifest")
     _add_receipts_option(seal)
+    measures = _command(
+        feed,
+        "measures",
+        "Write the FHIR Measure resources behind the feed's canonicals (groups, what each counts, "
+        "breakdowns, scores) and the CodeSystem of the outcome measures' group codes, validated.",
+        run_feed_measures,
+    )
+    measures.add_argument(
+        "--mappings", action="append", default=[], help="mappings directory (Stars are data)"
+    )
+    measures.add_argument("--out", required=True, help="directory to write the JSON files to")
     cohort = _command(
         feed,
         "cohort",
