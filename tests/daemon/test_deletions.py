@@ -31,3 +31,49 @@ def test_a_deleted_referral_entry_is_not_sent_when_consent_arrives(loop: Loop) -
     assert second.summary["gp_deleted"] == 1
     assert all_of(loop.provider, "ServiceRequest") == []
     assert loop.state().open_referrals("referral-lead-provider", "queued", "no-consent") == []
+
+
+def test_a_referral_retracted_after_sending_is_withdrawn_at_the_provider(loop: Loop) -> None:
+    put_all(loop.gp, practice_record(2))
+    first = loop.sync()
+    assert first.status == "ok", first.error
+    assert first.summary["referrals_sent"] == 2
+    assert {r["status"] for r in all_of(loop.provider, "ServiceRequest")} == {"active"}
+
+    review = httpx.get(f"{loop.gp}/QuestionnaireResponse/qr1", timeout=10).json()
+    put_all(loop.gp, [{**review, "status": "entered-in-error"}])
+    second = loop.sync()
+    third = loop.sync()  # nothing more to do: withdrawn once
+
+    assert second.status == "ok", second.error
+    assert second.summary["referrals_withdrawn"] == 1
+    assert third.summary["referrals_withdrawn"] == 0 and third.summary["referrals_sent"] == 0
+    requests = all_of(loop.provider, "ServiceRequest")
+    assert sorted(r["status"] for r in requests) == ["active", "revoked"]  # one each, no copy
+    tasks = {t["status"]: t for t in all_of(loop.provider, "Task")}
+    assert set(tasks) == {"requested", "cancelled"}
+    assert "recorded in error" in tasks["cancelled"]["statusReason"]["text"]
+    actions = [row["action"] for row in loop.state().audit_records()]
+    assert actions.count("referral-withdrawn") == 1
+    assert actions.count("referral-withdrawal-sent") == 1
+
+
+def test_a_referral_retracted_before_it_could_be_sent_never_leaves(loop: Loop) -> None:
+    put_all(loop.gp, practice_record(1))
+    working = loop.config_path.read_text()
+    loop.config_path.write_text(working.replace(loop.provider, "http://127.0.0.1:9"))
+    first = loop.sync()  # the provider cannot be reached: the referral waits in the outbox
+    assert first.summary["referrals_queued"] == 1 and loop.state().backlog() == 1
+
+    review = httpx.get(f"{loop.gp}/QuestionnaireResponse/qr1", timeout=10).json()
+    put_all(loop.gp, [{**review, "status": "entered-in-error"}])
+    loop.config_path.write_text(working)
+    second = loop.sync()
+
+    assert second.status == "ok", second.error
+    assert second.summary["referrals_withdrawn"] == 1
+    assert second.summary["referrals_sent"] == 0 and loop.state().backlog() == 0
+    assert all_of(loop.provider, "ServiceRequest") == []
+    reasons = [row["detail"] for row in loop.state().audit_records()
+               if row["action"] == "referral-withdrawn"]  # fmt: skip
+    assert len(reasons) == 1 and "before sending" in reasons[0]

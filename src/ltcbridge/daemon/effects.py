@@ -32,9 +32,10 @@ async def send_referrals(
     providers: Mapping[str, EndpointConfig],
     should_stop: Callable[[], bool] = lambda: False,
 ) -> EffectCounts:
-    """POST each pending referral Bundle (a transaction of conditional PUTs) to its provider."""
+    """POST each pending referral Bundle (a transaction of conditional PUTs) to its provider,
+    and each withdrawal of a referral sent before."""
     counts = EffectCounts()
-    for effect in state.pending("referral"):
+    for effect in [*state.pending("referral"), *state.pending("withdrawal")]:
         provider = providers[effect.target]
         try:
             await clients[effect.target].transaction(effect.payload["entries"])
@@ -44,7 +45,7 @@ async def send_referrals(
         with state.unit():
             state.mark_done(effect.key)
             state.audit(
-                "referral-sent",
+                "referral-sent" if effect.kind == "referral" else "referral-withdrawal-sent",
                 effect.payload["source"],
                 recipient=provider.ods,
                 agreement=provider.agreement,

@@ -31,6 +31,9 @@ from ltcbridge.fhirclient import upsert_entry
 from ltcbridge.uris import NHS_NUMBER, ODS_CODE
 
 SENT, NO_CONSENT, NO_PATIENT, NO_PROVIDER = "queued", "no-consent", "no-patient", "no-provider"
+WITHDRAWN = "withdrawn"
+WITHDRAWAL_SUFFIX = "-withdrawal"
+WITHDRAWN_REASON = "Withdrawn by the practice: the referral was recorded in error at the GP"
 _PATIENT_FIELDS = ("name", "birthDate", "gender", "telecom", "address")
 
 
@@ -88,6 +91,58 @@ def _decide(state: StateStore, practice_ods: str, router: Router, entry: StoredE
             reason=decision,
         )
     return decision
+
+
+def plan_withdrawals(state: StateStore, practice_ods: str) -> int:
+    """Referrals whose GP entry was retracted after the decision to send: never send one still
+    waiting; withdraw one already sent (the provider's ServiceRequest revoked, Task cancelled).
+
+    Returns how many were withdrawn. The audit log says which, and whether it had left.
+    """
+    withdrawn = 0
+    with state.unit():
+        for entry in state.retracted_referrals(SENT):
+            value = referral_value(practice_ods, entry.source)
+            found = state.effect(value)
+            if found is None:
+                continue
+            effect, status = found
+            if status == "pending":
+                state.cancel(value)  # never leaves
+            sent = status == "done"
+            if sent:
+                entries = withdrawal_entries(effect.payload["entries"])
+                state.enqueue(
+                    value + WITHDRAWAL_SUFFIX,
+                    "withdrawal",
+                    effect.target,
+                    {"source": entry.source, "entries": entries},
+                )
+            state.decide(entry.source, WITHDRAWN)
+            state.audit(
+                "referral-withdrawn",
+                entry.source,
+                recipient=effect.target,
+                referral=value,
+                reason="retracted at the GP " + ("after sending" if sent else "before sending"),
+            )
+            withdrawn += 1
+    return withdrawn
+
+
+def withdrawal_entries(referral: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The referral's own conditional PUTs, saying it is withdrawn: the ServiceRequest revoked,
+    the Task cancelled with the reason, the Goals cancelled; the Patient unchanged (the others
+    refer to it within the transaction)."""
+    changes: dict[str, dict[str, Any]] = {
+        "ServiceRequest": {"status": "revoked"},
+        "Task": {"status": "cancelled", "statusReason": {"text": WITHDRAWN_REASON}},
+        "Goal": {"lifecycleStatus": "cancelled"},
+    }
+    return [
+        {**e, "resource": {**e["resource"], **changes.get(e["resource"]["resourceType"], {})}}
+        for e in referral
+    ]
 
 
 def _review_entries(

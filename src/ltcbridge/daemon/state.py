@@ -283,6 +283,16 @@ class StateStore:
             (source, decision, now_iso()),
         )
 
+    def retracted_referrals(self, decision: str) -> list[StoredEntry]:
+        """Referral entries with this decision whose GP entry now asserts nothing (entered in
+        error, cancelled or deleted at the GP)."""
+        return self._entries(
+            "SELECT entry.* FROM entry JOIN referral ON referral.source = "
+            "entry.resource_type || '/' || entry.id WHERE entry.retracted = 1 AND "
+            "referral.decision = ?",
+            (decision,),
+        )
+
     # -- provider references -------------------------------------------------------------------
     def provider_ref(self, provider: str, reference: str) -> str | None:
         row = self.db.execute(
@@ -316,6 +326,23 @@ class StateStore:
             Effect(r["key"], r["kind"], r["target"], json.loads(r["payload"]), r["attempts"])
             for r in rows
         ]
+
+    def effect(self, key: str) -> tuple[Effect, str] | None:
+        """An effect by key, with its status (pending, done or cancelled)."""
+        r = self.db.execute("SELECT * FROM outbox WHERE key = ?", (key,)).fetchone()
+        if r is None:
+            return None
+        effect = Effect(r["key"], r["kind"], r["target"], json.loads(r["payload"]), r["attempts"])
+        return effect, r["status"]
+
+    def cancel(self, key: str) -> bool:
+        """Stop a pending effect from ever being performed (True if it was still pending)."""
+        cursor = self.db.execute(
+            "UPDATE outbox SET status = 'cancelled', done_at = ? WHERE key = ? AND "
+            "status = 'pending'",
+            (now_iso(), key),
+        )
+        return cursor.rowcount > 0
 
     def mark_done(self, key: str) -> None:
         self.db.execute(
