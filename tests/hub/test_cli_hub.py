@@ -26,10 +26,11 @@ def test_load_report_and_status(
 ) -> None:  # fmt: skip
     store, config = str(tmp_path / "hub.sqlite"), str(hub_config_file)
     feed = str(demo_feeds["root"] / "2026-10" / "feed-practice")
+    files = len(list(Path(feed).glob("*.json")))  # one per practice and measure
     assert hub("load", feed, "--store", store, "--config", config) == EXIT_OK
-    assert "Loaded 6 release(s) from 6 file(s)" in capsys.readouterr().out
+    assert f"Loaded 6 release(s) from {files} file(s)" in capsys.readouterr().out
     assert hub("load", feed, "--store", store) == EXIT_OK
-    assert "Loaded 0 release(s) from 6 file(s)" in capsys.readouterr().out
+    assert f"Loaded 0 release(s) from {files} file(s)" in capsys.readouterr().out
     assert hub("report", "--store", store, "--config", config, "--out", str(tmp_path / "r")) == 0
     assert (tmp_path / "r" / "report.html").is_file() and (tmp_path / "r" / "hub.xlsx").is_file()
     assert hub("status", "--store", store, "--config", config) == EXIT_OK

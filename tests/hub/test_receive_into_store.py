@@ -12,7 +12,7 @@ from joserfc.jwk import ECKey, RSAKey
 
 from ltcbridge.feed.seal import seal_release
 from ltcbridge.hub.collate import TOTAL, Collator, Filter
-from ltcbridge.hub.config import HubConfig
+from ltcbridge.hub.config import UNMET_NEED, HubConfig
 from ltcbridge.hub.keys import KeyRegistry
 from ltcbridge.hub.load import read_reports
 from ltcbridge.hub.receive import Receiver
@@ -25,6 +25,7 @@ def test_sealed_releases_arrive_collate_and_bad_ones_are_rejected(
     hub_key, practice_keys = RSAKey.generate_key(2048), {}
     registry = KeyRegistry()
     reports, _files = read_reports(demo_feeds["root"] / "2026-10" / "feed-practice")
+    reports = [r for r in reports if r["measure"] == UNMET_NEED]  # what meta() lists
     tokens = []
     for report in reports[:3]:
         org = report["reporter"]["identifier"]["value"]

@@ -56,8 +56,8 @@ def report(tmp_path_factory: pytest.TempPathFactory, demo_feeds: dict[str, Path]
 
 def test_csv_is_tidy_and_keeps_masked_cells_empty(report: ReportFiles) -> None:
     names = {p.name for p in report.csv}
-    assert names == {"totals.csv", "figures.csv", "completeness.csv", "releases.csv",
-                     "rejections.csv"}  # fmt: skip
+    assert names == {"totals.csv", "outcomes_by_provider.csv", "figures.csv", "completeness.csv",
+                     "releases.csv", "rejections.csv"}  # fmt: skip
     figures = list(csv.DictReader((report.csv[0].parent / "figures.csv").open()))
     masked = [r for r in figures if r["masked"] == "True"]
     assert masked and all(r["count"] == "" for r in masked)
@@ -73,8 +73,8 @@ def test_csv_is_tidy_and_keeps_masked_cells_empty(report: ReportFiles) -> None:
 
 def test_workbook_sheets_hold_the_same_rows_as_the_csv(report: ReportFiles) -> None:
     book = load_workbook(report.xlsx, read_only=True)
-    assert book.sheetnames == ["About", "totals", "figures", "completeness", "releases",
-                               "rejections"]  # fmt: skip
+    assert book.sheetnames == ["About", "totals", "outcomes_by_provider", "figures",
+                               "completeness", "releases", "rejections"]  # fmt: skip
     for path in report.csv:
         with path.open() as handle:
             csv_rows = sum(1 for _ in csv.reader(handle))
@@ -115,9 +115,18 @@ def test_html_shows_commissioning_costs_completeness_and_says_what_is_missing(
     assert "Riverside PCN" in html
     assert "£275" in html and "£70" in html and "£24" in html  # configured and default tariff
     assert "Y00029" in html  # a practice that never reported
+    assert "bad-signature" in html
+
+
+def test_html_says_what_is_missing(tmp_path: Path) -> None:
+    """Unmet need only (the demo practices send every measure): outcome sections say so."""
+    with open_store(tmp_path / "hub.sqlite") as store:
+        cells = {("need-any", None, None): 12}
+        store.add_release(meta(), [measure_report("Y00011", "2026-10", cells)])
+        html = render_html(gather(Collator(store, HubConfig())))
     assert f"No data yet: no release has carried the measure {STAR_MEASURE}" in html
     assert "No provider has sent outcomes yet" in html
-    assert "bad-signature" in html
+    assert "No counts by support level have arrived yet" in html
 
 
 def test_a_further_measure_renders_generically(loaded: HubStoreDb, hub_config_file: Path,
@@ -182,12 +191,15 @@ def test_nhs_use_is_costed_with_the_configured_unit_costs(
 
 
 def test_support_levels_from_any_sender_are_priced_by_the_tariff(
-    loaded: HubStoreDb, hub_config_file: Path, tmp_path: Path
+    hub_config_file: Path, tmp_path: Path
 ) -> None:
+    """A store of its own: the demo practices send support levels too."""
     cells = {("support-minimal", None, None): 30, ("support-high", None, None): None}
     measure = "https://ltcbridge.github.io/fhir/Measure/support-level"
-    loaded.add_release(meta(sender="NTP01"), [measure_report("NTP01", "2026-10", cells, measure)])
-    html = write_report(Collator(loaded, load_hub_config(hub_config_file)), tmp_path / "o4")
+    with open_store(tmp_path / "hub.sqlite") as store:
+        store.add_release(meta(sender="NTP01"), [measure_report("NTP01", "2026-10", cells,
+                                                                measure)])  # fmt: skip
+        html = write_report(Collator(store, load_hub_config(hub_config_file)), tmp_path / "o4")
     text = html.html.read_text()
     assert "£2,100" in text  # 30 x the default £70
     assert "£275 to £1,925" in text  # masked: 1..7 people x the configured £275
@@ -205,7 +217,12 @@ def test_postgresql_and_sqlite_give_identical_collated_csv(
                 load_folder(demo_feeds["root"] / period / "feed-practice", store, "QHM")
             outputs.append(write_report(Collator(store, config), tmp_path / name).csv)
     for sqlite_csv, pg_csv in zip(*outputs, strict=True):
-        if sqlite_csv.name in ("totals.csv", "figures.csv", "completeness.csv"):
+        if sqlite_csv.name in (
+            "totals.csv",
+            "outcomes_by_provider.csv",
+            "figures.csv",
+            "completeness.csv",
+        ):
             assert sqlite_csv.read_text() == pg_csv.read_text(), sqlite_csv.name
     assert len(outputs[0][0].read_text().splitlines()) > 1000  # totals.csv is not trivially empty
 

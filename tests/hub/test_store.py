@@ -185,5 +185,39 @@ def test_migration_2_marks_the_latest_of_a_version_1_store(
             )
     monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS)
     with open_store(target) as upgraded:
-        assert upgraded.schema_version() == 2
+        assert upgraded.schema_version() == len(MIGRATIONS)
         assert upgraded.rows("SELECT release_id FROM latest_releases") == [("r2",)]
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_migration_3_adds_score_columns_to_a_version_2_store(
+    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:  # fmt: skip
+    """Figures stored before scores were kept stay, and latest_figures shows the new columns
+    (PostgreSQL fixes a view's columns when it is made, so the view must be made again)."""
+    if database == "sqlite":
+        target = str(tmp_path / "hub.sqlite")
+    else:
+        import psycopg
+
+        server = request.getfixturevalue("postgres_server")
+        with psycopg.connect(server, autocommit=True) as connection:
+            connection.execute("DROP DATABASE IF EXISTS hub_migration_3")
+            connection.execute("CREATE DATABASE hub_migration_3")
+        target = server.rsplit("/", 1)[0] + "/hub_migration_3"
+    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS[:2])
+    monkeypatch.setattr(store_module, "_FIGURE_COLUMNS", store_module._FIGURE_COLUMNS[:11])
+    monkeypatch.setattr(store_module, "_figure_row", lambda r, f, level: (
+        r, f.measure, f.period, level, f.org, f.group, f.stratifier, f.stratum, f.count,
+        f.masked, f.score))  # fmt: skip
+    with open_store(target) as old:
+        assert old.schema_version() == 2
+        old.add_release(meta(), [measure_report("Y00011", "2026-10", CELLS)])
+    monkeypatch.undo()
+    with open_store(target) as upgraded:
+        assert upgraded.schema_version() == 3
+        rows = upgraded.rows("SELECT count, score_total, score_unit FROM latest_figures "
+                             "WHERE group_code = 'need-any' AND stratifier IS NULL")  # fmt: skip
+        assert rows == [(20, None, None)]
+        assert len(upgraded.table("figures")) == len(CELLS)

@@ -22,20 +22,31 @@ from ltcbridge.hub.store import HubStoreDb
 
 NO_PCN = "(no PCN)"
 
-_BASE = f"""
+
+def practice_figures(columns: str = "", where: str = "") -> str:
+    """``WITH base AS (...)``: the practice-sent figures a collation adds up, each under its PCN.
+
+    Practice-level figures, and a PCN-level figure only when none of the PCN's practices sent a
+    release for that month (so nothing is counted twice). ``columns`` adds ``f.`` columns of
+    ``latest_figures``; ``where`` (starting ``AND``) narrows both halves."""
+    extra = "".join(f", f.{c.strip()}" for c in columns.split(",") if c.strip())
+    return f"""
 WITH base AS (
     SELECT f.measure, f.period, COALESCE(p.pcn, '{NO_PCN}') AS pcn, f.org, f.group_code,
-           f.stratifier, f.stratum, f.count, f.masked
+           f.stratifier, f.stratum, f.count, f.masked{extra}
     FROM latest_figures f LEFT JOIN practices p ON p.practice = f.org
-    WHERE f.level = 'practice'
+    WHERE f.level = 'practice' {where}
     UNION ALL
     SELECT f.measure, f.period, f.org AS pcn, f.org, f.group_code,
-           f.stratifier, f.stratum, f.count, f.masked
+           f.stratifier, f.stratum, f.count, f.masked{extra}
     FROM latest_figures f
-    WHERE f.level = 'pcn' AND NOT EXISTS (
+    WHERE f.level = 'pcn' {where} AND NOT EXISTS (
         SELECT 1 FROM latest_releases r JOIN practices p ON p.practice = r.sender
         WHERE p.pcn = f.org AND r.period = f.period)
 )"""
+
+
+_BASE = practice_figures()
 
 _SUMS = "SUM(count), SUM(CASE WHEN masked THEN 1 ELSE 0 END), COUNT(*)"
 
@@ -128,9 +139,7 @@ class Collator:
         )
         for row in self.store.stream(sql, params):
             name = self.config.icb if level == "icb" else row[2]
-            yield TotalRow(
-                row[0], row[1], level, name, row[3], row[4], row[5], self._total(row[6:])
-            )
+            yield TotalRow(row[0], row[1], level, name, row[3], row[4], row[5], self.total(row[6:]))
 
     def periods(self, measure: str = UNMET_NEED) -> list[str]:
         rows = self.store.rows(
@@ -145,15 +154,16 @@ class Collator:
         return [r[0] for r in self.store.rows(sql)]
 
     def provider_figures(self, measure: str) -> list[tuple[Any, ...]]:
-        """(org, period, group, stratifier, stratum, count, masked, score) of a provider measure."""
+        """(org, period, group, stratifier, stratum, count, masked, score, score total) of a
+        measure as providers sent it (level ``provider``: reporters not known as practices)."""
         return self.store.rows(
-            "SELECT org, period, group_code, stratifier, stratum, count, masked, score "
-            "FROM latest_figures WHERE measure = ? "
+            "SELECT org, period, group_code, stratifier, stratum, count, masked, score, "
+            "score_total FROM latest_figures WHERE measure = ? AND level = 'provider' "
             + self.store.order_by("org", "period", "group_code", "stratifier", "stratum"),
             (measure,),
         )
 
-    def latest_group_totals(self, groups: tuple[str, ...]) -> dict[str, Total]:
+    def latest_group_totals(self, groups: tuple[str, ...]) -> dict[str, tuple[str, Total]]:
         """For each group code, its ICB-wide total in the latest month it was sent, whichever
         measure and sender (practice or provider) sent it; PCN-level figures are left out so a
         PCN and its practices are not both counted."""
@@ -164,9 +174,10 @@ class Collator:
             "GROUP BY group_code, period " + self.store.order_by("group_code", "period"),
             groups,
         )
-        return {row[0]: self._total(row[2:]) for row in rows}  # ordered by period: latest wins
+        # ordered by period: the latest wins
+        return {row[0]: (row[1], self.total(row[2:])) for row in rows}
 
-    def _total(self, sums: tuple[Any, ...]) -> Total:
+    def total(self, sums: tuple[Any, ...]) -> Total:
         """From (SUM(count), masked parts, parts): SUM is NULL when every part is masked."""
         known, masked, parts = sums
         return Total(int(known or 0), int(masked or 0), int(parts), self.threshold)

@@ -20,6 +20,8 @@ from ltcbridge.errors import LtcbridgeError
 UNMET_NEED = "https://ltcbridge.github.io/fhir/Measure/unmet-need"
 STAR_MEASURE = "https://ltcbridge.github.io/fhir/Measure/star-distance-travelled"
 NHS_USE_MEASURE = "https://ltcbridge.github.io/fhir/Measure/nhs-use"
+REFERRALS_MEASURE = "https://ltcbridge.github.io/fhir/Measure/referrals"
+SUPPORT_LEVEL_MEASURE = "https://ltcbridge.github.io/fhir/Measure/support-level"
 
 # The Year of Care guide's illustration (about £70, £150, £260 a person a year; £24 maintenance).
 DEFAULT_TARIFF: dict[str, float] = {
@@ -43,6 +45,7 @@ class HubConfig:
     icb: str = "ICB"
     practices: dict[str, str] = field(default_factory=dict)  # practice ODS code -> PCN ODS code
     pcn_names: dict[str, str] = field(default_factory=dict)
+    provider_names: dict[str, str] = field(default_factory=dict)  # provider ODS code -> name
     months: tuple[str, ...] = ()  # months practices are expected to report (empty: those seen)
     threshold: int = 7  # agreements' masking threshold: a masked cell is 1..threshold
     secondary: bool = False  # secondary suppression can mask any size: ranges get no upper bound
@@ -51,6 +54,8 @@ class HubConfig:
     unit_costs: dict[str, float] = field(default_factory=dict)  # NHS-use group code -> £ a unit
     star_measure: str = STAR_MEASURE
     nhs_use_measure: str = NHS_USE_MEASURE
+    referrals_measure: str = REFERRALS_MEASURE
+    support_level_measure: str = SUPPORT_LEVEL_MEASURE
     source: str = "defaults"
 
     @property
@@ -82,6 +87,7 @@ def parse_hub_config(data: dict[str, Any], source: str) -> HubConfig:
         icb=str(hub.get("icb", HubConfig.icb)),
         practices=_strings(_table(data, "practices", source), "practices", source),
         pcn_names=_strings(_table(data, "pcn_names", source), "pcn_names", source),
+        provider_names=_strings(_table(data, "provider_names", source), "provider_names", source),
         months=_months(hub.get("months", []), source),
         threshold=_threshold(disclosure.get("threshold", 7), source),
         secondary=bool(disclosure.get("secondary", False)),
@@ -90,6 +96,8 @@ def parse_hub_config(data: dict[str, Any], source: str) -> HubConfig:
         unit_costs=_prices(_table(data, "unit_costs", source), "unit_costs", source),
         star_measure=str(measures.get("star", STAR_MEASURE)),
         nhs_use_measure=str(measures.get("nhs_use", NHS_USE_MEASURE)),
+        referrals_measure=str(measures.get("referrals", REFERRALS_MEASURE)),
+        support_level_measure=str(measures.get("support_level", SUPPORT_LEVEL_MEASURE)),
         source=source,
     )
 

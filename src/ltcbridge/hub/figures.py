@@ -2,7 +2,9 @@
 
 One row per population count: the group's own count (stratifier and stratum ``None``) and each
 stratum's. A masked count stays masked (``count`` ``None``, ``masked`` true): the hub never turns
-it into a number, so nothing downstream can mistake it for zero.
+it into a number, so nothing downstream can mistake it for zero. A score (``measureScore``: the
+mean per person, and the ``score-total`` extension: the cohort's total) is kept beside its count;
+a masked count must carry no score, since a score could give the masked count away.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import Any
 
 from ltcbridge.errors import LtcbridgeError
 from ltcbridge.uris import DATA_ABSENT_REASON
+
+SCORE_TOTAL = "https://ltcbridge.github.io/fhir/StructureDefinition/score-total"
 
 
 class ReportError(LtcbridgeError):
@@ -31,7 +35,9 @@ class Figure:
     stratum: str | None
     count: int | None
     masked: bool
-    score: float | None  # measureScore.value when the measure reports one (Star, NHS use)
+    score: float | None  # measureScore.value (mean per person) when the measure reports one
+    score_total: float | None = None  # the score-total extension: the cohort's total
+    score_unit: str | None = None  # measureScore.unit: points, units, GBP
 
 
 def report_header(report: dict[str, Any]) -> tuple[str, str, str]:
@@ -55,17 +61,17 @@ def figures(report: dict[str, Any]) -> Iterator[Figure]:
     measure, period, org = report_header(report)
     for index, group in enumerate(report.get("group") or []):
         code = _code(group.get("code"), f"group[{index}].code")
-        score = _score(group)
         count, masked = _population(group, f"group[{index}]")
-        yield Figure(measure, period, org, code, None, None, count, masked, score)
+        yield Figure(measure, period, org, code, None, None, count, masked,
+                     *_scores(group, masked, f"{org} {period} {code}"))  # fmt: skip
         for stratifier in group.get("stratifier") or []:
             name = _stratifier_name(stratifier)
             for stratum in stratifier.get("stratum") or []:
                 value = _code(stratum.get("value"), f"{code}.{name}.stratum.value")
-                count, masked = _population(stratum, f"{code}.{name}.{value}")
-                yield Figure(
-                    measure, period, org, code, name, value, count, masked, _score(stratum)
-                )
+                where = f"{code}.{name}.{value}"
+                count, masked = _population(stratum, where)
+                yield Figure(measure, period, org, code, name, value, count, masked,
+                             *_scores(stratum, masked, f"{org} {period} {where}"))  # fmt: skip
 
 
 def _code(concept: Any, where: str) -> str:
@@ -103,6 +109,27 @@ def _population(element: dict[str, Any], where: str) -> tuple[int | None, bool]:
     raise ReportError(f"{where}: a population without a count must carry data-absent-reason masked")
 
 
-def _score(element: dict[str, Any]) -> float | None:
-    value = (element.get("measureScore") or {}).get("value")
+def _scores(
+    element: dict[str, Any], masked: bool, where: str
+) -> tuple[float | None, float | None, str | None]:
+    """(mean, total, unit) of a group or stratum; a masked count with a score is refused."""
+    measure_score = element.get("measureScore") or {}
+    score = _number(measure_score.get("value"))
+    total = None
+    for extension in element.get("extension") or []:
+        if extension.get("url") == SCORE_TOTAL:
+            value = extension.get("valueDecimal", extension.get("valueInteger"))
+            total = _number(value)
+            if total is None:
+                raise ReportError(f"{where}: the score-total extension needs a valueDecimal")
+    if masked and (score is not None or total is not None):
+        raise ReportError(
+            f"{where}: a masked count carries a score; a score beside a masked count could give "
+            "the count away, so the release was refused"
+        )
+    unit = measure_score.get("unit") or measure_score.get("code")
+    return score, total, (str(unit) if unit and score is not None else None)
+
+
+def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

@@ -99,6 +99,24 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    (
+        3,
+        "figures.score_total (the score-total extension: the cohort's total beside the mean in "
+        "score) and figures.score_unit (measureScore.unit); latest_figures re-made so that "
+        "PostgreSQL, which expands * when a view is made, shows the new columns too",
+        (
+            "ALTER TABLE figures ADD COLUMN score_total DOUBLE PRECISION",
+            "ALTER TABLE figures ADD COLUMN score_unit TEXT",
+            "DROP VIEW latest_figures",
+            """CREATE VIEW latest_figures AS
+                SELECT f.* FROM figures f
+                JOIN releases r ON r.release_id = f.release_id
+                WHERE r.latest""",
+        ),
+    ),
+)
+
 SCHEMA_VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
     version INTEGER PRIMARY KEY,
     description TEXT NOT NULL,
@@ -110,7 +128,7 @@ TABLES: dict[str, tuple[str, ...]] = {
                  "created", "measures", "latest"),
     "rejections": ("received_at", "sender", "reason", "detail"),
     "figures": ("release_id", "measure", "period", "level", "org", "group_code", "stratifier",
-                "stratum", "count", "masked", "score"),
+                "stratum", "count", "masked", "score", "score_total", "score_unit"),
     "practices": ("practice", "pcn"),
 }  # fmt: skip
 

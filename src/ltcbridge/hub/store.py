@@ -17,6 +17,7 @@ from typing import Any
 
 from ltcbridge.errors import LtcbridgeError
 from ltcbridge.feed.release import ReleaseMeta
+from ltcbridge.hub.config import SUPPORT_LEVEL_MEASURE, UNMET_NEED
 from ltcbridge.hub.figures import Figure, ReportError, figures, report_header
 from ltcbridge.hub.schema import (
     MIGRATIONS,
@@ -103,7 +104,7 @@ class HubStoreDb:
                 (meta.release_id, meta.agreement_id, meta.sender, meta.recipient, meta.period,
                  meta.sequence, meta.created, " ".join(meta.measures), _now(), latest),
             )  # fmt: skip
-            rows = (_figure_row(meta.release_id, f, levels) for r in reports for f in figures(r))
+            rows = (row for r in reports for row in _figure_rows(meta.release_id, r, levels))
             self._insert_figures(cursor, rows)
 
     def add_rejection(self, received_at: str, sender: str | None, reason: str, detail: str) -> None:
@@ -273,21 +274,53 @@ class HubStoreDb:
                     copy.write_row(row)
             return
         placeholders = ", ".join("?" for _ in _FIGURE_COLUMNS)
-        cursor.executemany(f"INSERT INTO figures VALUES ({placeholders})", rows)
+        cursor.executemany(
+            f"INSERT INTO figures ({', '.join(_FIGURE_COLUMNS)}) VALUES ({placeholders})", rows
+        )
 
 
-def _figure_row(release_id: str, figure: Figure, levels: Mapping[str, str]) -> tuple[Any, ...]:
-    return (release_id, figure.measure, figure.period, _level(figure, levels), figure.org,
-            figure.group, figure.stratifier, figure.stratum, figure.count, figure.masked,
-            figure.score)  # fmt: skip
+def _figure_rows(
+    release_id: str, report: dict[str, Any], levels: Mapping[str, str]
+) -> Iterator[tuple[Any, ...]]:
+    level = _level(report, levels)
+    for f in figures(report):
+        yield _figure_row(release_id, f, level)
 
 
-def _level(figure: Figure, levels: Mapping[str, str]) -> str:
-    """Known practice or PCN from the hub config; else a practice for the unmet-need feed
-    (practices send it) and a provider for any other measure (providers send outcomes)."""
-    if figure.org in levels:
-        return levels[figure.org]
-    return "practice" if figure.measure.endswith("/Measure/unmet-need") else "provider"
+def _figure_row(release_id: str, figure: Figure, level: str) -> tuple[Any, ...]:
+    return (release_id, figure.measure, figure.period, level, figure.org, figure.group,
+            figure.stratifier, figure.stratum, figure.count, figure.masked, figure.score,
+            figure.score_total, figure.score_unit)  # fmt: skip
+
+
+PROVIDER_STRATIFIER = "provider"
+# Measures only practices (or PCNs) send and that have no provider breakdown.
+PRACTICE_MEASURES = frozenset({UNMET_NEED, SUPPORT_LEVEL_MEASURE})
+
+
+def _level(report: dict[str, Any], levels: Mapping[str, str]) -> str:
+    """The reporter's level. A practice or PCN the hub config lists is that, whatever the
+    measure: practices send every measure now. A reporter the config does not list is a practice
+    for unmet need and support levels (only practices send them), and for any report broken down
+    by provider (only a practice reports on several providers); otherwise it is a provider
+    sending its own outcomes, accepted as before."""
+    measure, _period, org = report_header(report)
+    if org in levels:
+        return levels[org]
+    if measure in PRACTICE_MEASURES or _has_provider_breakdown(report):
+        return "practice"
+    return "provider"
+
+
+def _has_provider_breakdown(report: dict[str, Any]) -> bool:
+    for group in report.get("group") or []:
+        for stratifier in group.get("stratifier") or []:
+            codes = stratifier.get("code") or [{}]
+            first = codes[0] if isinstance(codes[0], dict) else {}
+            names = [first.get("text"), *(c.get("code") for c in first.get("coding") or [])]
+            if PROVIDER_STRATIFIER in names:
+                return True
+    return False
 
 
 def _check_reports(meta: ReleaseMeta, reports: list[dict[str, Any]]) -> None:

@@ -30,7 +30,7 @@ def write_report(collator: Collator, out: Path | str) -> ReportFiles:
     except OSError as exc:
         raise LtcbridgeError(f"cannot create the report folder {out}: {exc}") from None
     data = gather(collator)
-    tables = tidy_tables(collator)
+    tables = tidy_tables(collator, (data.icb_outcomes, data.outcomes))
     csv_files = write_csv(tables, out / "csv")
     title = f"ltcbridge hub: {collator.config.name}, produced {data.generated}"
     xlsx = write_xlsx(tables, out / "hub.xlsx", title)

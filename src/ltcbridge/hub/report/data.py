@@ -18,6 +18,7 @@ from ltcbridge.hub.collate import (
     completeness,
 )
 from ltcbridge.hub.config import UNMET_NEED, HubConfig
+from ltcbridge.hub.outcomes import NO_PROVIDER, Outcomes, concept_info, outcomes
 
 OUTCOME_SECTIONS = ("star", "nhs_use")
 
@@ -29,6 +30,7 @@ class CostLine:
     level: str
     people: Total
     price: float
+    period: str = ""  # the month the people were counted in
 
     @property
     def low(self) -> float:
@@ -42,10 +44,12 @@ class CostLine:
 
 @dataclass(frozen=True)
 class MeasureView:
-    """A further measure (Star, NHS use, any other) as it arrived: per provider, generic."""
+    """A further measure as providers sent it (reporters the hub does not know as practices):
+    per provider, generic. Practices' figures are collated instead (outcomes, totals)."""
 
     measure: str
-    rows: list[tuple[Any, ...]]  # org, period, group, stratifier, stratum, count, masked, score
+    rows: list[tuple[Any, ...]]  # org, period, group, stratifier, stratum, count, masked, score,
+    # score total
 
     @property
     def providers(self) -> list[str]:
@@ -65,13 +69,21 @@ class ReportData:
     completeness: Completeness | None = None
     costs: list[CostLine] = field(default_factory=list)
     measures: dict[str, MeasureView] = field(default_factory=dict)  # by canonical
+    practice_totals: dict[str, list[TotalRow]] = field(default_factory=dict)  # other measures
+    outcomes: Outcomes = field(default_factory=lambda: Outcomes([]))  # per provider
+    icb_outcomes: Outcomes = field(default_factory=lambda: Outcomes([]))  # all providers
     releases: int = 0
     rejections: list[tuple[Any, ...]] = field(default_factory=list)
 
     @property
     def other_measures(self) -> list[str]:
-        named = {UNMET_NEED, self.config.star_measure, self.config.nhs_use_measure}
-        return [m for m in self.measures if m not in named]
+        """Measures without a section of their own (referrals are in the outcomes by provider,
+        support levels in the indicative cost)."""
+        config = self.config
+        named = {UNMET_NEED, config.star_measure, config.nhs_use_measure,
+                 config.referrals_measure, config.support_level_measure}  # fmt: skip
+        found = [*self.measures, *self.practice_totals]
+        return sorted({m for m in found if m not in named})
 
 
 def gather(collator: Collator) -> ReportData:
@@ -87,9 +99,20 @@ def gather(collator: Collator) -> ReportData:
     )
     if latest is not None:
         _gather_unmet_need(collator, data, latest)
+    named = {UNMET_NEED, config.star_measure, config.nhs_use_measure, config.referrals_measure,
+             config.support_level_measure}  # fmt: skip
     for measure in collator.measures():
-        if measure != UNMET_NEED:
-            data.measures[measure] = MeasureView(measure, collator.provider_figures(measure))
+        if measure == UNMET_NEED:
+            continue
+        sent = collator.provider_figures(measure)
+        if sent:
+            data.measures[measure] = MeasureView(measure, sent)
+        if measure not in named:
+            rows = _ordered(collator.totals("icb", Filter(measure=measure, stratifier=TOTAL)))
+            if rows:
+                data.practice_totals[measure] = rows
+    data.outcomes = outcomes(collator)
+    data.icb_outcomes = outcomes(collator, by_provider=False)
     data.costs = _costs(collator, config)
     return data
 
@@ -109,10 +132,18 @@ def _gather_unmet_need(collator: Collator, data: ReportData, latest: str) -> Non
 
 
 def _costs(collator: Collator, config: HubConfig) -> list[CostLine]:
-    """Support-level groups of any measure and sender, latest month, priced by the tariff."""
-    latest = collator.latest_group_totals(SUPPORT_LEVELS)
+    """People at each support level, priced by the tariff: the practices' support-level measure
+    collated across the ICB (masked parts as ranges) in the latest month each level was sent;
+    failing that, support-level groups of any measure and sender, as before."""
+    where = Filter(measure=config.support_level_measure, stratifier=TOTAL)
+    latest: dict[str, tuple[str, Total]] = {}
+    for row in collator.totals("icb", where):  # ordered by period: the latest wins
+        if row.group in SUPPORT_LEVELS:
+            latest[row.group] = (row.period, row.total)
+    if not latest:
+        latest = collator.latest_group_totals(SUPPORT_LEVELS)
     return [
-        CostLine(level, latest[level], config.tariff[level])
+        CostLine(level, latest[level][1], config.tariff[level], latest[level][0])
         for level in SUPPORT_LEVELS
         if level in latest
     ]
@@ -136,6 +167,10 @@ def label(code: str | None) -> str:
         return "Total"
     if code in _STRATUM_LABELS:
         return _STRATUM_LABELS[code]
+    known = concept_info().get(code, {})
+    if known.get("display") and known.get("kind") in ("star", "star-area"):
+        # 'Well-being Star reading' -> 'Well-being Star'; 'Well-being Star: Money' -> 'Money'
+        return str(known["display"]).removesuffix(" reading").split(": ", 1)[-1]
     if code[:1].isdigit():
         return code  # age bands and the like read best as sent
     text = code.removeprefix("need-").removeprefix("support-").replace("-", " ")
@@ -157,3 +192,11 @@ def _sentence(text: str) -> str:
     words = [_ACRONYMS.get(word.lower(), word) for word in text.split(" ")]
     first = words[0] if words[0] in _ACRONYMS.values() else words[0][:1].upper() + words[0][1:]
     return " ".join([first, *words[1:]])
+
+
+def provider_name(config: HubConfig, code: str) -> str:
+    """'NTP01' or 'NTP01 (Name)' with [provider_names]; the ``none`` stratum in words."""
+    if code == NO_PROVIDER:
+        return "No provider recorded"
+    name = config.provider_names.get(code)
+    return f"{code} ({name})" if name else code

@@ -9,13 +9,19 @@ as ranges, and a section without data says so plainly instead of showing an empt
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
 from ltcbridge.concepts import NEED_ANY, NEED_DOMAINS
 from ltcbridge.hub.collate import TotalRow
+from ltcbridge.hub.report import outcomes_html
 from ltcbridge.hub.report.data import CostLine, MeasureView, ReportData, label, measure_name
+from ltcbridge.hub.report.html_parts import describe as _describe
+from ltcbridge.hub.report.html_parts import details as _details
+from ltcbridge.hub.report.html_parts import placeholder as _placeholder
+from ltcbridge.hub.report.html_parts import section as _section
+from ltcbridge.hub.report.html_parts import table as _table
 from ltcbridge.hub.report.svg import Bar, Series, bar_chart, legend, line_chart
 
 _CSS = (Path(__file__).parent / "nhs.css").read_text(encoding="utf-8")
@@ -81,11 +87,6 @@ _SECTIONS = (
 def _contents() -> str:
     items = "".join(f'<li><a href="#{sid}">{escape(text)}</a></li>' for sid, text in _SECTIONS)
     return f'<nav aria-label="Contents" class="contents"><h2>Contents</h2><ol>{items}</ol></nav>'
-
-
-def _section(sid: str, heading: str, body: str) -> str:
-    heading_html = f'<h2 id="{sid}-h">{escape(heading)}</h2>'
-    return f'<section id="{sid}" aria-labelledby="{sid}-h">{heading_html}{body}</section>'
 
 
 def _summary(data: ReportData) -> str:
@@ -247,31 +248,50 @@ def _inequalities(data: ReportData) -> str:
 
 
 def _measure_section(data: ReportData, canonical: str, sid: str, heading: str) -> str:
-    view = data.measures.get(canonical)
-    costs = data.config.unit_costs if canonical == data.config.nhs_use_measure else {}
+    """Star distance travelled or NHS use: across the ICB from the practices' figures, then any
+    reports providers sent themselves (generically)."""
+    nhs = canonical == data.config.nhs_use_measure
+    costs = data.config.unit_costs if nhs else {}
     note = _unit_cost_note(costs, data.config.threshold) if costs else ""
-    if view is None or not view.rows:
+    collated = outcomes_html.icb_nhs_use(data.icb_outcomes) if nhs else (
+        outcomes_html.icb_star(data.icb_outcomes))  # fmt: skip
+    view = data.measures.get(canonical)
+    sent = ""
+    if view is not None and view.rows:
+        sent = (
+            "<h3>As providers sent it</h3><p>Reports from providers themselves (senders the hub "
+            "configuration does not list as practices), per provider and month.</p>"
+            + _measure_table(view, costs, data.config.threshold)
+        )
+    if not collated and not sent:
         return _section(sid, heading, note + _placeholder(
             f"No data yet: no release has carried the measure {canonical}. "
-            "This section fills in when providers send it."))  # fmt: skip
-    return _section(sid, heading, note + _measure_table(view, costs, data.config.threshold))
+            "This section fills in when practices send it."))  # fmt: skip
+    return _section(sid, heading, note + collated + sent)
 
 
 def _unit_cost_note(costs: dict[str, float], threshold: int) -> str:
     rows = [[label(code), f"£{price:,.2f}"] for code, price in costs.items()]
     return (
-        "<p>Each group with a unit cost in the hub configuration is costed as people x unit "
-        f"cost (a masked count as 1 to {threshold} people).</p>"
-        + _table("Unit costs", ["Group", "Unit cost"], rows)
+        "<p>Unit costs from the hub configuration. Practices' NHS use before and after is costed "
+        "as units x unit cost where a practice sent no cost of its own. In a provider's own "
+        "report, each group with a unit cost is costed as people x unit cost (a masked count as "
+        f"1 to {threshold} people).</p>" + _table("Unit costs", ["Use", "Unit cost"], rows)
     )
 
 
 def _other_measures(data: ReportData) -> str:
-    parts = [
-        f'<h3>{escape(measure_name(m))}</h3><p class="canonical">{escape(m)}</p>'
-        + _measure_table(data.measures[m])
-        for m in data.other_measures
-    ]
+    parts = []
+    for m in data.other_measures:
+        parts.append(f'<h3>{escape(measure_name(m))}</h3><p class="canonical">{escape(m)}</p>')
+        rows = data.practice_totals.get(m, [])
+        if rows:
+            parts.append(_table(
+                f"{measure_name(m)}: across the ICB (practices' figures added up)",
+                ["Month", "Group", "People"],
+                [[r.period, label(r.group), r.total.text()] for r in rows]))  # fmt: skip
+        if m in data.measures:
+            parts.append(_measure_table(data.measures[m]))
     return "".join(parts) and _section("other-measures", "Other measures", "".join(parts))
 
 
@@ -289,20 +309,22 @@ def _measure_table(
     extra = ["Cost"] if costs else []
     totals = [r for r in view.rows if r[3] is None]
     strata = [r for r in view.rows if r[3] is not None]
-    header = ["Provider", "Month", "Group", "People", "Score", *extra]
+    header = ["Provider", "Month", "Group", "People", "Score", "Score total", *extra]
     body = _table(measure_name(view.measure), header, [cells(r) for r in totals])
     if strata:
-        head = ["Provider", "Month", "Group", "Breakdown", "Stratum", "People", "Score", *extra]
+        head = ["Provider", "Month", "Group", "Breakdown", "Stratum", "People", "Score",
+                "Score total", *extra]  # fmt: skip
         rows = [[*cells(r)[:3], label(r[3]), label(r[4]), *cells(r)[3:]] for r in strata]
         body += _details("Breakdowns", head, rows)
     return body
 
 
 def _measure_row(row: Sequence[object]) -> list[str]:
-    org, period, group, _s, _v, count, masked, score = row
+    org, period, group, _s, _v, count, masked, score, total = row
     people = "masked" if masked else ("" if count is None else f"{count:,}")
     score_text = "" if score is None else f"{score:.2f}"
-    return [str(org), str(period), label(str(group)), people, score_text]
+    total_text = "" if total is None else f"{total:,.1f}"
+    return [str(org), str(period), label(str(group)), people, score_text, total_text]
 
 
 def _cost(row: Sequence[object], costs: dict[str, float], threshold: int) -> str:
@@ -315,38 +337,21 @@ def _cost(row: Sequence[object], costs: dict[str, float], threshold: int) -> str
 
 
 def _outcomes(data: ReportData) -> str:
-    views = [
-        data.measures[m]
-        for m in (data.config.star_measure, data.config.nhs_use_measure)
-        if m in data.measures
-    ]
-    providers = sorted({p for v in views for p in v.providers})
-    if not providers:
+    if not data.outcomes.providers:
         return _section(
             "outcomes",
             "Outcomes by provider",
             _placeholder(
-                "No provider has sent outcomes yet. When the lead provider sends Star readings and "
-                "NHS use before and after, this view shows, for each provider, the share of people "
-                "whose Star scores improved, people still improved a year on and the change in NHS "
-                "use: the figures an outcomes-based contract can pay on."
+                "No provider has sent outcomes yet. When practices send referrals, Star distance "
+                "travelled and NHS use before and after (each broken down by provider), this "
+                "view shows, for each provider, referrals accepted, the share of people whose Star "
+                "scores improved, people still improved a year on and the change in NHS use and "
+                "its cost: the figures an outcomes-based contract can pay on."
             ),
         )
-    parts = []
-    for provider in providers:
-        parts.append(f"<h3>Provider {escape(provider)}</h3>")
-        for view in views:
-            rows = [_measure_row(r) for r in view.rows if r[0] == provider and r[3] is None]
-            parts.append(
-                _table(
-                    f"{measure_name(view.measure)}: {provider}",
-                    ["Provider", "Month", "Group", "People", "Score"],
-                    rows,
-                )
-                if rows
-                else _placeholder(f"No {measure_name(view.measure)} from {provider} yet.")
-            )
-    return _section("outcomes", "Outcomes by provider", "".join(parts))
+    return _section(
+        "outcomes", "Outcomes by provider", outcomes_html.outcomes_body(data.config, data.outcomes)
+    )
 
 
 def _costs(data: ReportData) -> str:
@@ -362,15 +367,15 @@ def _costs(data: ReportData) -> str:
     body += _table("Tariff by support level", ["Support level", "Per person per year"], rows)
     if data.costs:
         body += _table(
-            "Indicative cost: people at each support level in the latest month they were sent "
-            "x the yearly tariff",
-            ["Support level", "People", "Indicative cost a year"],
+            "Indicative cost: people at each support level across the ICB in the latest month "
+            "they were sent x the yearly tariff",
+            ["Support level", "Month", "People", "Indicative cost a year"],
             [_cost_row(c) for c in data.costs],
         )
     else:
         body += _placeholder(
             "No counts by support level have arrived yet, so no cost is estimated. Costs "
-            "appear when a measure reports groups by support level."
+            "appear when practices send the support-level measure."
         )
     return _section("costs", "Indicative cost by support level", body)
 
@@ -378,7 +383,7 @@ def _costs(data: ReportData) -> str:
 def _cost_row(line: CostLine) -> list[str]:
     high = "" if line.high is None else f" to £{line.high:,.0f}"
     cost = f"£{line.low:,.0f}{high}" if not line.people.exact else f"£{line.low:,.0f}"
-    return [label(line.level), line.people.text(), cost]
+    return [label(line.level), line.period, line.people.text(), cost]
 
 
 def _completeness(data: ReportData) -> str:
@@ -439,26 +444,3 @@ def _about(data: ReportData) -> str:
 # -- pieces ----------------------------------------------------------------------------------------
 def _bar(text: str, row: TotalRow) -> Bar:
     return Bar(text, row.total.low, row.total.high, row.total.text())
-
-
-def _describe(bars: Iterable[Bar]) -> str:
-    return "; ".join(f"{b.label}: {b.text}" for b in bars) + "."
-
-
-def _table(caption: str, header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f'<th scope="col">{escape(h)}</th>' for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
-    )
-    return (
-        f'<div class="table-wrap"><table><caption>{escape(caption)}</caption>'
-        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
-    )
-
-
-def _details(summary: str, header: list[str], rows: list[list[str]]) -> str:
-    return f"<details><summary>{escape(summary)}</summary>{_table(summary, header, rows)}</details>"
-
-
-def _placeholder(text: str) -> str:
-    return f'<div class="placeholder"><p>{escape(text)}</p></div>'
