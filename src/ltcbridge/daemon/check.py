@@ -73,7 +73,8 @@ def _feed(feed: dict[str, Any]) -> CheckRow:
         url=feed["mesh_url"], mailbox=feed["mailbox"], password=password, shared_key=shared_key
     )
     try:
-        settings.client().handshake()
+        with settings.client() as client:
+            client.handshake()
     except Exception as exc:  # mesh-client raises requests' and its own errors alike
         return CheckRow(
             "commissioner feed (MESH)",
