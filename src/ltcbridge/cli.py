@@ -182,9 +182,10 @@ def _add_feed(commands: argparse._SubParsersAction) -> None:
     build = _command(
         sub,
         "build",
-        "From a FHIR R4 bulk export, write one month's unmet-need feed (MeasureReport JSON and "
-        "CSV), unsealed, for inspection. Exit status 3 means the feed was written but some input "
-        "was quarantined for a person to look at.",
+        "From a FHIR R4 bulk export, write one month's feed: every measure the agreement names "
+        "(unmet need, referrals, support levels, Star distance travelled, NHS use before and "
+        "after), as MeasureReport JSON and one CSV, unsealed, for inspection. Exit status 3 means "
+        "the feed was written but some input was quarantined for a person to look at.",
         _feed_build,
     )
     build.add_argument("--source", required=True, help="bulk export: a directory of .ndjson "
