@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -31,7 +30,7 @@ from ltcbridge.feed.cohort_extract import (
     write_extract,
 )
 from ltcbridge.feed.manifest import build_manifest, release_measures, reports_of_org
-from ltcbridge.feed.measure_definitions import measure_definitions, measure_group_codes
+from ltcbridge.feed.measure_definitions import write_definitions
 from ltcbridge.feed.receipts import Receipt, ReceiptStore
 from ltcbridge.feed.release import ReleaseMeta, new_release_meta
 from ltcbridge.feed.seal import load_key, seal_release
@@ -319,14 +318,8 @@ def run_feed_cohort(args: argparse.Namespace) -> int:
 # -- feed measures -------------------------------------------------------------------------------
 def run_feed_measures(args: argparse.Namespace) -> int:
     """Write the Measure definitions (and the measure-group CodeSystem) the feed refers to."""
-    mappings = load_mappings(args.mappings)
-    directory = Path(args.out)
-    directory.mkdir(parents=True, exist_ok=True)
-    resources = [*measure_definitions(mappings), measure_group_codes(mappings)]
-    for resource in resources:
-        path = directory / f"{resource['resourceType']}-{resource['id']}.json"
-        path.write_bytes(orjson.dumps(resource, option=orjson.OPT_INDENT_2) + b"\n")
-    out.print(f"Wrote {len(resources)} FHIR definitions to {directory}: " + ", ".join(
+    resources = write_definitions(load_mappings(args.mappings), args.out)
+    out.print(f"Wrote {len(resources)} FHIR definitions to {args.out}: " + ", ".join(
         r.get("url", r["id"]) for r in resources))  # fmt: skip
     return EXIT_OK
 

@@ -16,7 +16,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from ltcbridge.agreement import Agreement, load_agreement
-from ltcbridge.feed.build import build_feed, write_feed
+from ltcbridge.feed.build import build_release, scan_for_feed, write_feed
+from ltcbridge.feed.measure_definitions import write_definitions
 from ltcbridge.feed.summary import summarise
 from ltcbridge.mapping import load_mappings
 from ltcbridge.synthetic import generate
@@ -37,15 +38,20 @@ def run_demo(out: Path, period: str, console: Console, agreement: Agreement | No
     )
     agreement = agreement or load_agreement(demo_agreement_path())
     quarantine = out / "quarantine"
+    scanned = scan_for_feed(source, mappings, period)  # one read serves both levels
     for level in ("practice", "pcn"):
         feed_dir = out / f"feed-{level}"
         console.print(f"\n[bold]3. The {period} feed at {level} level[/] -> {feed_dir}")
-        build = build_feed(source, mappings, replace(agreement, level=level), period)
+        build = build_release(scanned, mappings, replace(agreement, level=level), period)
         write_feed(build, feed_dir, quarantine)
         for line in summarise(build):
             console.print(f"   {escape(line)}")
+    definitions = write_definitions(mappings, out / "definitions")
     console.print(
-        f"\nQuarantined input (patient data, stays in the practice): {quarantine}/quarantine.ndjson"
+        f"\n[bold]4. What the measures mean[/]: {len(definitions)} FHIR definitions (Measure, "
+        f"CodeSystem) the reports refer to -> {out / 'definitions'}"
+        f"\n\nQuarantined input (patient data, stays in the practice): "
+        f"{quarantine}/quarantine.ndjson"
         f"\nThe feed is unsealed here for inspection; nothing was sent anywhere."
     )
     return 0

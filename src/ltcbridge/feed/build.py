@@ -11,10 +11,11 @@ import csv
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
 from ltcbridge.aggregate.cube import CellKey, Cube
@@ -33,7 +34,7 @@ from ltcbridge.errors import LtcbridgeError
 from ltcbridge.feed.measure_report import measure_reports, report_id
 from ltcbridge.mapping import Mappings
 from ltcbridge.model import QuarantineItem
-from ltcbridge.scan import ProgressCallback, scan_source
+from ltcbridge.scan import Columns, ProgressCallback, scan_source
 from ltcbridge.uris import SCORE_TOTAL_EXTENSION
 
 PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -93,11 +94,43 @@ def build_feed(
     (`HistoryStore.load`); with secondary suppression the new release is protected against them,
     all measures together.
     """
+    scanned = scan_for_feed(source, mappings, period, workers=workers, progress=progress)
+    return build_release(scanned, mappings, agreement, period, history=history)
+
+
+@dataclass(frozen=True)
+class ScannedSource:
+    """One scan of an export for one month: every release of that month can be built from it."""
+
+    columns: Columns
+    population: Population
+
+
+def scan_for_feed(
+    source: Path | str,
+    mappings: Mappings,
+    period: str,
+    *,
+    workers: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> ScannedSource:
     check_period(period)
     columns = scan_source(source, mappings, workers=workers, progress=progress, months=[period])
-    population = build_population(columns)
+    return ScannedSource(columns, build_population(columns))
+
+
+def build_release(
+    scanned: ScannedSource,
+    mappings: Mappings,
+    agreement: Agreement,
+    period: str,
+    *,
+    history: Sequence[PublishedRelease] = (),
+) -> FeedBuild:
+    """The month's release under one agreement, from a scan (several agreements may share one)."""
+    columns, population = scanned.columns, scanned.population
     if not agreement.exclude_optouts:
-        population.opted_out[:] = False
+        population = replace(population, opted_out=np.zeros_like(population.opted_out))
     cubes = count_measures(population, mappings, agreement, period)
     per_cube, release = disclose_cubes(
         cubes,

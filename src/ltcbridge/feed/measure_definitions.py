@@ -8,8 +8,10 @@ with the rule book's words, and validated with fhir.resources R4B.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import orjson
 from fhir.resources.R4B.codesystem import CodeSystem
 from fhir.resources.R4B.measure import Measure
 
@@ -85,6 +87,17 @@ def measure_group_codes(mappings: Mappings) -> dict[str, Any]:
     }
     CodeSystem.model_validate(system)
     return system
+
+
+def write_definitions(mappings: Mappings, directory: Path | str) -> list[dict[str, Any]]:
+    """Write every definition as ``Type-id.json`` into ``directory``; returns them."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    resources = [*measure_definitions(mappings), measure_group_codes(mappings)]
+    for resource in resources:
+        path = directory / f"{resource['resourceType']}-{resource['id']}.json"
+        path.write_bytes(orjson.dumps(resource, option=orjson.OPT_INDENT_2) + b"\n")
+    return resources
 
 
 def _star(mappings: Mappings, star: str, index: int) -> dict[str, Any]:
