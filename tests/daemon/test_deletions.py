@@ -6,8 +6,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from ltcbridge.provider import SyncProviderClient
+
 from .conftest import Loop
-from .loop_data import CONCEPT, all_of, practice_record, put_all
+from .loop_data import CONCEPT, PROVIDER, all_of, practice_record, put_all
 
 pytestmark = pytest.mark.integration
 
@@ -53,6 +55,9 @@ def test_a_referral_retracted_after_sending_is_withdrawn_at_the_provider(loop: L
     tasks = {t["status"]: t for t in all_of(loop.provider, "Task")}
     assert set(tasks) == {"requested", "cancelled"}
     assert "recorded in error" in tasks["cancelled"]["statusReason"]["text"]
+    with SyncProviderClient(loop.provider, PROVIDER) as provider:
+        withdrawn = provider.withdrawn()
+    assert [r.task["status"] for r in withdrawn] == ["cancelled"]
     actions = [row["action"] for row in loop.state().audit_records()]
     assert actions.count("referral-withdrawn") == 1
     assert actions.count("referral-withdrawal-sent") == 1

@@ -74,6 +74,12 @@ class ProviderClient:
         """Referrals waiting for this provider: Tasks ``requested`` whose owner is this provider."""
         return [r async for r in self._referrals({"status": "requested"}) if self._owns(r)]
 
+    async def withdrawn(self) -> list[Referral]:
+        """Referrals the practice withdrew (recorded in error at the GP): Tasks ``cancelled`` by
+        the requester, owned by this provider. Stop work on them; keep or remove what you hold
+        as your retention rules say."""
+        return [r async for r in self._referrals({"status": "cancelled"}) if self._owns(r)]
+
     async def referral(self, referral_id: str) -> Referral:
         """One referral by its ``.../referral`` value; ReferralError when there is none."""
         params = {"identifier": f"{REFERRAL_ID}|{task_value(referral_id)}"}
