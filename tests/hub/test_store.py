@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -134,6 +135,16 @@ def test_sqlite_and_postgresql_give_identical_tables(
             store.close()
 
 
+def test_a_negative_zero_score_is_stored_as_zero_on_both_databases(store: HubStoreDb) -> None:
+    """A feed rounds a small negative mean to -0.0; SQLite would read it back as 0.0 and
+    PostgreSQL as -0.0, so their exports would differ: the hub stores 0.0."""
+    report = measure_report("Y00011", "2026-10", {("need-any", None, None): 20})
+    report["group"][0]["measureScore"] = {"value": -0.0, "unit": "points"}
+    store.add_release(meta(), [report])
+    [(score,)] = store.rows("SELECT score FROM figures")
+    assert score == 0.0 and math.copysign(1.0, score) == 1.0
+
+
 def test_a_practice_map_given_later_re_levels_stored_figures(store: HubStoreDb) -> None:
     cells = {("need-any", None, None): 20}
     store.add_release(meta(sender="U00001"), [measure_report("U00001", "2026-10", cells)])
@@ -216,8 +227,40 @@ def test_migration_3_adds_score_columns_to_a_version_2_store(
         old.add_release(meta(), [measure_report("Y00011", "2026-10", CELLS)])
     monkeypatch.undo()
     with open_store(target) as upgraded:
-        assert upgraded.schema_version() == 3
+        assert upgraded.schema_version() == len(MIGRATIONS)
         rows = upgraded.rows("SELECT count, score_total, score_unit FROM latest_figures "
                              "WHERE group_code = 'need-any' AND stratifier IS NULL")  # fmt: skip
         assert rows == [(20, None, None)]
         assert len(upgraded.table("figures")) == len(CELLS)
+
+
+def test_migration_4_indexes_what_national_collations_scan(store: HubStoreDb) -> None:
+    """Partial indexes over PCN-sent and provider-sent figures and over provider strata, on both
+    databases; on SQLite the collation and the outcomes view read through them (without them a
+    national store was scanned whole once per level)."""
+    if store.dialect.name == "sqlite":
+        sql = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'figures'"
+    else:
+        sql = "SELECT indexname FROM pg_indexes WHERE tablename = 'figures'"
+    names = {row[0] for row in store.rows(sql)}
+    assert {"figures_from_pcns", "figures_from_providers", "figures_by_provider_stratum"} <= names
+    if store.dialect.name != "sqlite":
+        return
+    from ltcbridge.hub.collate import Collator
+    from ltcbridge.hub.config import HubConfig
+    from ltcbridge.hub.outcomes import outcomes
+
+    queries: list[tuple[str, tuple]] = []
+    rows = store.rows
+
+    def recorded(sql: str, params: tuple = ()) -> list[tuple]:
+        queries.append((sql, tuple(params)))
+        return rows(sql, params)
+
+    store.rows = recorded  # type: ignore[method-assign]
+    outcomes(Collator(store, HubConfig(practices={"Y00011": "U00001"})))
+    explain = store.connection.execute
+    plan = [str(step[3]) for sql, params in queries if "base AS" in sql
+            for step in explain("EXPLAIN QUERY PLAN " + sql, params)]  # fmt: skip
+    assert any("figures_by_provider_stratum" in step for step in plan)
+    assert any("figures_from_providers" in step for step in plan)

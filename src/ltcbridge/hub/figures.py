@@ -132,4 +132,8 @@ def _scores(
 
 
 def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    """A JSON number as a float; -0.0 (a mean rounded to nothing) becomes 0.0, since SQLite
+    stores it as 0 while PostgreSQL keeps the sign, and both stores must export the same."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value) + 0.0
+    return None

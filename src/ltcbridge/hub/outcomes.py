@@ -247,14 +247,15 @@ def _sums(
     """(measure, period, provider, group, costed, source, SUM(count), masked parts, parts,
     SUM(score total), people scored, parts with an unknown score) per group."""
     store, marks = collator.store, ", ".join("?" for _ in measures)
-    stratum = "AND f.stratifier = ?" if by_provider else "AND f.stratifier IS NULL"
+    # the stratifier written out, not a parameter, so a partial index on it can be used
+    stratum = f"AND f.stratifier = '{PROVIDER}'" if by_provider else "AND f.stratifier IS NULL"
     where = f"AND f.measure IN ({marks}) {stratum}"
-    where_params = [*measures, PROVIDER] if by_provider else [*measures]
+    where_params = [*measures]
     provider = "b.stratum" if by_provider else f"'{ALL_PROVIDERS}'"
     sent = (
         f""", sent AS (
-            SELECT f.release_id, f.measure, f.period, f.org AS stratum, f.group_code, f.count,
-                   f.masked, f.score, f.score_total, 'provider' AS source
+            SELECT f.release_id, f.measure, f.period, f.org, f.org AS stratum, f.group_code,
+                   f.count, f.masked, f.score, f.score_total, 'provider' AS source
             FROM latest_figures f
             WHERE f.level = 'provider' AND f.stratifier IS NULL AND f.measure IN ({marks})
               AND NOT EXISTS (SELECT 1 FROM base b WHERE b.measure = f.measure
@@ -263,25 +264,26 @@ def _sums(
         else ""
     )
     parts = (
-        "SELECT release_id, measure, period, stratum, group_code, count, masked, score, "
+        "SELECT release_id, measure, period, org, stratum, group_code, count, masked, score, "
         "score_total, 'practices' AS source FROM base"
         + (" UNION ALL SELECT * FROM sent" if by_provider else "")
     )
     sql = (
         practice_figures("release_id, score, score_total", where)
         + sent
-        + f""", costed AS (
-            SELECT DISTINCT release_id, measure FROM latest_figures
-            WHERE measure = ? AND group_code = '{COST_BEFORE}' AND stratifier IS NULL),
-        parts AS ({parts}),
+        + f""", parts AS ({parts}),
         scored AS (
             SELECT b.measure, b.period, {provider} AS provider, b.group_code,
-                   CASE WHEN c.release_id IS NULL THEN 0 ELSE 1 END AS costed, b.source, b.count,
-                   b.masked,
+                   CASE WHEN b.measure = ? AND EXISTS (
+                       SELECT 1 FROM figures c
+                       WHERE c.measure = b.measure AND c.period = b.period
+                         AND c.group_code = '{COST_BEFORE}' AND c.org = b.org
+                         AND c.release_id = b.release_id AND c.stratifier IS NULL)
+                   THEN 1 ELSE 0 END AS costed,
+                   b.source, b.count, b.masked,
                    COALESCE(b.score_total, b.score * b.count,
                             CASE WHEN b.count = 0 THEN 0.0 END) AS total
-            FROM parts b LEFT JOIN costed c
-              ON c.release_id = b.release_id AND c.measure = b.measure)
+            FROM parts b)
         SELECT measure, period, provider, group_code, costed, source,
                SUM(count), SUM(CASE WHEN masked THEN 1 ELSE 0 END), COUNT(*),
                SUM(total), SUM(CASE WHEN total IS NOT NULL THEN count END),
