@@ -12,7 +12,9 @@ How it works, in short (docs/disclosure.md has the long form):
    found locally is a way globally. Published cells may move only inside their rounding
    interval; moving one further means masking it, at a cost that grows with its value, so the
    programme picks few, small complementary cells and prefers cells already masked. Masks are
-   only ever added, so a cell protected earlier stays protected.
+   only ever added, so a cell protected earlier stays protected, and every way found stays a
+   way: the engine keeps each figure's lowest and highest value in any way found, and a small
+   cell those already put `threshold - 1` apart needs no programme of its own.
 4. Parts of the release that share no relation (`split.py`) are protected separately.
 """
 
@@ -24,6 +26,8 @@ import os
 import sys
 from collections.abc import Hashable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
 
 from ltcbridge.disclosure.audit import snapshot_of
 from ltcbridge.disclosure.cells import (
@@ -38,7 +42,7 @@ from ltcbridge.disclosure.cells import (
     published_interval,
     round_count,
 )
-from ltcbridge.disclosure.layer import LayerProgramme
+from ltcbridge.disclosure.layer import LayerProgramme, Outcome
 from ltcbridge.disclosure.split import independent_parts
 from ltcbridge.disclosure.system import (
     Components,
@@ -181,7 +185,9 @@ class _Protector:
         self.pinned = [not math.isinf(u) for u in self.upper]  # published before: known for good
         self.key_of = {var: key for key, var in self.system.var_of[-1].items()}
         self.targets = self._targets(past)
-        self.covered: set[int] = set()
+        # every figure's lowest and highest change from its truth in any way found so far
+        self.seen_low = np.zeros(len(self.system.truth))
+        self.seen_high = np.zeros(len(self.system.truth))
         hubs = _hubs(self.system)
         self.tables = _Layers(self, Components(self.system, skip=hubs), hubs)
         self.sums = _Layers(self, Components(self.system, sums_only=True), set())
@@ -231,18 +237,24 @@ class _Protector:
         `_total_is_masked`). Cells that need more wait for the second pass, when the masks of
         the first may already protect them; there the programme is their whole component.
         """
-        waiting = [var for var in self.targets if not self._in_layers(var)]
-        for var in waiting:
-            if (
-                var not in self.covered
-                and not self._solve(self.whole, var)
-                and not self._plain(var)
-            ):
-                raise UnprotectableError(
-                    f"cannot release: the masked figure {self._name(var)} could be narrowed by "
-                    "combining this release with earlier ones to the same recipient, whatever "
-                    "else is masked; nothing was published"
-                )
+        try:
+            waiting = [var for var in self.targets if not self._in_layers(var)]
+            for var in waiting:
+                if (
+                    var in self.open_targets
+                    and not self._solve(self.whole, var)
+                    and not self._plain(var)
+                ):
+                    raise UnprotectableError(
+                        f"cannot release: the masked figure {self._name(var)} could be narrowed "
+                        "by combining this release with earlier ones to the same recipient, "
+                        "whatever else is masked; nothing was published"
+                    )
+        finally:
+            # free the HiGHS instances now, not at some later garbage collection (they point
+            # back to this protector): a process protecting many parts holds one part's at a time
+            for layers in self.all_layers:
+                layers.programmes.clear()
 
     def _plain(self, var: int) -> bool:
         """The last word: the whole part, with no spreading reward and so no cap on other small
@@ -268,7 +280,7 @@ class _Protector:
         order = (self.tables, self.sums, self.paired)
         if self._total_is_masked(var):
             order = (self.sums, self.paired, self.tables)
-        return any(var in self.covered or self._solve(layers, var) for layers in order)
+        return any(var not in self.open_targets or self._solve(layers, var) for layers in order)
 
     def _total_is_masked(self, var: int) -> bool:
         """Whether a total `var` adds up to is masked: then holding totals still (the table
@@ -288,22 +300,25 @@ class _Protector:
             self._apply(outcome)
         return outcome is not None
 
-    def _apply(self, outcome: tuple[list[int], dict[int, float]]) -> None:
-        to_mask, spans = outcome
+    def _apply(self, outcome: Outcome) -> None:
+        to_mask, members, change = outcome
         for var in to_mask:
             self._mask(var)
-        self._cover(spans)
+        self.witness(members, change)
 
-    def _cover(self, spans: dict[int, float]) -> None:
-        """Any variable the two ways already put `threshold - 1` apart is protected too.
+    def witness(self, members: np.ndarray, change: np.ndarray) -> None:
+        """Any small cell that the ways found so far put `threshold - 1` apart is protected.
 
-        Both ways stay consistent with everything published (masks are only ever added), so
-        they witness that variable's range as well as the target's.
+        Every way found is a set of figures consistent with everything published when it was
+        found (the layer's figures as the programme set them, every other figure at its truth),
+        and masks are only ever added, so it stays consistent: the lowest and the highest
+        value a cell takes in any of them (or in the truth) witness its range.
         """
-        need = self.rules.threshold - 1 - TOLERANCE
-        fresh = [var for var, span in spans.items() if span >= need and var not in self.covered]
-        self.covered.update(fresh)
-        for var in fresh:
+        low = np.minimum(self.seen_low[members], change.min(axis=0))
+        high = np.maximum(self.seen_high[members], change.max(axis=0))
+        self.seen_low[members], self.seen_high[members] = low, high
+        wide = members[high - low >= self.rules.threshold - 1 - TOLERANCE].tolist()
+        for var in wide:
             if var in self.open_targets:
                 self.open_targets.discard(var)
                 for layers in self.all_layers:

@@ -11,50 +11,76 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from ltcbridge.disclosure.cells import CellKey, LinearConstraint, PublishedRelease, Release
+from ltcbridge.disclosure.cells import (
+    CellKey,
+    LinearConstraint,
+    PublishedRelease,
+    PublishedValue,
+    Reason,
+    Release,
+)
 
 Part = tuple[Release, list[PublishedRelease]]
 
 
 def independent_parts(release: Release, history: Sequence[PublishedRelease] = ()) -> list[Part]:
-    """The release and its history restricted to each group of linked keys, in a stable order."""
+    """The release and its history restricted to each group of linked keys, in a stable order
+    (parts in the order of their first cell in the release; everything else in its own order)."""
     groups = _KeyGroups()
-    for constraints in [release.constraints, *(past.constraints for past in history)]:
+    for key in release.cells:
+        groups.add(key)
+    every = [release.constraints, *(past.constraints for past in history)]
+    for constraints in every:
         for constraint in constraints:
             groups.link(key for key, _ in constraint.terms)
-    keys_of: dict[CellKey, set[CellKey]] = {}  # root -> keys, in the release's order
-    for key in release.cells:
-        keys_of.setdefault(groups.root(key), set()).add(key)
+    part_of: dict[int, int] = {}  # root -> part
+    cells: list[dict[CellKey, int]] = []
+    for key, value in release.cells.items():
+        root = groups.root(key)
+        part = part_of.get(root)
+        if part is None:
+            part = part_of[root] = len(cells)
+            cells.append({})
+        cells[part][key] = value
+    within = [_within(constraints, groups, part_of, len(cells)) for constraints in every]
+    pasts = [
+        _restricted(past, groups, part_of, len(cells), mine)
+        for past, mine in zip(history, within[1:], strict=True)
+    ]
     return [
-        (
-            Release(
-                cells={k: v for k, v in release.cells.items() if k in keys},
-                constraints=_within(release.constraints, groups, root),
-            ),
-            [_restricted(past, groups, root) for past in history],
-        )
-        for root, keys in keys_of.items()
+        (Release(cells=cells[part], constraints=within[0][part]), [past[part] for past in pasts])
+        for part in range(len(cells))
     ]
 
 
 class _KeyGroups:
-    """Union-find over cell keys."""
+    """Union-find over cell keys, each key numbered once."""
 
     def __init__(self) -> None:
-        self.parent: dict[CellKey, CellKey] = {}
+        self.number: dict[CellKey, int] = {}
+        self.parent: list[int] = []
 
-    def root(self, key: CellKey) -> CellKey:
+    def add(self, key: CellKey) -> int:
+        found = self.number.get(key)
+        if found is None:
+            found = self.number[key] = len(self.parent)
+            self.parent.append(found)
+        return found
+
+    def find(self, var: int) -> int:
         parent = self.parent
-        parent.setdefault(key, key)
-        while parent[key] != key:
-            parent[key] = parent[parent[key]]
-            key = parent[key]
-        return key
+        while parent[var] != var:
+            parent[var] = parent[parent[var]]
+            var = parent[var]
+        return var
+
+    def root(self, key: CellKey) -> int:
+        return self.find(self.add(key))
 
     def link(self, keys: Iterable[CellKey]) -> None:
-        first: CellKey | None = None
+        first: int | None = None
         for key in keys:
-            root = self.root(key)
+            root = self.find(self.add(key))
             if first is None:
                 first = root
             elif root != first:
@@ -62,19 +88,44 @@ class _KeyGroups:
 
 
 def _within(
-    constraints: Iterable[LinearConstraint], groups: _KeyGroups, root: CellKey
-) -> list[LinearConstraint]:
-    """The constraints of one part (all keys of a constraint are in the same part)."""
-    return [c for c in constraints if c.terms and groups.root(c.terms[0][0]) == root]
+    constraints: Iterable[LinearConstraint], groups: _KeyGroups, part_of: dict[int, int], parts: int
+) -> list[list[LinearConstraint]]:
+    """Each part's constraints (all keys of a constraint are in the same part); constraints of
+    no part (about keys the release does not hold) are left out."""
+    out: list[list[LinearConstraint]] = [[] for _ in range(parts)]
+    for constraint in constraints:
+        if constraint.terms:
+            part = part_of.get(groups.root(constraint.terms[0][0]))
+            if part is not None:
+                out[part].append(constraint)
+    return out
 
 
-def _restricted(past: PublishedRelease, groups: _KeyGroups, root: CellKey) -> PublishedRelease:
-    """An earlier release seen through one part: its figures with keys in the part."""
-    mine = {key for key in past.values if groups.root(key) == root}
-    return PublishedRelease(
-        values={k: v for k, v in past.values.items() if k in mine},
-        reasons={k: v for k, v in past.reasons.items() if k in mine},
-        constraints=tuple(_within(past.constraints, groups, root)),
-        rules=past.rules,
-        true_values={k: v for k, v in past.true_values.items() if k in mine},
-    )
+def _restricted(
+    past: PublishedRelease,
+    groups: _KeyGroups,
+    part_of: dict[int, int],
+    parts: int,
+    constraints: list[list[LinearConstraint]],
+) -> list[PublishedRelease]:
+    """An earlier release seen through each part: its figures with keys in the part."""
+    part_by_key = {key: part_of.get(groups.root(key)) for key in past.values}
+    values: list[dict[CellKey, PublishedValue]] = [{} for _ in range(parts)]
+    reasons: list[dict[CellKey, Reason]] = [{} for _ in range(parts)]
+    truth: list[dict[CellKey, int]] = [{} for _ in range(parts)]
+    sources = ((values, past.values), (reasons, past.reasons), (truth, past.true_values))
+    for target, source in sources:
+        for key, value in source.items():
+            part = part_by_key.get(key)
+            if part is not None:
+                target[part][key] = value  # type: ignore[index]
+    return [
+        PublishedRelease(
+            values=values[part],
+            reasons=reasons[part],
+            constraints=tuple(constraints[part]),
+            rules=past.rules,
+            true_values=truth[part],
+        )
+        for part in range(parts)
+    ]

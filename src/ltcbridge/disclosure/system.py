@@ -11,9 +11,10 @@ auditing attacker build this same system.
 from __future__ import annotations
 
 import math
-from collections import ChainMap
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from ltcbridge.disclosure.cells import (
     MASKED,
@@ -46,6 +47,25 @@ class Snapshot:
     values: Mapping[CellKey, PublishedValue] | None = None
 
 
+@dataclass(frozen=True)
+class SystemArrays:
+    """The rows of a system as arrays, for building programmes without Python loops.
+
+    Row `r` holds `var[start[r]:start[r + 1]]` with `coef[...]`; `slack[r]` is what the truth
+    leaves, `rhs - sum(coef * truth)` (0 for a relation the truth meets exactly); `equal[r]` says
+    whether the row is a sum (==) or an inequality (<=). `rows_of[var_start[v]:var_start[v + 1]]`
+    are the rows of variable `v`.
+    """
+
+    start: np.ndarray
+    var: np.ndarray
+    coef: np.ndarray
+    slack: np.ndarray
+    equal: np.ndarray
+    var_start: np.ndarray
+    rows_of: np.ndarray
+
+
 @dataclass
 class System:
     """Variables (one per distinct (key, true value)) and the rows binding them."""
@@ -56,6 +76,18 @@ class System:
     var_of: list[dict[CellKey, int]] = field(default_factory=list)  # per snapshot
     _index: dict[tuple[CellKey, int], int] = field(default_factory=dict)
     _row_seen: set[Row] = field(default_factory=set)
+    _arrays: SystemArrays | None = field(default=None, repr=False)
+
+    def arrays(self) -> SystemArrays:
+        """The rows as arrays (built once; rebuilt if rows or variables were added since)."""
+        arrays = self._arrays
+        if (
+            arrays is None
+            or len(arrays.start) != len(self.rows) + 1
+            or len(arrays.var_start) != len(self.truth) + 1
+        ):
+            arrays = self._arrays = _to_arrays(self)
+        return arrays
 
     def variable(self, key: CellKey, value: int) -> int:
         """The variable for this key with this true value, shared across releases."""
@@ -77,12 +109,29 @@ class System:
             self.rows_of_var[var].append(index)
 
 
+def _to_arrays(system: System) -> SystemArrays:
+    lengths = np.fromiter((len(row.vars) for row in system.rows), np.int64, len(system.rows))
+    start = np.zeros(len(system.rows) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=start[1:])
+    var = np.fromiter((v for row in system.rows for v in row.vars), np.int64, int(start[-1]))
+    coef = np.fromiter((c for row in system.rows for c in row.coefs), np.float64, int(start[-1]))
+    truth = np.asarray(system.truth, dtype=np.float64)
+    row_of_entry = np.repeat(np.arange(len(system.rows)), lengths)
+    used = np.bincount(row_of_entry, weights=coef * truth[var], minlength=len(system.rows))
+    rhs = np.fromiter((row.rhs for row in system.rows), np.float64, len(system.rows))
+    equal = np.fromiter((row.op == "==" for row in system.rows), bool, len(system.rows))
+    order = np.argsort(var, kind="stable")
+    var_start = np.zeros(len(system.truth) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(var, minlength=len(system.truth)), out=var_start[1:])
+    return SystemArrays(start, var, coef, rhs - used, equal, var_start, row_of_entry[order])
+
+
 def _to_row(constraint: LinearConstraint, var_of: Mapping[CellKey, int]) -> Row:
     merged: dict[int, int] = {}
     for key, coef in constraint.terms:
-        if key not in var_of:
+        var = var_of.get(key)
+        if var is None:
             raise ValueError(f"constraint refers to a cell that is not in the release: {key!r}")
-        var = var_of[key]
         merged[var] = merged.get(var, 0) + coef
     items = sorted((v, c) for v, c in merged.items() if c != 0)
     return Row(
@@ -103,7 +152,7 @@ def build_system(snapshots: Sequence[Snapshot]) -> System:
             raise ValueError("true counts must be non-negative")
         var_of = {key: system.variable(key, value) for key, value in snap.cells.items()}
         system.var_of.append(var_of)
-        visible = ChainMap(var_of, earlier)
+        visible = {**earlier, **var_of} if earlier else var_of  # this release's first
         for constraint in snap.constraints:
             system.add_row(_to_row(constraint, visible))
         earlier.update(var_of)
