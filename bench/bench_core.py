@@ -2,10 +2,15 @@
 
 For each size it runs, side by side and alternating, in fresh processes:
   parse      read the NDJSON and orjson.loads every line (the baseline: nothing else)
-  ltcbridge  the whole unmet-need feed build: scan, versions, people, opt-outs, counting with
+  ltcbridge  the whole unmet-need feed build (an agreement with [measures] include =
+             ["unmet-need"], issue 2's feed): scan, versions, people, opt-outs, counting with
              every breakdown, primary disclosure, validated MeasureReports written to disk
+  all        the same build under an agreement that names every measure (reported beside it,
+             not part of issue 2's ratio)
   validate   fhir.resources R4B model validation of the first --validate-sample resources
 and reports the median seconds, the ratio to the baseline and the peak memory (largest process).
+With --baseline-src DIR (a copy of an older src/ tree) it also runs the unmet-need build on that
+code, in the same alternation, so that before and after are measured side by side.
 
     python bench/bench_core.py --sizes 10000,100000,1000000,2000000
 
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -38,6 +44,9 @@ secondary = false
 allowed = ["age-band", "sex", "ethnicity-group", "imd-quintile"]
 level = "practice"
 """
+UNMET_NEED = AGREEMENT + '[measures]\ninclude = ["unmet-need"]\n'
+# no [measures]: every measure (unmet need, referrals, support level, Star distance, NHS use)
+ALL_MEASURES = AGREEMENT
 
 
 # -- the three workloads, each run in its own process ---------------------------------------------
@@ -52,18 +61,26 @@ def parse_only(path: Path, _: int) -> int:
     return count
 
 
-def ltcbridge_feed(path: Path, _: int) -> int:
+def _feed(path: Path, agreement_text: str) -> int:
     import tomllib
 
     from ltcbridge.agreement import parse_agreement
     from ltcbridge.feed.build import build_feed, write_feed
     from ltcbridge.mapping import load_mappings
 
-    agreement = parse_agreement(tomllib.loads(AGREEMENT))
+    agreement = parse_agreement(tomllib.loads(agreement_text))
     build = build_feed(path, load_mappings([MAPPINGS]), agreement, "2026-10")
     with tempfile.TemporaryDirectory() as out:
         write_feed(build, out, Path(out) / "quarantine")
     return sum(build.resource_counts.values())
+
+
+def ltcbridge_feed(path: Path, _: int) -> int:
+    return _feed(path, UNMET_NEED)
+
+
+def all_measures(path: Path, _: int) -> int:
+    return _feed(path, ALL_MEASURES)
 
 
 def validate(path: Path, sample: int) -> int:
@@ -81,22 +98,39 @@ def validate(path: Path, sample: int) -> int:
     return count
 
 
-WORKLOADS = {"parse": parse_only, "ltcbridge": ltcbridge_feed, "validate": validate}
+WORKLOADS = {
+    "parse": parse_only,
+    "ltcbridge": ltcbridge_feed,
+    "all": all_measures,
+    "before": ltcbridge_feed,  # run with PYTHONPATH=--baseline-src
+    "validate": validate,
+}
 
 
 def _child(mode: str, path: Path, sample: int) -> None:
     start = time.perf_counter()
     count = WORKLOADS[mode](path, sample)
     seconds = time.perf_counter() - start
-    peak = max(
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+    own, children = (
+        resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
     )
-    print(json.dumps({"seconds": seconds, "resources": count, "peak_mb": peak / 1024}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "resources": count,
+                "peak_mb": max(own.ru_maxrss, children.ru_maxrss) / 1024,
+                # CPU seconds (user + system) of this process and of its workers, for reading
+                # a run made while other work shared the machine
+                "cpu_own": own.ru_utime + own.ru_stime,
+                "cpu_workers": children.ru_utime + children.ru_stime,
+            }
+        )
+    )
 
 
 # -- the driver -----------------------------------------------------------------------------------
-def _run(mode: str, path: Path, sample: int) -> dict[str, float]:
+def _run(mode: str, path: Path, sample: int, baseline: str | None = None) -> dict[str, float]:
     command = [
         sys.executable,
         __file__,
@@ -106,7 +140,10 @@ def _run(mode: str, path: Path, sample: int) -> dict[str, float]:
         "--validate-sample",
         str(sample),
     ]
-    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    env = dict(os.environ)
+    if mode == "before":
+        env["PYTHONPATH"] = baseline or ""
+    output = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(output.strip().splitlines()[-1])
 
 
@@ -121,26 +158,49 @@ def _data(size: int) -> Path:
     return path
 
 
-def _row(size: int, rounds: int, sample: int) -> tuple[str, float]:
-    """The table row for one size, and ltcbridge's median seconds per resource at that size."""
+def _median(results: list[dict[str, float]]) -> float:
+    return statistics.median(r["seconds"] for r in results)
+
+
+def _ratio(ours: list[dict[str, float]], parse: list[dict[str, float]]) -> str:
+    """Median of the pairwise ratios (one pair per round), with their min–max."""
+    ratios = [o["seconds"] / p["seconds"] for o, p in zip(ours, parse, strict=True)]
+    return f"{statistics.median(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f})"
+
+
+def _cpu(results: list[dict[str, float]]) -> str:
+    """Median CPU seconds (the process and its workers): how much work, whatever the load."""
+    return f"{statistics.median(r['cpu_own'] + r['cpu_workers'] for r in results):.2f}"
+
+
+def _row(size: int, rounds: int, sample: int, baseline: str | None) -> tuple[str, str, float]:
+    """The table rows (time, CPU) for one size, and ltcbridge's median seconds per resource."""
     path = _data(size)
-    results: dict[str, list[dict[str, float]]] = {"parse": [], "ltcbridge": []}
-    for _ in range(rounds):  # alternate, so drift in machine speed hits both alike
-        for mode in results:
-            results[mode].append(_run(mode, path, sample))
-    parse = statistics.median(r["seconds"] for r in results["parse"])
-    ours = statistics.median(r["seconds"] for r in results["ltcbridge"])
-    ratios = [
-        o["seconds"] / p["seconds"]
-        for o, p in zip(results["ltcbridge"], results["parse"], strict=True)
+    modes = ["parse", "ltcbridge", "all"] + (["before"] if baseline else [])
+    results: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
+    for _ in range(rounds):  # alternate, so drift in machine speed hits every side alike
+        for mode in modes:
+            results[mode].append(_run(mode, path, sample, baseline))
+    parse, ours = results["parse"], results["ltcbridge"]
+    peak = max(r["peak_mb"] for r in ours)
+    cells = [
+        f"{size:,}",
+        f"{path.stat().st_size / 1e6:,.0f}",
+        f"{_median(parse):.2f}",
+        f"{_median(ours):.2f}",
+        _ratio(ours, parse),
+        f"{peak:.0f}",
+        f"{_median(results['all']):.2f}",
+        _ratio(results["all"], parse),
+        f"{max(r['peak_mb'] for r in results['all']):.0f}",
     ]
-    peak = max(r["peak_mb"] for r in results["ltcbridge"])
-    mb = path.stat().st_size / 1e6
-    row = (
-        f"| {size:,} | {mb:,.0f} | {parse:.2f} | {ours:.2f} | {statistics.median(ratios):.2f} "
-        f"({min(ratios):.2f}–{max(ratios):.2f}) | {peak:.0f} |"
-    )
-    return row, ours / size
+    cpu = [f"{size:,}", _cpu(parse), _cpu(ours), _cpu(results["all"])]
+    if baseline:
+        before = results["before"]
+        cells += [f"{_median(before):.2f}", _ratio(before, parse)]
+        cpu.append(_cpu(before))
+    row = "| " + " | ".join(cells) + " |"
+    return row, "| " + " | ".join(cpu) + " |", _median(ours) / size
 
 
 def _validation_row(size: int, sample: int, ours_per_resource: float) -> str:
@@ -161,18 +221,38 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000,1000000,2000000")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--validate-sample", type=int, default=20000)
+    parser.add_argument(
+        "--baseline-src", help="an older src/ tree: its unmet-need build runs alongside"
+    )
     parser.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _child(args.child[0], Path(args.child[1]), args.validate_sample)
         return
     sizes = [int(s) for s in args.sizes.split(",")]
-    print("| resources | MB | parse only (s) | ltcbridge feed (s) | ratio (min–max) | peak MB |")
-    print("|---:|---:|---:|---:|---|---:|")
+    head = (
+        "| resources | MB | parse only (s) | unmet-need feed (s) | ratio (min–max) | peak MB "
+        "| all measures (s) | ratio (min–max) | peak MB |"
+    )
+    rule = "|---:|---:|---:|---:|---|---:|---:|---|---:|"
+    if args.baseline_src:
+        head += " before: unmet-need feed (s) | ratio (min–max) |"
+        rule += "---:|---|"
+    print(head)
+    print(rule)
     per_resource = 0.0
+    cpu_rows = []
     for size in sizes:
-        row, per_resource = _row(size, args.rounds, args.validate_sample)
+        row, cpu, per_resource = _row(size, args.rounds, args.validate_sample, args.baseline_src)
         print(row, flush=True)
+        cpu_rows.append(cpu)
+    print()
+    print(
+        "| resources | parse only, CPU s | unmet-need feed, CPU s | all measures, CPU s |"
+        + (" before: unmet-need feed, CPU s |" if args.baseline_src else "")
+    )
+    print("|---:|---:|---:|---:|" + ("---:|" if args.baseline_src else ""))
+    print("\n".join(cpu_rows))
     print()
     print("| validated sample | fhir.resources µs/resource | ltcbridge µs/resource | faster |")
     print("|---:|---:|---:|---:|")

@@ -8,7 +8,6 @@ applies is written down in docs/counting-rules.md.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -48,6 +47,7 @@ _STATUS_RETRACTS = frozenset(
     | NHS_USE_TYPES
 )
 _NO_REFERENCE: dict[str, Any] = {}
+_NO_PARTS = ("", "", "")
 _RETRACTED_GOAL = frozenset({"entered-in-error", "cancelled", "rejected"})
 _RETRACTED_VERIFICATION = frozenset({"entered-in-error", "refuted"})
 
@@ -64,6 +64,7 @@ _DATE_ELEMENTS: dict[str, tuple[str, ...]] = {
     "Encounter": ("period",),
     "MedicationRequest": ("authoredOn",),
 }
+_FIRST_DATE = {kind: elements[0] for kind, elements in _DATE_ELEMENTS.items()}
 # A provider's answer (Task.status) -> what it asserts about the referral it focuses.
 _TASK_ANSWERS: dict[str, tuple[str, ...]] = {
     "accepted": (REFERRAL_ACCEPTED,),
@@ -78,7 +79,10 @@ _NHS_USE_CONCEPTS = frozenset(NHS_USE.values())
 _GP_ATTENDANCE = NHS_USE["gp-attendances"]
 _PRESCRIPTION = NHS_USE["prescriptions"]
 
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+_from_iso = datetime.fromisoformat
 _MICROSECOND = timedelta(microseconds=1)
 
 _ETHNIC_GROUPS = {
@@ -98,6 +102,8 @@ class Reader:
         self.unmapped: Counter[tuple[str, str]] = Counter()
         self.unmapped_questionnaires: Counter[str] = Counter()
         self._dates: dict[str, int] = {}
+        self._zones: dict[str, int] = {}  # a time zone as written -> its offset in microseconds
+        self._one_concept: dict[str, tuple[str, ...]] = {}
 
     def read(self, resource: Any) -> Record | None:
         """The canonical record of one resource; None for a valid type ltcbridge does not use.
@@ -112,7 +118,8 @@ class Reader:
         if kind == "Patient":
             return PatientRecord.from_fields(self.patient_fields(resource))
         if kind == "Organization":
-            return OrganizationRecord(_version(kind, resource), _ods_code(resource))
+            version = Version(kind, *self._version_fields(kind, resource))
+            return OrganizationRecord(version, _ods_code(resource))
         if not kind:
             raise BadResource("missing-resource-type", "resourceType", "is missing")
         if kind not in FHIR_RESOURCE_TYPES:
@@ -120,6 +127,49 @@ class Reader:
                 "unknown-resource-type", "resourceType", f"{kind!r} is not a FHIR R4 resource type"
             )
         return None
+
+    # -- versions -----------------------------------------------------------------------------
+    def _version_fields(
+        self, kind: str, resource: dict[str, Any]
+    ) -> tuple[str, int | None, str | None]:
+        """(id, lastUpdated in microseconds, versionId): what decides which version wins.
+
+        lastUpdated is ``instant_us``, faster: the time zone's offset is remembered, and the
+        rest is parsed as a plain (naive) date and time, which costs a fraction of subtracting
+        aware ones. Only a zone written ``Z`` or ``+hh:mm``/``-hh:mm`` right after
+        ``YYYY-MM-DDThh:mm:ss`` is remembered, from an instant ``instant_us`` has parsed in full;
+        anything else (and anything the quick way does not parse) is parsed in full, which also
+        raises for bad ones.
+        """
+        rid = resource.get("id")
+        if not rid:
+            raise BadResource("missing-id", f"{kind}.id", "is missing")
+        meta = resource.get("meta")
+        if not meta:
+            return rid, None, None
+        text = meta.get("lastUpdated")
+        zone = self._zones.get(text[19:]) if type(text) is str else None
+        if zone is not None:
+            try:
+                naive = _from_iso(text[:19]) - _NAIVE_EPOCH
+                return rid, naive // _MICROSECOND - zone, meta.get("versionId")
+            except (TypeError, ValueError):  # not a plain date and time: parse it in full
+                pass
+        updated = instant_us(text)
+        if updated is not None:
+            self._learn_zone(text, updated)
+        return rid, updated, meta.get("versionId")
+
+    def _learn_zone(self, text: str, updated: int) -> None:
+        zone = text[19:]
+        if zone != "Z" and not (len(zone) == 6 and zone[0] in "+-" and zone[3] == ":"):
+            return
+        try:
+            naive = (_from_iso(text[:19]) - _NAIVE_EPOCH) // _MICROSECOND
+        except (TypeError, ValueError):
+            return
+        if len(self._zones) < 1000:
+            self._zones[zone] = naive - updated
 
     # -- entries ------------------------------------------------------------------------------
     def entry_fields(self, kind: str, resource: dict[str, Any]) -> EntryFields:
@@ -129,7 +179,7 @@ class Reader:
         inline (a coded entry, a literal Patient reference, the first clinical-date element) and
         the helpers are called only for the rest. The rules are docs/counting-rules.md.
         """
-        resource_id, updated, version_id = _version_fields(kind, resource)
+        resource_id, updated, version_id = self._version_fields(kind, resource)
         if (
             resource.get("status") in _RETRACTED_STATUS
             if kind in _STATUS_RETRACTS
@@ -140,9 +190,25 @@ class Reader:
         stars: tuple[StarReading, ...] = ()
         link: Link | None = None
         if kind in CODED_ENTRY_TYPES:
-            concepts, stars = self._coded(kind, resource)
-            if stars:
-                link = (None, _performer_ods(resource))
+            code = resource.get("code")
+            codings = code.get("coding", ()) if code else ()
+            if type(codings) is list and len(codings) == 1:  # the usual case, looked up inline
+                coding = codings[0]
+                codes = self.mappings.by_system.get(coding.get("system"))
+                concept = codes.get(coding.get("code")) if codes is not None else None
+                if concept is None:
+                    self._note_unmapped(coding)
+                    concepts = ()
+                elif concept in self.mappings.stars:
+                    concepts, stars = self._star_reading(kind, resource, (concept,))
+                    link = (None, _performer_ods(resource))
+                else:
+                    concepts = self._one_concept.get(concept) or self._one(concept)
+            else:
+                concepts = tuple(self._concepts(code))
+                if concepts and not self.mappings.stars.keys().isdisjoint(concepts):
+                    concepts, stars = self._star_reading(kind, resource, concepts)
+                    link = (None, _performer_ods(resource))
         elif kind == "QuestionnaireResponse":
             concepts, goals, stars = self._answers(resource)
         elif kind == "Goal":
@@ -157,11 +223,12 @@ class Reader:
             return (kind, resource_id, updated, version_id, None, None, 0, (), goals, stars, False,
                     None)  # fmt: skip
         reference = (resource.get("subject") or _NO_REFERENCE).get("reference")
-        if reference and reference.startswith("Patient/") and "/" not in reference[8:]:
-            subject: SubjectRef = ("Patient", reference[8:])
+        target, slash, rid = reference.partition("/") if type(reference) is str else _NO_PARTS
+        if slash and target == "Patient" and "/" not in rid:
+            subject: SubjectRef = ("Patient", rid)
         else:
             subject = _subject(kind, resource)
-        clinical_date = resource.get(_DATE_ELEMENTS[kind][0])
+        clinical_date = resource.get(_FIRST_DATE[kind])
         if not isinstance(clinical_date, str):
             clinical_date, date_path = _clinical_date(kind, resource)
             if clinical_date is None:
@@ -172,18 +239,19 @@ class Reader:
         return (kind, resource_id, updated, version_id, subject, clinical_date, date_int,
                 concepts, goals, stars, False, link)  # fmt: skip
 
-    def _coded(
-        self, kind: str, resource: dict[str, Any]
+    def _star_reading(
+        self, kind: str, resource: dict[str, Any], concepts: tuple[str, ...]
     ) -> tuple[tuple[str, ...], tuple[StarReading, ...]]:
-        concepts = self._concepts(resource.get("code"))
-        if not concepts:
-            return (), ()
+        """A coded entry whose code asserts a Star: its other concepts, and the reading."""
         stars = self.mappings.stars
-        if stars and not stars.keys().isdisjoint(concepts):
-            star = next(c for c in concepts if c in stars)
-            reading = self._star_from_components(kind, resource, star)
-            return tuple(c for c in concepts if c not in stars), (reading,)
-        return tuple(concepts), ()
+        star = next(c for c in concepts if c in stars)
+        reading = self._star_from_components(kind, resource, star)
+        return tuple(c for c in concepts if c not in stars), (reading,)
+
+    def _one(self, concept: str) -> tuple[str, ...]:
+        """The one-concept tuple of ``concept`` (kept: entries assert one concept, mostly)."""
+        one = self._one_concept[concept] = (concept,)
+        return one
 
     def _concepts(self, codeable: dict[str, Any] | None) -> list[str]:
         """Concepts asserted by a CodeableConcept's codings (inlined lookups: hot path)."""
@@ -222,13 +290,6 @@ class Reader:
     def _nhs_use_of(self, codeables: list[dict[str, Any] | None]) -> tuple[str, ...]:
         found = [c for codeable in codeables for c in self._concepts(codeable)]
         return tuple(dict.fromkeys(c for c in found if c in _NHS_USE_CONCEPTS))
-
-    def _concept_of_coding(self, coding: dict[str, Any]) -> str | None:
-        system, code = coding.get("system"), coding.get("code")
-        concept = self.mappings.concept_of(system, code)
-        if concept is None:
-            self._note_unmapped(coding)
-        return concept
 
     def _note_unmapped(self, coding: dict[str, Any]) -> None:
         system, code = coding.get("system"), coding.get("code")
@@ -269,43 +330,65 @@ class Reader:
         concepts: list[str] = []
         goals: list[str] = []
         scores: dict[str, dict[str, int]] = {}
-        for item in _answered_items(resource.get("item", ())):
-            item_concept = template.item_concepts.get(item.get("linkId", ""))
-            for answer in item.get("answer", ()):
-                try:
-                    self._read_answer(answer, item_concept, concepts, goals, scores)
-                except BadResource as bad:  # rare: only now work out where the answer is
-                    bad.path = f"QuestionnaireResponse.{_path_of(resource, answer)}{bad.path}"
-                    raise
-        stars = tuple(StarReading(star, s) for star, s in scores.items())
+        self._read_items(
+            resource, resource.get("item", ()), template.item_concepts, concepts, goals, scores
+        )
+        stars = tuple(StarReading(star, s) for star, s in scores.items()) if scores else ()
         return tuple(concepts), tuple(goals), stars
 
-    def _read_answer(
+    def _read_items(
         self,
-        answer: dict[str, Any],
-        item_concept: str | None,
+        resource: dict[str, Any],
+        items: Any,
+        item_concepts: dict[str, str],
         concepts: list[str],
         goals: list[str],
         scores: dict[str, dict[str, int]],
     ) -> None:
-        if "valueCoding" in answer:
-            concept = self._concept_of_coding(answer["valueCoding"])
-            if concept is not None and concept not in concepts:
-                concepts.append(concept)
-        elif item_concept is None:
-            return
-        elif answer.get("valueBoolean") is True:
-            if item_concept not in concepts:
-                concepts.append(item_concept)
-        elif "valueInteger" in answer:
-            star = self.mappings.star_of_area(item_concept)
-            if star is not None:
-                value = self._score(star.code, answer["valueInteger"], ".valueInteger")
-                scores.setdefault(star.code, {})[item_concept] = value
-        elif "valueString" in answer and item_concept == "goal":
-            goals.append(answer["valueString"])
-            if "goal" not in concepts:
-                concepts.append("goal")
+        """Every item's answers, however deeply nested: an item's own answers first, then its
+        ``item.item``, then the items under its answers (``answer.item``)."""
+        by_system = self.mappings.by_system
+        for item in items:
+            item_concept = item_concepts.get(item.get("linkId", ""))
+            answers = item.get("answer", ())
+            nested = False
+            for answer in answers:
+                try:
+                    if "valueCoding" in answer:  # asserts what the coding maps to
+                        coding = answer["valueCoding"]
+                        codes = by_system.get(coding.get("system"))
+                        concept = codes.get(coding.get("code")) if codes is not None else None
+                        if concept is None:
+                            self._note_unmapped(coding)
+                        elif concept not in concepts:
+                            concepts.append(concept)
+                    elif item_concept is None:
+                        pass
+                    elif answer.get("valueBoolean") is True:  # asserts what the item's code does
+                        if item_concept not in concepts:
+                            concepts.append(item_concept)
+                    elif "valueInteger" in answer:  # a score, on an item whose code is an area
+                        star = self.mappings.star_of_area(item_concept)
+                        if star is not None:
+                            value = self._score(star.code, answer["valueInteger"], ".valueInteger")
+                            scores.setdefault(star.code, {})[item_concept] = value
+                    elif "valueString" in answer and item_concept == "goal":
+                        goals.append(answer["valueString"])
+                        if "goal" not in concepts:
+                            concepts.append("goal")
+                except BadResource as bad:  # rare: only now work out where the answer is
+                    bad.path = f"QuestionnaireResponse.{_path_of(resource, answer)}{bad.path}"
+                    raise
+                if "item" in answer:
+                    nested = True
+            if "item" in item:
+                self._read_items(resource, item["item"], item_concepts, concepts, goals, scores)
+            if nested:
+                for answer in answers:
+                    if "item" in answer:
+                        self._read_items(
+                            resource, answer["item"], item_concepts, concepts, goals, scores
+                        )
 
     def _date_int(self, text: str, kind: str, resource: dict[str, Any]) -> int:
         """YYYYMMDD of a clinical date (day 00 when only the month is given); cached."""
@@ -321,7 +404,7 @@ class Reader:
     # -- people -------------------------------------------------------------------------------
     def patient_fields(self, resource: dict[str, Any]) -> PatientFields:
         """One patient version as a plain tuple (see ``PatientFields``): the scan's hot path."""
-        resource_id, updated, version_id = _version_fields("Patient", resource)
+        resource_id, updated, version_id = self._version_fields("Patient", resource)
         postcode = _postcode(resource)
         imd = self.mappings.imd_quintile.get(normalise_postcode(postcode)) if postcode else None
         gender = resource.get("gender")
@@ -339,21 +422,6 @@ class Reader:
 
 
 # -- helpers (pure functions of one resource) ---------------------------------------------------
-def _version_fields(kind: str, resource: dict[str, Any]) -> tuple[str, int | None, str | None]:
-    """(id, lastUpdated in microseconds, versionId): what decides which version wins."""
-    rid = resource.get("id")
-    if not rid:
-        raise BadResource("missing-id", f"{kind}.id", "is missing")
-    meta = resource.get("meta")
-    if not meta:
-        return rid, None, None
-    return rid, instant_us(meta.get("lastUpdated")), meta.get("versionId")
-
-
-def _version(kind: str, resource: dict[str, Any]) -> Version:
-    return Version(kind, *_version_fields(kind, resource))
-
-
 def instant_us(text: str | None) -> int | None:
     """Microseconds since the epoch of a FHIR instant (time zone required), or None."""
     if not text:
@@ -370,8 +438,10 @@ def instant_us(text: str | None) -> int | None:
 
 def _is_retracted(kind: str, resource: dict[str, Any]) -> bool:
     if kind == "Condition":
-        codings = (resource.get("verificationStatus") or {}).get("coding", ())
-        return any(c.get("code") in _RETRACTED_VERIFICATION for c in codings)
+        for coding in (resource.get("verificationStatus") or {}).get("coding", ()):
+            if coding.get("code") in _RETRACTED_VERIFICATION:
+                return True
+        return False
     if kind == "Goal":
         return resource.get("lifecycleStatus") in _RETRACTED_GOAL
     return resource.get("status") in _RETRACTED_STATUS
@@ -474,17 +544,6 @@ def _parse_day(day: str) -> int:
 
 def _ymd(d: date) -> int:
     return d.year * 10000 + d.month * 100 + d.day
-
-
-def _answered_items(items: Any) -> Iterator[dict[str, Any]]:
-    """Every item, however deeply nested (item.item and answer.item)."""
-    for item in items:
-        yield item
-        if "item" in item:
-            yield from _answered_items(item["item"])
-        for answer in item.get("answer", ()):
-            if "item" in answer:
-                yield from _answered_items(answer["item"])
 
 
 def _path_of(resource: dict[str, Any], target: dict[str, Any], path: str = "") -> str:

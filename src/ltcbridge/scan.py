@@ -2,10 +2,13 @@
 
 Each chunk of the source is read by ``scan_chunk`` (in a worker process when the source is big)
 into typed arrays of integers: one row per entry version, per asserted concept, per patient.
-Strings become 64-bit hashes (``key_hash``) so a million resources cost tens of megabytes, and
-version de-duplication and counting can happen afterwards, column-wise, in numpy.
+References become 64-bit hashes (``resource_hash``, ``subject_hash``) so a million resources cost
+tens of megabytes, and version de-duplication and counting can happen afterwards, column-wise, in
+numpy. Rows are gathered in flat lists (one ``list.extend`` per row) and turned into numpy blocks
+every ``BATCH_LINES`` lines; workers send each chunk's columns back, and the parent appends them
+to the source's as they arrive (``_Merger``). Each worker keeps one ``Reader`` for all its chunks.
 
-The hashing is Python's own ``hash`` of str (fast, cached on the string). Its seed differs between
+The hashing is Python's own ``hash`` of (str, str) tuples (fast). Its seed differs between
 interpreters, so every hash of one scan must be made in one family of processes: forked workers
 share the parent's seed, and with ``spawn`` the workers get one fixed PYTHONHASHSEED and the parent
 makes none. ``scan_source`` keeps to that rule.
@@ -15,7 +18,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -48,64 +50,102 @@ from ltcbridge.model import (
     StarReading,
 )
 from ltcbridge.read import ENTRY_TYPES, Reader
-from ltcbridge.sources import CHUNK_BYTES, Chunk, plan_chunks, read_lines, source_files
+from ltcbridge.sources import CHUNK_BYTES, Chunk, open_lines, plan_chunks, source_files
 
 SEX_INDEX = {s: i for i, s in enumerate(STRATIFIERS["sex"])}
 ETHNICITY_INDEX = {s: i for i, s in enumerate(STRATIFIERS["ethnicity-group"])}
 IMD_INDEX = {s: i for i, s in enumerate(STRATIFIERS["imd-quintile"])}
 PARALLEL_ABOVE_BYTES = 48 * 1024 * 1024
+BATCH_LINES = 2048  # rows become numpy blocks this often, while their integers are in cache
 
 
-def key_hash(text: str) -> int:
-    """A 64-bit stand-in for a reference string (see the module docstring about seeds)."""
-    return hash(text)
+def resource_hash(resource_type: str, resource_id: str) -> int:
+    """A 64-bit stand-in for a resource (``Type/id``; see the module docstring about seeds)."""
+    return hash((resource_type, resource_id))
 
 
-def subject_key(kind: str, value: str) -> str:
-    return f"Patient/{value}" if kind == "Patient" else f"nhs:{value}"
+def subject_hash(kind: str, value: str) -> int:
+    """A 64-bit stand-in for a person as an entry names them: ``("Patient", id)`` or
+    ``("nhs", number)`` (a ``SubjectRef``), so that an entry's subject hashes as it is."""
+    return hash((kind, value))
+
+
+_I64, _I32 = np.int64, np.int32
+# Each column's numpy type. Rows are in source order, so a row's index is its position in the
+# source ("the one read last wins" compares these).
+COLUMN_TYPES: dict[str, type] = {
+    # one row per entry version
+    "v_key": _I64,  # resource_hash(type, id)
+    "v_updated": _I64,  # meta.lastUpdated in microseconds, -1 = none
+    "v_int_version": _I64,  # meta.versionId when an integer, else -1
+    # one row per concept an entry version asserts
+    "f_version": _I32,  # row in the v_ columns
+    "f_subject": _I64,  # subject_hash of the subject (("Patient", id) or ("nhs", number))
+    "f_date": _I32,  # YYYYMMDD
+    "f_concept": np.int8,  # index into concepts.COUNTED_CONCEPTS
+    "f_link": _I64,  # resource_hash of a focused referral, 0 = none
+    "f_provider": _I32,  # index into provider_refs, -1 = none
+    # one row per area score of a Star reading
+    "s_version": _I32,
+    "s_subject": _I64,
+    "s_date": _I32,
+    "s_area": np.int16,  # index into Mappings.star_areas()
+    "s_score": np.int16,
+    "s_provider": _I32,
+    # one row per patient version
+    "p_key": _I64,
+    "p_nhs": _I64,  # 0 = none
+    "p_updated": _I64,
+    "p_int_version": _I64,
+    "p_birth": _I32,
+    "p_sex": np.int8,
+    "p_ethnicity": np.int8,
+    "p_imd": np.int8,
+    "p_practice": _I32,  # index into practice_refs, -1 = none
+}
+_TALLIES = ("unmapped", "unmapped_questionnaires", "resource_counts", "ignored_counts")
+_GROUPS = {prefix: [n for n in COLUMN_TYPES if n.startswith(prefix)] for prefix in "vfsp"}
+
+
+def _empty(name: str) -> np.ndarray:
+    return np.zeros(0, COLUMN_TYPES[name])
 
 
 @dataclass
 class Columns:
-    """Everything a scan keeps, as columns. Chunks merge by concatenation."""
+    """Everything a scan keeps, as numpy columns (see ``COLUMN_TYPES``) and a few small lists."""
 
-    # one row per entry version
-    v_key: array = field(default_factory=lambda: array("q"))
-    v_updated: array = field(default_factory=lambda: array("q"))  # -1 = no lastUpdated
-    v_int_version: array = field(default_factory=lambda: array("q"))  # -1 = not an integer
-    v_order: array = field(default_factory=lambda: array("q"))  # position in the source
-    # one row per concept an entry version asserts
-    f_version: array = field(default_factory=lambda: array("q"))
-    f_subject: array = field(default_factory=lambda: array("q"))
-    f_date: array = field(default_factory=lambda: array("q"))  # YYYYMMDD
-    f_concept: array = field(default_factory=lambda: array("b"))
-    f_link: array = field(default_factory=lambda: array("q"))  # key_hash of a focus, 0 = none
-    f_provider: array = field(default_factory=lambda: array("l"))  # into provider_refs, -1 none
-    # one row per area score of a Star reading
-    s_version: array = field(default_factory=lambda: array("q"))
-    s_subject: array = field(default_factory=lambda: array("q"))
-    s_date: array = field(default_factory=lambda: array("q"))
-    s_area: array = field(default_factory=lambda: array("h"))  # into Mappings.star_areas()
-    s_score: array = field(default_factory=lambda: array("h"))
-    s_provider: array = field(default_factory=lambda: array("l"))
-    # one row per patient version
-    p_key: array = field(default_factory=lambda: array("q"))
-    p_nhs: array = field(default_factory=lambda: array("q"))  # 0 = none
-    p_updated: array = field(default_factory=lambda: array("q"))
-    p_int_version: array = field(default_factory=lambda: array("q"))
-    p_order: array = field(default_factory=lambda: array("q"))
-    p_birth: array = field(default_factory=lambda: array("q"))
-    p_sex: array = field(default_factory=lambda: array("b"))
-    p_ethnicity: array = field(default_factory=lambda: array("b"))
-    p_imd: array = field(default_factory=lambda: array("b"))
-    p_practice: array = field(default_factory=lambda: array("l"))  # index into practice_refs
+    v_key: np.ndarray = field(default_factory=lambda: _empty("v_key"))
+    v_updated: np.ndarray = field(default_factory=lambda: _empty("v_updated"))
+    v_int_version: np.ndarray = field(default_factory=lambda: _empty("v_int_version"))
+    f_version: np.ndarray = field(default_factory=lambda: _empty("f_version"))
+    f_subject: np.ndarray = field(default_factory=lambda: _empty("f_subject"))
+    f_date: np.ndarray = field(default_factory=lambda: _empty("f_date"))
+    f_concept: np.ndarray = field(default_factory=lambda: _empty("f_concept"))
+    f_link: np.ndarray = field(default_factory=lambda: _empty("f_link"))
+    f_provider: np.ndarray = field(default_factory=lambda: _empty("f_provider"))
+    s_version: np.ndarray = field(default_factory=lambda: _empty("s_version"))
+    s_subject: np.ndarray = field(default_factory=lambda: _empty("s_subject"))
+    s_date: np.ndarray = field(default_factory=lambda: _empty("s_date"))
+    s_area: np.ndarray = field(default_factory=lambda: _empty("s_area"))
+    s_score: np.ndarray = field(default_factory=lambda: _empty("s_score"))
+    s_provider: np.ndarray = field(default_factory=lambda: _empty("s_provider"))
+    p_key: np.ndarray = field(default_factory=lambda: _empty("p_key"))
+    p_nhs: np.ndarray = field(default_factory=lambda: _empty("p_nhs"))
+    p_updated: np.ndarray = field(default_factory=lambda: _empty("p_updated"))
+    p_int_version: np.ndarray = field(default_factory=lambda: _empty("p_int_version"))
+    p_birth: np.ndarray = field(default_factory=lambda: _empty("p_birth"))
+    p_sex: np.ndarray = field(default_factory=lambda: _empty("p_sex"))
+    p_ethnicity: np.ndarray = field(default_factory=lambda: _empty("p_ethnicity"))
+    p_imd: np.ndarray = field(default_factory=lambda: _empty("p_imd"))
+    p_practice: np.ndarray = field(default_factory=lambda: _empty("p_practice"))
     identities: list[str] = field(default_factory=list)  # only with ScanSettings.keep_identity
     practice_refs: list[str] = field(default_factory=list)
     provider_refs: list[str] = field(default_factory=list)  # provider ODS codes
     organizations: dict[str, str] = field(default_factory=dict)  # Organization id -> ODS code
     held_subjects: set[int] = field(default_factory=set)  # hashes of quarantined patients
     quarantine: list[QuarantineItem] = field(default_factory=list)
-    quarantine_chunk: array = field(default_factory=lambda: array("l"))  # chunk of each item
+    quarantine_chunk: list[int] = field(default_factory=list)  # chunk of each item
     unmapped: Counter[tuple[str, str]] = field(default_factory=Counter)
     unmapped_questionnaires: Counter[str] = field(default_factory=Counter)
     resource_counts: Counter[str] = field(default_factory=Counter)
@@ -113,48 +153,95 @@ class Columns:
     lines: dict[int, int] = field(default_factory=dict)  # chunk index -> lines in it
     bytes_read: int = 0
 
-    def extend(self, other: Columns) -> None:
-        """Append another chunk's columns, re-basing the indexes that point into lists."""
-        version_base = len(self.v_key)
-        practice_base = len(self.practice_refs)
-        provider_base = len(self.provider_refs)
-        for name in _ARRAY_FIELDS:
-            mine, theirs = getattr(self, name), getattr(other, name)
-            if name in ("f_version", "s_version"):
-                theirs = _shifted(theirs, version_base)
-            elif name == "p_practice":
-                theirs = _shifted(theirs, practice_base, keep_negative=True)
-            elif name in ("f_provider", "s_provider"):
-                theirs = _shifted(theirs, provider_base, keep_negative=True)
-            mine.frombytes(theirs.tobytes())
-        self.practice_refs.extend(other.practice_refs)
-        self.identities.extend(other.identities)
-        self.provider_refs.extend(other.provider_refs)
-        self.organizations.update(other.organizations)
-        self.held_subjects |= other.held_subjects
-        self.quarantine.extend(other.quarantine)
-        self.quarantine_chunk.extend(other.quarantine_chunk)
-        for name in ("unmapped", "unmapped_questionnaires", "resource_counts", "ignored_counts"):
-            getattr(self, name).update(getattr(other, name))
-        self.lines.update(other.lines)
-        self.bytes_read += other.bytes_read
+    def set_rows(self, prefix: str, pieces: list[np.ndarray]) -> None:
+        """Fill one group of columns from blocks of rows (see ``_rows``)."""
+        names = _GROUPS[prefix]
+        rows = np.concatenate(pieces) if pieces else np.zeros((0, len(names)), _I64)
+        for i, name in enumerate(names):
+            setattr(self, name, rows[:, i].astype(COLUMN_TYPES[name]))
 
 
-def _shifted(values: array, base: int, keep_negative: bool = False) -> array:
-    """Indexes re-based by ``base`` (column-wise: chunks hold millions of rows)."""
-    shifted = np.frombuffer(values, dtype=values.typecode) + base if len(values) else None
-    if shifted is None:
-        return values
-    if keep_negative:
-        shifted[shifted < base] = -1
-    result = array(values.typecode)
-    result.frombytes(shifted.astype(values.typecode).tobytes())
-    return result
+def _rows(flat: list[int], width: int) -> np.ndarray:
+    """Rows laid end to end in a flat list of integers (one ``list.extend`` per row on the hot
+    path), as a block of ``width`` columns."""
+    return np.fromiter(flat, _I64, len(flat)).reshape(-1, width)
 
 
-_ARRAY_FIELDS = [
-    name for name in Columns.__dataclass_fields__ if name.startswith(("v_", "f_", "p_", "s_"))
-]
+class _Merger:
+    """Chunks' columns appended, in order, into one ``Columns`` as they arrive.
+
+    Each column is a buffer with room to spare, sized from the rows per byte seen so far (its
+    untouched tail costs no memory) and grown when a chunk overflows it; the chunk's own arrays
+    are dropped as soon as they are copied. Indexes into lists are re-based on the way.
+    """
+
+    def __init__(self, total_bytes: int) -> None:
+        self.total_bytes = max(total_bytes, 1)
+        self.bytes_seen = 0
+        self.merged = Columns()
+        self.buffers: dict[str, np.ndarray] = {name: _empty(name) for name in COLUMN_TYPES}
+        self.rows = dict.fromkeys(_GROUPS, 0)
+        self.practices: dict[str, int] = {}
+        self.providers: dict[str, int] = {}
+
+    def add(self, part: Columns, size: int) -> None:
+        merged = self.merged
+        self.bytes_seen += size
+        practice_of = _index_map(part.practice_refs, self.practices, merged.practice_refs)
+        provider_of = _index_map(part.provider_refs, self.providers, merged.provider_refs)
+        version_base = self.rows["v"]
+        for prefix, names in _GROUPS.items():
+            start = self.rows[prefix]
+            end = start + len(getattr(part, names[0]))
+            for name in names:
+                piece = getattr(part, name)
+                if name in ("f_version", "s_version"):
+                    piece = piece + version_base
+                elif name == "p_practice":
+                    piece = practice_of[piece]
+                elif name in ("f_provider", "s_provider"):
+                    piece = provider_of[piece]
+                self._room(name, end)[start:end] = piece
+                setattr(part, name, None)
+            self.rows[prefix] = end
+        merged.identities.extend(part.identities)
+        merged.organizations.update(part.organizations)
+        merged.held_subjects |= part.held_subjects
+        merged.quarantine.extend(part.quarantine)
+        merged.quarantine_chunk.extend(part.quarantine_chunk)
+        for name in _TALLIES:
+            getattr(merged, name).update(getattr(part, name))
+        merged.lines.update(part.lines)
+        merged.bytes_read += part.bytes_read
+
+    def _room(self, name: str, rows: int) -> np.ndarray:
+        """The buffer of a column, with room for at least ``rows`` rows."""
+        buffer = self.buffers[name]
+        if rows > len(buffer):
+            expected = int(rows * self.total_bytes / max(self.bytes_seen, 1) * 1.05) + 1024
+            grown = np.empty(max(rows, expected, len(buffer) * 3 // 2), COLUMN_TYPES[name])
+            grown[: len(buffer)] = buffer
+            buffer = self.buffers[name] = grown
+        return buffer
+
+    def finish(self) -> Columns:
+        for prefix, names in _GROUPS.items():
+            for name in names:
+                setattr(self.merged, name, self.buffers[name][: self.rows[prefix]])
+        return self.merged
+
+
+def _index_map(refs: list[str], position: dict[str, int], merged: list[str]) -> np.ndarray:
+    """An array taking a chunk's index into its own list (or -1, its last element) to the index
+    into ``merged``, the lists of every chunk so far with repeats dropped."""
+    rows = []
+    for ref in refs:
+        row = position.get(ref)
+        if row is None:
+            row = position[ref] = len(merged)
+            merged.append(ref)
+        rows.append(row)
+    return np.array([*rows, -1], dtype=_I64)
 
 
 @dataclass(frozen=True)
@@ -182,47 +269,59 @@ _ALWAYS_KEPT = frozenset(
         REFERRAL_COMPLETED, *NHS_USE.values(),
     )
 )  # fmt: skip
+_ALWAYS_KEPT_CODES = frozenset(c for c, i in CONCEPT_INDEX.items() if i in _ALWAYS_KEPT)
 
 
 class _ChunkScanner:
     """Reads the lines of one chunk into ``Columns``."""
 
-    def __init__(self, chunk: Chunk, settings: ScanSettings) -> None:
+    def __init__(self, chunk: Chunk, settings: ScanSettings, reader: Reader | None = None) -> None:
         self.chunk = chunk
         self.months = settings.months
         self.keep_identity = settings.keep_identity
-        self.reader = Reader(settings.mappings)
+        # A reader may serve many chunks (its caches warm); the tallies are each chunk's own.
+        self.reader = reader if reader is not None else Reader(settings.mappings)
+        self.reader.unmapped = Counter()
+        self.reader.unmapped_questionnaires = Counter()
         self.out = Columns()
-        self.order_base = chunk.index << 40
-        self.practice_index: dict[str, int] = {}
+        self.practice_index: dict[PracticeRef, int] = {}
         self.provider_index: dict[str, int] = {}
         self.area_index = {pair: i for i, pair in enumerate(settings.mappings.star_areas())}
+        self.int_versions: dict[str | None, int] = {None: -1}
+        # rows laid end to end, one list.extend per row, turned into numpy blocks every
+        # BATCH_LINES lines, while their integers are still in the processor's cache
+        self.versions: list[int] = []
+        self.facts: list[int] = []
+        self.stars: list[int] = []
+        self.patients: list[int] = []
+        self.blocks: dict[str, list[np.ndarray]] = {prefix: [] for prefix in _GROUPS}
 
     def run(self) -> Columns:
         """Read every line. This loop runs once per resource, so its work is inlined."""
-        offset = 0
-        lines = read_lines(self.chunk)
-        loads, reader, order_base = orjson.loads, self.reader, self.order_base
+        lines = open_lines(self.chunk)
+        loads, reader, entry_types = orjson.loads, self.reader, ENTRY_TYPES
         entry_fields, patient_fields = reader.entry_fields, reader.patient_fields
-        out = self.out
-        counts = out.resource_counts
-        v_key, v_updated = out.v_key.append, out.v_updated.append
-        v_int_version, v_order = out.v_int_version.append, out.v_order.append
-        f_version, f_subject = out.f_version.append, out.f_subject.append
-        f_date, f_concept = out.f_date.append, out.f_concept.append
-        f_link, f_provider = out.f_link.append, out.f_provider.append
-        concept_index, months, always_kept = CONCEPT_INDEX, self.months, _ALWAYS_KEPT
-        for line_no, line in enumerate(lines, start=1):
+        version_row, fact_row = self.versions.extend, self.facts.extend
+        kinds: dict[str | None, int] = {}  # resource type -> lines (None: not counted)
+        kind_count = kinds.get
+        int_versions, concept_index = self.int_versions, CONCEPT_INDEX
+        months, every_month = self.months or frozenset(), self.months is None
+        always_kept, always_kept_codes = _ALWAYS_KEPT, _ALWAYS_KEPT_CODES
+        row = -1
+        line_no = 0
+        numbered = enumerate(lines, start=1)
+        for line_no, line in numbered:  # after the loop: the lines read
+            if not line_no % BATCH_LINES:
+                self._flush()
             try:
                 resource = loads(line)
                 kind = resource.get("resourceType") if type(resource) is dict else None
-                if kind in ENTRY_TYPES:
+                if kind in entry_types:
                     fields = entry_fields(kind, resource)
-                elif kind == "Patient":
-                    self._patient(patient_fields(resource), order_base + offset)
-                    fields = None
                 else:
-                    if not self._other(reader.read(resource), resource):
+                    if kind == "Patient":
+                        self._patient(patient_fields(resource))
+                    elif not self._other(reader.read(resource), resource):
                         kind = None  # a type ltcbridge does not use: tallied apart
                     fields = None
             except orjson.JSONDecodeError as exc:
@@ -232,39 +331,59 @@ class _ChunkScanner:
             except BadResource as bad:
                 self._bad(resource, bad, line_no, line)
                 fields = kind = None
-            if fields is not None:  # an entry version: one row, and a fact per counted concept
-                _, rid, updated, version_id, subject, _, date_int, concepts, _, stars, _, link = (
-                    fields
-                )
-                version_row = len(out.v_key)
-                v_key(hash(f"{kind}/{rid}"))  # key_hash, inlined
-                v_updated(-1 if updated is None else updated)
-                v_int_version(int(version_id) if version_id and version_id.isdigit() else -1)
-                v_order(order_base + offset)
-                if subject is not None and (concepts or stars):
-                    subject_kind, value = subject
-                    who = hash(f"Patient/{value}" if subject_kind == "Patient" else f"nhs:{value}")
-                    in_period = months is None or date_int // 100 in months
-                    focus, provider = self._link(link)
-                    for concept in concepts:
-                        index = concept_index.get(concept)
-                        if index is not None and (in_period or index in always_kept):
-                            f_version(version_row)
-                            f_subject(who)
-                            f_date(date_int)
-                            f_concept(index)
-                            f_link(focus)
-                            f_provider(provider)
-                    if stars:
-                        self._stars(stars, version_row, who, date_int, provider)
-            if kind is not None:
-                counts[kind] = counts.get(kind, 0) + 1
-            offset += len(line) + 1
-        out.lines[self.chunk.index] = len(lines)
-        out.bytes_read = offset
+            kinds[kind] = kind_count(kind, 0) + 1
+            if fields is None:
+                continue
+            # an entry version: one row, and a fact per counted concept
+            _, rid, updated, version_id, subject, _, date_int, concepts, _, stars, _, link = fields
+            int_version = int_versions.get(version_id)
+            if int_version is None:
+                int_version = self._int_version(version_id)
+            version_row((hash((kind, rid)), -1 if updated is None else updated, int_version))
+            row += 1
+            if subject is None:  # retracted, or asserts nothing
+                continue
+            in_period = every_month or date_int // 100 in months
+            if not (in_period or stars) and always_kept_codes.isdisjoint(concepts):
+                continue  # outside the period, and nothing that is kept whatever its date
+            who = hash(subject)  # subject_hash, inlined
+            focus, provider = (0, -1) if link is None else self._link(link)
+            for concept in concepts:
+                index = concept_index.get(concept)
+                if index is not None and (in_period or index in always_kept):
+                    fact_row((row, who, date_int, index, focus, provider))
+            if stars:
+                self._stars(stars, row, who, date_int, provider)
+        out = self.out
+        self._flush()
+        for prefix, blocks in self.blocks.items():
+            out.set_rows(prefix, blocks)
+        kinds.pop(None, None)
+        out.resource_counts = Counter(kinds)  # type: ignore[arg-type]
+        out.lines[self.chunk.index] = line_no
+        out.bytes_read = _chunk_size(self.chunk)
         out.unmapped = self.reader.unmapped
         out.unmapped_questionnaires = self.reader.unmapped_questionnaires
         return out
+
+    def _flush(self) -> None:
+        """The rows gathered so far, as numpy blocks."""
+        for prefix, flat in (
+            ("v", self.versions),
+            ("f", self.facts),
+            ("s", self.stars),
+            ("p", self.patients),
+        ):
+            if flat:
+                self.blocks[prefix].append(_rows(flat, len(_GROUPS[prefix])))
+                flat.clear()
+
+    def _int_version(self, version_id: str | None) -> int:
+        """versionId is opaque in FHIR; it may break a tie only when it is an integer."""
+        value = int(version_id) if version_id and version_id.isdigit() else -1
+        if len(self.int_versions) < 10_000:
+            self.int_versions[version_id] = value
+        return value
 
     def _other(self, record: object, resource: dict[str, Any]) -> bool:
         """Organizations are kept (practices are found through them); other types are tallied.
@@ -277,26 +396,32 @@ class _ChunkScanner:
             self.out.organizations[record.version.id] = record.ods_code
         return True
 
-    def _patient(self, fields: PatientFields, order: int) -> None:
-        out = self.out
+    def _patient(self, fields: PatientFields) -> None:
         rid, updated, version_id, nhs_number, birth, sex, ethnicity, imd, practice = fields
-        out.p_key.append(key_hash(subject_key("Patient", rid)))
-        out.p_nhs.append(key_hash(subject_key("nhs", nhs_number)) if nhs_number else 0)
-        out.p_updated.append(-1 if updated is None else updated)
-        out.p_int_version.append(int(version_id) if version_id and version_id.isdigit() else -1)
-        out.p_order.append(order)
-        out.p_birth.append(birth)
-        out.p_sex.append(SEX_INDEX[sex])
-        out.p_ethnicity.append(ETHNICITY_INDEX[ethnicity])
-        out.p_imd.append(IMD_INDEX[imd])
-        out.p_practice.append(self._practice_row(practice))
+        int_version = self.int_versions.get(version_id)
+        if int_version is None:
+            int_version = self._int_version(version_id)
+        practice_row = -1 if practice is None else self.practice_index.get(practice)
+        if practice_row is None:
+            practice_row = self._practice_row(practice)  # type: ignore[arg-type]
+        self.patients.extend(
+            (
+                hash(("Patient", rid)),  # subject_hash("Patient", rid), inlined
+                hash(("nhs", nhs_number)) if nhs_number else 0,
+                -1 if updated is None else updated,
+                int_version,
+                birth,
+                SEX_INDEX[sex],
+                ETHNICITY_INDEX[ethnicity],
+                IMD_INDEX[imd],
+                practice_row,
+            )
+        )
         if self.keep_identity:
-            out.identities.append(nhs_number or subject_key("Patient", rid))
+            self.out.identities.append(nhs_number or f"Patient/{rid}")
 
-    def _link(self, link: Link | None) -> tuple[int, int]:
-        """(key_hash of the focused referral or 0, provider row or -1) of one entry."""
-        if link is None:
-            return 0, -1
+    def _link(self, link: Link) -> tuple[int, int]:
+        """(resource_hash of the focused referral or 0, provider row or -1) of one entry."""
         focus, provider = link
         row = -1
         if provider is not None:
@@ -304,29 +429,19 @@ class _ChunkScanner:
             if row < 0:
                 row = self.provider_index[provider] = len(self.out.provider_refs)
                 self.out.provider_refs.append(provider)
-        return (key_hash(focus) if focus else 0), row
+        return (resource_hash(*focus.split("/", 1)) if focus else 0), row
 
     def _stars(
         self, stars: tuple[StarReading, ...], version_row: int, who: int, date: int, provider: int
     ) -> None:
-        out = self.out
         for reading in stars:
             for area, score in reading.scores.items():
-                out.s_version.append(version_row)
-                out.s_subject.append(who)
-                out.s_date.append(date)
-                out.s_area.append(self.area_index[(reading.star, area)])
-                out.s_score.append(score)
-                out.s_provider.append(provider)
+                area_row = self.area_index[(reading.star, area)]
+                self.stars.extend((version_row, who, date, area_row, score, provider))
 
-    def _practice_row(self, practice: PracticeRef | None) -> int:
-        if practice is None:
-            return -1
-        ref = "/".join(practice)
-        row = self.practice_index.get(ref)
-        if row is None:
-            row = self.practice_index[ref] = len(self.out.practice_refs)
-            self.out.practice_refs.append(ref)
+    def _practice_row(self, practice: PracticeRef) -> int:
+        row = self.practice_index[practice] = len(self.out.practice_refs)
+        self.out.practice_refs.append("/".join(practice))
         return row
 
     def _bad(self, resource: object, bad: BadResource, line_no: int, line: bytes) -> None:
@@ -334,7 +449,7 @@ class _ChunkScanner:
         rid = resource.get("id") if isinstance(resource, dict) else None
         where = f"{kind}/{rid}" if kind and rid else None
         if kind == "Patient" and rid:
-            self.out.held_subjects.add(key_hash(subject_key("Patient", rid)))
+            self.out.held_subjects.add(subject_hash("Patient", rid))
         self._quarantine(line_no, where, bad.reason, bad.path, bad.message, line)
 
     def _quarantine(
@@ -353,22 +468,24 @@ class _ChunkScanner:
         self.out.quarantine_chunk.append(self.chunk.index)
 
 
-def scan_chunk(chunk: Chunk, settings: ScanSettings) -> Columns:
+def scan_chunk(chunk: Chunk, settings: ScanSettings, reader: Reader | None = None) -> Columns:
     """Read one chunk (runs in a worker process for big sources)."""
-    return _ChunkScanner(chunk, settings).run()
+    return _ChunkScanner(chunk, settings, reader).run()
 
 
 _WORKER_SETTINGS: ScanSettings | None = None
+_WORKER_READER: Reader | None = None
 
 
 def _init_worker(settings: ScanSettings) -> None:
-    global _WORKER_SETTINGS
+    global _WORKER_SETTINGS, _WORKER_READER
     _WORKER_SETTINGS = settings
+    _WORKER_READER = Reader(settings.mappings)  # one per worker: its caches serve every chunk
 
 
 def _scan_in_worker(chunk: Chunk) -> Columns:
     assert _WORKER_SETTINGS is not None
-    return scan_chunk(chunk, _WORKER_SETTINGS)
+    return scan_chunk(chunk, _WORKER_SETTINGS, _WORKER_READER)
 
 
 ProgressCallback = Callable[[int, int], None]  # (bytes done, bytes in all)
@@ -380,34 +497,47 @@ def scan_source(
     *,
     workers: int | None = None,
     progress: ProgressCallback | None = None,
-    chunk_bytes: int = CHUNK_BYTES,
+    chunk_bytes: int | None = None,
     months: Iterable[str] | None = None,
     keep_identity: bool = False,
 ) -> Columns:
     """Scan every NDJSON file of a source into one ``Columns``, in source order.
 
     ``months`` (YYYY-MM) limits the kept facts to those months (see ``ScanSettings``).
+    ``chunk_bytes`` is the size of the pieces files are cut into (by default ``CHUNK_BYTES``,
+    or less when that would leave each worker fewer than eight).
     """
     settings = ScanSettings(
         mappings,
         None if months is None else frozenset(int(m.replace("-", "")) for m in months),
         keep_identity,
     )
-    chunks = plan_chunks(source_files(source), chunk_bytes)
-    total = sum(Path(c.path).stat().st_size if c.end == -1 else c.end - c.start for c in chunks)
+    files = source_files(source)
+    chunks = plan_chunks(files, chunk_bytes or CHUNK_BYTES)
+    sizes = [_chunk_size(c) for c in chunks]
+    total = sum(sizes)
     workers = _worker_count(workers, total, len(chunks))
-    merged = Columns()
+    if chunk_bytes is None and workers > 1 and total // (workers * 8) < CHUNK_BYTES:
+        # at least eight chunks a worker, so that they finish together
+        chunks = plan_chunks(files, max(total // (workers * 8), 1 << 20))
+        sizes = [_chunk_size(c) for c in chunks]
+    merger = _Merger(total)
     done = 0
     try:
-        for columns in _scan_chunks(chunks, settings, workers):
-            merged.extend(columns)
-            done += columns.bytes_read
+        for size, columns in zip(sizes, _scan_chunks(chunks, settings, workers), strict=True):
+            merger.add(columns, size)
+            done += size
             if progress is not None:
                 progress(done, total)
     except (OSError, EOFError) as exc:  # EOFError: a truncated .ndjson.gz
         raise SourceError(f"cannot read the source: {exc}; check the path and permissions") from exc
+    merged = merger.finish()
     _absolute_line_numbers(merged, chunks)
     return merged
+
+
+def _chunk_size(chunk: Chunk) -> int:
+    return Path(chunk.path).stat().st_size if chunk.end == -1 else chunk.end - chunk.start
 
 
 def _worker_count(requested: int | None, total_bytes: int, chunk_count: int) -> int:
@@ -420,8 +550,9 @@ def _worker_count(requested: int | None, total_bytes: int, chunk_count: int) -> 
 
 def _scan_chunks(chunks: list[Chunk], settings: ScanSettings, workers: int) -> Iterable[Columns]:
     if workers == 1:
+        reader = Reader(settings.mappings)
         for chunk in chunks:
-            yield scan_chunk(chunk, settings)
+            yield scan_chunk(chunk, settings, reader)
         return
     context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
     if context.get_start_method() == "spawn":

@@ -8,6 +8,7 @@ together afterwards from each chunk's own line count.
 from __future__ import annotations
 
 import gzip
+import io
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from ltcbridge.errors import SourceError
 
-CHUNK_BYTES = 32 * 1024 * 1024
+CHUNK_BYTES = 8 * 1024 * 1024
 NDJSON_SUFFIXES = (".ndjson", ".ndjson.gz", ".jsonl")
 
 
@@ -82,14 +83,25 @@ def _line_aligned_ranges(path: Path, chunk_bytes: int) -> Iterator[tuple[int, in
 
 def read_lines(chunk: Chunk) -> list[bytes]:
     """The raw lines of one chunk, without their newlines (one read: chunks are bounded)."""
-    if chunk.end == -1:
-        with gzip.open(chunk.path, "rb") as handle:
-            data = handle.read()
-    else:
-        with open(chunk.path, "rb") as handle:
-            handle.seek(chunk.start)
-            data = handle.read(chunk.end - chunk.start)
-    lines = data.split(b"\n")
+    lines = _read(chunk).split(b"\n")
     if lines and not lines[-1]:
         lines.pop()  # the file's final newline ends the last line; it does not start another
     return lines
+
+
+def open_lines(chunk: Chunk) -> io.BytesIO:
+    """The lines of one chunk to iterate over, each with its newline (the scan's way).
+
+    An in-memory buffer finds the newlines with ``memchr`` (twice as fast as ``bytes.split``)
+    and makes each line only as it is reached, so that a line is freed while it is still in
+    the processor's cache. The JSON parser ignores the newline."""
+    return io.BytesIO(_read(chunk))
+
+
+def _read(chunk: Chunk) -> bytes:
+    if chunk.end == -1:
+        with gzip.open(chunk.path, "rb") as handle:
+            return handle.read()
+    with open(chunk.path, "rb") as handle:
+        handle.seek(chunk.start)
+        return handle.read(chunk.end - chunk.start)

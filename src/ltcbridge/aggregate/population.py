@@ -41,8 +41,8 @@ class Population:
     fact_patient: np.ndarray  # row in the patient columns
     fact_date: np.ndarray  # YYYYMMDD
     fact_concept: np.ndarray  # index into concepts.COUNTED_CONCEPTS
-    fact_key: np.ndarray  # key_hash of the entry ("Type/id"): a Task's focus names a referral so
-    fact_focus: np.ndarray  # key_hash of the referral a provider's answer is about, 0 = none
+    fact_key: np.ndarray  # resource_hash of the entry: a Task's focus names a referral so
+    fact_focus: np.ndarray  # resource_hash of the referral a provider's answer is about, 0 = none
     fact_provider: np.ndarray  # index into providers, -1 = none
     fact_updated: np.ndarray  # the entry's meta.lastUpdated (microseconds), -1 = none
     stars: StarRows
@@ -67,41 +67,35 @@ class StarRows:
 def build_population(columns: Columns) -> Population:
     """Keep the latest version of everything, attach facts to people, and apply opt-outs."""
     report = PopulationReport()
-    version_wins = _latest_versions(
-        _np(columns.v_key), _np(columns.v_updated), _np(columns.v_int_version), _np(columns.v_order)
-    )
+    version_wins = _latest_versions(columns.v_key, columns.v_updated, columns.v_int_version)
     report.entry_versions = len(version_wins)
     report.replaced_versions = int((~version_wins).sum())
     patient_rows = np.flatnonzero(
-        _latest_versions(
-            _np(columns.p_key),
-            _np(columns.p_updated),
-            _np(columns.p_int_version),
-            _np(columns.p_order),
-        )
+        _latest_versions(columns.p_key, columns.p_updated, columns.p_int_version)
     )
-    facts = np.flatnonzero(version_wins[_np(columns.f_version)]) if len(columns.f_version) else []
-    fact_patient = _resolve_subjects(columns, patient_rows, facts, report)
+    people = _PatientIndex(columns, patient_rows)
+    facts = np.flatnonzero(version_wins[columns.f_version])
+    fact_patient = _resolve_subjects(columns, people, facts, report)
     practices, patient_practice = _practices(columns, patient_rows)
     providers, provider_of_ref = _providers(columns)
-    keep = fact_patient >= 0
-    fact_versions = _np(columns.f_version)[facts][keep]
+    kept = facts[fact_patient >= 0]
+    fact_versions = columns.f_version[kept]
     population = Population(
         practices=practices,
         patient_practice=patient_practice,
-        birth=_np(columns.p_birth)[patient_rows],
-        sex=_np(columns.p_sex)[patient_rows],
-        ethnicity=_np(columns.p_ethnicity)[patient_rows],
-        imd=_np(columns.p_imd)[patient_rows],
+        birth=columns.p_birth[patient_rows].astype(np.int64),
+        sex=columns.p_sex[patient_rows],
+        ethnicity=columns.p_ethnicity[patient_rows],
+        imd=columns.p_imd[patient_rows],
         opted_out=np.zeros(len(patient_rows), dtype=bool),
-        fact_patient=fact_patient[keep],
-        fact_date=_np(columns.f_date)[facts][keep],
-        fact_concept=_np(columns.f_concept)[facts][keep],
-        fact_key=_np(columns.v_key)[fact_versions],
-        fact_focus=_np(columns.f_link)[facts][keep],
-        fact_provider=provider_of_ref[_np(columns.f_provider)[facts][keep]],
-        fact_updated=_np(columns.v_updated)[fact_versions],
-        stars=_star_rows(columns, version_wins, patient_rows, provider_of_ref),
+        fact_patient=fact_patient[fact_patient >= 0],
+        fact_date=columns.f_date[kept].astype(np.int64),
+        fact_concept=columns.f_concept[kept],
+        fact_key=columns.v_key[fact_versions],
+        fact_focus=columns.f_link[kept],
+        fact_provider=provider_of_ref[columns.f_provider[kept]],
+        fact_updated=columns.v_updated[fact_versions],
+        stars=_star_rows(columns, version_wins, people, provider_of_ref),
         providers=providers,
         identity=[columns.identities[i] for i in patient_rows] if columns.identities else None,
         report=report,
@@ -113,17 +107,11 @@ def build_population(columns: Columns) -> Population:
     return population
 
 
-def _np(values: object) -> np.ndarray:
-    return np.frombuffer(values, dtype=values.typecode) if len(values) else np.zeros(0, np.int64)  # type: ignore[attr-defined]
-
-
-def _latest_versions(
-    key: np.ndarray, updated: np.ndarray, int_version: np.ndarray, order: np.ndarray
-) -> np.ndarray:
+def _latest_versions(key: np.ndarray, updated: np.ndarray, int_version: np.ndarray) -> np.ndarray:
     """A mask of the rows that are the winning version of their resource.
 
     Latest lastUpdated wins; then the higher integer versionId (a non-integer counts as lower);
-    then the one read last.
+    then the one read last (rows are in source order).
     """
     wins = np.ones(len(key), dtype=bool)
     if len(key) < 2:
@@ -137,7 +125,7 @@ def _latest_versions(
     in_group[1:] |= repeated
     in_group[:-1] |= repeated
     rows = by_key[in_group]  # only resources with several versions are ranked
-    ranked = rows[np.lexsort((order[rows], int_version[rows], updated[rows], key[rows]))]
+    ranked = rows[np.lexsort((rows, int_version[rows], updated[rows], key[rows]))]
     last_of_group = np.ones(len(ranked), dtype=bool)
     last_of_group[:-1] = key[ranked][1:] != key[ranked][:-1]
     wins[rows] = False
@@ -145,37 +133,48 @@ def _latest_versions(
     return wins
 
 
+class _PatientIndex:
+    """Both kinds of patient key (``subject_hash`` of an id and of an NHS number) in one sorted
+    array, so that every subject finds its person by binary search (vectorised). Built once,
+    for the facts and the Star readings alike."""
+
+    def __init__(self, columns: Columns, patient_rows: np.ndarray) -> None:
+        ids = columns.p_key[patient_rows]
+        nhs = columns.p_nhs[patient_rows]
+        has_nhs = np.flatnonzero(nhs != 0)
+        keys = np.concatenate([ids, nhs[has_nhs]])
+        owners = np.concatenate([np.arange(len(ids)), has_nhs])
+        order = np.argsort(keys)
+        if (keys[order][1:] == keys[order][:-1]).any():  # rare (one NHS number, two records):
+            order = np.argsort(keys, kind="stable")  # an id, then the earliest record, wins
+        self.keys, self.owners = keys[order], owners[order]
+
+    def find(self, subjects: np.ndarray) -> np.ndarray:
+        """The patient (index into patient_rows) of each subject, -1 when not known."""
+        resolved = np.full(len(subjects), -1, dtype=np.int64)
+        if len(self.keys) and len(subjects):
+            order = np.argsort(subjects)  # sorted, the binary searches are several times faster
+            wanted = subjects[order]
+            at = np.minimum(np.searchsorted(self.keys, wanted), len(self.keys) - 1)
+            found = self.keys[at] == wanted
+            resolved[order[found]] = self.owners[at[found]]
+        return resolved
+
+
 def _resolve_subjects(
-    columns: Columns, patient_rows: np.ndarray, facts: np.ndarray, report: PopulationReport
+    columns: Columns, people: _PatientIndex, facts: np.ndarray, report: PopulationReport
 ) -> np.ndarray:
-    """The patient (index into patient_rows) of each fact, -1 when the person is not known.
-
-    A subject is a hash of ``Patient/{id}`` or of ``nhs:{number}``; both kinds of patient key go
-    into one sorted array, and every fact finds its person by binary search (vectorised).
-    """
-    subjects = _np(columns.f_subject)[facts] if len(facts) else np.zeros(0, np.int64)
-    resolved = _find_patients(columns, patient_rows, subjects)
+    """The patient (index into patient_rows) of each fact, -1 when the person is not known."""
+    subjects = columns.f_subject[facts]
+    resolved = people.find(subjects)
     unresolved = resolved < 0
-    held = np.fromiter(columns.held_subjects, dtype=np.int64, count=len(columns.held_subjects))
-    held_facts = unresolved & np.isin(subjects, held)
-    report.entries_held_with_quarantined_patient = _distinct_versions(columns, facts, held_facts)
-    report.entries_unattributed = _distinct_versions(columns, facts, unresolved & ~held_facts)
-    return resolved
-
-
-def _find_patients(columns: Columns, patient_rows: np.ndarray, subjects: np.ndarray) -> np.ndarray:
-    ids = _np(columns.p_key)[patient_rows]
-    nhs = _np(columns.p_nhs)[patient_rows]
-    has_nhs = np.flatnonzero(nhs != 0)
-    keys = np.concatenate([ids, nhs[has_nhs]])
-    owners = np.concatenate([np.arange(len(ids)), has_nhs])
-    order = np.argsort(keys, kind="stable")  # an id match sorts before an NHS number match
-    keys, owners = keys[order], owners[order]
-    resolved = np.full(len(subjects), -1, dtype=np.int64)
-    if len(keys):
-        at = np.minimum(np.searchsorted(keys, subjects), len(keys) - 1)
-        found = keys[at] == subjects
-        resolved[found] = owners[at[found]]
+    if unresolved.any():
+        held = np.fromiter(columns.held_subjects, dtype=np.int64, count=len(columns.held_subjects))
+        held_facts = unresolved & np.isin(subjects, held)
+        report.entries_held_with_quarantined_patient = _distinct_versions(
+            columns, facts, held_facts
+        )
+        report.entries_unattributed = _distinct_versions(columns, facts, unresolved & ~held_facts)
     return resolved
 
 
@@ -189,26 +188,26 @@ def _providers(columns: Columns) -> tuple[list[str], np.ndarray]:
 def _star_rows(
     columns: Columns,
     version_wins: np.ndarray,
-    patient_rows: np.ndarray,
+    people: _PatientIndex,
     provider_of_ref: np.ndarray,
 ) -> StarRows:
-    versions = _np(columns.s_version)
-    rows = np.flatnonzero(version_wins[versions]) if len(versions) else np.zeros(0, np.int64)
-    patient = _find_patients(columns, patient_rows, _np(columns.s_subject)[rows])
+    versions = columns.s_version
+    rows = np.flatnonzero(version_wins[versions])
+    patient = people.find(columns.s_subject[rows])
     rows, patient = rows[patient >= 0], patient[patient >= 0]
     return StarRows(
         reading=versions[rows].astype(np.int64),
         patient=patient,
-        date=_np(columns.s_date)[rows].astype(np.int64),
-        updated=_np(columns.v_updated)[versions[rows]],
-        area=_np(columns.s_area)[rows].astype(np.int64),
-        score=_np(columns.s_score)[rows].astype(np.int64),
-        provider=provider_of_ref[_np(columns.s_provider)[rows]],
+        date=columns.s_date[rows].astype(np.int64),
+        updated=columns.v_updated[versions[rows]],
+        area=columns.s_area[rows].astype(np.int64),
+        score=columns.s_score[rows].astype(np.int64),
+        provider=provider_of_ref[columns.s_provider[rows]],
     )
 
 
 def _distinct_versions(columns: Columns, facts: np.ndarray, mask: np.ndarray) -> int:
-    return len(np.unique(_np(columns.f_version)[facts][mask])) if len(facts) else 0
+    return len(np.unique(columns.f_version[facts][mask]))
 
 
 def _practices(columns: Columns, patient_rows: np.ndarray) -> tuple[list[str], np.ndarray]:
@@ -219,7 +218,7 @@ def _practices(columns: Columns, patient_rows: np.ndarray) -> tuple[list[str], n
     ref_to_practice = np.array(
         [position[ods] if ods else -1 for ods in ods_of_ref] + [-1], dtype=np.int64
     )
-    refs = _np(columns.p_practice)[patient_rows]
+    refs = columns.p_practice[patient_rows]
     return practices, ref_to_practice[refs]  # -1 indexes the trailing -1
 
 
