@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,28 +133,25 @@ class _Section:
         return value
 
     def breakdowns(self) -> tuple[str, ...]:
-        allowed = self._get("breakdowns", "allowed", [])
-        if not isinstance(allowed, list):
-            raise AgreementError(f"{self.origin}: [breakdowns] allowed must be a list")
-        unknown = [b for b in allowed if b not in STRATIFIERS]
-        if unknown:
-            raise AgreementError(
-                f"{self.origin}: [breakdowns] allowed has unknown {unknown}; known: "
-                f"{', '.join(STRATIFIERS)}"
-            )
-        return tuple(b for b in STRATIFIERS if b in allowed)  # the contract's order
+        return self._subset("breakdowns", "allowed", STRATIFIERS, default=[], empty_ok=True)
 
     def measures(self) -> tuple[str, ...]:
-        chosen = self._get("measures", "include", list(MEASURES))
-        if not isinstance(chosen, list) or not chosen:
-            raise AgreementError(f"{self.origin}: [measures] include must be a non-empty list")
-        unknown = [m for m in chosen if m not in MEASURES]
+        return self._subset("measures", "include", MEASURES, default=list(MEASURES))
+
+    def _subset(
+        self, table: str, key: str, known: Iterable[str], default: list[str], empty_ok: bool = False
+    ) -> tuple[str, ...]:
+        """A list of known names, returned in the order of ``known`` (the contract's order)."""
+        chosen = self._get(table, key, default)
+        if not isinstance(chosen, list) or not (chosen or empty_ok):
+            what = "a list" if empty_ok else "a non-empty list"
+            raise AgreementError(f"{self.origin}: [{table}] {key} must be {what}")
+        unknown = [name for name in chosen if name not in known]
         if unknown:
             raise AgreementError(
-                f"{self.origin}: [measures] include has unknown {unknown}; known: "
-                f"{', '.join(MEASURES)}"
+                f"{self.origin}: [{table}] {key} has unknown {unknown}; known: {', '.join(known)}"
             )
-        return tuple(m for m in MEASURES if m in chosen)
+        return tuple(name for name in known if name in chosen)
 
     def unit_costs(self) -> dict[str, float]:
         table = self.data.get("unit_costs", {})
