@@ -6,6 +6,7 @@ control: no person-level data can reach it, so none can reach the feed.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Mapping
@@ -61,7 +62,8 @@ class _Scores:
         true_count = _true_count(self.cube, key)
         if true_count:
             unit = self.cube.score_units[key[1]]
-            element["measureScore"] = {"value": round(total / true_count, 1), "unit": unit}
+            mean = round(total / true_count, 1) + 0.0  # + 0.0: never a -0.0 mean
+            element["measureScore"] = {"value": mean, "unit": unit}
         rounded = round(total)
         sign = -1 if rounded < 0 else 1
         element["extension"] = [
@@ -164,6 +166,7 @@ def _validated_all(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if pid == 0:  # the child: the second half; it reports the first problem, if any, and exits
         status = 0
         try:
+            gc.disable()  # a collection would touch (and so copy) every page of the parent's
             os.close(read_end)
             message = memoryview(_first_problem(reports[half:]).encode("utf-8"))
             while message:
