@@ -21,7 +21,7 @@ def test_every_reported_group_and_stratifier_is_defined(
           "--agreement", "src/ltcbridge/bundled/demo-agreement.toml", "--period", "2026-10",
           "--out", str(out)])  # fmt: skip
     definitions = {m["url"]: m for m in measure_definitions(synthetic_mappings)}
-    group_codes = {c["code"] for c in measure_group_codes(synthetic_mappings)["concept"]}
+    group_codes = {c["code"] for c in measure_group_codes(list(definitions.values()))["concept"]}
     reports = [json.loads(p.read_text()) for p in out.glob("*.json")]
     assert {r["measure"] for r in reports} == set(definitions)
     for report in reports:

@@ -65,11 +65,11 @@ def measure_definitions(mappings: Mappings) -> list[dict[str, Any]]:
     return [_validated(d) for d in definitions]
 
 
-def measure_group_codes(mappings: Mappings) -> dict[str, Any]:
-    """The CodeSystem of the group codes that are not ltcbridge concepts (nhs-use-cohort, …)."""
+def measure_group_codes(definitions: list[dict[str, Any]]) -> dict[str, Any]:
+    """The CodeSystem of the group codes of ``definitions`` that are not ltcbridge concepts."""
     codes = {
         g["code"]["coding"][0]["code"]: g["description"]
-        for measure in measure_definitions(mappings)
+        for measure in definitions
         for g in measure["group"]
         if g["code"]["coding"][0]["system"] == MEASURE_GROUP_SYSTEM
     }
@@ -93,7 +93,8 @@ def write_definitions(mappings: Mappings, directory: Path | str) -> list[dict[st
     """Write every definition as ``Type-id.json`` into ``directory``; returns them."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    resources = [*measure_definitions(mappings), measure_group_codes(mappings)]
+    definitions = measure_definitions(mappings)
+    resources = [*definitions, measure_group_codes(definitions)]
     for resource in resources:
         path = directory / f"{resource['resourceType']}-{resource['id']}.json"
         path.write_bytes(orjson.dumps(resource, option=orjson.OPT_INDENT_2) + b"\n")
