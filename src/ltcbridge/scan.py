@@ -500,12 +500,15 @@ def scan_source(
     chunk_bytes: int | None = None,
     months: Iterable[str] | None = None,
     keep_identity: bool = False,
+    meanwhile: Callable[[], object] | None = None,
 ) -> Columns:
     """Scan every NDJSON file of a source into one ``Columns``, in source order.
 
     ``months`` (YYYY-MM) limits the kept facts to those months (see ``ScanSettings``).
     ``chunk_bytes`` is the size of the pieces files are cut into (by default ``CHUNK_BYTES``,
     or less when that would leave each worker fewer than eight).
+    ``meanwhile`` is run in this process while worker processes scan (only when there are
+    workers): work for later, such as slow imports, costs half as much time there.
     """
     settings = ScanSettings(
         mappings,
@@ -524,7 +527,8 @@ def scan_source(
     merger = _Merger(total)
     done = 0
     try:
-        for size, columns in zip(sizes, _scan_chunks(chunks, settings, workers), strict=True):
+        scanned = _scan_chunks(chunks, settings, workers, meanwhile)
+        for size, columns in zip(sizes, scanned, strict=True):
             merger.add(columns, size)
             done += size
             if progress is not None:
@@ -548,7 +552,12 @@ def _worker_count(requested: int | None, total_bytes: int, chunk_count: int) -> 
     return min(os.cpu_count() or 1, chunk_count)
 
 
-def _scan_chunks(chunks: list[Chunk], settings: ScanSettings, workers: int) -> Iterable[Columns]:
+def _scan_chunks(
+    chunks: list[Chunk],
+    settings: ScanSettings,
+    workers: int,
+    meanwhile: Callable[[], object] | None = None,
+) -> Iterable[Columns]:
     if workers == 1:
         reader = Reader(settings.mappings)
         for chunk in chunks:
@@ -561,7 +570,10 @@ def _scan_chunks(chunks: list[Chunk], settings: ScanSettings, workers: int) -> I
     with ProcessPoolExecutor(
         workers, context, initializer=_init_worker, initargs=(settings,)
     ) as pool:
-        yield from pool.map(_scan_in_worker, chunks)
+        scanned = pool.map(_scan_in_worker, chunks)  # the workers start (fork) here
+        if meanwhile is not None:
+            meanwhile()  # chunks scanned meanwhile wait in the pool's queue
+        yield from scanned
 
 
 def _absolute_line_numbers(columns: Columns, chunks: list[Chunk]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -10,7 +12,7 @@ from ltcbridge.errors import BadResource
 from ltcbridge.mapping import load_mappings
 from ltcbridge.model import EntryRecord, PatientRecord
 from ltcbridge.nhs_number import is_valid_nhs_number
-from ltcbridge.read import Reader
+from ltcbridge.read import Reader, instant_us
 
 CONCEPT = "https://ltcbridge.github.io/fhir/CodeSystem/concept"
 
@@ -143,3 +145,59 @@ def test_a_bad_nested_answer_is_located_by_its_full_path(reader: Reader) -> None
     with pytest.raises(BadResource) as caught:
         reader.read(response)
     assert caught.value.path == "QuestionnaireResponse.item[1].item[0].answer[0].valueInteger"
+
+
+_DIGITS = st.text("0123456789", min_size=2, max_size=2)
+_INSTANTS = st.one_of(
+    # well formed, from any real moment and zone (also the pieces the reader remembers)
+    st.builds(
+        lambda moment, zone: moment.isoformat(timespec="seconds") + zone,
+        st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2100, 12, 31)),
+        st.sampled_from(["Z", "+00:00", "+01:00", "-05:00", "+05:30", "+14:00", "-12:00"]),
+    ),
+    # the same layout with impossible or odd pieces, fractions of a second, other layouts
+    st.builds(
+        lambda *p: "{}-{}-{}T{}:{}:{}{}".format(*p),
+        st.sampled_from(["2026", "1969", "0001"]),
+        _DIGITS,
+        _DIGITS,
+        _DIGITS,
+        _DIGITS,
+        _DIGITS,
+        st.sampled_from(["Z", "+01:00", "-25:00", ".5Z", ".123456+01:00", "", "+0100", "z"]),
+    ),
+    # layouts Python's parser also takes, which FHIR does not write
+    st.sampled_from(
+        [
+            "2026-10-16T081300Z",
+            "2026-10-16T081300.5+01:00",
+            "2026-10-16T08:13+01:00",
+            "2026-W42-5T08:13:00Z",
+            "2026-10-16 08:13:00+01:00",
+            "2026-10-16T08:13:00.5Z",
+        ]
+    ),
+    st.text(max_size=30),
+)
+
+
+def _full_parse(text: str) -> int | str | None:
+    try:
+        return instant_us(text)
+    except BadResource as bad:
+        return bad.reason
+
+
+@given(st.lists(_INSTANTS, min_size=1, max_size=40))
+def test_last_updated_is_what_the_full_parse_gives_whatever_was_read_before(texts) -> None:  # type: ignore[no-untyped-def]
+    """The reader remembers pieces of instants it has read (hours, minutes and seconds, zones);
+    any mix of remembered pieces must give exactly what parsing the instant in full gives,
+    and a bad instant must still be refused."""
+    reader = Reader(load_mappings())
+    for text in texts + texts[::-1]:
+        patient = {"resourceType": "Patient", "id": "p1", "meta": {"lastUpdated": text}}
+        try:
+            got: int | str | None = reader.patient_fields(patient)[1]
+        except BadResource as bad:
+            got = bad.reason
+        assert got == _full_parse(text), text

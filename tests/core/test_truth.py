@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -87,8 +88,17 @@ def test_chunked_and_parallel_scans_count_exactly_like_one_pass(
     workers: int, synthetic_mappings: Mappings, synthetic_columns: Columns, truth
 ) -> None:
     """Cutting files into many chunks (and reading them in two processes) changes nothing."""
-    chunked = scan_source(SYNTHETIC, synthetic_mappings, workers=workers, chunk_bytes=4096)
+    meanwhile: list[int] = []
+    chunked = scan_source(
+        SYNTHETIC,
+        synthetic_mappings,
+        workers=workers,
+        chunk_bytes=4096,
+        meanwhile=lambda: meanwhile.append(os.getpid()),
+    )
     assert len(chunked.lines) > 20  # really cut into many chunks
+    # work given to do while workers scan is done once, here, and only when there are workers
+    assert meanwhile == ([os.getpid()] if workers > 1 else [])
     expected = _expected(truth)
     months = sorted({cell[2] for cell in expected})
     assert _counted(build_population(chunked), months, synthetic_mappings) == expected

@@ -31,7 +31,7 @@ from ltcbridge.agreement import Agreement
 from ltcbridge.disclosure.cells import DisclosureRules, Published, PublishedRelease
 from ltcbridge.disclosure.from_cube import disclose_cubes
 from ltcbridge.errors import LtcbridgeError
-from ltcbridge.feed.measure_report import measure_reports, report_id
+from ltcbridge.feed.measure_report import measure_reports, prepare_validation, report_id
 from ltcbridge.mapping import Mappings
 from ltcbridge.model import QuarantineItem
 from ltcbridge.scan import Columns, ProgressCallback, scan_source
@@ -115,7 +115,14 @@ def scan_for_feed(
     progress: ProgressCallback | None = None,
 ) -> ScannedSource:
     check_period(period)
-    columns = scan_source(source, mappings, workers=workers, progress=progress, months=[period])
+    columns = scan_source(
+        source,
+        mappings,
+        workers=workers,
+        progress=progress,
+        months=[period],
+        meanwhile=prepare_validation,  # needed once the scan is done
+    )
     return ScannedSource(columns, build_population(columns))
 
 

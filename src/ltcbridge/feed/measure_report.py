@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fhir.resources.R4B.measurereport import MeasureReport
-
 from ltcbridge.aggregate.cube import CellKey, Cube
 from ltcbridge.aggregate.cube import month_end_int as _month_end_int
 from ltcbridge.aggregate.outcomes import MEASURE_GROUP_CODES, STAR_GROUP_SUFFIXES
@@ -208,9 +206,43 @@ def _first_problem(reports: list[dict[str, Any]]) -> str:
     return ""
 
 
+def load_validator() -> type[Any]:
+    """fhir.resources' MeasureReport model. Importing it and its element models costs a few
+    tenths of a second, so it happens on first use, or earlier through ``prepare_validation``."""
+    from fhir.resources.R4B.measurereport import MeasureReport
+
+    return MeasureReport
+
+
+def prepare_validation() -> None:
+    """Import the model and the element models a report uses (fhir.resources imports those on
+    first use), by validating a small report: ``build_feed`` calls this while its workers scan."""
+    coded = _INITIAL_POPULATION
+    population = {"code": coded, "count": 8}
+    stratum = {"value": coded, "population": [population], "measureScore": {"value": 1.0}}
+    _validated(
+        {
+            "resourceType": "MeasureReport",
+            "id": "warm-up",
+            "status": "complete",
+            "type": "summary",
+            "measure": "https://example.org/Measure/warm-up",
+            "period": {"start": "2026-10-01", "end": "2026-10-31"},
+            "group": [
+                {
+                    "code": coded,
+                    "population": [population],
+                    "stratifier": [{"code": [{"text": "sex"}], "stratum": [stratum]}],
+                    "extension": [{"url": DATA_ABSENT_REASON, "valueCode": "masked"}],
+                }
+            ],
+        }
+    )
+
+
 def _validated(report: dict[str, Any]) -> dict[str, Any]:
     try:
-        MeasureReport.model_validate(report)
+        load_validator().model_validate(report)
     except Exception as exc:  # pydantic's ValidationError, whatever its version calls it
         raise LtcbridgeError(
             f"internal error: MeasureReport {report['id']} is not valid FHIR R4B ({exc}); "
