@@ -204,13 +204,15 @@ NHS_USE_COHORT = "nhs-use-cohort"
 WINDOWS = ("before", "after")
 
 
-def nhs_use_groups(unit_costs: Mapping[str, float]) -> tuple[str, ...]:
+def nhs_use_groups(*, costed: bool) -> tuple[str, ...]:
+    """The NHS-use measure's groups: the cohort, each kind of use before and after, and (when
+    the agreement gives unit costs) the cost before and after."""
     kinds = [f"{kind}-{window}" for kind in NHS_USE for window in WINDOWS]
-    costs = [f"nhs-cost-{window}" for window in WINDOWS] if unit_costs else []
+    costs = [f"nhs-cost-{window}" for window in WINDOWS] if costed else []
     return (NHS_USE_COHORT, *kinds, *costs)
 
 
-MEASURE_GROUP_CODES = frozenset(nhs_use_groups({"any": 1.0}))
+MEASURE_GROUP_CODES = frozenset(nhs_use_groups(costed=True))
 
 
 def count_nhs_use(
@@ -220,7 +222,7 @@ def count_nhs_use(
     costs = dict(unit_costs or {})
     cohort = nhs_use_cohort(population, scope)
     units = cohort.units(population)
-    groups = nhs_use_groups(costs)
+    groups = nhs_use_groups(costed=bool(costs))
     values = [np.zeros(len(cohort.patient))]
     for kind in NHS_USE:
         values += [units[(kind, window)] for window in WINDOWS]

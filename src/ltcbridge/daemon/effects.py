@@ -7,8 +7,9 @@ copy instead of making a second one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ltcbridge.daemon.config import EndpointConfig
 from ltcbridge.daemon.identifiers import OUTCOME_SYSTEM, first_value
@@ -26,6 +27,17 @@ class EffectCounts:
     refused: int = 0
 
 
+@dataclass(frozen=True)
+class Performed:
+    """The audit record of one effect performed, written in the same unit as its "done" mark."""
+
+    action: str
+    entity: str
+    recipient: str | None
+    agreement: str | None
+    detail: dict[str, Any]
+
+
 async def send_referrals(
     state: StateStore,
     clients: Mapping[str, FhirClient],
@@ -34,29 +46,20 @@ async def send_referrals(
 ) -> EffectCounts:
     """POST each pending referral Bundle (a transaction of conditional PUTs) to its provider,
     and each withdrawal of a referral sent before."""
-    counts = EffectCounts()
-    for effect in [*state.pending("referral"), *state.pending("withdrawal")]:
+
+    async def send(effect: Effect) -> Performed:
         provider = providers[effect.target]
-        try:
-            await clients[effect.target].transaction(effect.payload["entries"])
-        except BadRequestError as exc:
-            _refused(state, effect, exc, counts)
-            continue
-        with state.unit():
-            state.mark_done(effect.key)
-            state.audit(
-                "referral-sent" if effect.kind == "referral" else "referral-withdrawal-sent",
-                effect.payload["source"],
-                recipient=provider.ods,
-                agreement=provider.agreement,
-                referral=effect.key,
-            )
-        counts.done += 1
-        if should_stop():
-            raise Stopping
-    if counts.done:
-        event("referrals.sent", count=counts.done)
-    return counts
+        await clients[effect.target].transaction(effect.payload["entries"])
+        return Performed(
+            "referral-sent" if effect.kind == "referral" else "referral-withdrawal-sent",
+            effect.payload["source"],
+            provider.ods,
+            provider.agreement,
+            {"referral": effect.key},
+        )
+
+    effects = [*state.pending("referral"), *state.pending("withdrawal")]
+    return await _perform_each(state, effects, send, should_stop, "referrals.sent")
 
 
 async def write_back(
@@ -66,34 +69,58 @@ async def write_back(
     should_stop: Callable[[], bool] = lambda: False,
 ) -> EffectCounts:
     """Write each pending outcome into the GP record, then its Provenance (both conditional)."""
-    counts = EffectCounts()
-    for effect in state.pending("writeback"):
+
+    async def write(effect: Effect) -> Performed:
         payload = effect.payload
+        written = await _write(gp, payload["mode"], payload["resource"])
+        target = _reference(written, payload["resource"]["resourceType"])
+        await ensure_provenance(gp, {**payload["provenance"], "target": [{"reference": target}]})
+        provider = providers.get(payload["provider"])
+        return Performed(
+            "written-back",
+            target,
+            "gp",
+            provider.agreement if provider else None,
+            {"source": payload["source"], "outcome": effect.key},
+        )
+
+    return await _perform_each(
+        state, state.pending("writeback"), write, should_stop, "gp.written_back"
+    )
+
+
+async def _perform_each(
+    state: StateStore,
+    effects: Iterable[Effect],
+    perform: Callable[[Effect], Awaitable[Performed]],
+    should_stop: Callable[[], bool],
+    done_event: str,
+) -> EffectCounts:
+    """Perform effects one by one, each marked done and audited in one unit right after it.
+
+    A refusal (4xx) keeps that effect pending for a person and goes on with the others; a stop
+    request is honoured between effects, never between an effect and its mark."""
+    counts = EffectCounts()
+    for effect in effects:
         try:
-            written = await _write(gp, payload["mode"], payload["resource"])
-            target = _reference(written, payload["resource"]["resourceType"])
-            await ensure_provenance(
-                gp, {**payload["provenance"], "target": [{"reference": target}]}
-            )
+            performed = await perform(effect)
         except BadRequestError as exc:
             _refused(state, effect, exc, counts)
             continue
-        provider = providers.get(payload["provider"])
         with state.unit():
             state.mark_done(effect.key)
             state.audit(
-                "written-back",
-                target,
-                recipient="gp",
-                agreement=provider.agreement if provider else None,
-                source=payload["source"],
-                outcome=effect.key,
+                performed.action,
+                performed.entity,
+                recipient=performed.recipient,
+                agreement=performed.agreement,
+                **performed.detail,
             )
         counts.done += 1
         if should_stop():
             raise Stopping
     if counts.done:
-        event("gp.written_back", count=counts.done)
+        event(done_event, count=counts.done)
     return counts
 
 

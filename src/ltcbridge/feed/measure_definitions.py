@@ -57,9 +57,9 @@ def measure_definitions(mappings: Mappings) -> list[dict[str, Any]]:
         _measure(
             NHS_USE_MEASURE,
             "NHS use in the six months before and after a provider's intervention",
-            nhs_use_groups({"costed": 1.0}),
-            scored={g: _nhs_words(g) for g in nhs_use_groups({"costed": 1.0})[1:]},
-            words=dict.fromkeys(nhs_use_groups({"costed": 1.0})[1:], "the cohort"),
+            nhs_use_groups(costed=True),
+            scored={g: _nhs_words(g) for g in nhs_use_groups(costed=True)[1:]},
+            words=dict.fromkeys(nhs_use_groups(costed=True)[1:], "the cohort"),
         ),
     ]
     return [_validated(d) for d in definitions]

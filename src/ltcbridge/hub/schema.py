@@ -77,6 +77,12 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     ),
 )
 
+# The view of the newest release's figures since migration 2 (migration 3 makes it again).
+LATEST_FIGURES_VIEW = """CREATE VIEW latest_figures AS
+    SELECT f.* FROM figures f
+    JOIN releases r ON r.release_id = f.release_id
+    WHERE r.latest"""
+
 MIGRATIONS += (
     (
         2,
@@ -91,10 +97,7 @@ MIGRATIONS += (
             "DROP VIEW latest_figures",
             "DROP VIEW latest_releases",
             "CREATE VIEW latest_releases AS SELECT * FROM releases WHERE latest",
-            """CREATE VIEW latest_figures AS
-                SELECT f.* FROM figures f
-                JOIN releases r ON r.release_id = f.release_id
-                WHERE r.latest""",
+            LATEST_FIGURES_VIEW,
         ),
     ),
 )
@@ -109,10 +112,7 @@ MIGRATIONS += (
             "ALTER TABLE figures ADD COLUMN score_total DOUBLE PRECISION",
             "ALTER TABLE figures ADD COLUMN score_unit TEXT",
             "DROP VIEW latest_figures",
-            """CREATE VIEW latest_figures AS
-                SELECT f.* FROM figures f
-                JOIN releases r ON r.release_id = f.release_id
-                WHERE r.latest""",
+            LATEST_FIGURES_VIEW,
         ),
     ),
 )
