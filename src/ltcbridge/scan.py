@@ -152,6 +152,7 @@ class Columns:
     ignored_counts: Counter[str] = field(default_factory=Counter)
     lines: dict[int, int] = field(default_factory=dict)  # chunk index -> lines in it
     bytes_read: int = 0
+    look_back: bool = True  # whether the facts the outcome measures look back on were kept
 
     def set_rows(self, prefix: str, pieces: list[np.ndarray]) -> None:
         """Fill one group of columns from blocks of rows (see ``_rows``)."""
@@ -248,28 +249,34 @@ def _index_map(refs: list[str], position: dict[str, int], merged: list[str]) -> 
 class ScanSettings:
     """What every chunk's scanner needs: the mappings, and which facts to keep.
 
-    ``months`` (YYYYMM integers) keeps only the facts dated in those months, plus the facts the
-    outcome measures look back on whatever their date: opt-outs (the latest one decides),
-    referrals and providers' answers, NHS use, and Star readings. Version rows are kept for every
-    entry, since a later version of a kept entry may retract it. Pushing the period down this way
-    keeps memory flat for a month's feed from a multi-year export.
+    ``months`` (YYYYMM integers) keeps only the facts dated in those months, plus opt-outs
+    whatever their date (the latest one decides) and, with ``look_back``, the facts the outcome
+    measures look back on: referrals and providers' answers, NHS use, and Star readings. Version
+    rows are kept for every entry, since a later version of a kept entry may retract it. Pushing
+    the period (and what the measures need) down this way keeps memory flat for a month's feed
+    from a multi-year export.
     """
 
     mappings: Mappings
     months: frozenset[int] | None = None
+    look_back: bool = True
     # Keep who each Patient is (NHS number, else "Patient/{id}"): only for the pseudonymised
     # cohort extract, which turns it into a keyed pseudonym before anything is written.
     keep_identity: bool = False
 
 
-_ALWAYS_KEPT = frozenset(
+# Concepts kept whatever their month: always, and when the outcome measures look back.
+_OPT_OUTS = frozenset(CONCEPT_INDEX[c] for c in (OPTOUT, OPTOUT_WITHDRAWN))
+_LOOKED_BACK_ON = _OPT_OUTS | frozenset(
     CONCEPT_INDEX[c]
     for c in (
-        OPTOUT, OPTOUT_WITHDRAWN, REFERRAL, REFERRAL_ACCEPTED, REFERRAL_DECLINED,
-        REFERRAL_COMPLETED, *NHS_USE.values(),
+        REFERRAL, REFERRAL_ACCEPTED, REFERRAL_DECLINED, REFERRAL_COMPLETED, *NHS_USE.values()
     )
 )  # fmt: skip
-_ALWAYS_KEPT_CODES = frozenset(c for c, i in CONCEPT_INDEX.items() if i in _ALWAYS_KEPT)
+
+
+def _codes(indexes: frozenset[int]) -> frozenset[str]:
+    return frozenset(c for c, i in CONCEPT_INDEX.items() if i in indexes)
 
 
 class _ChunkScanner:
@@ -278,6 +285,7 @@ class _ChunkScanner:
     def __init__(self, chunk: Chunk, settings: ScanSettings, reader: Reader | None = None) -> None:
         self.chunk = chunk
         self.months = settings.months
+        self.look_back = settings.look_back
         self.keep_identity = settings.keep_identity
         # A reader may serve many chunks (its caches warm); the tallies are each chunk's own.
         self.reader = reader if reader is not None else Reader(settings.mappings)
@@ -306,7 +314,8 @@ class _ChunkScanner:
         kind_count = kinds.get
         int_versions, concept_index = self.int_versions, CONCEPT_INDEX
         months, every_month = self.months or frozenset(), self.months is None
-        always_kept, always_kept_codes = _ALWAYS_KEPT, _ALWAYS_KEPT_CODES
+        always_kept = _LOOKED_BACK_ON if self.look_back else _OPT_OUTS
+        always_kept_codes, stars_always = _codes(always_kept), self.look_back
         row = -1
         line_no = 0
         numbered = enumerate(lines, start=1)
@@ -344,7 +353,9 @@ class _ChunkScanner:
             if subject is None:  # retracted, or asserts nothing
                 continue
             in_period = every_month or date_int // 100 in months
-            if not (in_period or stars) and always_kept_codes.isdisjoint(concepts):
+            if not (in_period or (stars and stars_always)) and always_kept_codes.isdisjoint(
+                concepts
+            ):
                 continue  # outside the period, and nothing that is kept whatever its date
             who = hash(subject)  # subject_hash, inlined
             focus, provider = (0, -1) if link is None else self._link(link)
@@ -352,7 +363,7 @@ class _ChunkScanner:
                 index = concept_index.get(concept)
                 if index is not None and (in_period or index in always_kept):
                     fact_row((row, who, date_int, index, focus, provider))
-            if stars:
+            if stars and (in_period or stars_always):
                 self._stars(stars, row, who, date_int, provider)
         out = self.out
         self._flush()
@@ -500,11 +511,13 @@ def scan_source(
     chunk_bytes: int | None = None,
     months: Iterable[str] | None = None,
     keep_identity: bool = False,
+    look_back: bool = True,
     meanwhile: Callable[[], object] | None = None,
 ) -> Columns:
     """Scan every NDJSON file of a source into one ``Columns``, in source order.
 
-    ``months`` (YYYY-MM) limits the kept facts to those months (see ``ScanSettings``).
+    ``months`` (YYYY-MM) limits the kept facts to those months; ``look_back=False`` also drops
+    the older facts only the outcome measures need (see ``ScanSettings``).
     ``chunk_bytes`` is the size of the pieces files are cut into (by default ``CHUNK_BYTES``,
     or less when that would leave each worker fewer than eight).
     ``meanwhile`` is run in this process while worker processes scan (only when there are
@@ -513,6 +526,7 @@ def scan_source(
     settings = ScanSettings(
         mappings,
         None if months is None else frozenset(int(m.replace("-", "")) for m in months),
+        look_back,
         keep_identity,
     )
     files = source_files(source)
@@ -536,6 +550,7 @@ def scan_source(
     except (OSError, EOFError) as exc:  # EOFError: a truncated .ndjson.gz
         raise SourceError(f"cannot read the source: {exc}; check the path and permissions") from exc
     merged = merger.finish()
+    merged.look_back = look_back or months is None
     _absolute_line_numbers(merged, chunks)
     return merged
 

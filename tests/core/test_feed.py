@@ -233,3 +233,41 @@ def test_an_empty_or_missing_source_is_an_error_not_an_empty_feed(
 def test_period_must_be_a_month(tmp_path: Path, capsys) -> None:
     status, _ = _build(tmp_path, write_agreement(tmp_path / "a.toml"), period="2026-13")
     assert status == EXIT_ERROR and "YYYY-MM" in capsys.readouterr().err
+
+
+def test_a_scan_for_concept_measures_keeps_no_older_outcome_facts_and_counts_the_same(
+    synthetic_mappings,
+) -> None:  # type: ignore[no-untyped-def]
+    """Pushing the measures down into the scan keeps fewer facts (memory) and changes no figure;
+    a release that needs the dropped facts refuses to be built from that scan."""
+    from ltcbridge.aggregate.population import build_population
+    from ltcbridge.agreement import parse_agreement
+    from ltcbridge.errors import LtcbridgeError
+    from ltcbridge.feed.build import ScannedSource, build_release, scan_for_feed
+    from ltcbridge.scan import scan_source
+
+    def agreement(measures: list[str] | None) -> Any:
+        return parse_agreement(
+            {
+                "agreement": {"id": "T", "recipient": "QHM", "internal_recipient": True},
+                "disclosure": {"threshold": 0, "rounding": 1},
+                "breakdowns": {"allowed": ["age-band", "sex"], "level": "practice"},
+            }
+            | ({"measures": {"include": measures}} if measures else {})
+        )
+
+    concept_only = ["unmet-need", "support-level"]
+    narrow = scan_for_feed(SYNTHETIC, synthetic_mappings, "2026-10", concept_only)
+    wide = scan_for_feed(SYNTHETIC, synthetic_mappings, "2026-10")
+    everything = scan_source(SYNTHETIC, synthetic_mappings)  # every fact of every month
+    assert not narrow.columns.look_back and wide.columns.look_back
+    assert len(narrow.columns.f_version) < len(wide.columns.f_version)
+    assert len(narrow.columns.s_version) < len(wide.columns.s_version)
+    assert len(narrow.columns.v_key) == len(wide.columns.v_key)  # every version still seen
+    built = [
+        build_release(scanned, synthetic_mappings, agreement(concept_only), "2026-10").published
+        for scanned in (narrow, ScannedSource(everything, build_population(everything)))
+    ]
+    assert built[0] == built[1] and built[0]
+    with pytest.raises(LtcbridgeError, match="cannot build the outcome measures"):
+        build_release(narrow, synthetic_mappings, agreement(None), "2026-10")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -94,7 +94,9 @@ def build_feed(
     (`HistoryStore.load`); with secondary suppression the new release is protected against them,
     all measures together.
     """
-    scanned = scan_for_feed(source, mappings, period, workers=workers, progress=progress)
+    scanned = scan_for_feed(
+        source, mappings, period, agreement.measures, workers=workers, progress=progress
+    )
     return build_release(scanned, mappings, agreement, period, history=history)
 
 
@@ -110,10 +112,14 @@ def scan_for_feed(
     source: Path | str,
     mappings: Mappings,
     period: str,
+    measures: Iterable[str] | None = None,
     *,
     workers: int | None = None,
     progress: ProgressCallback | None = None,
 ) -> ScannedSource:
+    """One read of an export for the month's releases of ``measures`` (by default every measure).
+
+    Facts from other months are kept only as far as the measures look back on them."""
     check_period(period)
     columns = scan_source(
         source,
@@ -121,6 +127,7 @@ def scan_for_feed(
         workers=workers,
         progress=progress,
         months=[period],
+        look_back=measures is None or not set(measures) <= CONCEPT_MEASURES.keys(),
         meanwhile=prepare_validation,  # needed once the scan is done
     )
     return ScannedSource(columns, build_population(columns))
@@ -136,6 +143,11 @@ def build_release(
 ) -> FeedBuild:
     """The month's release under one agreement, from a scan (several agreements may share one)."""
     columns, population = scanned.columns, scanned.population
+    if not (columns.look_back or set(agreement.measures) <= CONCEPT_MEASURES.keys()):
+        raise LtcbridgeError(
+            "internal error: this scan kept no earlier facts, so it cannot build the outcome "
+            f"measures of {agreement.id}; scan with those measures named (scan_for_feed)"
+        )
     if not agreement.exclude_optouts:
         population = replace(population, opted_out=np.zeros_like(population.opted_out))
     cubes = count_measures(population, mappings, agreement, period)
