@@ -54,7 +54,8 @@ def render_html(data: ReportData) -> str:
         f'<header class="banner"><div class="wrap"><p class="org">{escape(data.config.name)}</p>'
         f"<h1>Unmet need in long-term condition care planning</h1>"
         f"<p>Joint Strategic Needs Assessment evidence from GP care-planning reviews. "
-        f"Latest month: {escape(data.latest or 'none yet')}. Produced {escape(data.generated)}."
+        f"Latest month of unmet need: {escape(data.latest or 'none yet')}. "
+        f"Produced {escape(data.generated)}."
         "</p></div></header>"
         f'<main id="main" class="wrap">{_contents()}{"".join(sections)}</main>'
         '<footer class="wrap"><p>Made with ltcbridge. Counts are disclosure-controlled at each '
