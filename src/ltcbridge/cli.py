@@ -2,6 +2,9 @@
 
 Exit status: 0 done; 1 error (the message says what to do); 2 wrong usage; 3 done, but some input
 was quarantined and needs a person to look at it.
+
+Every command imports what it uses when it runs: building the parser imports no more than rich
+and the command modules' argument definitions, so ``--help`` and each command start fast.
 """
 
 from __future__ import annotations
@@ -11,20 +14,17 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
-from rich.table import Table
 
 from ltcbridge import __version__, cli_daemon, cli_hub, cli_provider, cli_release
-from ltcbridge.agreement import load_agreement
 from ltcbridge.cli_support import add_command as _command
 from ltcbridge.errors import LtcbridgeError, MappingError
-from ltcbridge.feed.build import build_feed, write_feed
-from ltcbridge.feed.summary import summarise
-from ltcbridge.mapping import load_mappings
-from ltcbridge.scan import ProgressCallback, scan_source
+
+if TYPE_CHECKING:
+    from ltcbridge.scan import ProgressCallback
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_QUARANTINED = 0, 1, 2, 3
 
@@ -55,6 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # -- commands ------------------------------------------------------------------------------------
 def _feed_build(args: argparse.Namespace) -> int:
+    from ltcbridge.agreement import load_agreement
+    from ltcbridge.feed.build import build_feed, write_feed
+    from ltcbridge.feed.summary import summarise
+    from ltcbridge.mapping import load_mappings
+
     mappings = load_mappings(args.mappings)
     agreement = load_agreement(args.agreement)
     history = []
@@ -87,6 +92,8 @@ def _quarantine_note(build, quarantine_dir: Path | str) -> str:  # type: ignore[
 
 
 def _mappings_check(args: argparse.Namespace) -> int:
+    from ltcbridge.mapping import load_mappings
+
     mappings = load_mappings(args.dirs)
     out.print(
         f"OK: {len(mappings.files)} mapping file(s) checked; "
@@ -99,6 +106,9 @@ def _mappings_check(args: argparse.Namespace) -> int:
 
 
 def _mappings_coverage(args: argparse.Namespace) -> int:
+    from ltcbridge.mapping import load_mappings
+    from ltcbridge.scan import scan_source
+
     mappings = load_mappings(args.mappings)
     with _progress("Scanning") as progress:
         columns = scan_source(args.source, mappings, workers=args.workers, progress=progress)
@@ -107,6 +117,8 @@ def _mappings_coverage(args: argparse.Namespace) -> int:
 
 
 def _print_coverage(unmapped, questionnaires, limit: int) -> None:  # type: ignore[no-untyped-def]
+    from rich.table import Table
+
     if not unmapped and not questionnaires:
         out.print("Every coding and template in the source is covered by a mapping.")
         return
@@ -133,6 +145,8 @@ def _demo(args: argparse.Namespace) -> int:
 # -- plumbing ------------------------------------------------------------------------------------
 @contextmanager
 def _progress(label: str) -> Iterator[ProgressCallback | None]:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
     if not err.is_terminal:
         yield None
         return

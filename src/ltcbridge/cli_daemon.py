@@ -1,40 +1,32 @@
 """The practice daemon's commands: init, check, sync, daemon, status, replay, audit export.
 
-``register(subparsers)`` adds them to the ``ltcbridge`` command. Exit status as everywhere in
-ltcbridge: 0 done; 1 error (the message says what to do); 3 done, with quarantined input.
+``register(subparsers)`` adds them to the ``ltcbridge`` command. Each command imports what it
+uses when it runs, so that ``ltcbridge --help`` and every other command start fast. Exit status
+as everywhere in ltcbridge: 0 done; 1 error (the message says what to do); 3 done, with
+quarantined input.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TextColumn
-from rich.table import Table
 
 from ltcbridge.cli_support import add_command as _command
-from ltcbridge.daemon.audit_export import audit_events
-from ltcbridge.daemon.check import PROBLEM, READY, run_checks
-from ltcbridge.daemon.config import Config, load_config
-from ltcbridge.daemon.cycle import OK, Syncer
-from ltcbridge.daemon.keys import KEY_TYPES
-from ltcbridge.daemon.lock import single_instance
-from ltcbridge.daemon.logs import setup_logging
-from ltcbridge.daemon.pull import Progress as ProgressCallback
-from ltcbridge.daemon.replay import replay_quarantine
-from ltcbridge.daemon.runner import run_daemon
-from ltcbridge.daemon.state import StateStore
-from ltcbridge.daemon.status import read_status
-from ltcbridge.daemon.template import write_initial_config
-from ltcbridge.mapping import load_mappings
-from ltcbridge.read import Reader
+
+if TYPE_CHECKING:
+    from ltcbridge.daemon.config import Config
+    from ltcbridge.daemon.pull import Progress as ProgressCallback
+    from ltcbridge.daemon.state import StateStore
+
+KEY_TYPES = ("rsa", "ec")  # as daemon.keys.KEY_TYPES (a test keeps them the same)
 
 EXIT_OK, EXIT_ERROR, EXIT_QUARANTINED = 0, 1, 3
 
@@ -44,6 +36,8 @@ out = Console(highlight=False, soft_wrap=True)
 
 # -- commands ------------------------------------------------------------------------------------
 def run_init(args: argparse.Namespace) -> int:
+    from ltcbridge.daemon.template import write_initial_config
+
     config = write_initial_config(Path(args.dir), args.ods.upper(), args.key_type)
     out.print(
         f"Wrote {config} and keys in {config.parent / 'keys'} (private key readable by "
@@ -57,6 +51,11 @@ def run_init(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from ltcbridge.daemon.check import PROBLEM, READY, run_checks
+    from ltcbridge.daemon.config import load_config
+
     config = load_config(args.config)
     rows = run_checks(config)
     table = Table(title=f"ltcbridge readiness: {config.path}")
@@ -75,6 +74,11 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_sync(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from ltcbridge.daemon.cycle import OK, Syncer
+    from ltcbridge.daemon.lock import single_instance
+
     config = _configured(args)
     with single_instance(config.state_path), _store(config) as state, _progress() as progress:
         result = asyncio.run(Syncer(config, state, progress=progress).run_once())
@@ -96,12 +100,22 @@ def run_sync(args: argparse.Namespace) -> int:
 
 
 def run_service(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from ltcbridge.daemon.lock import single_instance
+    from ltcbridge.daemon.runner import run_daemon
+
     config = _configured(args)
     with single_instance(config.state_path), _store(config) as state:
         return asyncio.run(run_daemon(config, state))
 
 
 def run_status(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from ltcbridge.daemon.config import load_config
+    from ltcbridge.daemon.status import read_status
+
     config = load_config(args.config)
     with _store(config) as state:
         status = read_status(config, state)
@@ -113,6 +127,11 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_replay(args: argparse.Namespace) -> int:
+    from ltcbridge.daemon.lock import single_instance
+    from ltcbridge.daemon.replay import replay_quarantine
+    from ltcbridge.mapping import load_mappings
+    from ltcbridge.read import Reader
+
     config = _configured(args)
     reader = Reader(load_mappings(config.mappings_dirs))
     with single_instance(config.state_path), _store(config) as state:
@@ -125,6 +144,9 @@ def run_replay(args: argparse.Namespace) -> int:
 
 
 def run_audit_export(args: argparse.Namespace) -> int:
+    from ltcbridge.daemon.audit_export import audit_events
+    from ltcbridge.daemon.config import load_config
+
     config = load_config(args.config)
     with _store(config) as state:
         events = list(audit_events(state.audit_records(), config.practice_ods))
@@ -144,6 +166,9 @@ def run_audit_export(args: argparse.Namespace) -> int:
 
 # -- plumbing ------------------------------------------------------------------------------------
 def _configured(args: argparse.Namespace) -> Config:
+    from ltcbridge.daemon.config import load_config
+    from ltcbridge.daemon.logs import setup_logging
+
     config = load_config(args.config)
     setup_logging(config.log_level, config.log_json or getattr(args, "json_logs", False))
     return config
@@ -151,6 +176,8 @@ def _configured(args: argparse.Namespace) -> Config:
 
 @contextmanager
 def _store(config: Config) -> Iterator[StateStore]:
+    from ltcbridge.daemon.state import StateStore
+
     state = StateStore(config.state_path)
     try:
         yield state
@@ -161,6 +188,8 @@ def _store(config: Config) -> Iterator[StateStore]:
 @contextmanager
 def _progress() -> Iterator[ProgressCallback | None]:
     """A live count per resource type on a terminal (long first syncs); nothing otherwise."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
     if not err.is_terminal:
         yield None
         return

@@ -1,5 +1,6 @@
 """``ltcbridge hub load | report | status``: the commissioner's commands, a thin shell over
-``ltcbridge.hub``. ``cli.py`` wires them in with ``register(hub_subparsers)``.
+``ltcbridge.hub``. ``cli.py`` wires them in with ``register(hub_subparsers)``. Each command
+imports what it uses when it runs, so that the ``ltcbridge`` command starts fast.
 
 Exit status as for every ltcbridge command: 0 done; 1 error (the message says what to do).
 ``hub status --strict`` exits 4 when an expected practice return is missing, for schedulers.
@@ -11,14 +12,8 @@ import argparse
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from ltcbridge.cli_support import add_command as _command
-from ltcbridge.hub.collate import Collator, completeness
-from ltcbridge.hub.config import load_hub_config
-from ltcbridge.hub.load import load_folder
-from ltcbridge.hub.report.build import write_report
-from ltcbridge.hub.store import open_store
 
 EXIT_OK, EXIT_INCOMPLETE = 0, 4  # 1 and 2 are cli.py's error and usage
 
@@ -26,6 +21,10 @@ out = Console(highlight=False, soft_wrap=True)
 
 
 def run_load(args: argparse.Namespace) -> int:
+    from ltcbridge.hub.config import load_hub_config
+    from ltcbridge.hub.load import load_folder
+    from ltcbridge.hub.store import open_store
+
     config = load_hub_config(args.config)
     with open_store(args.store) as store:
         if args.config:
@@ -41,6 +40,11 @@ def run_load(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    from ltcbridge.hub.collate import Collator
+    from ltcbridge.hub.config import load_hub_config
+    from ltcbridge.hub.report.build import write_report
+    from ltcbridge.hub.store import open_store
+
     config = load_hub_config(args.config)
     with open_store(args.store) as store:
         files = write_report(Collator(store, config), args.out)
@@ -57,6 +61,12 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from ltcbridge.hub.collate import Collator, completeness
+    from ltcbridge.hub.config import load_hub_config
+    from ltcbridge.hub.store import open_store
+
     config = load_hub_config(args.config)
     with open_store(args.store) as store:
         done = completeness(Collator(store, config))

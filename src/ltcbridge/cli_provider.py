@@ -1,6 +1,7 @@
 """``ltcbridge provider ...``: the small provider's spreadsheet path and the directory.
 
-Wired into cli.py with ``register(subparsers)``. Each ``run`` returns an exit status: 0 done;
+Wired into cli.py with ``register(subparsers)``. Each ``run`` imports what it uses when it runs
+(so that the ``ltcbridge`` command starts fast) and returns an exit status: 0 done;
 1 error (LtcbridgeError, the message says what to do); 3 imported, but some rows were explained
 and left out for a person to fix.
 """
@@ -8,19 +9,16 @@ and left out for a person to fix.
 from __future__ import annotations
 
 import argparse
-import asyncio
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
 
 from ltcbridge.cli_support import add_command as _command
 from ltcbridge.errors import LtcbridgeError
-from ltcbridge.fhirclient import FhirClient
-from ltcbridge.mapping import load_mappings
-from ltcbridge.provider.csv_import import ImportReport, import_csv
-from ltcbridge.provider.csv_template import template_for, write_template
-from ltcbridge.provider.directory import Directory, make_listing
-from ltcbridge.provider.domains import parse_domain, plain_words
+
+if TYPE_CHECKING:
+    from ltcbridge.provider.csv_import import ImportReport
 
 EXIT_OK, EXIT_ROWS_LEFT_OUT = 0, 3
 
@@ -48,6 +46,9 @@ def _add_template(sub: argparse._SubParsersAction) -> None:
 
 
 def run_template(args: argparse.Namespace) -> int:
+    from ltcbridge.mapping import load_mappings
+    from ltcbridge.provider.csv_template import template_for, write_template
+
     path = write_template(
         args.out, template_for(load_mappings(args.mappings)), example=args.example
     )
@@ -82,6 +83,10 @@ def run_import(args: argparse.Namespace) -> int:
             "give --provider with your ODS code (or the code your lead provider "
             "gave you): every outcome is recorded under it"
         )
+    import asyncio
+
+    from ltcbridge.mapping import load_mappings
+
     mappings = load_mappings(args.mappings)
     report = asyncio.run(_import(args.file, args.endpoint, args.provider.upper(), mappings))
     _print_report(report)
@@ -89,6 +94,9 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 async def _import(file: str, endpoint: str, provider: str, mappings) -> ImportReport:  # type: ignore[no-untyped-def]
+    from ltcbridge.fhirclient import FhirClient
+    from ltcbridge.provider.csv_import import import_csv
+
     async with FhirClient(endpoint) as fhir:
         return await import_csv(file, fhir, provider, mappings)
 
@@ -125,6 +133,11 @@ def _add_register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_register(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from ltcbridge.provider.directory import make_listing
+    from ltcbridge.provider.domains import plain_words
+
     listing = make_listing(args.name, args.contact, args.domains, args.locality, args.ods)
     entry = asyncio.run(_with_directory(args.endpoint, lambda d: d.register(listing)))
     domains = ", ".join(plain_words(d) for d in listing.domains)
@@ -143,6 +156,10 @@ def _add_find(sub: argparse._SubParsersAction) -> None:
 
 
 def run_find(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from ltcbridge.provider.domains import parse_domain, plain_words
+
     domain = parse_domain(args.domain)
     if domain is None:
         raise LtcbridgeError(
@@ -164,6 +181,9 @@ def run_find(args: argparse.Namespace) -> int:
 
 
 async def _with_directory(endpoint: str, action):  # type: ignore[no-untyped-def]
+    from ltcbridge.fhirclient import FhirClient
+    from ltcbridge.provider.directory import Directory
+
     async with FhirClient(endpoint) as fhir:
         return await action(Directory(fhir))
 

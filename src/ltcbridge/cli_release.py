@@ -1,6 +1,7 @@
 """``ltcbridge feed seal|preview|send|cohort|measures`` and ``hub receive``: releases on the move.
 
-Wired into ``cli.py`` by ``register_feed`` and ``register_hub``. Secrets (MESH password and
+Wired into ``cli.py`` by ``register_feed`` and ``register_hub``. Each command imports what it
+uses when it runs, so that the ``ltcbridge`` command starts fast. Secrets (MESH password and
 shared key, an HTTPS bearer token) come from the environment, never from the command line, where
 other users of the machine could read them.
 """
@@ -11,34 +12,21 @@ import argparse
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-from ltcbridge.agreement import load_agreement
 from ltcbridge.cli_support import add_command as _command
-from ltcbridge.disclosure.history import HistoryStore
-from ltcbridge.disclosure.history import decode as decode_history
-from ltcbridge.disclosure.history import encode as encode_history
 from ltcbridge.errors import LtcbridgeError
-from ltcbridge.feed.build import FeedBuild, build_feed, write_quarantine
-from ltcbridge.feed.cohort_extract import (
-    build_cohort_extract,
-    load_or_create_secret,
-    write_extract,
-)
-from ltcbridge.feed.manifest import build_manifest, release_measures, reports_of_org
-from ltcbridge.feed.measure_definitions import write_definitions
-from ltcbridge.feed.receipts import Receipt, ReceiptStore
-from ltcbridge.feed.release import ReleaseMeta, new_release_meta
-from ltcbridge.feed.seal import load_key, seal_release
-from ltcbridge.feed.summary import summarise
-from ltcbridge.feed.transport.base import RetryPolicy, Transport
-from ltcbridge.feed.transport.folder import FolderTransport
-from ltcbridge.feed.transport.send import read_sealed, send_release
-from ltcbridge.mapping import load_mappings
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from ltcbridge.feed.build import FeedBuild
+    from ltcbridge.feed.receipts import Receipt, ReceiptStore
+    from ltcbridge.feed.release import ReleaseMeta
+    from ltcbridge.feed.transport.base import Transport
 
 EXIT_OK, EXIT_ERROR, EXIT_ATTENTION = 0, 1, 3
 DEFAULT_RECEIPTS = "ltcbridge-receipts.sqlite"
@@ -56,6 +44,8 @@ class SendSetupError(LtcbridgeError):
 # -- feed preview --------------------------------------------------------------------------------
 def run_feed_preview(args: argparse.Namespace) -> int:
     """Show exactly what would leave, and the manifest; send and write nothing."""
+    from ltcbridge.feed.manifest import build_manifest
+
     build = _build(args)
     for report in build.reports:
         for table in report_tables(report):
@@ -76,6 +66,8 @@ def report_tables(report: dict[str, Any]) -> list[Table]:
 
 
 def _table(title: str, report: dict[str, Any], stratifier: str | None) -> Table:
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     strata = list(_strata(report["group"][0], stratifier)) if stratifier else []
     table.add_column("group", no_wrap=True)
@@ -114,6 +106,13 @@ def _figure(element: dict[str, Any]) -> str:
 # -- feed seal -----------------------------------------------------------------------------------
 def run_feed_seal(args: argparse.Namespace) -> int:
     """Build, seal to the recipient, write the sealed file and the manifest; send nothing."""
+    from ltcbridge.disclosure.history import encode as encode_history
+    from ltcbridge.feed.manifest import release_measures, reports_of_org
+    from ltcbridge.feed.receipts import ReceiptStore
+    from ltcbridge.feed.release import new_release_meta
+    from ltcbridge.feed.seal import load_key, seal_release
+    from ltcbridge.feed.summary import summarise
+
     signing_key = load_key(args.key, private=True)
     recipient_key = load_key(args.recipient_key, private=False)
     build = _build(args)
@@ -163,6 +162,9 @@ def _sender(build: FeedBuild, given: str | None) -> str:
 def _write_release(
     directory: str, meta: ReleaseMeta, token: str, build: FeedBuild
 ) -> tuple[Path, Path]:
+    from ltcbridge.feed.build import write_quarantine
+    from ltcbridge.feed.manifest import build_manifest
+
     out_dir = Path(directory)
     out_dir.mkdir(parents=True, exist_ok=True)
     sealed = out_dir / f"{meta.release_id}.jwe"
@@ -177,6 +179,10 @@ def _write_release(
 # -- feed send -----------------------------------------------------------------------------------
 def run_feed_send(args: argparse.Namespace) -> int:
     """Send a sealed release by one transport, unless the receipts show it was delivered."""
+    from ltcbridge.feed.receipts import ReceiptStore
+    from ltcbridge.feed.transport.base import RetryPolicy
+    from ltcbridge.feed.transport.send import read_sealed, send_release
+
     release, _ = read_sealed(args.release)
     transport = make_transport(args)
     policy = RetryPolicy(attempts=args.attempts, initial_wait=args.backoff)
@@ -196,6 +202,8 @@ def run_feed_send(args: argparse.Namespace) -> int:
 
 def make_transport(args: argparse.Namespace) -> Transport:
     """The transport ``--via`` names, configured from options and the environment."""
+    from ltcbridge.feed.transport.folder import FolderTransport
+
     if args.via == "folder":
         return FolderTransport(_required(args.to, "--to DIR"))
     if args.via == "https":
@@ -229,6 +237,8 @@ def history_hook(receipts: ReceiptStore, path: Path) -> Callable[[Receipt], None
     """After a successful send: record what was published in the disclosure history, so that
     every later release to the recipient is protected against this one too. Recorded only
     once delivery is confirmed; a failed recording stays pending and a later send retries it."""
+    from ltcbridge.disclosure.history import HistoryStore
+    from ltcbridge.disclosure.history import decode as decode_history
 
     def record(receipt: Receipt) -> None:
         pending = receipts.pending_history(receipt.release_id)
@@ -245,6 +255,7 @@ def history_hook(receipts: ReceiptStore, path: Path) -> Callable[[Receipt], None
 # -- hub receive ---------------------------------------------------------------------------------
 def run_hub_receive(args: argparse.Namespace) -> int:
     """Collect releases, verify, decrypt, check and store them; report every rejection."""
+    from ltcbridge.feed.seal import load_key
     from ltcbridge.hub.keys import load_key_registry
     from ltcbridge.hub.receive import Receiver, receive_folder, receive_mesh
     from ltcbridge.hub.store import open_store
@@ -289,6 +300,14 @@ def _print_received(result: Any) -> int:
 # -- feed cohort ---------------------------------------------------------------------------------
 def run_feed_cohort(args: argparse.Namespace) -> int:
     """Write the pseudonymised cohort extract, when the agreement allows one."""
+    from ltcbridge.agreement import load_agreement
+    from ltcbridge.feed.cohort_extract import (
+        build_cohort_extract,
+        load_or_create_secret,
+        write_extract,
+    )
+    from ltcbridge.mapping import load_mappings
+
     agreement = load_agreement(args.agreement)
     if not agreement.cohort_extract:  # say so before reading a large export
         raise LtcbridgeError(
@@ -318,6 +337,9 @@ def run_feed_cohort(args: argparse.Namespace) -> int:
 # -- feed measures -------------------------------------------------------------------------------
 def run_feed_measures(args: argparse.Namespace) -> int:
     """Write the Measure definitions (and the measure-group CodeSystem) the feed refers to."""
+    from ltcbridge.feed.measure_definitions import write_definitions
+    from ltcbridge.mapping import load_mappings
+
     resources = write_definitions(load_mappings(args.mappings), args.out)
     out.print(f"Wrote {len(resources)} FHIR definitions to {args.out}: " + ", ".join(
         r.get("url", r["id"]) for r in resources))  # fmt: skip
@@ -326,6 +348,10 @@ def run_feed_measures(args: argparse.Namespace) -> int:
 
 # -- shared plumbing -----------------------------------------------------------------------------
 def _build(args: argparse.Namespace) -> FeedBuild:
+    from ltcbridge.agreement import load_agreement
+    from ltcbridge.feed.build import build_feed
+    from ltcbridge.mapping import load_mappings
+
     return build_feed(
         args.source,
         load_mappings(args.mappings),
