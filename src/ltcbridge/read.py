@@ -90,6 +90,11 @@ _HOUR_US = 3_600_000_000
 _PLAIN_INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)\Z", re.ASCII)
 _MAX_HOURS = 100_000  # eleven years of hours: a table of a few megabytes at most
 
+# What a resource of the wrong shape raises inside the rules (a number where FHIR has an object,
+# text where it has a list): the scan and the daemon quarantine it through ``Reader.malformed``.
+MALFORMED = (AttributeError, TypeError, ValueError, LookupError)
+LOCATED_AT_MOST = 1000  # per reader: locating one costs milliseconds (a full FHIR validation)
+
 _ETHNIC_GROUPS = {
     **dict.fromkeys("ABC", "white"),
     **dict.fromkeys("DEFG", "mixed"),
@@ -112,12 +117,19 @@ class Reader:
         self._clock: dict[str, int] = {}  # ":mm:ss" -> since the hour
         self._zones: dict[str, int] = {}  # "Z", "+01:00" -> the zone's offset
         self._one_concept: dict[str, tuple[str, ...]] = {}
+        self._located = 0  # malformed resources located so far (see malformed)
 
     def read(self, resource: Any) -> Record | None:
         """The canonical record of one resource; None for a valid type ltcbridge does not use.
 
         Raises ``BadResource`` (with the FHIR path) for anything a person must look at.
         """
+        try:
+            return self._read(resource)
+        except MALFORMED as exc:
+            raise self.malformed(resource, exc) from None
+
+    def _read(self, resource: Any) -> Record | None:
         if not isinstance(resource, dict):
             raise BadResource("not-a-resource", "", "the line is JSON but not a JSON object")
         kind = resource.get("resourceType")
@@ -135,6 +147,31 @@ class Reader:
                 "unknown-resource-type", "resourceType", f"{kind!r} is not a FHIR R4 resource type"
             )
         return None
+
+    def malformed(self, resource: Any, exc: Exception) -> BadResource:
+        """What is wrong with a resource the rules could not read (``MALFORMED``), as a
+        ``BadResource`` naming the element: found by validating it against FHIR R4B with
+        fhir.resources, only on this rare path, and for the first ``LOCATED_AT_MOST`` only."""
+        kind = resource.get("resourceType") if isinstance(resource, dict) else None
+        if not isinstance(kind, str) or kind not in FHIR_RESOURCE_TYPES:
+            message = f"{kind!r} is not a FHIR R4 resource type"
+            return BadResource("unknown-resource-type", "resourceType", message)
+        if self._located >= LOCATED_AT_MOST:
+            message = (
+                f"cannot be read ({exc}); not located, as more than {LOCATED_AT_MOST} resources "
+                "were like this: fix the first ones, the rest are likely the same"
+            )
+            return BadResource("malformed", kind, message)
+        self._located += 1
+        problem = fhir_problem(resource)
+        if problem is None:
+            message = (
+                f"is valid FHIR, yet ltcbridge could not read it ({type(exc).__name__}: {exc}): "
+                "please report this as a bug"
+            )
+            return BadResource("unreadable", kind, message)
+        path, message = problem
+        return BadResource("malformed", f"{kind}{path}", message)
 
     # -- versions -----------------------------------------------------------------------------
     def _version_fields(
@@ -439,6 +476,56 @@ def instant_us(text: str | None) -> int | None:
         raise BadResource(
             "impossible-date", "meta.lastUpdated", f"{text!r} has no time zone"
         ) from None
+
+
+def fhir_problem(resource: dict[str, Any]) -> tuple[str, str] | None:
+    """The first element of a resource that is not valid FHIR, as (path, what is wrong), e.g.
+    (".meta", "is not valid FHIR here: ..."); None when the resource is valid. Slow (a full
+    validation with fhir.resources): for locating problems, never for reading.
+
+    Two things the models let through are checked first: JSON nulls (FHIR JSON leaves an element
+    out instead) and numbers in the clinical dates the rules read (the models take them as
+    timestamps)."""
+    from fhir.resources.R4B import get_fhir_model_class
+    from pydantic import ValidationError
+
+    null = _first_null(resource, "")
+    if null is not None:
+        return null, "is null: FHIR JSON leaves an element out instead of writing null"
+    for element in _DATE_ELEMENTS.get(resource["resourceType"], ()):
+        value, path = resource.get(element), f".{element}"
+        if isinstance(value, dict):
+            value, path = value.get("start"), f"{path}.start"
+        if value is not None and not isinstance(value, str):
+            return path, f"must be a FHIR date or dateTime, written as text (found {value!r:.60})"
+    try:
+        get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+    except ValidationError as invalid:
+        first = invalid.errors()[0]
+        path = "".join(
+            f"[{part}]" if isinstance(part, int) else f".{part}"
+            for part in first["loc"]
+            if part != "root"
+        )
+        return path, f"is not valid FHIR here: {first['msg']} (found {first['input']!r:.60})"
+    except (KeyError, TypeError) as exc:  # a model fhir.resources has no class for
+        return "", f"cannot be checked against FHIR ({exc})"
+    return None
+
+
+def _first_null(value: Any, path: str) -> str | None:
+    """The path of the first JSON null inside a resource, or None."""
+    if isinstance(value, dict):
+        items: Any = ((f"{path}.{key}", item) for key, item in value.items())
+    elif isinstance(value, list):
+        items = ((f"{path}[{i}]", item) for i, item in enumerate(value))
+    else:
+        return None
+    for where, item in items:
+        found = where if item is None else _first_null(item, where)
+        if found is not None:
+            return found
+    return None
 
 
 def _is_retracted(kind: str, resource: dict[str, Any]) -> bool:

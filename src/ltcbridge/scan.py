@@ -49,7 +49,7 @@ from ltcbridge.model import (
     QuarantineItem,
     StarReading,
 )
-from ltcbridge.read import ENTRY_TYPES, Reader
+from ltcbridge.read import ENTRY_TYPES, MALFORMED, Reader
 from ltcbridge.sources import CHUNK_BYTES, Chunk, open_lines, plan_chunks, source_files
 
 SEX_INDEX = {s: i for i, s in enumerate(STRATIFIERS["sex"])}
@@ -339,6 +339,9 @@ class _ChunkScanner:
                 fields = kind = None
             except BadResource as bad:
                 self._bad(resource, bad, line_no, line)
+                fields = kind = None
+            except MALFORMED as exc:  # an element of the wrong JSON type: locate it
+                self._bad(resource, reader.malformed(resource, exc), line_no, line)
                 fields = kind = None
             kinds[kind] = kind_count(kind, 0) + 1
             if fields is None:

@@ -271,3 +271,44 @@ def test_a_scan_for_concept_measures_keeps_no_older_outcome_facts_and_counts_the
     assert built[0] == built[1] and built[0]
     with pytest.raises(LtcbridgeError, match="cannot build the outcome measures"):
         build_release(narrow, synthetic_mappings, agreement(None), "2026-10")
+
+
+def test_resources_of_the_wrong_shape_are_quarantined_with_their_path_and_counted_apart(
+    tmp_path: Path, truth
+) -> None:
+    """Lines that are JSON but hold a value of the wrong type where the rules look (a number
+    for meta, text for code.coding, null for a subject, a list for a status) are quarantined
+    naming the element; the rest of the export counts exactly as before."""
+    import shutil
+
+    source = tmp_path / "export"
+    shutil.copytree(SYNTHETIC, source, ignore=shutil.ignore_patterns("mappings"))
+    coding = {"coding": [{"system": "http://snomed.info/sct", "code": "1"}]}
+    broken = [
+        {"resourceType": "Observation", "id": "w1", "meta": 5, "status": "final", "code": coding},
+        {"resourceType": "Condition", "id": "w2", "code": {"coding": "UN-PA"}},
+        {"resourceType": "Observation", "id": "w3", "status": "final", "subject": None,
+         "code": {"coding": [{"system": "https://ltcbridge.github.io/fhir/CodeSystem/concept",
+                              "code": "need-befriending"}]}, "effectiveDateTime": "2026-10-02"},
+        {"resourceType": "ServiceRequest", "id": "w4", "status": ["active"], "code": coding},
+        {"resourceType": "Patient", "id": "w5", "identifier": [5]},
+    ]  # fmt: skip
+    (source / "Wrong.ndjson").write_text("".join(json.dumps(r) + "\n" for r in broken))
+    agreement = write_agreement(tmp_path / "a.toml", threshold=0, rounding=1, internal="true")
+    status, out = _build(tmp_path, agreement, source=source)
+    assert status == EXIT_QUARANTINED
+    figures = _published(out)
+    assert {k: v for k, v in figures.items() if v} == _truth_for(truth, "practice", "2026-10")
+    quarantined = [
+        json.loads(line)
+        for line in (tmp_path / "feed-quarantine" / "quarantine.ndjson").read_text().splitlines()
+    ]
+    wrong = {q["resource"]: (q["reason"], q["path"], q["line"]) for q in quarantined
+             if q["file"] == "Wrong.ndjson"}  # fmt: skip
+    assert wrong == {
+        "Observation/w1": ("malformed", "Observation.meta", 1),
+        "Condition/w2": ("malformed", "Condition.code.coding", 2),
+        "Observation/w3": ("missing-subject", "Observation.subject", 3),  # null: absent
+        "ServiceRequest/w4": ("malformed", "ServiceRequest.status", 4),
+        "Patient/w5": ("malformed", "Patient.identifier[0]", 5),
+    }

@@ -201,3 +201,65 @@ def test_last_updated_is_what_the_full_parse_gives_whatever_was_read_before(text
         except BadResource as bad:
             got = bad.reason
         assert got == _full_parse(text), text
+
+
+def _first_of_each_type() -> list[dict]:  # type: ignore[type-arg]
+    import orjson
+    from core_data import SYNTHETIC
+
+    found: dict[str, dict] = {}  # type: ignore[type-arg]
+    for path in sorted(SYNTHETIC.glob("*.ndjson")):
+        for line in path.read_bytes().splitlines():
+            try:
+                resource = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            kind = resource.get("resourceType") if isinstance(resource, dict) else None
+            if isinstance(kind, str) and kind not in found:
+                found[kind] = resource
+    return list(found.values())
+
+
+def _element_paths(value: object, path: tuple = ()) -> list[tuple]:  # type: ignore[type-arg]
+    found = [path] if path else []
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(
+        value, list) else ()  # fmt: skip
+    for key, item in items:
+        found += _element_paths(item, (*path, key))
+    return found
+
+
+def _replaced(resource: dict, path: tuple, value: object) -> dict:  # type: ignore[type-arg]
+    import copy
+
+    changed = copy.deepcopy(resource)
+    target = changed
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return changed
+
+
+def test_a_value_of_the_wrong_json_type_anywhere_is_bad_input_with_its_path() -> None:
+    """Every element of one resource of each type, replaced by a value of another JSON type (or
+    null): the reader either reads it or refuses it as ``BadResource`` naming the element. It
+    never raises anything else (which would stop a scan or a sync cycle), and it never calls a
+    malformed resource valid FHIR."""
+    mappings = load_mappings()
+    resources = _first_of_each_type()
+    assert len(resources) >= 10
+    tried = refused = 0
+    for resource in resources:
+        kind = resource["resourceType"]
+        reader = Reader(mappings)  # each locates its first malformed resources in full
+        for path in _element_paths(resource):
+            for value in (5, "x", None, [], {"a": 1}):
+                tried += 1
+                try:
+                    reader.read(_replaced(resource, path, value))
+                except BadResource as bad:
+                    refused += 1
+                    assert bad.reason != "unreadable", (kind, path, value, bad.message)
+                    if bad.reason == "malformed":
+                        assert bad.path.startswith(kind), (kind, path, bad.path)
+    assert tried > 1000 and refused > tried // 4, (tried, refused)

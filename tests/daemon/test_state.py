@@ -94,3 +94,23 @@ def test_an_older_state_file_is_migrated_in_place(tmp_path: Path) -> None:
     assert store.decision("QuestionnaireResponse/q1") == "queued"
     row = store.db.execute("SELECT consent_seq FROM referral").fetchone()
     assert row[0] == 0
+
+
+def test_a_malformed_gp_resource_is_quarantined_with_its_path_and_the_batch_goes_on(
+    store: StateStore,
+) -> None:
+    """A value of the wrong JSON type from the GP server (here a number for ``meta``) is kept
+    aside naming the element; it does not stop the cycle (it would, every cycle, otherwise)."""
+    from ltcbridge.daemon.pull import store_resource
+    from ltcbridge.mapping import load_mappings
+    from ltcbridge.read import Reader
+
+    reader = Reader(load_mappings())
+    bad = {"resourceType": "Observation", "id": "o1", "meta": 5, "status": "final",
+           "code": {"coding": [{"system": "http://snomed.info/sct", "code": "1"}]}}  # fmt: skip
+    good = {"resourceType": "Patient", "id": "p1", "meta": {"lastUpdated": "2026-10-01T09:00:00Z"}}
+    with store.unit():
+        assert store_resource(store, reader, bad) is False
+        assert store_resource(store, reader, good) is True
+    rows = store.db.execute("SELECT resource, reason, path FROM quarantine").fetchall()
+    assert [tuple(r) for r in rows] == [("Observation/o1", "malformed", "Observation.meta")]

@@ -17,7 +17,7 @@ from ltcbridge.daemon.logs import event
 from ltcbridge.daemon.state import StateStore
 from ltcbridge.errors import BadResource
 from ltcbridge.fhirclient import FhirClient, IncrementalState
-from ltcbridge.read import CARE_PLANNING_TYPES, Reader, instant_us
+from ltcbridge.read import CARE_PLANNING_TYPES, MALFORMED, Reader, instant_us
 
 GP_TYPES: tuple[str, ...] = ("Patient", *sorted(CARE_PLANNING_TYPES))
 GP_ENDPOINT = "gp"
@@ -165,7 +165,8 @@ def store_resource(state: StateStore, reader: Reader, resource: dict[str, Any]) 
             state.put_entry(reader.entry_fields(kind, resource))
         else:
             return True
-    except BadResource as bad:
+    except (BadResource, *MALFORMED) as exc:
+        bad = exc if isinstance(exc, BadResource) else reader.malformed(resource, exc)
         state.quarantine(key, GP_ENDPOINT, bad.reason, bad.path, bad.message, json.dumps(resource))
         event("gp.quarantined", resource=key, reason=bad.reason, path=bad.path)
         return False
