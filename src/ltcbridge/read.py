@@ -149,29 +149,11 @@ class Reader:
         return None
 
     def malformed(self, resource: Any, exc: Exception) -> BadResource:
-        """What is wrong with a resource the rules could not read (``MALFORMED``), as a
-        ``BadResource`` naming the element: found by validating it against FHIR R4B with
-        fhir.resources, only on this rare path, and for the first ``LOCATED_AT_MOST`` only."""
-        kind = resource.get("resourceType") if isinstance(resource, dict) else None
-        if not isinstance(kind, str) or kind not in FHIR_RESOURCE_TYPES:
-            message = f"{kind!r} is not a FHIR R4 resource type"
-            return BadResource("unknown-resource-type", "resourceType", message)
-        if self._located >= LOCATED_AT_MOST:
-            message = (
-                f"cannot be read ({exc}); not located, as more than {LOCATED_AT_MOST} resources "
-                "were like this: fix the first ones, the rest are likely the same"
-            )
-            return BadResource("malformed", kind, message)
-        self._located += 1
-        problem = fhir_problem(resource)
-        if problem is None:
-            message = (
-                f"is valid FHIR, yet ltcbridge could not read it ({type(exc).__name__}: {exc}): "
-                "please report this as a bug"
-            )
-            return BadResource("unreadable", kind, message)
-        path, message = problem
-        return BadResource("malformed", f"{kind}{path}", message)
+        """``malformed`` for a resource the rules could not read, located in full for the
+        first ``LOCATED_AT_MOST`` this reader meets (each costs milliseconds)."""
+        locate = self._located < LOCATED_AT_MOST
+        self._located += locate
+        return malformed(resource, exc, locate=locate)
 
     # -- versions -----------------------------------------------------------------------------
     def _version_fields(
@@ -476,6 +458,30 @@ def instant_us(text: str | None) -> int | None:
         raise BadResource(
             "impossible-date", "meta.lastUpdated", f"{text!r} has no time zone"
         ) from None
+
+
+def malformed(resource: Any, exc: Exception, *, locate: bool = True) -> BadResource:
+    """What is wrong with a resource that raised one of ``MALFORMED`` while being read, as a
+    ``BadResource`` naming the element (``fhir_problem``; not located when ``locate`` is off)."""
+    kind = resource.get("resourceType") if isinstance(resource, dict) else None
+    if not isinstance(kind, str) or kind not in FHIR_RESOURCE_TYPES:
+        return BadResource("unknown-resource-type", "resourceType", f"{kind!r} is not a FHIR R4 "
+                           "resource type")  # fmt: skip
+    if not locate:
+        message = (
+            f"cannot be read ({exc}); not located, as more than {LOCATED_AT_MOST} resources "
+            "were like this: fix the first ones, the rest are likely the same"
+        )
+        return BadResource("malformed", kind, message)
+    problem = fhir_problem(resource)
+    if problem is None:
+        message = (
+            f"is valid FHIR, yet ltcbridge could not read it ({type(exc).__name__}: {exc}): "
+            "please report this as a bug"
+        )
+        return BadResource("unreadable", kind, message)
+    path, message = problem
+    return BadResource("malformed", f"{kind}{path}", message)
 
 
 def fhir_problem(resource: dict[str, Any]) -> tuple[str, str] | None:

@@ -114,3 +114,36 @@ def test_a_malformed_gp_resource_is_quarantined_with_its_path_and_the_batch_goes
         assert store_resource(store, reader, good) is True
     rows = store.db.execute("SELECT resource, reason, path FROM quarantine").fetchall()
     assert [tuple(r) for r in rows] == [("Observation/o1", "malformed", "Observation.meta")]
+
+
+def test_a_malformed_provider_outcome_is_quarantined_and_the_watermark_moves_on(
+    store: StateStore,
+) -> None:
+    """A provider resource that cannot be read (``basedOn`` a number) is kept aside naming the
+    element; the others of the window are still taken, and the watermark still advances, so
+    the same resource cannot stop every later cycle."""
+    import asyncio
+
+    from ltcbridge.daemon.config import AuthConfig, EndpointConfig
+    from ltcbridge.daemon.outcomes import OutcomePuller
+    from ltcbridge.mapping import load_mappings
+
+    served = {"Observation": [{"resourceType": "Observation", "id": "x1", "status": "final",
+                               "code": {"text": "walk"}, "basedOn": 5}],
+              "Task": [{"resourceType": "Task", "id": "t1", "status": "accepted",
+                        "intent": "order"}]}  # fmt: skip
+
+    class Provider:
+        async def incremental(self, resource_type, window, count):  # type: ignore[no-untyped-def]
+            window.seen[f"{resource_type}/seen"] = ("1", "2026-10-01T00:00:00Z")
+            for resource in served.get(resource_type, []):
+                yield resource
+
+    endpoint = EndpointConfig("p", "https://provider.example", AuthConfig("none"))
+    puller = OutcomePuller(endpoint, Provider(), store, load_mappings(), "Y00001")  # type: ignore[arg-type]
+    assert asyncio.run(puller.pull()) == 0
+    rows = store.db.execute("SELECT resource, endpoint, reason, path FROM quarantine").fetchall()
+    assert [tuple(r) for r in rows] == [
+        ("Observation/x1", "provider:p", "malformed", "Observation.basedOn")
+    ]
+    assert store.watermark("provider:p", "Observation") is not None

@@ -8,6 +8,7 @@ carry this practice's referral identifier and name it as requester.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -25,8 +26,10 @@ from ltcbridge.daemon.identifiers import (
 from ltcbridge.daemon.logs import event
 from ltcbridge.daemon.pull import Stopping
 from ltcbridge.daemon.state import StateStore, now_iso
+from ltcbridge.errors import BadResource
 from ltcbridge.fhirclient import FhirClient, IncrementalState, NotFoundError
 from ltcbridge.mapping import Mappings
+from ltcbridge.read import MALFORMED, malformed
 from ltcbridge.uris import ODS_CODE
 
 OUTCOME_TYPES = ("Observation", "Encounter", "Task")
@@ -59,13 +62,20 @@ class OutcomePuller:
             saved = self.state.watermark(self.endpoint, resource_type)
             window = IncrementalState.from_json(saved) if saved else IncrementalState()
             batch: list[tuple[str, Resource]] = []
+            bad: list[tuple[Resource, BadResource]] = []
             async for resource in self.client.incremental(resource_type, window, count=100):
-                effect = await self._effect(resource)
+                try:
+                    effect = await self._effect(resource)
+                except MALFORMED as exc:  # kept aside, or it would stop every cycle
+                    bad.append((resource, malformed(resource, exc)))
+                    continue
                 if effect is not None:
                     batch.append(effect)
             with self.state.unit():  # effects and the watermark that found them, together
                 for key, payload in batch:
                     queued += self.state.enqueue(key, "writeback", "gp", payload)
+                for resource, problem in bad:
+                    self._quarantine(resource, problem)
                 self.state.set_watermark(self.endpoint, resource_type, window.to_json())
             if batch:
                 event(
@@ -90,6 +100,14 @@ class OutcomePuller:
         if kind == "Encounter" and resource.get("status") == "finished":
             return self._copy(resource, source, _encounter_fields(resource))
         return None
+
+    def _quarantine(self, resource: Resource, problem: BadResource) -> None:
+        key = f"{resource.get('resourceType')}/{resource.get('id')}"
+        raw = json.dumps(resource)
+        self.state.quarantine(
+            key, self.endpoint, problem.reason, problem.path, problem.message, raw
+        )
+        event("provider.quarantined", resource=key, reason=problem.reason, path=problem.path)
 
     # -- which referral an outcome belongs to -------------------------------------------------
     async def _referral_source(self, resource: Resource) -> str | None:
