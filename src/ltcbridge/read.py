@@ -14,6 +14,7 @@ from typing import Any
 
 from ltcbridge.concepts import NHS_USE, REFERRAL_ACCEPTED, REFERRAL_COMPLETED, REFERRAL_DECLINED
 from ltcbridge.errors import BadResource
+from ltcbridge.fhir_problems import MALFORMED, fhir_problem
 from ltcbridge.mapping import Mappings, normalise_postcode
 from ltcbridge.model import (
     EntryFields,
@@ -90,9 +91,6 @@ _HOUR_US = 3_600_000_000
 _PLAIN_INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)\Z", re.ASCII)
 _MAX_HOURS = 100_000  # eleven years of hours: a table of a few megabytes at most
 
-# What a resource of the wrong shape raises inside the rules (a number where FHIR has an object,
-# text where it has a list): the scan and the daemon quarantine it through ``Reader.malformed``.
-MALFORMED = (AttributeError, TypeError, ValueError, LookupError)
 LOCATED_AT_MOST = 1000  # per reader: locating one costs milliseconds (a full FHIR validation)
 
 _ETHNIC_GROUPS = {
@@ -473,7 +471,7 @@ def malformed(resource: Any, exc: Exception, *, locate: bool = True) -> BadResou
             "were like this: fix the first ones, the rest are likely the same"
         )
         return BadResource("malformed", kind, message)
-    problem = fhir_problem(resource)
+    problem = fhir_problem(resource, _DATE_ELEMENTS.get(kind, ()))
     if problem is None:
         message = (
             f"is valid FHIR, yet ltcbridge could not read it ({type(exc).__name__}: {exc}): "
@@ -482,56 +480,6 @@ def malformed(resource: Any, exc: Exception, *, locate: bool = True) -> BadResou
         return BadResource("unreadable", kind, message)
     path, message = problem
     return BadResource("malformed", f"{kind}{path}", message)
-
-
-def fhir_problem(resource: dict[str, Any]) -> tuple[str, str] | None:
-    """The first element of a resource that is not valid FHIR, as (path, what is wrong), e.g.
-    (".meta", "is not valid FHIR here: ..."); None when the resource is valid. Slow (a full
-    validation with fhir.resources): for locating problems, never for reading.
-
-    Two things the models let through are checked first: JSON nulls (FHIR JSON leaves an element
-    out instead) and numbers in the clinical dates the rules read (the models take them as
-    timestamps)."""
-    from fhir.resources.R4B import get_fhir_model_class
-    from pydantic import ValidationError
-
-    null = _first_null(resource, "")
-    if null is not None:
-        return null, "is null: FHIR JSON leaves an element out instead of writing null"
-    for element in _DATE_ELEMENTS.get(resource["resourceType"], ()):
-        value, path = resource.get(element), f".{element}"
-        if isinstance(value, dict):
-            value, path = value.get("start"), f"{path}.start"
-        if value is not None and not isinstance(value, str):
-            return path, f"must be a FHIR date or dateTime, written as text (found {value!r:.60})"
-    try:
-        get_fhir_model_class(resource["resourceType"]).model_validate(resource)
-    except ValidationError as invalid:
-        first = invalid.errors()[0]
-        path = "".join(
-            f"[{part}]" if isinstance(part, int) else f".{part}"
-            for part in first["loc"]
-            if part != "root"
-        )
-        return path, f"is not valid FHIR here: {first['msg']} (found {first['input']!r:.60})"
-    except (KeyError, TypeError) as exc:  # a model fhir.resources has no class for
-        return "", f"cannot be checked against FHIR ({exc})"
-    return None
-
-
-def _first_null(value: Any, path: str) -> str | None:
-    """The path of the first JSON null inside a resource, or None."""
-    if isinstance(value, dict):
-        items: Any = ((f"{path}.{key}", item) for key, item in value.items())
-    elif isinstance(value, list):
-        items = ((f"{path}[{i}]", item) for i, item in enumerate(value))
-    else:
-        return None
-    for where, item in items:
-        found = where if item is None else _first_null(item, where)
-        if found is not None:
-            return found
-    return None
 
 
 def _is_retracted(kind: str, resource: dict[str, Any]) -> bool:

@@ -40,6 +40,7 @@ from ltcbridge.concepts import (
     STRATIFIERS,
 )
 from ltcbridge.errors import BadResource, SourceError
+from ltcbridge.fhir_problems import MALFORMED
 from ltcbridge.mapping import Mappings
 from ltcbridge.model import (
     Link,
@@ -49,7 +50,7 @@ from ltcbridge.model import (
     QuarantineItem,
     StarReading,
 )
-from ltcbridge.read import ENTRY_TYPES, MALFORMED, Reader
+from ltcbridge.read import ENTRY_TYPES, Reader
 from ltcbridge.sources import CHUNK_BYTES, Chunk, open_lines, plan_chunks, source_files
 
 SEX_INDEX = {s: i for i, s in enumerate(STRATIFIERS["sex"])}

@@ -51,3 +51,31 @@ def test_sealed_releases_arrive_collate_and_bad_ones_are_rejected(
     )  # fmt: skip
     assert icb.total.known == expected and icb.total.parts == 3
     assert orjson.dumps(store.table("figures"))  # plain values, serialisable for BI tools
+
+
+def test_a_release_whose_reports_have_the_wrong_shape_is_refused_not_a_crash(
+    store: HubStoreDb, demo_feeds: dict[str, Path]
+) -> None:
+    """A properly sealed release from a known sender whose MeasureReport holds a value of the
+    wrong JSON type is refused with its reason and the element; the next release still lands."""
+    hub_key, practice_key = RSAKey.generate_key(2048), ECKey.generate_key("P-384")
+    reports, _files = read_reports(demo_feeds["root"] / "2026-10" / "feed-practice")
+    reports = [r for r in reports if r["measure"] == UNMET_NEED]
+    org = reports[0]["reporter"]["identifier"]["value"]
+    registry = KeyRegistry()
+    registry.add(org, ECKey.import_key(practice_key.as_pem(private=False)))
+    bad_reporter = {**reports[0], "reporter": "Y00000"}
+    bad_stratum = orjson.loads(orjson.dumps(reports[0]))
+    bad_stratum["group"][0]["stratifier"][0]["stratum"][0] = "masked"
+    tokens = [
+        seal_release(meta(sender=org, release_id=f"rel-{n}", sequence=n), [report],
+                     practice_key, hub_key)
+        for n, report in enumerate((bad_reporter, bad_stratum, reports[0]), start=1)
+    ]  # fmt: skip
+    receiver = Receiver(store=store, recipient="QHM", private_key=hub_key, sender_keys=registry)
+    assert [receiver.receive(token, origin="test") for token in tokens] == [False, False, True]
+    rejections = [(row[2], row[3]) for row in store.table("rejections")]
+    assert rejections[0][0] == "malformed" and "reporter" in rejections[0][1]
+    assert rejections[1][0] == "store-refused"
+    assert "MeasureReport.group[0].stratifier[0].stratum[0]" in rejections[1][1]
+    assert len(store.table("releases")) == 1

@@ -56,6 +56,39 @@ def test_a_bad_report_stores_nothing_of_the_release(store: HubStoreDb) -> None:
     assert store.table("figures") == [] and store.table("releases") == []
 
 
+def _element_paths(value: object, path: tuple = ()) -> list[tuple]:  # type: ignore[type-arg]
+    found = [path] if path else []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found += _element_paths(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value[:1]):
+            found += _element_paths(item, (*path, index))
+    return found
+
+
+def test_a_report_of_the_wrong_shape_anywhere_is_a_report_error_never_a_crash() -> None:
+    """Every element of a report replaced by a value of another JSON type (or null): reading
+    its figures either works or raises ReportError (a rejection for the hub), nothing else."""
+    from ltcbridge.hub.figures import figures
+
+    report = measure_report("Y00011", "2026-10", CELLS)
+    tried = refused = 0
+    for path in _element_paths(report):
+        for value in (5, "x", None, []):
+            broken = copy.deepcopy(report)
+            target = broken
+            for key in path[:-1]:
+                target = target[key]
+            target[path[-1]] = value
+            tried += 1
+            try:
+                list(figures(broken))
+            except ReportError:
+                refused += 1
+    assert tried > 100 and refused > tried // 3, (tried, refused)
+
+
 def test_a_report_for_another_month_refuses_the_release(store: HubStoreDb) -> None:
     with pytest.raises(ReportError, match="is for 2026-10 but report"):
         store.add_release(meta(), [measure_report("Y00011", "2026-09", CELLS)])

@@ -27,9 +27,10 @@ from ltcbridge.daemon.logs import event
 from ltcbridge.daemon.pull import Stopping
 from ltcbridge.daemon.state import StateStore, now_iso
 from ltcbridge.errors import BadResource
+from ltcbridge.fhir_problems import MALFORMED
 from ltcbridge.fhirclient import FhirClient, IncrementalState, NotFoundError
 from ltcbridge.mapping import Mappings
-from ltcbridge.read import MALFORMED, malformed
+from ltcbridge.read import malformed
 from ltcbridge.uris import ODS_CODE
 
 OUTCOME_TYPES = ("Observation", "Encounter", "Task")

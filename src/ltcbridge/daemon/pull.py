@@ -16,8 +16,9 @@ from typing import Any
 from ltcbridge.daemon.logs import event
 from ltcbridge.daemon.state import StateStore
 from ltcbridge.errors import BadResource
+from ltcbridge.fhir_problems import MALFORMED
 from ltcbridge.fhirclient import FhirClient, IncrementalState
-from ltcbridge.read import CARE_PLANNING_TYPES, MALFORMED, Reader, instant_us
+from ltcbridge.read import CARE_PLANNING_TYPES, Reader, instant_us
 
 GP_TYPES: tuple[str, ...] = ("Patient", *sorted(CARE_PLANNING_TYPES))
 GP_ENDPOINT = "gp"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ltcbridge.errors import LtcbridgeError
+from ltcbridge.fhir_problems import MALFORMED, fhir_problem
 from ltcbridge.uris import DATA_ABSENT_REASON
 
 SCORE_TOTAL = "https://ltcbridge.github.io/fhir/StructureDefinition/score-total"
@@ -57,7 +58,28 @@ def report_header(report: dict[str, Any]) -> tuple[str, str, str]:
 
 
 def figures(report: dict[str, Any]) -> Iterator[Figure]:
-    """Every figure of one report, group totals first, then its strata."""
+    """Every figure of one report, group totals first, then its strata; a ReportError naming
+    the element when the report is not in the shape the contract gives."""
+    try:
+        yield from _figures(report)
+    except MALFORMED as exc:
+        raise malformed_report(report, exc) from None
+
+
+def malformed_report(resource: Any, exc: Exception) -> ReportError:
+    """A ReportError for a report (or the Bundle of a release) whose shape made reading it
+    fail, naming the element."""
+    if not isinstance(resource, dict):
+        return ReportError(f"not a JSON object ({type(exc).__name__}: {exc})")
+    rid = resource.get("id", "(no id)")
+    problem = fhir_problem(resource) if "resourceType" in resource else None
+    if problem is None:
+        return ReportError(f"{rid}: cannot be read ({type(exc).__name__}: {exc})")
+    path, message = problem
+    return ReportError(f"{rid}: {resource['resourceType']}{path} {message}")
+
+
+def _figures(report: dict[str, Any]) -> Iterator[Figure]:
     measure, period, org = report_header(report)
     for index, group in enumerate(report.get("group") or []):
         code = _code(group.get("code"), f"group[{index}].code")

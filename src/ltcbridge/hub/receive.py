@@ -28,6 +28,8 @@ from ltcbridge.feed.seal import (
     open_release,
     peek_headers,
 )
+from ltcbridge.fhir_problems import MALFORMED
+from ltcbridge.hub.figures import malformed_report
 from ltcbridge.hub.protocol import HubStore
 
 
@@ -109,8 +111,11 @@ class Receiver:
             )
         if not PERIOD.match(meta.period):
             raise Rejected("bad-period", f"period {meta.period!r} is not a month YYYY-MM")
-        reports = bundle_reports(bundle)
-        _check_reports(meta, reports)
+        try:
+            reports = bundle_reports(bundle)
+            _check_reports(meta, reports)
+        except MALFORMED as exc:  # a report of the wrong shape: refused, never a crash
+            raise Rejected("malformed", str(malformed_report(bundle, exc))) from None
         self._check_new(meta)
         return meta, reports
 
