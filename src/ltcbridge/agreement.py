@@ -98,8 +98,15 @@ class _Section:
         self.data = data
         self.origin = origin
 
+    def table(self, name: str) -> dict[str, Any]:
+        """One ``[name]`` table (empty when absent); anything else there is an error."""
+        table = self.data.get(name, {})
+        if not isinstance(table, dict):
+            raise AgreementError(f"{self.origin}: {name} must be a table, written [{name}]")
+        return table
+
     def _get(self, table: str, key: str, default: Any) -> Any:
-        value = self.data.get(table, {}).get(key, default)
+        value = self.table(table).get(key, default)
         if value is None:
             raise AgreementError(f"{self.origin}: [{table}] {key} is required")
         return value
@@ -146,7 +153,7 @@ class _Section:
         if not isinstance(chosen, list) or not (chosen or empty_ok):
             what = "a list" if empty_ok else "a non-empty list"
             raise AgreementError(f"{self.origin}: [{table}] {key} must be {what}")
-        unknown = [name for name in chosen if name not in known]
+        unknown = [name for name in chosen if not isinstance(name, str) or name not in known]
         if unknown:
             raise AgreementError(
                 f"{self.origin}: [{table}] {key} has unknown {unknown}; known: {', '.join(known)}"
@@ -154,7 +161,7 @@ class _Section:
         return tuple(name for name in known if name in chosen)
 
     def unit_costs(self) -> dict[str, float]:
-        table = self.data.get("unit_costs", {})
+        table = self.table("unit_costs")
         costs = {}
         for key, value in table.items():
             if key not in NHS_USE:

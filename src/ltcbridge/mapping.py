@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -20,6 +20,7 @@ import orjson
 
 from ltcbridge.concepts import CONCEPT_SYSTEM
 from ltcbridge.errors import MappingError, Problem
+from ltcbridge.fhir_problems import MALFORMED, fhir_problem
 
 # R4 ConceptMap.equivalence and R5 ConceptMap.relationship values under which the source code
 # implies the target concept. "narrower" means the target is narrower than the source: knowing
@@ -201,19 +202,27 @@ class _Loader:
 
     # -- building ---------------------------------------------------------------------------
     def finish(self) -> Mappings:
-        for located in self.code_systems:
-            self._add_code_system(located)
+        self._each(self.code_systems, self._add_code_system)
         self._build_stars()
-        for located in self.concept_maps:
-            self._add_concept_map(located)
-        for located in self.questionnaire_resources:
-            self._add_questionnaire(located)
+        self._each(self.concept_maps, self._add_concept_map)
+        self._each(self.questionnaire_resources, self._add_questionnaire)
         self._index_newest_questionnaires()
         # An ltcbridge concept coding asserts itself: one lookup path for every coding.
         self.mappings.by_system[CONCEPT_SYSTEM] = {c: c for c in self.mappings.concept_kinds}
         if self.problems:
             raise MappingError(self.problems)
         return self.mappings
+
+    def _each(self, resources: list[_Located], add: Callable[[_Located], None]) -> None:
+        """``add`` each resource; one whose elements have the wrong JSON type (``MALFORMED``) is a
+        problem naming its file and the first element that is not valid FHIR."""
+        for located in resources:
+            try:
+                add(located)
+            except MALFORMED as exc:
+                kind = located.resource.get("resourceType")
+                path, message = fhir_problem(located.resource) or ("", f"cannot be read ({exc})")
+                self.problems.append(Problem(located.origin, f"{kind}{path}", message))
 
     def _add_code_system(self, located: _Located) -> None:
         resource = located.resource
@@ -314,8 +323,9 @@ class _Loader:
     def _add_questionnaire(self, located: _Located) -> None:
         resource = located.resource
         url = resource.get("url")
-        if not url:
-            self.problems.append(Problem(located.origin, "Questionnaire.url", "is missing"))
+        if not url or not isinstance(url, str):
+            problem = "is missing" if not url else "must be text (the template's canonical URL)"
+            self.problems.append(Problem(located.origin, "Questionnaire.url", problem))
             return
         item_concepts: dict[str, str] = {}
         seen: set[str] = set()

@@ -312,3 +312,26 @@ def test_resources_of_the_wrong_shape_are_quarantined_with_their_path_and_counte
         "ServiceRequest/w4": ("malformed", "ServiceRequest.status", 4),
         "Patient/w5": ("malformed", "Patient.identifier[0]", 5),
     }
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"disclosure": 5}, "disclosure must be a table"),
+        ({"unit_costs": "cheap"}, "unit_costs must be a table"),
+        ({"breakdowns": {"allowed": [["sex"]]}}, "[breakdowns] allowed has unknown"),
+        ({"measures": {"include": [5]}}, "[measures] include has unknown"),
+    ],
+)
+def test_an_agreement_of_the_wrong_shape_is_a_clear_error(change: dict, named: str) -> None:  # type: ignore[type-arg]
+    """A hand-edited agreement whose tables or lists hold the wrong kind of value gets a message
+    naming the table, not a traceback."""
+    from ltcbridge.agreement import AgreementError, parse_agreement
+
+    data = {
+        "agreement": {"id": "A", "recipient": "QHM"},
+        "disclosure": {"threshold": 7, "rounding": 5},
+    }
+    with pytest.raises(AgreementError) as raised:
+        parse_agreement(data | change, "a.toml")
+    assert named in str(raised.value) and str(raised.value).startswith("a.toml")

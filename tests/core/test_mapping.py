@@ -94,6 +94,32 @@ def test_questionnaire_item_without_link_id_names_the_item(tmp_path: Path) -> No
         load_mappings([tmp_path])
 
 
+@pytest.mark.parametrize(
+    ("name", "resource", "element"),
+    [
+        ("cm.json", {**_concept_map(("A", "need-befriending", "equivalent")), "group": "x"},
+         "ConceptMap.group"),
+        ("cm.json", _concept_map(("A", "need-befriending", "equivalent")) | {"group": [
+            {"source": PRACTICE_SYSTEM, "target": "https://ltcbridge.github.io/fhir/CodeSystem/concept",
+             "element": [{"code": "A", "target": 5}]}]},
+         "ConceptMap.group[0].element[0].target"),
+        ("q.json", {"resourceType": "Questionnaire", "url": "urn:q", "status": "active",
+                    "item": ["needs"]}, "Questionnaire.item[0]"),
+        ("q.json", {"resourceType": "Questionnaire", "url": {"a": 1}, "status": "active"},
+         "Questionnaire.url"),
+    ],
+)  # fmt: skip
+def test_a_mapping_of_the_wrong_shape_names_file_and_element(
+    tmp_path: Path, name: str, resource: dict, element: str
+) -> None:  # type: ignore[type-arg]
+    """A value of the wrong JSON type in a mapping file is a problem naming the file and the
+    element, like every other mapping problem, never a traceback."""
+    bad = _write(tmp_path, name, resource)
+    with pytest.raises(MappingError) as caught:
+        load_mappings([tmp_path])
+    assert str(bad) in str(caught.value) and element in str(caught.value)
+
+
 def test_one_code_sent_to_two_concepts_names_both_places(tmp_path: Path) -> None:
     first = _write(tmp_path, "a.json", _concept_map(("X", "need-befriending", "equivalent")))
     second = _write(tmp_path, "b.json", _concept_map(("X", "need-other", "equivalent")))
