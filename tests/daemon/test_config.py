@@ -115,6 +115,28 @@ def test_every_problem_is_listed_at_once_with_the_key_to_fix(
     assert len(caught.value.problems) == 6
 
 
+def test_values_of_the_wrong_type_are_problems_with_their_key_not_tracebacks(
+    folder: Path,
+) -> None:
+    """A provider that is not a table, an agreement id that is a list, a batch size that is
+    text: each is listed with the key to fix, with every other problem."""
+    text = (
+        GOOD.replace('agreement = "DSA-1"', "agreement = [1]").replace(
+            "[log]", '[state]\nbatch_size = "lots"\n[log]'
+        )
+        + '\n[[provider]]\nname = "third"\nauth = "none"\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(folder, text))
+    message = str(caught.value)
+    for expected in (
+        "[[provider]] lead agreement: give the agreement's id as text",
+        "[state] batch_size: 'lots' must be a whole number >= 1",
+        "[[provider]] third auth must be a table",
+    ):
+        assert expected in message, expected
+
+
 def test_missing_file_and_bad_toml_say_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="ltcbridge init"):
         load_config(tmp_path / "nope.toml")

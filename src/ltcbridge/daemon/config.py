@@ -153,6 +153,7 @@ class _Reader:
             self.problems.append(f"[log] level: {level!r} is not one of {', '.join(LOG_LEVELS)}")
         mappings = self._table(self.data, "mappings")
         dirs = tuple(self._existing(mappings.get("dirs", []), "[mappings] dirs", is_dir=True))
+        batch_size = self._batch_size(state)
         if self.problems or gp is None or ods is None:
             return None
         return Config(
@@ -168,7 +169,7 @@ class _Reader:
             feed=dict(self._table(self.data, "feed")),
             log_level=level,
             log_json=bool(log.get("json", False)),
-            batch_size=int(state.get("batch_size", 500)),
+            batch_size=batch_size,
             gp_mode=self._gp_mode(),
             directory=directory,
             practice_locality=practice.get("locality") or None,
@@ -192,6 +193,9 @@ class _Reader:
             return []
         found = []
         for i, table in enumerate(raw):
+            if not isinstance(table, dict):
+                self.problems.append(f"[[provider]] {i + 1}: must be a table ([[provider]])")
+                continue
             name = str(table.get("name") or f"provider {i + 1}")
             endpoint = self._endpoint(table, f"[[provider]] {name}", name, need_ods=True)
             if endpoint is not None:
@@ -220,6 +224,10 @@ class _Reader:
             )
             url = None
         ods = self._ods(table, f"{where} ods") if need_ods else None
+        agreement = table.get("agreement")
+        if agreement is not None and not isinstance(agreement, str):
+            self.problems.append(f"{where} agreement: give the agreement's id as text")
+            agreement = None
         auth = self._auth(table.get("auth", {}), where)
         ca = self._path(table, "ca_bundle", f"{where} ca_bundle", default=None)
         if url is None or auth is None or (need_ods and ods is None):
@@ -229,7 +237,7 @@ class _Reader:
             base_url=url,
             auth=auth,
             ods=ods,
-            agreement=table.get("agreement"),
+            agreement=agreement,
             verify=bool(table.get("verify", True)),
             ca_bundle=ca,
         )
@@ -285,6 +293,13 @@ class _Reader:
             self.problems.append(f"{where}: give the organisation's ODS code (e.g. Y00001)")
             return None
         return value
+
+    def _batch_size(self, state: dict[str, Any]) -> int:
+        size = state.get("batch_size", 500)
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            self.problems.append(f"[state] batch_size: {size!r} must be a whole number >= 1")
+            return 500
+        return size
 
     def _gp_mode(self) -> str:
         mode = str(self._table(self.data, "gp").get("mode", "rest"))
