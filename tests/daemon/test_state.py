@@ -147,3 +147,36 @@ def test_a_malformed_provider_outcome_is_quarantined_and_the_watermark_moves_on(
         ("Observation/x1", "provider:p", "malformed", "Observation.basedOn")
     ]
     assert store.watermark("provider:p", "Observation") is not None
+
+
+def test_a_bulk_export_file_with_bad_lines_is_stored_with_them_kept_aside(
+    store: StateStore, tmp_path: Path
+) -> None:
+    """A line that is not JSON, one that is JSON but not a resource, and one of the wrong shape:
+    each quarantined with where it was; the good lines are stored; nothing stops the pull."""
+    from ltcbridge.daemon.pull import PullCounts
+    from ltcbridge.daemon.pull_bulk import _store_file
+    from ltcbridge.mapping import load_mappings
+    from ltcbridge.read import Reader
+
+    lines = [
+        '{"resourceType": "Patient", "id": "p1"}',
+        '{"resourceType": "Patient", "id": ',
+        "[1, 2]",
+        '{"resourceType": "Patient", "id": "p2", "identifier": 5}',
+        '{"resourceType": "Patient", "id": "p3"}',
+    ]
+    export = tmp_path / "Patient.ndjson"
+    export.write_text("\n".join(lines) + "\n")
+    counts = PullCounts()
+    reader = Reader(load_mappings())
+    read = _store_file(store, reader, "Patient", export, 2, lambda: False, None, counts)
+    assert read == 4 and counts.quarantined == 3
+    rows = store.db.execute("SELECT resource, reason, path FROM quarantine").fetchall()
+    assert sorted(tuple(r) for r in rows) == [
+        ("$export/Patient.ndjson:2", "malformed-json", ""),
+        ("(not a JSON object)", "not-a-resource", ""),
+        ("Patient/p2", "malformed", "Patient.identifier"),
+    ]
+    stored = {r[0] for r in store.db.execute("SELECT id FROM patient").fetchall()}
+    assert stored == {"p1", "p3"}

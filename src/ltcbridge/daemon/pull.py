@@ -70,6 +70,14 @@ class BatchWriter:
         self._store()
         return self.read
 
+    def quarantine_line(self, where: str, message: str, raw: bytes) -> None:
+        """Keep aside a line of an export file that is not JSON (it names no resource)."""
+        with self.state.unit():
+            text = raw.decode("utf-8", "replace").rstrip("\n")
+            self.state.quarantine(where, GP_ENDPOINT, "malformed-json", "", message, text)
+        event("gp.quarantined", resource=where, reason="malformed-json", path="")
+        self.quarantined += 1
+
     def _store(self) -> None:
         self.quarantined += store_batch(self.state, self.reader, self.resource_type, self.batch)
         self.read += len(self.batch)
@@ -149,16 +157,19 @@ def store_batch(
             f"{resource_type}?batch",
             recipient=None,
             count=len(batch),
-            ids=[r.get("id") for r in batch],
+            ids=[r.get("id") if isinstance(r, dict) else None for r in batch],
         )
     return quarantined
 
 
 def store_resource(state: StateStore, reader: Reader, resource: dict[str, Any]) -> bool:
     """Store one resource (inside the caller's transaction); False when it was quarantined."""
-    kind = resource.get("resourceType", "")
-    key = f"{kind}/{resource.get('id')}"
+    is_object = isinstance(resource, dict)
+    kind = resource.get("resourceType", "") if is_object else None
+    key = f"{kind}/{resource.get('id')}" if is_object else "(not a JSON object)"
     try:
+        if not isinstance(kind, str):
+            raise BadResource("not-a-resource", "", "is JSON but not a FHIR resource")
         if kind == "Patient":
             rid, updated, version, nhs, *_ = reader.patient_fields(resource)
             state.put_patient(rid, updated, version, nhs, json.dumps(resource))

@@ -69,9 +69,16 @@ def _store_file(
 ) -> int:
     batches = BatchWriter(state, reader, resource_type, batch_size, should_stop, progress)
     with open(path, "rb") as lines:
-        for line in lines:
-            if line.strip():
-                batches.add(orjson.loads(line))
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                resource = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                where = f"$export/{resource_type}.ndjson:{number}"
+                batches.quarantine_line(where, f"not JSON ({exc})", line)
+                continue
+            batches.add(resource)
     read = batches.finish()
     counts.quarantined += batches.quarantined
     return read
