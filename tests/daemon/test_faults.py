@@ -176,3 +176,21 @@ def test_crash_after_provenance_reached_gp_does_not_write_a_second(loop: Loop) -
     assert loop.sync().status == "ok"
 
     assert sorted(identifier_counts(loop.gp, "Provenance", OUTCOME).values()) == [1, 1, 1]
+
+
+def test_an_unexpected_error_fails_the_cycle_without_its_message_and_the_next_one_runs(
+    loop: Loop,
+) -> None:
+    """A bug or an answer no rule foresaw (here a client that breaks on opening) fails that
+    cycle, named by type and place but never by its message, which could quote patient data;
+    the daemon goes on, and the next cycle works."""
+    put_all(loop.gp, practice_record(1))
+
+    def broken(endpoint):  # type: ignore[no-untyped-def]
+        raise RuntimeError("could not read 9990000018")
+
+    failed = loop.sync(client_factory=broken)
+    assert failed.status == "failed"
+    assert failed.error is not None and "RuntimeError" in failed.error
+    assert "9990000018" not in failed.error
+    assert loop.sync().status == "ok"

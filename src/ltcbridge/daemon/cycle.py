@@ -8,10 +8,12 @@ anywhere leaves the state at its last commit; the next cycle resumes from there.
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from ltcbridge.daemon.clients import make_client
@@ -73,6 +75,8 @@ class Syncer:
             result = CycleResult(STOPPED, summary)
         except FhirError as exc:
             result = CycleResult(FAILED, summary, _error_text(exc))
+        except Exception as exc:  # a bug, or an answer no rule foresaw: this cycle fails, the
+            result = CycleResult(FAILED, summary, _unexpected(exc))  # daemon goes on
         summary["backlog"] = self.state.backlog()
         summary["quarantine"] = self.state.quarantine_count()
         self.state.finish_run(run_id, result.status, {**summary, "error": result.error})
@@ -169,6 +173,17 @@ def _error_text(exc: FhirError) -> str:
     """The error's public class and message (no query strings: the client leaves them out)."""
     public = next(c for c in type(exc).__mro__ if not c.__name__.startswith("_"))
     return f"{public.__name__}: {exc}"
+
+
+def _unexpected(exc: Exception) -> str:
+    """An unexpected error by its type and where it was raised, never its message: that could
+    quote the data that caused it, a patient identifier among them."""
+    where = traceback.extract_tb(exc.__traceback__)[-1]
+    return (
+        f"internal error {type(exc).__name__} in {Path(where.filename).name}:{where.lineno} "
+        f"({where.name}); nothing committed was lost and the next cycle tries again; please "
+        "report this"
+    )
 
 
 def _flat(summary: dict[str, Any]) -> dict[str, Any]:
