@@ -82,3 +82,38 @@ def test_a_referral_retracted_before_it_could_be_sent_never_leaves(loop: Loop) -
     reasons = [row["detail"] for row in loop.state().audit_records()
                if row["action"] == "referral-withdrawn"]  # fmt: skip
     assert len(reasons) == 1 and "before sending" in reasons[0]
+
+
+def test_a_withdrawn_referral_whose_entry_is_reinstated_is_sent_again_and_can_be_withdrawn_again(
+    loop: Loop,
+) -> None:
+    """Entered in error, then restored at the GP: the provider's request and task become active
+    again (the same ones: no copy); retracted once more, they are withdrawn once more."""
+    put_all(loop.gp, practice_record(2))
+    assert loop.sync().summary["referrals_sent"] == 2
+    review = httpx.get(f"{loop.gp}/QuestionnaireResponse/qr1", timeout=10).json()
+    put_all(loop.gp, [{**review, "status": "entered-in-error"}])
+    assert loop.sync().summary["referrals_withdrawn"] == 1
+
+    put_all(loop.gp, [{**review, "status": "completed"}])
+    restored = loop.sync()
+    quiet = loop.sync()
+
+    assert restored.status == "ok", restored.error
+    assert restored.summary["referrals_reinstated"] == 1
+    assert restored.summary["referrals_sent"] == 1
+    assert quiet.summary["referrals_reinstated"] == 0 and quiet.summary["referrals_sent"] == 0
+    assert sorted(r["status"] for r in all_of(loop.provider, "ServiceRequest")) == [
+        "active", "active"
+    ]  # fmt: skip
+    assert sorted(t["status"] for t in all_of(loop.provider, "Task")) == ["requested"] * 2
+
+    put_all(loop.gp, [{**review, "status": "entered-in-error"}])
+    again = loop.sync()
+    assert again.summary["referrals_withdrawn"] == 1 and again.summary["referrals_sent"] == 1
+    assert sorted(r["status"] for r in all_of(loop.provider, "ServiceRequest")) == [
+        "active", "revoked"
+    ]  # fmt: skip
+    actions = [row["action"] for row in loop.state().audit_records()]
+    assert actions.count("referral-reinstated") == 1
+    assert actions.count("referral-withdrawal-sent") == 2

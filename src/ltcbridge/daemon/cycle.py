@@ -24,7 +24,7 @@ from ltcbridge.daemon.logs import event
 from ltcbridge.daemon.outcomes import OutcomePuller
 from ltcbridge.daemon.pull import Progress, PullCounts, Stopping, pull_gp
 from ltcbridge.daemon.pull_bulk import pull_gp_bulk
-from ltcbridge.daemon.referral import plan_referrals, plan_withdrawals
+from ltcbridge.daemon.referral import plan_referrals, plan_reinstatements, plan_withdrawals
 from ltcbridge.daemon.routing import load_router
 from ltcbridge.daemon.state import StateStore, now_iso
 from ltcbridge.fhirclient import FhirClient, FhirError
@@ -103,6 +103,7 @@ class Syncer:
             summary["gp_deleted"] = pulled.deleted
             router = await load_router(config, self.client_factory)
             summary["referrals_withdrawn"] = plan_withdrawals(state, config.practice_ods)
+            summary["referrals_reinstated"] = plan_reinstatements(state, config.practice_ods)
             decisions = plan_referrals(state, config.practice_ods, router)
             summary["referrals_queued"] = decisions.queued
             summary["referrals_without_consent"] = decisions.no_consent

@@ -7,8 +7,10 @@ the outbox (sent after commit), or the audit log records that nothing was sent a
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +35,7 @@ from ltcbridge.uris import NHS_NUMBER, ODS_CODE
 SENT, NO_CONSENT, NO_PATIENT, NO_PROVIDER = "queued", "no-consent", "no-patient", "no-provider"
 WITHDRAWN = "withdrawn"
 WITHDRAWAL_SUFFIX = "-withdrawal"
+AGAIN_SUFFIX = "-again-"  # outbox keys of a referral sent again after a reinstatement
 WITHDRAWN_REASON = "Withdrawn by the practice: the referral was recorded in error at the GP"
 _PATIENT_FIELDS = ("name", "birthDate", "gender", "telecom", "address")
 
@@ -74,10 +77,8 @@ def _decide(state: StateStore, practice_ods: str, router: Router, entry: StoredE
             decision = NO_PROVIDER  # the directory has nobody offering these needs here
         else:
             bundle = referral_entries(state, practice_ods, routed, entry, patient)
-            value = referral_value(practice_ods, entry.source)
-            state.enqueue(
-                value, "referral", routed.name, {"source": entry.source, "entries": bundle}
-            )
+            key = next_key(state, referral_value(practice_ods, entry.source))
+            state.enqueue(key, "referral", routed.name, {"source": entry.source, "entries": bundle})
             state.decide(entry.source, SENT)
             return SENT
     previous = state.decision(entry.source)
@@ -103,17 +104,18 @@ def plan_withdrawals(state: StateStore, practice_ods: str) -> int:
     with state.unit():
         for entry in state.retracted_referrals(SENT):
             value = referral_value(practice_ods, entry.source)
-            found = state.effect(value)
+            key = latest_key(state, value)
+            found = state.effect(key) if key else None
             if found is None:
                 continue
             effect, status = found
             if status == "pending":
-                state.cancel(value)  # never leaves
+                state.cancel(key)  # never leaves
             sent = status == "done"
             if sent:
                 entries = withdrawal_entries(effect.payload["entries"])
                 state.enqueue(
-                    value + WITHDRAWAL_SUFFIX,
+                    next_key(state, value + WITHDRAWAL_SUFFIX),
                     "withdrawal",
                     effect.target,
                     {"source": entry.source, "entries": entries},
@@ -128,6 +130,52 @@ def plan_withdrawals(state: StateStore, practice_ods: str) -> int:
             )
             withdrawn += 1
     return withdrawn
+
+
+def plan_reinstatements(state: StateStore, practice_ods: str) -> int:
+    """Withdrawn referrals whose GP entry is current again (the retraction was itself undone).
+
+    A withdrawal still waiting is cancelled: the provider never knew, and the referral stands.
+    Otherwise the referral is decided again with the others (``plan_referrals``) and, if it may
+    still go, sent again under the same identifiers: the provider's request and task become
+    active again. Returns how many were reinstated; the audit log says which and how.
+    """
+    reinstated = 0
+    with state.unit():
+        for entry in state.current_referrals(WITHDRAWN):
+            value = referral_value(practice_ods, entry.source)
+            withdrawal = latest_key(state, value + WITHDRAWAL_SUFFIX)
+            found = state.effect(withdrawal) if withdrawal else None
+            if found is not None and found[1] == "pending":
+                state.cancel(found[0].key)
+                state.decide(entry.source, SENT)
+                how = "before the withdrawal was sent: the referral stands"
+            else:
+                how = "decided again, and sent again if it still may be"
+            state.audit("referral-reinstated", entry.source, referral=value, reason=how)
+            reinstated += 1
+    return reinstated
+
+
+def latest_key(state: StateStore, base: str) -> str | None:
+    """The newest outbox key of a referral (or of its withdrawal): ``base``, then
+    ``base-again-1``, ``-again-2``... as it is sent again after a reinstatement."""
+    latest = None
+    for key in _keys(base):
+        if state.effect(key) is None:
+            return latest
+        latest = key
+    raise AssertionError("unreachable")  # _keys never ends
+
+
+def next_key(state: StateStore, base: str) -> str:
+    """The first outbox key of ``base`` not used yet (see ``latest_key``)."""
+    return next(key for key in _keys(base) if state.effect(key) is None)
+
+
+def _keys(base: str) -> Iterator[str]:
+    yield base
+    yield from (f"{base}{AGAIN_SUFFIX}{n}" for n in itertools.count(1))
 
 
 def withdrawal_entries(referral: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -254,7 +254,7 @@ class StateStore:
         )
         return self._entries(sql, (f"%|{concept}|%", sent, no_consent))
 
-    def _entries(self, sql: str, params: tuple[str, ...]) -> list[StoredEntry]:
+    def _entries(self, sql: str, params: tuple[object, ...]) -> list[StoredEntry]:
         rows = self.db.execute(sql + " ORDER BY resource_type, id", params).fetchall()
         return [_entry(row) for row in rows]
 
@@ -283,14 +283,21 @@ class StateStore:
             (source, decision, now_iso()),
         )
 
+    def current_referrals(self, decision: str) -> list[StoredEntry]:
+        """Referral entries with this decision whose GP entry asserts something again."""
+        return self._decided(decision, retracted=False)
+
     def retracted_referrals(self, decision: str) -> list[StoredEntry]:
         """Referral entries with this decision whose GP entry now asserts nothing (entered in
         error, cancelled or deleted at the GP)."""
+        return self._decided(decision, retracted=True)
+
+    def _decided(self, decision: str, *, retracted: bool) -> list[StoredEntry]:
         return self._entries(
             "SELECT entry.* FROM entry JOIN referral ON referral.source = "
-            "entry.resource_type || '/' || entry.id WHERE entry.retracted = 1 AND "
+            "entry.resource_type || '/' || entry.id WHERE entry.retracted = ? AND "
             "referral.decision = ?",
-            (decision,),
+            (int(retracted), decision),
         )
 
     # -- provider references -------------------------------------------------------------------
