@@ -173,6 +173,7 @@ class Reader:
         if not meta:
             return rid, None, None
         text = meta.get("lastUpdated")
+        updated: int | None
         try:
             updated = self._hours[text[:13]] + self._clock[text[13:19]] - self._zones[text[19:]]
         except (KeyError, TypeError):  # a piece not seen yet (or not text): parse it in full
@@ -208,6 +209,7 @@ class Reader:
             else _is_retracted(kind, resource)
         ):
             return (kind, resource_id, updated, version_id, None, None, 0, (), (), (), True, None)
+        concepts: tuple[str, ...]
         goals: tuple[str, ...] = ()
         stars: tuple[StarReading, ...] = ()
         link: Link | None = None

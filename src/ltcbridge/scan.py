@@ -221,7 +221,8 @@ class _Merger:
         buffer = self.buffers[name]
         if rows > len(buffer):
             expected = int(rows * self.total_bytes / max(self.bytes_seen, 1) * 1.05) + 1024
-            grown = np.empty(max(rows, expected, len(buffer) * 3 // 2), COLUMN_TYPES[name])
+            size = max(rows, expected, len(buffer) * 3 // 2)
+            grown: np.ndarray = np.empty(size, COLUMN_TYPES[name])
             grown[: len(buffer)] = buffer
             buffer = self.buffers[name] = grown
         return buffer
