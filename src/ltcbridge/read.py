@@ -450,6 +450,9 @@ def instant_us(text: str | None) -> int | None:
     """Microseconds since the epoch of a FHIR instant (time zone required), or None."""
     if not text:
         return None
+    if not isinstance(text, str):
+        message = f"{text!r} is not a FHIR instant, which is written as text"
+        raise BadResource("impossible-date", "meta.lastUpdated", message)
     try:
         return (datetime.fromisoformat(text) - _EPOCH) // _MICROSECOND
     except ValueError as exc:
