@@ -3,6 +3,7 @@
 imports what it uses when it runs, so that the ``ltcbridge`` command starts fast.
 
 Exit status as for every ltcbridge command: 0 done; 1 error (the message says what to do).
+``hub load`` exits 3 when something in the folder was refused (the rest is loaded);
 ``hub status --strict`` exits 4 when an expected practice return is missing, for schedulers.
 """
 
@@ -15,7 +16,7 @@ from rich.markup import escape
 
 from ltcbridge.cli_support import add_command as _command
 
-EXIT_OK, EXIT_INCOMPLETE = 0, 4  # 1 and 2 are cli.py's error and usage
+EXIT_OK, EXIT_REFUSED, EXIT_INCOMPLETE = 0, 3, 4  # 1 and 2 are cli.py's error and usage
 
 out = Console(highlight=False, soft_wrap=True)
 
@@ -36,6 +37,14 @@ def run_load(args: argparse.Namespace) -> int:
     )
     for meta in result.stored:
         out.print(f"  {meta.sender} {meta.period} sequence {meta.sequence} ({meta.release_id})")
+    for item in result.refused:
+        out.print(f"  [red]refused[/] {escape(item.what)}: {escape(item.reason)}")
+    if result.refused:
+        out.print(
+            f"{len(result.refused)} refused (recorded among the store's rejections): fix them and "
+            "load the folder again; what was loaded is not loaded twice."
+        )
+        return EXIT_REFUSED
     return EXIT_OK
 
 
