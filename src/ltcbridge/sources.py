@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,8 +101,14 @@ def open_lines(chunk: Chunk) -> io.BytesIO:
 
 def _read(chunk: Chunk) -> bytes:
     if chunk.end == -1:
-        with gzip.open(chunk.path, "rb") as handle:
-            return handle.read()
+        try:
+            with gzip.open(chunk.path, "rb") as handle:
+                return handle.read()
+        except (OSError, EOFError, zlib.error) as exc:  # a damaged or cut-off file: no line of
+            raise SourceError(  # it can be trusted, and a feed without it would undercount
+                f"{chunk.path} cannot be decompressed ({exc}): the file is damaged or cut "
+                "off; export it again (nothing was written)"
+            ) from None
     with open(chunk.path, "rb") as handle:
         handle.seek(chunk.start)
         return handle.read(chunk.end - chunk.start)

@@ -335,3 +335,27 @@ def test_an_agreement_of_the_wrong_shape_is_a_clear_error(change: dict, named: s
     with pytest.raises(AgreementError) as raised:
         parse_agreement(data | change, "a.toml")
     assert named in str(raised.value) and str(raised.value).startswith("a.toml")
+
+
+@pytest.mark.parametrize("damage", ["cut off", "corrupted"])
+def test_a_damaged_gzip_export_is_a_clear_error_and_no_feed(
+    tmp_path: Path, capsys, damage: str
+) -> None:  # type: ignore[no-untyped-def]
+    """A .ndjson.gz cut off in transfer, or with damaged bytes, cannot be trusted in any line:
+    the build stops naming the file and what to do, and writes nothing (a feed without it would
+    undercount)."""
+    import gzip
+
+    source = tmp_path / "export"
+    source.mkdir()
+    packed = bytearray(gzip.compress((SYNTHETIC / "Observation.ndjson").read_bytes()))
+    if damage == "cut off":
+        packed = packed[: len(packed) // 2]
+    else:
+        for at in range(len(packed) // 3, len(packed) // 3 + 64):
+            packed[at] ^= 0x5A
+    (source / "Observation.ndjson.gz").write_bytes(bytes(packed))
+    status, out = _build(tmp_path, write_agreement(tmp_path / "a.toml"), source=source)
+    message = capsys.readouterr().err
+    assert status == EXIT_ERROR and "Observation.ndjson.gz cannot be decompressed" in message
+    assert "export it again" in message and not out.exists()
