@@ -18,6 +18,7 @@ from pathlib import Path
 from ltcbridge.errors import SourceError
 
 CHUNK_BYTES = 8 * 1024 * 1024
+UTF8_BOM = b"\xef\xbb\xbf"
 NDJSON_SUFFIXES = (".ndjson", ".ndjson.gz", ".jsonl")
 
 
@@ -100,6 +101,15 @@ def open_lines(chunk: Chunk) -> io.BytesIO:
 
 
 def _read(chunk: Chunk) -> bytes:
+    """The chunk's bytes; a file's UTF-8 byte order mark (which Windows tools add, and NDJSON
+    does not have) is left out, so that the first line parses."""
+    data = _read_bytes(chunk)
+    if chunk.start == 0 and data.startswith(UTF8_BOM):
+        return data[len(UTF8_BOM) :]
+    return data
+
+
+def _read_bytes(chunk: Chunk) -> bytes:
     if chunk.end == -1:
         try:
             with gzip.open(chunk.path, "rb") as handle:

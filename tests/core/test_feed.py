@@ -359,3 +359,25 @@ def test_a_damaged_gzip_export_is_a_clear_error_and_no_feed(
     message = capsys.readouterr().err
     assert status == EXIT_ERROR and "Observation.ndjson.gz cannot be decompressed" in message
     assert "export it again" in message and not out.exists()
+
+
+def test_a_byte_order_mark_at_the_start_of_an_export_file_is_read_past(tmp_path: Path) -> None:
+    """Windows tools often start a UTF-8 file with a byte order mark; the first line still
+    counts (it used to be quarantined as not JSON)."""
+    import gzip
+
+    from ltcbridge.mapping import load_mappings
+    from ltcbridge.scan import scan_source
+
+    plain, marked = tmp_path / "plain", tmp_path / "marked"
+    for folder, prefix in ((plain, b""), (marked, b"\xef\xbb\xbf")):
+        folder.mkdir()
+        data = (SYNTHETIC / "Patient.ndjson").read_bytes()
+        (folder / "Patient.ndjson").write_bytes(prefix + data)
+        (folder / "Patient.ndjson.gz").write_bytes(gzip.compress(prefix + data))
+    mappings = load_mappings([SYNTHETIC / "mappings"])
+    scans = [scan_source(folder, mappings) for folder in (plain, marked)]
+    assert scans[0].resource_counts == scans[1].resource_counts
+    assert [(q.file, q.line, q.reason) for q in scans[0].quarantine] == [
+        (q.file, q.line, q.reason) for q in scans[1].quarantine
+    ]
