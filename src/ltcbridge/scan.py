@@ -305,22 +305,38 @@ class _ChunkScanner:
         self.stars: list[int] = []
         self.patients: list[int] = []
         self.blocks: dict[str, list[np.ndarray]] = {prefix: [] for prefix in _GROUPS}
+        self.kinds: dict[str | None, int] = {}  # resource type -> resources (None: not counted)
+        self.last_row = -1  # the last row in the v_ columns
 
     def run(self) -> Columns:
-        """Read every line. This loop runs once per resource, so its work is inlined."""
-        lines = open_lines(self.chunk)
+        """Read every line of the chunk into ``Columns``."""
+        line_no = self._scan(enumerate(open_lines(self.chunk), start=1))
+        out = self.out
+        self._flush()
+        for prefix, blocks in self.blocks.items():
+            out.set_rows(prefix, blocks)
+        self.kinds.pop(None, None)
+        out.resource_counts = Counter(self.kinds)  # type: ignore[arg-type]
+        out.lines[self.chunk.index] = line_no
+        out.bytes_read = _chunk_size(self.chunk)
+        out.unmapped = self.reader.unmapped
+        out.unmapped_questionnaires = self.reader.unmapped_questionnaires
+        return out
+
+    def _scan(self, numbered: Iterable[tuple[int, bytes]]) -> int:
+        """Read numbered lines; returns the last line number. This loop runs once per
+        resource, so its work is inlined."""
         loads, reader, entry_types = orjson.loads, self.reader, ENTRY_TYPES
         entry_fields, patient_fields = reader.entry_fields, reader.patient_fields
         version_row, fact_row = self.versions.extend, self.facts.extend
-        kinds: dict[str | None, int] = {}  # resource type -> lines (None: not counted)
+        kinds = self.kinds  # resource type -> lines (None: not counted)
         kind_count = kinds.get
         int_versions, concept_index = self.int_versions, CONCEPT_INDEX
         months, every_month = self.months or frozenset(), self.months is None
         always_kept = _LOOKED_BACK_ON if self.look_back else _OPT_OUTS
         always_kept_codes, stars_always = _codes(always_kept), self.look_back
-        row = -1
+        row = self.last_row
         line_no = 0
-        numbered = enumerate(lines, start=1)
         for line_no, line in numbered:  # after the loop: the lines read
             if not line_no % BATCH_LINES:
                 self._flush()
@@ -332,6 +348,10 @@ class _ChunkScanner:
                 else:
                     if kind == "Patient":
                         self._patient(patient_fields(resource))
+                    elif kind == "Bundle":
+                        self.last_row = row
+                        self._bundle(resource, line_no)
+                        row = self.last_row
                     elif not self._other(reader.read(resource), resource):
                         kind = None  # a type ltcbridge does not use: tallied apart
                     fields = None
@@ -370,17 +390,18 @@ class _ChunkScanner:
                     fact_row((row, who, date_int, index, focus, provider))
             if stars and (in_period or stars_always):
                 self._stars(stars, row, who, date_int, provider)
-        out = self.out
-        self._flush()
-        for prefix, blocks in self.blocks.items():
-            out.set_rows(prefix, blocks)
-        kinds.pop(None, None)
-        out.resource_counts = Counter(kinds)  # type: ignore[arg-type]
-        out.lines[self.chunk.index] = line_no
-        out.bytes_read = _chunk_size(self.chunk)
-        out.unmapped = self.reader.unmapped
-        out.unmapped_questionnaires = self.reader.unmapped_questionnaires
-        return out
+        self.last_row = row
+        return line_no
+
+    def _bundle(self, bundle: dict[str, Any], line_no: int) -> None:
+        """A Bundle's resources (a saved search page, a collection), each read as if it were a
+        line of its own; where they are, for quarantine, is the Bundle's line."""
+        resources = [
+            entry.get("resource") if isinstance(entry, dict) else entry  # odd ones: quarantined
+            for entry in bundle.get("entry") or []
+            if not isinstance(entry, dict) or "resource" in entry  # a DELETE carries none
+        ]
+        self._scan((line_no, orjson.dumps(resource)) for resource in resources)
 
     def _flush(self) -> None:
         """The rows gathered so far, as numpy blocks."""

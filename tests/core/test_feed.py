@@ -381,3 +381,49 @@ def test_a_byte_order_mark_at_the_start_of_an_export_file_is_read_past(tmp_path:
     assert [(q.file, q.line, q.reason) for q in scans[0].quarantine] == [
         (q.file, q.line, q.reason) for q in scans[1].quarantine
     ]
+
+
+def test_a_bundle_in_the_export_is_read_as_its_resources(
+    tmp_path: Path, synthetic_mappings
+) -> None:  # type: ignore[no-untyped-def]
+    """A saved search page or a collection Bundle counts exactly as its resources written one a
+    line; a bad entry is quarantined alone, at the Bundle's line; a DELETE entry is skipped."""
+    import numpy as np
+    import orjson
+
+    from ltcbridge.aggregate.population import build_population
+    from ltcbridge.scan import scan_source
+
+    resources = []
+    for name in ("Patient.ndjson", "Observation.ndjson"):
+        for line in (SYNTHETIC / name).read_bytes().splitlines():
+            try:
+                resources.append(orjson.loads(line))
+            except orjson.JSONDecodeError:
+                continue
+    plain, bundled = tmp_path / "plain", tmp_path / "bundled"
+    plain.mkdir(), bundled.mkdir()
+    (plain / "all.ndjson").write_bytes(b"\n".join(orjson.dumps(r) for r in resources) + b"\n")
+    page = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [
+            *({"resource": r} for r in resources),
+            {"request": {"method": "DELETE", "url": "x"}},
+            7,
+        ],
+    }
+    (bundled / "page.ndjson").write_bytes(b'{"resourceType": "Goal"}\n' + orjson.dumps(page))
+    scans = [scan_source(folder, synthetic_mappings) for folder in (plain, bundled)]
+
+    populations = [build_population(scan) for scan in scans]
+    assert len(populations[0].fact_patient) > 0
+    for column in ("fact_patient", "fact_date", "fact_concept", "birth", "sex"):
+        assert np.array_equal(getattr(populations[0], column), getattr(populations[1], column))
+    counts = scans[1].resource_counts
+    assert counts.pop("Bundle") == 1 and counts == scans[0].resource_counts
+    reasons = sorted(q.reason for q in scans[0].quarantine)
+    assert sorted(q.reason for q in scans[1].quarantine) == sorted(
+        [*reasons, "missing-id", "not-a-resource"]
+    )
+    assert {q.line for q in scans[1].quarantine} == {1, 2}  # the Goal's line, the Bundle's line
