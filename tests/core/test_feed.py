@@ -427,3 +427,13 @@ def test_a_bundle_in_the_export_is_read_as_its_resources(
         [*reasons, "missing-id", "not-a-resource"]
     )
     assert {q.line for q in scans[1].quarantine} == {1, 2}  # the Goal's line, the Bundle's line
+
+
+def test_a_period_the_export_has_nothing_for_is_pointed_out(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A month with no entry builds a feed of zeros, and the summary says to check --period;
+    a month with entries does not say so."""
+    agreement = write_agreement(tmp_path / "a.toml")
+    _build(tmp_path / "empty", agreement, period="2027-05")
+    assert "Nothing read is dated 2027-05" in capsys.readouterr().out
+    _build(tmp_path / "full", agreement, period="2026-10")
+    assert "Nothing read is dated" not in capsys.readouterr().out

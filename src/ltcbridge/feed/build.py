@@ -60,6 +60,7 @@ class FeedBuild:
     resource_counts: Counter[str]
     population: PopulationReport
     release: PublishedRelease  # what a sender records as history once the release is sent
+    facts_in_period: int = 0  # what the period's entries assert (0: is the period right?)
     files: list[Path] = field(default_factory=list)
 
     @property
@@ -70,6 +71,10 @@ class FeedBuild:
     def orgs(self) -> list[str]:
         """The reporting organisations (the same for every measure of a release)."""
         return self.cubes[0].orgs if self.cubes else []
+
+
+def _yyyymm(period: str) -> int:
+    return int(period.replace("-", ""))
 
 
 def check_period(period: str) -> str:
@@ -179,6 +184,7 @@ def build_release(
         resource_counts=columns.resource_counts,
         population=population.report,
         release=release,
+        facts_in_period=int(np.count_nonzero(population.fact_date // 100 == _yyyymm(period))),
     )
 
 

@@ -24,6 +24,11 @@ def summarise(build: FeedBuild) -> list[str]:
         f"{population.entries_held_with_quarantined_patient} held with a quarantined patient; "
         f"{population.entries_unattributed} for people not in the source.",
     ]
+    if population.entry_versions and not build.facts_in_period:
+        lines.append(
+            f"Nothing read is dated {build.period}, so every count is 0: check --period (the "
+            "month the entries were made in, YYYY-MM) and that the export covers it."
+        )
     lines += _unmapped_lines(build)
     lines += _quarantine_lines(build)
     lines += _measure_lines(build)
