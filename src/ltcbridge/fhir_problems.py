@@ -53,6 +53,12 @@ def fhir_problem(
     return None
 
 
+def problem_of(resource: dict[str, Any], exc: Exception) -> tuple[str, str]:
+    """(path, what is wrong) for a resource that raised ``exc`` while being read: its first
+    element that is not valid FHIR, else the error itself."""
+    return fhir_problem(resource) or ("", f"cannot be read ({type(exc).__name__}: {exc})")
+
+
 def _first_null(value: Any, path: str) -> str | None:
     """The path of the first JSON null inside a resource, or None."""
     if isinstance(value, dict):

@@ -20,7 +20,7 @@ import orjson
 
 from ltcbridge.concepts import CONCEPT_SYSTEM
 from ltcbridge.errors import MappingError, Problem
-from ltcbridge.fhir_problems import MALFORMED, fhir_problem
+from ltcbridge.fhir_problems import MALFORMED, problem_of
 
 # R4 ConceptMap.equivalence and R5 ConceptMap.relationship values under which the source code
 # implies the target concept. "narrower" means the target is narrower than the source: knowing
@@ -216,13 +216,13 @@ class _Loader:
     def _each(self, resources: list[_Located], add: Callable[[_Located], None]) -> None:
         """``add`` each resource; one whose elements have the wrong JSON type (``MALFORMED``) is a
         problem naming its file and the first element that is not valid FHIR."""
-        for located in resources:
+        for found in resources:
             try:
-                add(located)
+                add(found)
             except MALFORMED as exc:
-                kind = located.resource.get("resourceType")
-                path, message = fhir_problem(located.resource) or ("", f"cannot be read ({exc})")
-                self.problems.append(Problem(located.origin, f"{kind}{path}", message))
+                kind = found.resource.get("resourceType")
+                path, message = problem_of(found.resource, exc)
+                self.problems.append(Problem(found.origin, f"{kind}{path}", message))
 
     def _add_code_system(self, located: _Located) -> None:
         resource = located.resource

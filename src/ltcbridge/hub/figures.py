@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ltcbridge.errors import LtcbridgeError
-from ltcbridge.fhir_problems import MALFORMED, fhir_problem
+from ltcbridge.fhir_problems import MALFORMED, problem_of
 from ltcbridge.uris import DATA_ABSENT_REASON
 
 SCORE_TOTAL = "https://ltcbridge.github.io/fhir/StructureDefinition/score-total"
@@ -69,14 +69,12 @@ def figures(report: dict[str, Any]) -> Iterator[Figure]:
 def malformed_report(resource: Any, exc: Exception) -> ReportError:
     """A ReportError for a report (or the Bundle of a release) whose shape made reading it
     fail, naming the element."""
-    if not isinstance(resource, dict):
-        return ReportError(f"not a JSON object ({type(exc).__name__}: {exc})")
-    rid = resource.get("id", "(no id)")
-    problem = fhir_problem(resource) if "resourceType" in resource else None
-    if problem is None:
-        return ReportError(f"{rid}: cannot be read ({type(exc).__name__}: {exc})")
-    path, message = problem
-    return ReportError(f"{rid}: {resource['resourceType']}{path} {message}")
+    if not isinstance(resource, dict) or "resourceType" not in resource:
+        return ReportError(f"not a FHIR resource ({type(exc).__name__}: {exc})")
+    path, message = problem_of(resource, exc)
+    return ReportError(
+        f"{resource.get('id', '(no id)')}: {resource['resourceType']}{path} {message}"
+    )
 
 
 def _figures(report: dict[str, Any]) -> Iterator[Figure]:
