@@ -24,7 +24,7 @@ from ltcbridge.daemon.identifiers import (
     source_of_referral,
 )
 from ltcbridge.daemon.logs import event
-from ltcbridge.daemon.pull import Stopping
+from ltcbridge.daemon.pull import Stopping, keep_aside
 from ltcbridge.daemon.state import StateStore, now_iso
 from ltcbridge.errors import BadResource
 from ltcbridge.fhir_problems import MALFORMED
@@ -104,11 +104,7 @@ class OutcomePuller:
 
     def _quarantine(self, resource: Resource, problem: BadResource) -> None:
         key = f"{resource.get('resourceType')}/{resource.get('id')}"
-        raw = json.dumps(resource)
-        self.state.quarantine(
-            key, self.endpoint, problem.reason, problem.path, problem.message, raw
-        )
-        event("provider.quarantined", resource=key, reason=problem.reason, path=problem.path)
+        keep_aside(self.state, self.endpoint, key, problem, json.dumps(resource))
 
     # -- which referral an outcome belongs to -------------------------------------------------
     async def _referral_source(self, resource: Resource) -> str | None:

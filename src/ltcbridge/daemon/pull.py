@@ -74,8 +74,8 @@ class BatchWriter:
         """Keep aside a line of an export file that is not JSON (it names no resource)."""
         with self.state.unit():
             text = raw.decode("utf-8", "replace").rstrip("\n")
-            self.state.quarantine(where, GP_ENDPOINT, "malformed-json", "", message, text)
-        event("gp.quarantined", resource=where, reason="malformed-json", path="")
+            bad = BadResource("malformed-json", "", message)
+            keep_aside(self.state, GP_ENDPOINT, where, bad, text)
         self.quarantined += 1
 
     def _store(self) -> None:
@@ -162,6 +162,14 @@ def store_batch(
     return quarantined
 
 
+def keep_aside(state: StateStore, endpoint: str, key: str, bad: BadResource, raw: str) -> None:
+    """Quarantine one resource (or export line) from an endpoint for a person to see, and log
+    that it was: its key, reason and path only, never its content."""
+    state.quarantine(key, endpoint, bad.reason, bad.path, bad.message, raw)
+    source = "gp" if endpoint == GP_ENDPOINT else "provider"
+    event(f"{source}.quarantined", resource=key, reason=bad.reason, path=bad.path)
+
+
 def store_resource(state: StateStore, reader: Reader, resource: dict[str, Any]) -> bool:
     """Store one resource (inside the caller's transaction); False when it was quarantined."""
     is_object = isinstance(resource, dict)
@@ -179,8 +187,7 @@ def store_resource(state: StateStore, reader: Reader, resource: dict[str, Any]) 
             return True
     except (BadResource, *MALFORMED) as exc:
         bad = exc if isinstance(exc, BadResource) else reader.malformed(resource, exc)
-        state.quarantine(key, GP_ENDPOINT, bad.reason, bad.path, bad.message, json.dumps(resource))
-        event("gp.quarantined", resource=key, reason=bad.reason, path=bad.path)
+        keep_aside(state, GP_ENDPOINT, key, bad, json.dumps(resource))
         return False
     state.release(key)  # a newer good version supersedes an earlier quarantined one
     return True
