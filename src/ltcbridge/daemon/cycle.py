@@ -126,7 +126,7 @@ class Syncer:
     async def _pull(self, gp: FhirClient) -> PullCounts:
         """The GP's changes since the last committed point, by search or by bulk export."""
         config, reader = self.config, Reader(self.mappings)
-        options = {
+        options: dict[str, Any] = {
             "batch_size": config.batch_size,
             "should_stop": self.should_stop,
             "progress": self.progress,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 import orjson
 from joserfc import jwe, jws
@@ -27,7 +27,7 @@ from joserfc.registry import HeaderParameter
 from ltcbridge.errors import LtcbridgeError
 from ltcbridge.feed.release import ReleaseMeta
 
-Key = RSAKey | ECKey
+Key: TypeAlias = RSAKey | ECKey
 
 SIGNING_ALGORITHMS = {"RSA": "PS256", "EC": "ES384"}
 KEY_WRAPPING = {"RSA": "RSA-OAEP-256", "EC": "ECDH-ES+A256KW"}
