@@ -95,6 +95,11 @@ class Strata:
         )
 
 
+def month_int(month: str) -> int:
+    """YYYYMM of a YYYY-MM month."""
+    return int(month[:4]) * 100 + int(month[5:7])
+
+
 def month_end_int(month: str) -> int:
     """YYYYMMDD of the last day of a YYYY-MM month."""
     year, mon = int(month[:4]), int(month[5:7])

@@ -13,7 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ltcbridge.aggregate.cube import PROVIDER, Cube, GroupRelation, Strata, count_people
+from ltcbridge.aggregate.cube import (
+    PROVIDER,
+    Cube,
+    GroupRelation,
+    Strata,
+    count_people,
+    month_int,
+)
 from ltcbridge.aggregate.measures import MEASURE_BASE, reporting_orgs
 from ltcbridge.aggregate.population import Population
 from ltcbridge.concepts import (
@@ -44,7 +51,7 @@ class Scope:
 
     @property
     def yyyymm(self) -> int:
-        return int(self.month[:4]) * 100 + int(self.month[5:7])
+        return month_int(self.month)
 
 
 # -- referrals -----------------------------------------------------------------------------------

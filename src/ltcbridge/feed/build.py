@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ltcbridge.aggregate.cube import CellKey, Cube
+from ltcbridge.aggregate.cube import CellKey, Cube, month_int
 from ltcbridge.aggregate.measures import CONCEPT_MEASURES, count_measure
 from ltcbridge.aggregate.outcomes import (
     Scope,
@@ -71,10 +71,6 @@ class FeedBuild:
     def orgs(self) -> list[str]:
         """The reporting organisations (the same for every measure of a release)."""
         return self.cubes[0].orgs if self.cubes else []
-
-
-def _yyyymm(period: str) -> int:
-    return int(period.replace("-", ""))
 
 
 def check_period(period: str) -> str:
@@ -184,7 +180,7 @@ def build_release(
         resource_counts=columns.resource_counts,
         population=population.report,
         release=release,
-        facts_in_period=int(np.count_nonzero(population.fact_date // 100 == _yyyymm(period))),
+        facts_in_period=int(np.count_nonzero(population.fact_date // 100 == month_int(period))),
     )
 
 
