@@ -276,9 +276,11 @@ _LOOKED_BACK_ON = _OPT_OUTS | frozenset(
     )
 )  # fmt: skip
 
-
-def _codes(indexes: frozenset[int]) -> frozenset[str]:
-    return frozenset(c for c, i in CONCEPT_INDEX.items() if i in indexes)
+# look_back -> (concept indexes, their codes) kept whatever their month
+_KEPT_WHATEVER_MONTH = {
+    kept_back: (kept, frozenset(c for c, i in CONCEPT_INDEX.items() if i in kept))
+    for kept_back, kept in ((False, _OPT_OUTS), (True, _LOOKED_BACK_ON))
+}
 
 
 class _ChunkScanner:
@@ -333,8 +335,8 @@ class _ChunkScanner:
         kind_count = kinds.get
         int_versions, concept_index = self.int_versions, CONCEPT_INDEX
         months, every_month = self.months or frozenset(), self.months is None
-        always_kept = _LOOKED_BACK_ON if self.look_back else _OPT_OUTS
-        always_kept_codes, stars_always = _codes(always_kept), self.look_back
+        always_kept, always_kept_codes = _KEPT_WHATEVER_MONTH[self.look_back]
+        stars_always = self.look_back
         row = self.last_row
         line_no = 0
         for line_no, line in numbered:  # after the loop: the lines read
