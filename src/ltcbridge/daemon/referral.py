@@ -7,10 +7,8 @@ the outbox (sent after commit), or the audit log records that nothing was sent a
 
 from __future__ import annotations
 
-import itertools
 import json
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,22 +158,25 @@ def plan_reinstatements(state: StateStore, practice_ods: str) -> int:
 def latest_key(state: StateStore, base: str) -> str | None:
     """The newest outbox key of a referral (or of its withdrawal): ``base``, then
     ``base-again-1``, ``-again-2``... as it is sent again after a reinstatement."""
-    latest = None
-    for key in _keys(base):
-        if state.effect(key) is None:
-            return latest
-        latest = key
-    raise AssertionError("unreachable")  # _keys never ends
+    used = _used_keys(state, base)
+    return _key(base, used - 1) if used else None
 
 
 def next_key(state: StateStore, base: str) -> str:
     """The first outbox key of ``base`` not used yet (see ``latest_key``)."""
-    return next(key for key in _keys(base) if state.effect(key) is None)
+    return _key(base, _used_keys(state, base))
 
 
-def _keys(base: str) -> Iterator[str]:
-    yield base
-    yield from (f"{base}{AGAIN_SUFFIX}{n}" for n in itertools.count(1))
+def _used_keys(state: StateStore, base: str) -> int:
+    """How many of ``base``'s keys the outbox holds (they are used in order)."""
+    used = 0
+    while state.effect(_key(base, used)) is not None:
+        used += 1
+    return used
+
+
+def _key(base: str, n: int) -> str:
+    return f"{base}{AGAIN_SUFFIX}{n}" if n else base
 
 
 def withdrawal_entries(referral: list[dict[str, Any]]) -> list[dict[str, Any]]:
