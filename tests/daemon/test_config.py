@@ -100,41 +100,45 @@ def test_every_problem_is_listed_at_once_with_the_key_to_fix(
         .replace('agreement = "DSA-1"', 'agreement = "DSA-9"')
         .replace('"https://ntp2.example/R4"', '"ntp2.example"')
     )
-    with pytest.raises(ConfigError) as caught:
-        load_config(write(folder, text))
-    message = str(caught.value)
-    for expected in (
+    problems = _problems(
+        write(folder, text),
         "[practice] ods",
         "LTCB_TEST_GP_TOKEN is not set",
         "[schedule] every: 'often'",
         "[log] level",
         "[[provider]] second base_url",
         "'DSA-9' is not the id",
-    ):
-        assert expected in message, expected
-    assert len(caught.value.problems) == 6
+    )
+    assert len(problems) == 6
 
 
 def test_values_of_the_wrong_type_are_problems_with_their_key_not_tracebacks(
     folder: Path,
 ) -> None:
-    """A provider that is not a table, an agreement id that is a list, a batch size that is
-    text: each is listed with the key to fix, with every other problem."""
+    """An agreement id that is a list, a batch size that is text, an auth that is not a table:
+    each is listed with the key to fix, with every other problem."""
     text = (
         GOOD.replace('agreement = "DSA-1"', "agreement = [1]").replace(
             "[log]", '[state]\nbatch_size = "lots"\n[log]'
         )
         + '\n[[provider]]\nname = "third"\nauth = "none"\n'
     )
-    with pytest.raises(ConfigError) as caught:
-        load_config(write(folder, text))
-    message = str(caught.value)
-    for expected in (
+    _problems(
+        write(folder, text),
         "[[provider]] lead agreement: give the agreement's id as text",
         "[state] batch_size: 'lots' must be a whole number >= 1",
         "[[provider]] third auth must be a table",
-    ):
-        assert expected in message, expected
+    )
+
+
+def _problems(config: Path, *expected: str) -> list[str]:
+    """The problems loading ``config`` lists, each of ``expected`` among them."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(config)
+    message = str(caught.value)
+    for text in expected:
+        assert text in message, text
+    return caught.value.problems
 
 
 def test_missing_file_and_bad_toml_say_what_to_do(tmp_path: Path) -> None:
