@@ -65,13 +65,14 @@ def _feed(path: Path, agreement_text: str) -> int:
     import tomllib
 
     from ltcbridge.agreement import parse_agreement
-    from ltcbridge.feed.build import build_feed, write_feed
+    from ltcbridge.feed.files import write_feed
     from ltcbridge.mapping import load_mappings
+    from ltcbridge.pipeline import build_feed
 
     agreement = parse_agreement(tomllib.loads(agreement_text))
     build = build_feed(path, load_mappings([MAPPINGS]), agreement, "2026-10")
     with tempfile.TemporaryDirectory() as out:
-        write_feed(build, out, Path(out) / "quarantine")
+        write_feed(build.protected, build.reports, out)
     return sum(build.resource_counts.values())
 
 

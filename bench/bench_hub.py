@@ -9,8 +9,8 @@ Each practice sends one release a month holding the MeasureReports a real practi
 and deprivation; referrals, Star distance travelled and NHS use by those and by ``provider``, with
 scores (``measureScore`` and the ``score-total`` extension). They are made by the feed's own code:
 synthetic people are counted into a ``Cube`` (``aggregate.cube.count_people``), protected by
-``disclosure.from_cube.disclose_cubes`` (counts 1..7 masked, others rounded to 5, as the demo
-agreement) and written by ``feed.measure_report.measure_reports`` (validated FHIR R4B).
+``disclosure.gate.protect_release`` (counts 1..7 masked, others rounded to 5, as the demo
+agreement) and written by ``feed.measure_report.release_reports`` (validated FHIR R4B).
 
 Practices are 5 to a PCN and split into 42 ICB-sized regions, each with 4 lead providers of its
 own (168 providers and ``none``), all collated by one hub: harder than reality. Generating
@@ -255,17 +255,19 @@ def template_pool(measures: Sequence[str], folder: Path) -> Pool:
     """pool[region][variant]: files of the variant practice's MeasureReports, one per measure
     (JSON, as a release holds them). Run in a child process: FHIR validation's memory and time
     are the practices', not the hub's."""
-    from ltcbridge.disclosure.from_cube import disclose_cubes
-    from ltcbridge.feed.measure_report import measure_reports
+    from ltcbridge.disclosure.gate import protect_release
+    from ltcbridge.disclosure.protected import ReleaseTerms
+    from ltcbridge.feed.measure_report import release_reports
 
     folder.mkdir(parents=True, exist_ok=True)
     pool: Pool = []
     orgs = [f"V{v}" for v in range(VARIANTS)]
     for region in range(REGIONS):
         cubes = region_cubes(region, "2026-01", orgs, measures)
-        per_cube, _release = disclose_cubes(cubes, RULES, secondary=False)
-        reports = [measure_reports(c, p, RULES.rounding) for c, p in zip(cubes, per_cube,
-                                                                         strict=True)]  # fmt: skip
+        terms = ReleaseTerms("DSA-BENCH", "QHM", "jsna", "2026-01", "practice", RULES.threshold,
+                             RULES.rounding, secondary=False, internal_recipient=False)  # fmt: skip
+        written = release_reports(protect_release(cubes, terms).protected)
+        reports = [written[m * len(orgs) : (m + 1) * len(orgs)] for m in range(len(cubes))]
         pool.append([])
         for v in range(VARIANTS):
             pool[-1].append([folder / f"{region:02d}-{v}-{m}.json" for m in range(len(reports))])

@@ -23,8 +23,9 @@ from ltcbridge.aggregate.population import build_population
 from ltcbridge.agreement import parse_agreement
 from ltcbridge.disclosure.cells import DisclosureRules
 from ltcbridge.disclosure.from_cube import disclose_cubes
-from ltcbridge.feed.build import count_measures, measure_slug
+from ltcbridge.disclosure.protected import measure_slug
 from ltcbridge.mapping import load_mappings
+from ltcbridge.pipeline import count_measures
 from ltcbridge.scan import scan_source
 from ltcbridge.synthetic.generate import generate
 

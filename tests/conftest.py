@@ -86,3 +86,14 @@ def fhir_engine_2() -> Iterator[str]:
     """A second, independent engine (e.g. a provider beside a GP); stopped at the end."""
     with running_engine() as base_url:
         yield base_url
+
+
+@pytest.fixture(autouse=True)
+def practice_data_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Each test's own practice data directory (history, receipts, quarantine), never the
+    home directory of whoever runs the tests."""
+    folder = tmp_path_factory.mktemp("practice-data")
+    monkeypatch.setenv("LTCBRIDGE_DATA_DIR", str(folder))
+    return folder

@@ -37,9 +37,10 @@ _EXPORTS: dict[str, str] = {
     # agreements and the feed
     "Agreement": "ltcbridge.agreement",
     "load_agreement": "ltcbridge.agreement",
-    "FeedBuild": "ltcbridge.feed.build",
-    "build_feed": "ltcbridge.feed.build",
-    "write_feed": "ltcbridge.feed.build",
+    "FeedBuild": "ltcbridge.pipeline",
+    "build_feed": "ltcbridge.pipeline",
+    "write_feed": "ltcbridge.feed.files",
+    "ProtectedRelease": "ltcbridge.disclosure.protected",
     "scan_source": "ltcbridge.scan",
     # errors
     "LtcbridgeError": "ltcbridge.errors",
@@ -80,6 +81,7 @@ def __getattr__(name: str) -> Any:
 
 if TYPE_CHECKING:  # what type checkers and editors see: the same names, eagerly
     from ltcbridge.agreement import Agreement, load_agreement
+    from ltcbridge.disclosure.protected import ProtectedRelease
     from ltcbridge.errors import (
         AgreementError,
         BadResource,
@@ -87,7 +89,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: the same names, eagerly
         MappingError,
         SourceError,
     )
-    from ltcbridge.feed.build import FeedBuild, build_feed, write_feed
+    from ltcbridge.feed.files import write_feed
     from ltcbridge.fhirclient import (
         BasicAuth,
         BearerAuth,
@@ -108,6 +110,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: the same names, eagerly
         Version,
     )
     from ltcbridge.nhs_number import is_valid_nhs_number
+    from ltcbridge.pipeline import FeedBuild, build_feed
     from ltcbridge.provider import (
         DistanceTravelled,
         OutcomeReport,

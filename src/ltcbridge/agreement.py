@@ -5,6 +5,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,11 @@ class Agreement:
     def unmasked(self) -> bool:
         """Threshold 0 with rounding 1: exact figures, only for a recipient inside the practice."""
         return self.threshold == 0 and self.rounding == 1
+
+    def check_in_force(self, on: date) -> None:
+        """Nothing is sealed or sent under an agreement that is not in force (placeholder until the
+        agreement's validity window and status are read)."""
+        del on
 
     def warnings(self) -> list[str]:
         """Things a person must be told loudly whenever a release is built under this agreement."""

@@ -21,6 +21,7 @@ from rich.markup import escape
 
 from ltcbridge import __version__, cli_daemon, cli_hub, cli_provider, cli_release
 from ltcbridge.cli_support import add_command as _command
+from ltcbridge.cli_support import add_data_dir_option
 from ltcbridge.errors import LtcbridgeError, MappingError
 
 if TYPE_CHECKING:
@@ -55,40 +56,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # -- commands ------------------------------------------------------------------------------------
 def _feed_build(args: argparse.Namespace) -> int:
-    from ltcbridge.agreement import load_agreement
-    from ltcbridge.feed.build import build_feed, write_feed
-    from ltcbridge.feed.summary import summarise
-    from ltcbridge.mapping import load_mappings
+    """Build the month's feed for inspection, protected against the practice's release history."""
+    from ltcbridge.build_summary import summarise
+    from ltcbridge.cli_release import build_protected, keep_quarantine
+    from ltcbridge.cli_support import practice_data, refuse_inside
+    from ltcbridge.feed.files import write_feed
 
-    mappings = load_mappings(args.mappings)
-    agreement = load_agreement(args.agreement)
-    history = []
-    if args.history:
-        from ltcbridge.disclosure.history import HistoryStore  # imported only when asked for
-
-        history = HistoryStore(args.history).load_recipient(agreement.recipient)
+    refuse_inside(practice_data(args), args.out, "the practice data directory")
     with _progress("Reading") as progress:
-        build = build_feed(
-            args.source,
-            mappings,
-            agreement,
-            args.period,
-            workers=args.workers,
-            progress=progress,
-            history=history,
-        )
-    quarantine_dir = args.quarantine or Path(f"{args.out.rstrip('/')}-quarantine")
-    files = write_feed(build, args.out, quarantine_dir)
+        build = build_protected(args, progress)
+    files = write_feed(build.protected, build.reports, args.out)
+    quarantined = keep_quarantine(args, build)
     for line in summarise(build):
         out.print(escape(line))
-    out.print(f"Wrote {len(files)} file(s) to {args.out}" + _quarantine_note(build, quarantine_dir))
+    note = f"; quarantined input (patient data, stays here): {quarantined}" if quarantined else ""
+    out.print(f"Wrote {len(files)} file(s) to {args.out}{note}.")
     return EXIT_QUARANTINED if build.quarantine else EXIT_OK
-
-
-def _quarantine_note(build, quarantine_dir: Path | str) -> str:  # type: ignore[no-untyped-def]
-    if not build.quarantine:
-        return "."
-    return f"; quarantined lines in {quarantine_dir}/quarantine.ndjson (patient data: keep local)."
 
 
 def _mappings_check(args: argparse.Namespace) -> int:
@@ -208,18 +191,8 @@ def _add_feed(commands: argparse._SubParsersAction) -> None:
     build.add_argument("--agreement", required=True, help="data-sharing agreement TOML file")
     build.add_argument("--period", required=True, help="reporting month YYYY-MM")
     build.add_argument("--out", required=True, help="directory for the feed files")
-    build.add_argument(
-        "--quarantine",
-        help="directory for quarantined input (default: OUT-quarantine beside the feed; it can "
-        "hold patient data and must stay in the practice)",
-    )
-    build.add_argument(
-        "--history",
-        help="release history file (SQLite) of what was sent before; the new release is protected "
-        "against every earlier release to the same recipient, under any agreement (PCN and "
-        "practice releases see each other). Read only: sending a release records it",
-    )
     _add_workers_option(build)
+    add_data_dir_option(build)
     cli_release.register_feed(sub)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,19 +18,17 @@ from rich.console import Console
 from rich.markup import escape
 
 from ltcbridge.cli_support import add_command as _command
+from ltcbridge.cli_support import add_data_dir_option, practice_data, refuse_inside
 from ltcbridge.errors import LtcbridgeError
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from ltcbridge.feed.build import FeedBuild
-    from ltcbridge.feed.receipts import Receipt, ReceiptStore
     from ltcbridge.feed.release import ReleaseMeta
     from ltcbridge.feed.transport.base import Transport
+    from ltcbridge.pipeline import FeedBuild
 
 EXIT_OK, EXIT_ERROR, EXIT_ATTENTION = 0, 1, 3
-DEFAULT_RECEIPTS = "ltcbridge-receipts.sqlite"
-DEFAULT_HISTORY = "ltcbridge-history.sqlite"
 MASKED_TEXT = "masked"
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -44,13 +42,13 @@ class SendSetupError(LtcbridgeError):
 # -- feed preview --------------------------------------------------------------------------------
 def run_feed_preview(args: argparse.Namespace) -> int:
     """Show exactly what would leave, and the manifest; send and write nothing."""
-    from ltcbridge.feed.manifest import build_manifest
+    from ltcbridge.pipeline import manifest_of
 
-    build = _build(args)
+    build = build_protected(args)
     for report in build.reports:
         for table in report_tables(report):
             out.print(table)
-    out.print(escape(build_manifest(build).text()))
+    out.print(escape(manifest_of(build).text()))
     out.print("Nothing was sent or written. `ltcbridge feed seal` seals this release.")
     return EXIT_ATTENTION if build.quarantine else EXIT_OK
 
@@ -105,20 +103,28 @@ def _figure(element: dict[str, Any]) -> str:
 
 # -- feed seal -----------------------------------------------------------------------------------
 def run_feed_seal(args: argparse.Namespace) -> int:
-    """Build, seal to the recipient, write the sealed file and the manifest; send nothing."""
-    from ltcbridge.disclosure.history import encode as encode_history
+    """Build, seal to the recipient, write the sealed file and the manifest; send nothing.
+
+    The release is recorded in the practice's history as it is sealed: from then on it may
+    leave, so every later build is protected against it, whether or not it is ever sent.
+    """
+    from ltcbridge.build_summary import summarise
+    from ltcbridge.disclosure.history import HistoryStore
     from ltcbridge.feed.manifest import release_measures, reports_of_org
     from ltcbridge.feed.receipts import ReceiptStore
     from ltcbridge.feed.release import new_release_meta
     from ltcbridge.feed.seal import load_key, seal_release
-    from ltcbridge.feed.summary import summarise
+    from ltcbridge.private_data import HISTORY_FILE, RECEIPTS_FILE
 
+    data = practice_data(args)
+    refuse_inside(data, args.out, "the practice data directory")
     signing_key = load_key(args.key, private=True)
     recipient_key = load_key(args.recipient_key, private=False)
-    build = _build(args)
+    build = build_protected(args)
+    build.agreement.check_in_force(today())
     sender = _sender(build, args.sender)
     reports = reports_of_org(build.reports, sender)
-    with ReceiptStore(args.receipts) as receipts:
+    with ReceiptStore(data / RECEIPTS_FILE) as receipts:
         meta = new_release_meta(
             agreement_id=build.agreement.id,
             sender=sender,
@@ -128,16 +134,28 @@ def run_feed_seal(args: argparse.Namespace) -> int:
             measures=release_measures(reports),
         )
         token = seal_release(meta, reports, signing_key, recipient_key)
-        sealed, manifest = _write_release(args.out, meta, token, build)
-        receipts.record_sealed(meta, encode_history(build.release))
+        HistoryStore(data / HISTORY_FILE).record(
+            build.agreement.recipient, build.agreement.id, build.release
+        )
+        sealed, manifest = _write_release(args.out, meta, token, build, data)
+        receipts.record_sealed(meta)
+    quarantined = keep_quarantine(args, build)
     for line in summarise(build):
         out.print(escape(line))
     out.print(
         f"Sealed release {meta.sequence} ({meta.release_id}) to {meta.recipient}: {sealed}\n"
+        f"Recorded in the release history ({data / HISTORY_FILE}): every later release is "
+        "protected against it.\n"
         f"Manifest for the IG lead (stays here, never sent): {manifest}\n"
-        f"Next: ltcbridge feed send --release {sealed} --via mesh|https|folder ..."
+        + (f"Quarantined input (patient data, stays here): {quarantined}\n" if quarantined else "")
+        + f"Next: ltcbridge feed send --release {sealed} --via mesh|https|folder ..."
     )
     return EXIT_ATTENTION if build.quarantine else EXIT_OK
+
+
+def today() -> date:
+    """The practice's date, for the agreement's validity window."""
+    return date.today()
 
 
 def _sender(build: FeedBuild, given: str | None) -> str:
@@ -160,19 +178,21 @@ def _sender(build: FeedBuild, given: str | None) -> str:
 
 
 def _write_release(
-    directory: str, meta: ReleaseMeta, token: str, build: FeedBuild
+    directory: str, meta: ReleaseMeta, token: str, build: FeedBuild, data: Path
 ) -> tuple[Path, Path]:
-    from ltcbridge.feed.build import write_quarantine
-    from ltcbridge.feed.manifest import build_manifest
+    """The sealed release into --out; its manifest (why figures were masked) into the practice
+    data directory only."""
+    from ltcbridge.pipeline import manifest_of
+    from ltcbridge.private_data import RELEASES_DIR, write_private
 
     out_dir = Path(directory)
     out_dir.mkdir(parents=True, exist_ok=True)
     sealed = out_dir / f"{meta.release_id}.jwe"
-    sealed.write_text(token + "\n", encoding="ascii")
-    manifest = out_dir / f"{meta.release_id}.manifest.md"
-    manifest.write_text(build_manifest(build, meta).text(), encoding="utf-8")
-    if build.quarantine:
-        write_quarantine(build.quarantine, Path(f"{str(directory).rstrip('/')}-quarantine"))
+    with write_private(sealed, "w", encoding="ascii") as handle:
+        handle.write(token + "\n")
+    manifest = data / RELEASES_DIR / f"{meta.release_id}.manifest.md"
+    with write_private(manifest, "w", encoding="utf-8") as handle:
+        handle.write(manifest_of(build, meta).text())
     return sealed, manifest
 
 
@@ -182,22 +202,43 @@ def run_feed_send(args: argparse.Namespace) -> int:
     from ltcbridge.feed.receipts import ReceiptStore
     from ltcbridge.feed.transport.base import RetryPolicy
     from ltcbridge.feed.transport.send import read_sealed, send_release
+    from ltcbridge.private_data import RECEIPTS_FILE
 
-    release, _ = read_sealed(args.release)
+    release, meta = read_sealed(args.release)
+    if args.agreement:
+        _check_agreement_for(args.agreement, meta)
     transport = make_transport(args)
     policy = RetryPolicy(attempts=args.attempts, initial_wait=args.backoff)
-    with ReceiptStore(args.receipts) as receipts:
+    with ReceiptStore(practice_data(args) / RECEIPTS_FILE) as receipts:
+        if receipts.get(release.release_id) is None:
+            raise LtcbridgeError(
+                f"release {release.release_id} was not sealed with this practice data directory "
+                f"({practice_data(args)}), so it is not in the release history later releases "
+                "are protected against: send it with the --data-dir it was sealed with"
+            )
         outcome = send_release(
             release.token,
             transport,
             receipts,
             policy=policy,
-            on_delivered=history_hook(receipts, Path(args.history)),
             on_retry=lambda n, why: err.print(f"attempt {n} failed ({escape(why)}); retrying"),
         )
     _close(transport)
     out.print(escape(outcome.describe()))
     return EXIT_OK
+
+
+def _check_agreement_for(path: str, meta: ReleaseMeta) -> None:
+    """Nothing is sent under an agreement that is suspended, revoked or out of its dates."""
+    from ltcbridge.agreement import load_agreement
+
+    agreement = load_agreement(path)
+    if agreement.id != meta.agreement_id:
+        raise LtcbridgeError(
+            f"--agreement {path} is {agreement.id}, but the release was sealed under "
+            f"{meta.agreement_id}: give that agreement's file"
+        )
+    agreement.check_in_force(today())
 
 
 def make_transport(args: argparse.Namespace) -> Transport:
@@ -231,25 +272,6 @@ def mesh_settings(args: argparse.Namespace) -> Any:
         verify=args.mesh_ca,
         cert=cert,
     )
-
-
-def history_hook(receipts: ReceiptStore, path: Path) -> Callable[[Receipt], None]:
-    """After a successful send: record what was published in the disclosure history, so that
-    every later release to the recipient is protected against this one too. Recorded only
-    once delivery is confirmed; a failed recording stays pending and a later send retries it."""
-    from ltcbridge.disclosure.history import HistoryStore
-    from ltcbridge.disclosure.history import decode as decode_history
-
-    def record(receipt: Receipt) -> None:
-        pending = receipts.pending_history(receipt.release_id)
-        if pending is None:
-            return
-        store = HistoryStore(path)
-        store.record(receipt.recipient, receipt.agreement_id, decode_history(pending))
-        _close(store)
-        receipts.clear_pending_history(receipt.release_id)
-
-    return record
 
 
 # -- hub receive ---------------------------------------------------------------------------------
@@ -347,18 +369,43 @@ def run_feed_measures(args: argparse.Namespace) -> int:
 
 
 # -- shared plumbing -----------------------------------------------------------------------------
-def _build(args: argparse.Namespace) -> FeedBuild:
-    from ltcbridge.agreement import load_agreement
-    from ltcbridge.feed.build import build_feed
-    from ltcbridge.mapping import load_mappings
+def build_protected(args: argparse.Namespace, progress: Any = None) -> FeedBuild:
+    """Build the month's release, protected against every release this practice recorded.
 
+    The history is always on: it comes from the practice data directory, whatever the working
+    directory, so a release built by any command (build, preview, seal, cohort) is protected
+    against everything sealed before, to any recipient, under any agreement, at any level.
+    """
+    from ltcbridge.agreement import load_agreement
+    from ltcbridge.disclosure.history import HistoryStore
+    from ltcbridge.mapping import load_mappings
+    from ltcbridge.pipeline import build_feed
+    from ltcbridge.private_data import HISTORY_FILE
+
+    agreement = load_agreement(args.agreement)
+    for warning in agreement.warnings():
+        err.print(f"[bold red]WARNING:[/] {escape(warning)}")
+    history = HistoryStore(practice_data(args) / HISTORY_FILE).load_all()
     return build_feed(
         args.source,
         load_mappings(args.mappings),
-        load_agreement(args.agreement),
+        agreement,
         args.period,
         workers=args.workers,
+        progress=progress,
+        history=history,
     )
+
+
+def keep_quarantine(args: argparse.Namespace, build: FeedBuild) -> Path | None:
+    """Quarantined input (patient data) into the practice data directory, owner-only."""
+    from ltcbridge.pipeline import write_quarantine
+    from ltcbridge.private_data import QUARANTINE_DIR
+
+    if not build.quarantine:
+        return None
+    folder = practice_data(args) / QUARANTINE_DIR
+    return write_quarantine(build.quarantine, folder, build.period)
 
 
 def _required(value: Any, option: str) -> Any:
@@ -406,8 +453,11 @@ def register_feed(feed: argparse._SubParsersAction) -> None:
     )
     seal.add_argument("--recipient-key", required=True, help="the commissioner's public key (PEM)")
     seal.add_argument("--sender", help="ODS code sending (default: the one organisation reported)")
-    seal.add_argument("--out", required=True, help="directory for the sealed release and manifest")
-    _add_receipts_option(seal)
+    seal.add_argument(
+        "--out",
+        required=True,
+        help="directory for the sealed release (the manifest stays in the practice data directory)",
+    )
     measures = _command(
         feed,
         "measures",
@@ -450,8 +500,12 @@ def register_feed(feed: argparse._SubParsersAction) -> None:
     _add_mesh_options(send)
     send.add_argument("--attempts", type=int, default=5, help="attempts for temporary failures")
     send.add_argument("--backoff", type=float, default=2.0, help="first wait in seconds, doubling")
-    send.add_argument("--history", default=DEFAULT_HISTORY, help="disclosure history store")
-    _add_receipts_option(send)
+    send.add_argument(
+        "--agreement",
+        help="the agreement file the release was sealed under: checked again before sending "
+        "(suspended, revoked or out of its dates: nothing is sent)",
+    )
+    add_data_dir_option(send)
 
 
 def register_hub(hub: argparse._SubParsersAction) -> None:
@@ -485,12 +539,7 @@ def _add_build_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--agreement", required=True, help="data-sharing agreement TOML file")
     command.add_argument("--period", required=True, help="reporting month YYYY-MM")
     command.add_argument("--workers", type=int, help="processes to read with")
-
-
-def _add_receipts_option(command: argparse.ArgumentParser) -> None:
-    command.add_argument(
-        "--receipts", default=DEFAULT_RECEIPTS, help=f"receipts store ({DEFAULT_RECEIPTS})"
-    )
+    add_data_dir_option(command)
 
 
 def _add_mesh_options(command: argparse.ArgumentParser) -> None:

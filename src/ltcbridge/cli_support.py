@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 
 
 def add_command(
@@ -13,3 +14,35 @@ def add_command(
     command = group.add_parser(name, help=text, description=text)
     command.set_defaults(run=run)
     return command
+
+
+def add_data_dir_option(command: argparse.ArgumentParser) -> None:
+    """``--data-dir``: where what stays in the practice is kept (history, receipts, quarantine)."""
+    from ltcbridge.private_data import DATA_DIR_ENV
+
+    command.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="the practice data directory, kept owner-only: the release history every build is "
+        "protected against, receipts, quarantined input, cohort extracts (default: "
+        f"${DATA_DIR_ENV}, else ~/.local/share/ltcbridge); never inside --out",
+    )
+
+
+def practice_data(args: argparse.Namespace) -> Path:
+    """The practice data directory the command was given (made owner-only when missing)."""
+    from ltcbridge.private_data import data_dir
+
+    return data_dir(getattr(args, "data_dir", None))
+
+
+def refuse_inside(private: Path, out: str | Path | None, what: str) -> None:
+    """What stays in the practice is never written inside an output folder (a drop folder)."""
+    from ltcbridge.errors import LtcbridgeError
+    from ltcbridge.private_data import is_inside
+
+    if out is not None and is_inside(private, Path(out)):
+        raise LtcbridgeError(
+            f"{what} ({private}) would be inside --out {out}, which may be sent or shared: "
+            "choose another --data-dir or --out"
+        )

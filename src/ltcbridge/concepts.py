@@ -70,3 +70,20 @@ STRATIFIERS: dict[str, tuple[str, ...]] = {
     "ethnicity-group": ("white", "mixed", "asian", "black", "other", "not-stated"),
     "imd-quintile": ("1", "2", "3", "4", "5", "unknown"),
 }
+
+
+# -- the outcome measures' own group codes (not concepts: the measure-group CodeSystem) ----------
+STAR_GROUP_SUFFIXES = ("-improved", "-reviewed-year-on", "-improved-year-on")
+NHS_USE_COHORT = "nhs-use-cohort"
+WINDOWS = ("before", "after")
+
+
+def nhs_use_groups(*, costed: bool) -> tuple[str, ...]:
+    """The NHS-use measure's groups: the cohort, each kind of use before and after, and (when
+    the agreement gives unit costs) the cost before and after."""
+    kinds = [f"{kind}-{window}" for kind in NHS_USE for window in WINDOWS]
+    costs = [f"nhs-cost-{window}" for window in WINDOWS] if costed else []
+    return (NHS_USE_COHORT, *kinds, *costs)
+
+
+MEASURE_GROUP_CODES = frozenset(nhs_use_groups(costed=True))

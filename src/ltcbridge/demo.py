@@ -16,10 +16,13 @@ from rich.console import Console
 from rich.markup import escape
 
 from ltcbridge.agreement import Agreement, load_agreement
-from ltcbridge.feed.build import build_release, scan_for_feed, write_feed
+from ltcbridge.build_summary import summarise
+from ltcbridge.disclosure.cells import PublishedRelease
+from ltcbridge.feed.files import write_feed
 from ltcbridge.feed.measure_definitions import write_definitions
-from ltcbridge.feed.summary import summarise
 from ltcbridge.mapping import load_mappings
+from ltcbridge.pipeline import build_release, scan_for_feed, write_quarantine
+from ltcbridge.private_data import QUARANTINE_DIR, private_dir
 from ltcbridge.synthetic import generate
 
 
@@ -37,21 +40,25 @@ def run_demo(out: Path, period: str, console: Console, agreement: Agreement | No
         f"[bold]2. Mappings[/]: the bundled ones plus the practices' own ({source / 'mappings'})"
     )
     agreement = agreement or load_agreement(demo_agreement_path())
-    quarantine = out / "quarantine"
+    practice_data = private_dir(out / "practice-data")  # in a real practice: its data directory
     scanned = scan_for_feed(source, mappings, period)  # one read serves both levels
+    history: list[PublishedRelease] = []  # the PCN release is protected against the practices'
     for level in ("practice", "pcn"):
         feed_dir = out / f"feed-{level}"
         console.print(f"\n[bold]3. The {period} feed at {level} level[/] -> {feed_dir}")
-        build = build_release(scanned, mappings, replace(agreement, level=level), period)
-        write_feed(build, feed_dir, quarantine)
+        build = build_release(
+            scanned, mappings, replace(agreement, level=level), period, history=history
+        )
+        history.append(build.release)
+        write_feed(build.protected, build.reports, feed_dir)
         for line in summarise(build):
             console.print(f"   {escape(line)}")
+    quarantine = write_quarantine(build.quarantine, practice_data / QUARANTINE_DIR, period)
     definitions = write_definitions(mappings, out / "definitions")
     console.print(
         f"\n[bold]4. What the measures mean[/]: {len(definitions)} FHIR definitions (Measure, "
         f"CodeSystem) the reports refer to -> {out / 'definitions'}"
-        f"\n\nQuarantined input (patient data, stays in the practice): "
-        f"{quarantine}/quarantine.ndjson"
+        f"\n\nQuarantined input (patient data, stays in the practice, owner-only): {quarantine}"
         f"\nThe feed is unsealed here for inspection; nothing was sent anywhere."
     )
     return 0

@@ -13,3 +13,9 @@ MAX_VALUE = "http://hl7.org/fhir/StructureDefinition/maxValue"
 # total beside a group's mean score.
 MEASURE_GROUP_SYSTEM = "https://ltcbridge.github.io/fhir/CodeSystem/measure-group"
 SCORE_TOTAL_EXTENSION = "https://ltcbridge.github.io/fhir/StructureDefinition/score-total"
+# The agreement a MeasureReport was made under (agreement id, threshold, rounding, secondary,
+# internalRecipient), on every report the feed writes.
+DISCLOSURE_RULES_EXTENSION = "https://ltcbridge.github.io/fhir/StructureDefinition/disclosure-rules"
+# Breakdown names, and (one CodeSystem per breakdown, named after it) their strata.
+LTCBRIDGE_CODESYSTEM_BASE = "https://ltcbridge.github.io/fhir/CodeSystem/"
+STRATIFIER_SYSTEM = LTCBRIDGE_CODESYSTEM_BASE + "stratifier"

@@ -156,8 +156,8 @@ def test_secondary_suppression_is_built_and_the_exact_attacker_learns_nothing(
     from ltcbridge.agreement import load_agreement
     from ltcbridge.disclosure.audit import audit
     from ltcbridge.disclosure.cells import MASKED, DisclosureRules
-    from ltcbridge.feed.build import build_feed
     from ltcbridge.mapping import load_mappings
+    from ltcbridge.pipeline import build_feed
 
     agreement = write_agreement(tmp_path / "a.toml", secondary="true", rounding=rounding)
     status, out = _build(tmp_path, agreement)
@@ -243,7 +243,7 @@ def test_a_scan_for_concept_measures_keeps_no_older_outcome_facts_and_counts_the
     from ltcbridge.aggregate.population import build_population
     from ltcbridge.agreement import parse_agreement
     from ltcbridge.errors import LtcbridgeError
-    from ltcbridge.feed.build import ScannedSource, build_release, scan_for_feed
+    from ltcbridge.pipeline import ScannedSource, build_release, scan_for_feed
     from ltcbridge.scan import scan_source
 
     def agreement(measures: list[str] | None) -> Any:

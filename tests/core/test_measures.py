@@ -48,7 +48,7 @@ def test_outcome_measures_match_the_truth_every_month_level_and_stratum(
     name: str, truth, synthetic_population, synthetic_mappings
 ) -> None:  # type: ignore[no-untyped-def]
     from ltcbridge.agreement import parse_agreement
-    from ltcbridge.feed.build import count_measures
+    from ltcbridge.pipeline import count_measures
 
     canonical, rows = OUTCOME_TRUTH[name]
     expected = {

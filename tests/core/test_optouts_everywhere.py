@@ -11,9 +11,9 @@ from core_data import SYNTHETIC
 from ltcbridge.aggregate.population import build_population
 from ltcbridge.agreement import MEASURES, parse_agreement
 from ltcbridge.errors import BadResource
-from ltcbridge.feed.build import count_measures
 from ltcbridge.mapping import Mappings
 from ltcbridge.model import EntryRecord, PatientRecord
+from ltcbridge.pipeline import count_measures
 from ltcbridge.read import Reader
 from ltcbridge.scan import scan_source
 

@@ -149,7 +149,7 @@ def test_the_command_starts_without_importing_what_its_commands_use() -> None:
     code = (
         "import sys; import ltcbridge.cli as c; c._parser(); "
         "print(' '.join(m for m in ('fhir.resources', 'numpy', 'httpx', 'openpyxl', 'highspy', "
-        "'cryptography', 'ltcbridge.feed.build', 'ltcbridge.daemon.cycle') if m in sys.modules))"
+        "'cryptography', 'ltcbridge.pipeline', 'ltcbridge.daemon.cycle') if m in sys.modules))"
     )
     loaded = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True

@@ -12,8 +12,8 @@ from ltcbridge.disclosure.audit import audit
 from ltcbridge.disclosure.cells import DisclosureRules, LinearConstraint
 from ltcbridge.disclosure.history import HistoryStore
 from ltcbridge.disclosure.secondary import UnprotectableError
-from ltcbridge.feed.build import build_feed
 from ltcbridge.mapping import load_mappings
+from ltcbridge.pipeline import build_feed
 
 SYNTHETIC = Path(__file__).resolve().parents[2] / "fixtures" / "synthetic"
 RULES = DisclosureRules(threshold=7, rounding=5)

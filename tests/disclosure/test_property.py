@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from ltcbridge.disclosure.audit import audit
 from ltcbridge.disclosure.cells import MASKED, DisclosureRules
-from ltcbridge.disclosure.secondary import protect
+from ltcbridge.disclosure.secondary import UnprotectableError, protect
 from ltcbridge.disclosure.synthetic import (
     Person,
     Shape,
@@ -74,3 +74,31 @@ def test_attacker_finds_nothing_across_a_revised_month(
     for key, value in first.values.items():
         if value is MASKED:
             assert published.values[key] is MASKED
+
+
+@SETTINGS
+@given(populations(), st.lists(st.tuples(st.sampled_from(["late", "retract", "same"]),
+                                         st.sampled_from([(7, 5), (5, 5), (10, 5), (7, 10)])),
+                               min_size=2, max_size=4))  # fmt: skip
+def test_attacker_finds_nothing_across_random_sequences_of_releases(
+    drawn: tuple[Shape, list[Person], random.Random], steps: list[tuple[str, tuple[int, int]]]
+) -> None:
+    """A random sequence of releases of the same month: entries added late or retracted, each
+    release under its own rules (recipients compare notes, so every release is history for the
+    next). Each is either refused as unprotectable, or narrows nothing of anything sent."""
+    shape, people, rng = drawn
+    history: list = []
+    for change, (threshold, rounding) in steps:
+        if change == "late":
+            people = people + random_people(shape, rng, mean_per_practice=1.5)
+        elif change == "retract" and people:
+            people = rng.sample(people, k=max(0, len(people) - rng.randint(1, 3)))
+        rules = DisclosureRules(threshold=threshold, rounding=rounding)
+        try:
+            published = protect(build_release(shape, people), rules, history=history)
+        except UnprotectableError:
+            continue  # refused with the reason: nothing left, nothing recorded
+        assert audit(published, rules, history=history) == []
+        masked_before = {k for past in history for k, v in past.values.items() if v is MASKED}
+        assert all(published.values[k] is MASKED for k in masked_before if k in published.values)
+        history.append(published)

@@ -11,11 +11,11 @@ from typing import Any
 from joserfc.jwk import ECKey, RSAKey
 
 from ltcbridge.agreement import load_agreement
-from ltcbridge.feed.build import FeedBuild, build_feed
 from ltcbridge.feed.release import ReleaseMeta, new_release_meta
 from ltcbridge.feed.seal import Key
 from ltcbridge.hub.keys import KeyRegistry
 from ltcbridge.mapping import load_mappings
+from ltcbridge.pipeline import FeedBuild, build_feed
 
 ROOT = Path(__file__).resolve().parents[2]
 SYNTHETIC = ROOT / "fixtures" / "synthetic"

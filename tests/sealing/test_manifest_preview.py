@@ -13,15 +13,15 @@ import pytest
 from rich.console import Console
 
 from ltcbridge import cli_release
-from ltcbridge.disclosure.cells import MASKED, DisclosureRules, PublishedRelease
-from ltcbridge.feed.manifest import build_manifest, masked_figures
+from ltcbridge.feed.manifest import build_manifest
+from ltcbridge.pipeline import manifest_of
 
 from .helpers import DEMO_AGREEMENT, PERIOD, PRACTICE, SYNTHETIC, demo_build, meta_for, reports_of
 
 
 def test_manifest_counts_match_the_sealed_release_and_name_no_one() -> None:
     build = demo_build()
-    text = build_manifest(build, meta_for(sequence=2)).text()  # sent by PRACTICE alone
+    text = manifest_of(build, meta_for(sequence=2)).text()  # sent by PRACTICE alone
     masked_in_reports = sum(
         1
         for report in reports_of(PRACTICE)
@@ -40,9 +40,7 @@ def test_manifest_counts_match_the_sealed_release_and_name_no_one() -> None:
         f"Figures masked (sent as 'masked', never as 0): {masked_in_reports} of {figures}" in text
     )
     by_reason = Counter(
-        cell.reason
-        for (org, *_), cell in build.published.items()
-        if org == PRACTICE and cell.value is None
+        reason for (_, (org, *_)), reason in build.gate.reasons.items() if org == PRACTICE
     )
     assert sum(by_reason.values()) == masked_in_reports and by_reason["primary"] > 0
     assert f"{by_reason['primary']} because each counted between 1 and 7 people" in text
@@ -59,18 +57,8 @@ def test_manifest_counts_match_the_sealed_release_and_name_no_one() -> None:
 
 
 def test_manifest_explains_each_masking_reason_of_a_protected_release() -> None:
-    published = PublishedRelease(
-        values={"a": MASKED, "b": MASKED, "c": MASKED, "d": 40},
-        reasons={"a": "primary", "b": "secondary", "c": "history"},
-        constraints=(),
-        rules=DisclosureRules(threshold=7, rounding=5),
-        true_values={"a": 3, "b": 20, "c": 12, "d": 41},
-    )
-    figures, masked = masked_figures(published)
-    assert figures == 4 and masked == {"primary": 1, "secondary": 1, "history": 1}
-    build = demo_build()
-    build.published = published  # type: ignore[assignment]
-    text = build_manifest(build).text()
+    masked = Counter({"primary": 1, "secondary": 1, "history": 1})
+    text = build_manifest(demo_build().protected, masked, opted_out=0).text()
     assert "1 to protect other masked figures" in text
     assert "1 because they were masked in an earlier release" in text
     assert "this is a preview" in text

@@ -12,8 +12,9 @@ from rich.console import Console
 
 from ltcbridge import cli_release
 from ltcbridge.disclosure.cells import DisclosureRules, Release
-from ltcbridge.disclosure.history import HistoryStore, encode
+from ltcbridge.disclosure.history import HistoryStore
 from ltcbridge.disclosure.secondary import primary_only
+from ltcbridge.errors import LtcbridgeError
 from ltcbridge.feed.receipts import ReceiptStore
 from ltcbridge.hub.store import open_store
 from sealing.helpers import DEMO_AGREEMENT, HUB, PERIOD, PRACTICE, SYNTHETIC, keys, write_pem
@@ -47,7 +48,8 @@ def test_seal_send_receive_over_mesh(
     hub_public = write_pem(tmp_path / "practice" / "hub.pem", keys().hub, private=False)
     hub_key = write_pem(tmp_path / "hub" / "key.pem", keys().hub, private=True)
     write_pem(tmp_path / "hub" / "keys" / f"{PRACTICE}.pem", keys().practice, private=False)
-    receipts = tmp_path / "practice" / "receipts.sqlite"
+    data = tmp_path / "practice" / "data"
+    receipts = data / "receipts.sqlite"
     workflow = f"LTCB_{uuid.uuid4().hex[:8].upper()}"
     build = [
         "--source",
@@ -75,13 +77,16 @@ def test_seal_send_receive_over_mesh(
         PRACTICE,
         "--out",
         str(tmp_path / "out"),
-        "--receipts",
-        str(receipts),
+        "--data-dir",
+        str(data),
     )
     assert status == cli_release.EXIT_ATTENTION  # sealed; the fixtures have quarantined lines
     (sealed,) = (tmp_path / "out").glob("*.jwe")
-    assert (tmp_path / "out" / f"{sealed.stem}.manifest.md").exists()
+    assert list((tmp_path / "out").iterdir()) == [sealed]  # the manifest stays in the practice
+    assert (data / "releases" / f"{sealed.stem}.manifest.md").exists()
     assert "Sealed release 1" in output.getvalue()
+    (published,) = HistoryStore(data / "history.sqlite").load_all()
+    assert published.values  # recorded as it was sealed: it may leave from now on
 
     send = [
         "feed",
@@ -95,17 +100,13 @@ def test_seal_send_receive_over_mesh(
         PRACTICE_MAILBOX,
         "--mesh-to",
         HUB_MAILBOX,
-        "--receipts",
-        str(receipts),
-        "--history",
-        str(tmp_path / "history.sqlite"),
+        "--data-dir",
+        str(data),
     ]
     assert run(*send) == 0
     assert "sent now by mesh" in output.getvalue()
-    (published,) = HistoryStore(tmp_path / "history.sqlite").load(HUB, "DSA-DEMO-001")
-    assert published.values  # what the build published, recorded once the send succeeded
     with ReceiptStore(receipts) as store:
-        assert store.pending_history(sealed.stem) is None  # handed over exactly once
+        assert store.get(sealed.stem).status == "sent"  # type: ignore[union-attr]
 
     store_path = tmp_path / "hub" / "hub.sqlite"
     status = run(
@@ -134,22 +135,33 @@ def test_seal_send_receive_over_mesh(
     assert run(*send) == 0
     assert "already delivered earlier; not sent again" in output.getvalue()
     assert "acknowledged by the recipient" in output.getvalue()
-    assert len(HistoryStore(tmp_path / "history.sqlite").load(HUB, "DSA-DEMO-001")) == 1
+    assert len(HistoryStore(data / "history.sqlite")) == 1
 
 
-def test_history_is_recorded_once_after_delivery(tmp_path: Path) -> None:
-    from sealing.helpers import meta_for
-
+def test_the_same_release_is_recorded_once(tmp_path: Path) -> None:
     published = primary_only(Release({("c",): 3, ("d",): 12}, []), DisclosureRules(7, 5))
-    with ReceiptStore(tmp_path / "r.sqlite") as receipts:
-        meta = meta_for()
-        receipts.record_sealed(meta, encode(published))
-        hook = cli_release.history_hook(receipts, tmp_path / "h.sqlite")
-        hook(receipts.get(meta.release_id))  # type: ignore[arg-type]
-        hook(receipts.get(meta.release_id))  # type: ignore[arg-type]
-        assert receipts.pending_history(meta.release_id) is None
-    (recorded,) = HistoryStore(tmp_path / "h.sqlite").load(meta.recipient, meta.agreement_id)
+    store = HistoryStore(tmp_path / "h.sqlite")
+    assert store.record(HUB, "DSA-DEMO-001", published)
+    assert not store.record(HUB, "DSA-DEMO-001", published)  # one build sealed twice
+    (recorded,) = store.load_all()
     assert recorded.values == published.values
+
+
+def test_a_release_sealed_elsewhere_is_not_sent(tmp_path: Path, output: io.StringIO) -> None:
+    """A sealed file this practice data directory never recorded is outside the history that
+    protects later releases: refused, naming what to do."""
+    from ltcbridge.feed.seal import seal_release
+    from sealing.helpers import meta_for, public, reports_of
+
+    token = seal_release(meta_for(), reports_of(PRACTICE), keys().practice, public(keys().hub))
+    sealed = tmp_path / "elsewhere.jwe"
+    sealed.write_text(token)
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    with pytest.raises(LtcbridgeError, match="was not sealed with this practice data directory"):
+        run("feed", "send", "--release", str(sealed), "--via", "folder", "--to", str(drop),
+            "--data-dir", str(tmp_path / "data"))  # fmt: skip
+    assert list(drop.iterdir()) == []
 
 
 def test_missing_mesh_secret_names_the_variable(

@@ -51,6 +51,9 @@ class Cube:
     labels: dict[str, tuple[str, ...]] = field(default_factory=dict)  # strata of each stratifier
     scores: dict[CellKey, float] = field(default_factory=dict)
     score_units: dict[str, str] = field(default_factory=dict)  # scored group -> unit
+    # scored group -> (lowest, highest) value one person can add, when known: disclosure
+    # control checks a published total against the count it stands beside
+    score_bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
     relations: tuple[GroupRelation, ...] = ()
 
     def strata_of(self, name: str) -> tuple[str, ...]:

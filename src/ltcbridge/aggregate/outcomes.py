@@ -8,6 +8,7 @@ measures"; the synthetic generator's truth follows the same page independently.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -26,11 +27,15 @@ from ltcbridge.aggregate.population import Population
 from ltcbridge.concepts import (
     CONCEPT_INDEX,
     NHS_USE,
+    NHS_USE_COHORT,
     NHS_USE_ONCE_A_DAY,
     REFERRAL,
     REFERRAL_ACCEPTED,
     REFERRAL_COMPLETED,
     REFERRAL_DECLINED,
+    STAR_GROUP_SUFFIXES,
+    WINDOWS,
+    nhs_use_groups,
 )
 
 REFERRALS = MEASURE_BASE + "referrals"
@@ -138,12 +143,18 @@ def _answers(population: Population, keys: np.ndarray, referrals: _Referrals) ->
 
 # -- Star distance travelled ---------------------------------------------------------------------
 def count_star_distance(
-    population: Population, scope: Scope, star: str, areas: Sequence[str], area_base: int
+    population: Population,
+    scope: Scope,
+    star: str,
+    areas: Sequence[str],
+    area_base: int,
+    score_range: tuple[int, int] | None = None,
 ) -> Cube:
     """Change between each person's baseline and their review in the month, for one Star.
 
     ``areas`` are the Star's areas; their indexes in the population's star rows start at
-    ``area_base`` (``Mappings.star_areas()`` order).
+    ``area_base`` (``Mappings.star_areas()`` order). ``score_range`` is the Star's lowest and
+    highest score: it bounds how far one person can move (for disclosure control).
     """
     rows = population.stars
     mine = (rows.area >= area_base) & (rows.area < area_base + len(areas))
@@ -184,7 +195,7 @@ def count_star_distance(
     value_all = np.concatenate([v[m] for v, m in zip(values, members, strict=True)]).astype(float)
     provider = np.full(len(population.sex), -1, np.int64)
     provider[person] = rows.provider[mine][first][review_row]
-    return _cube(
+    cube = _cube(
         population,
         scope,
         STAR_DISTANCE,
@@ -201,27 +212,16 @@ def count_star_distance(
             *(GroupRelation(area, "<=", star) for area in areas),
         ),
     )
-
-
-STAR_GROUP_SUFFIXES = ("-improved", "-reviewed-year-on", "-improved-year-on")
+    if score_range is not None:
+        reach = float(score_range[1] - score_range[0])  # one area's largest change either way
+        cube.score_bounds = {
+            star: (-reach * len(areas), reach * len(areas)),
+            **dict.fromkeys(areas, (-reach, reach)),
+        }
+    return cube
 
 
 # -- NHS use before and after --------------------------------------------------------------------
-NHS_USE_COHORT = "nhs-use-cohort"
-WINDOWS = ("before", "after")
-
-
-def nhs_use_groups(*, costed: bool) -> tuple[str, ...]:
-    """The NHS-use measure's groups: the cohort, each kind of use before and after, and (when
-    the agreement gives unit costs) the cost before and after."""
-    kinds = [f"{kind}-{window}" for kind in NHS_USE for window in WINDOWS]
-    costs = [f"nhs-cost-{window}" for window in WINDOWS] if costed else []
-    return (NHS_USE_COHORT, *kinds, *costs)
-
-
-MEASURE_GROUP_CODES = frozenset(nhs_use_groups(costed=True))
-
-
 def count_nhs_use(
     population: Population, scope: Scope, unit_costs: Mapping[str, float] | None = None
 ) -> Cube:
@@ -240,7 +240,7 @@ def count_nhs_use(
     group = np.repeat(np.arange(len(groups)), len(cohort.patient))
     provider = np.full(len(population.sex), -1, np.int64)
     provider[cohort.patient] = cohort.provider
-    return _cube(
+    cube = _cube(
         population,
         scope,
         NHS_USE_MEASURE,
@@ -251,6 +251,8 @@ def count_nhs_use(
         score_units={g: ("GBP" if g.startswith("nhs-cost") else "units") for g in groups[1:]},
         relations=tuple(GroupRelation(g, "==", NHS_USE_COHORT) for g in groups[1:]),
     )
+    cube.score_bounds = dict.fromkeys(groups[1:], (0.0, math.inf))  # use and cost: never negative
+    return cube
 
 
 @dataclass

@@ -1,15 +1,23 @@
-"""Every release sent to a recipient, kept at the practice so the next one is protected against it.
+"""Every release sealed at the practice, kept so that each later one is protected against it.
 
-The store is one SQLite file (WAL, so a sender can record while a build reads). A release is kept
-whole: what left, why each mask was put, the relations and the true counts. The true counts are
-counts, not people, but they are exactly what disclosure control hides from the recipient: the
-file stays in the practice, like the rest of its state.
+The store is one SQLite file (WAL, so a sender can record while a build reads) in the practice
+data directory (`ltcbridge.private_data`), owner-only. A release is kept whole: what left, why
+each mask was put, the relations and the true counts. The true counts are counts, not people, but
+they are exactly what disclosure control hides from the recipient: the file stays in the
+practice, like the rest of its state.
+
+Every build loads *every* release recorded, whatever its recipient, agreement, level, breakdowns
+or month: two recipients may compare notes, and relations between figures of different releases
+(a PCN and its practices, a month rebuilt after late entries) are only seen when both are held.
+The same release recorded twice (one build sealed once per practice) is kept once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections.abc import Hashable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -22,58 +30,57 @@ from ltcbridge.disclosure.cells import (
     LinearConstraint,
     PublishedRelease,
 )
+from ltcbridge.private_data import private_file
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS release (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     recipient TEXT NOT NULL,
     agreement_id TEXT NOT NULL,
-    body BLOB NOT NULL
+    body BLOB NOT NULL,
+    digest TEXT
 );
 CREATE INDEX IF NOT EXISTS release_by_agreement ON release (recipient, agreement_id, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS release_by_digest ON release (digest);
 """
 
 
 class HistoryStore:
-    """Published releases per (recipient, agreement), oldest first."""
+    """Published releases, oldest first."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
 
-    def load(self, recipient: str, agreement_id: str) -> list[PublishedRelease]:
-        """Every release recorded for this recipient and agreement, in the order recorded."""
+    def load_all(self) -> list[PublishedRelease]:
+        """Every release recorded, to any recipient under any agreement, in the order recorded."""
         if not self.path.exists():
             return []
-        with self._connect() as connection:
-            rows = connection.execute(
-                "SELECT body FROM release WHERE recipient = ? AND agreement_id = ? ORDER BY seq",
-                (recipient, agreement_id),
-            ).fetchall()
+        with closing(self._connect()) as connection:
+            rows = connection.execute("SELECT body FROM release ORDER BY seq").fetchall()
         return [decode(body) for (body,) in rows]
 
-    def load_recipient(self, recipient: str) -> list[PublishedRelease]:
-        """Every release recorded for this recipient under any agreement, in the order recorded.
+    def record(self, recipient: str, agreement_id: str, published: PublishedRelease) -> bool:
+        """Keep a release that may leave: later releases are protected against it.
 
-        A PCN-level and a practice-level release usually go under different agreements, yet the
-        recipient holds both: protecting against all of them is the safe choice.
-        """
-        if not self.path.exists():
-            return []
-        with self._connect() as connection:
-            rows = connection.execute(
-                "SELECT body FROM release WHERE recipient = ? ORDER BY seq", (recipient,)
-            ).fetchall()
-        return [decode(body) for (body,) in rows]
-
-    def record(self, recipient: str, agreement_id: str, published: PublishedRelease) -> None:
-        """Keep a release that has been sent: later releases are protected against it."""
-        with self._connect() as connection:
-            connection.execute(
-                "INSERT INTO release (recipient, agreement_id, body) VALUES (?, ?, ?)",
-                (recipient, agreement_id, encode(published)),
+        Returns False when the very same release was recorded before (nothing new to keep)."""
+        body = encode(published)
+        digest = hashlib.sha256(body).hexdigest()
+        with closing(self._connect()) as connection, connection:
+            cursor = connection.execute(
+                "INSERT OR IGNORE INTO release (recipient, agreement_id, body, digest) "
+                "VALUES (?, ?, ?, ?)",
+                (recipient, agreement_id, body, digest),
             )
+            return cursor.rowcount == 1
+
+    def __len__(self) -> int:
+        if not self.path.exists():
+            return 0
+        with closing(self._connect()) as connection:
+            return int(connection.execute("SELECT COUNT(*) FROM release").fetchone()[0])
 
     def _connect(self) -> sqlite3.Connection:
+        private_file(self.path)
         connection = sqlite3.connect(self.path)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.executescript(_SCHEMA)

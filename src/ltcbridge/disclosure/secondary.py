@@ -247,8 +247,12 @@ class _Protector:
                 ):
                     raise UnprotectableError(
                         f"cannot release: the masked figure {self._name(var)} could be narrowed "
-                        "by combining this release with earlier ones to the same recipient, "
-                        "whatever else is masked; nothing was published"
+                        "by combining this release with earlier releases of the same records "
+                        "(to any recipient: recipients may compare notes), whatever else is "
+                        "masked. This happens when earlier releases were made under weaker "
+                        f"rules than threshold {self.rules.threshold}, or when a small figure "
+                        "was published before; nothing was sealed or recorded. Release under "
+                        "rules no stronger than those used before for these records"
                     )
         finally:
             # free the HiGHS instances now, not at some later garbage collection (they point

@@ -28,8 +28,8 @@ from ltcbridge.aggregate.population import Population, build_population
 from ltcbridge.agreement import Agreement
 from ltcbridge.concepts import NHS_USE, STRATIFIERS
 from ltcbridge.errors import AgreementError, LtcbridgeError
-from ltcbridge.feed.build import check_period
 from ltcbridge.mapping import Mappings
+from ltcbridge.period import check_period
 from ltcbridge.scan import ProgressCallback, scan_source
 
 KEY_BYTES = 32

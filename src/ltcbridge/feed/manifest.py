@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from ltcbridge.feed.build import FeedBuild
+from ltcbridge.disclosure.protected import ProtectedRelease
 from ltcbridge.feed.release import ReleaseMeta
 
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
@@ -133,51 +133,43 @@ class Manifest:
         ]
 
 
-def build_manifest(build: FeedBuild, meta: ReleaseMeta | None = None) -> Manifest:
-    """The manifest of a built release (``meta`` once sealed: then only the sender's figures)."""
-    agreement = build.agreement
-    org = meta.sender if meta is not None and meta.sender in build.orgs else None
-    reports = build.reports if org is None else reports_of_org(build.reports, org)
-    figures, masked = masked_figures(build.published, org)
+def build_manifest(
+    release: ProtectedRelease,
+    masked: Counter[str],
+    *,
+    opted_out: int,
+    optouts_excluded: bool = True,
+    warnings: tuple[str, ...] = (),
+    breakdowns: tuple[str, ...] = (),
+    meta: ReleaseMeta | None = None,
+) -> Manifest:
+    """The manifest of a protected release (`meta` once sealed: then only the sender's figures).
+
+    `masked` counts the masked figures by reason (for the sender's figures once sealed): the
+    practice's own knowledge, which this manifest is the only place to show."""
+    terms = release.terms
+    org = meta.sender if meta is not None and meta.sender in release.orgs else None
+    orgs = release.orgs if org is None else (org,)
+    measures = tuple(m.canonical for m in release.measures)
     return Manifest(
         meta=meta,
-        agreement_id=agreement.id,
-        recipient=agreement.recipient,
-        purpose=agreement.purpose,
-        period=build.period,
-        level=agreement.level,
-        orgs=tuple(build.orgs) if org is None else (org,),
-        measures=release_measures(reports),
-        breakdowns=tuple(agreement.breakdowns),
-        reports=len(reports),
-        figures=figures,
+        agreement_id=terms.agreement_id,
+        recipient=terms.recipient,
+        purpose=terms.purpose,
+        period=terms.period,
+        level=terms.level,
+        orgs=tuple(orgs),
+        measures=measures,
+        breakdowns=breakdowns,
+        reports=len(measures) * len(orgs),
+        figures=release.figure_count(org),
         masked=masked,
-        threshold=agreement.threshold,
-        rounding=agreement.rounding,
-        optouts_excluded=agreement.exclude_optouts,
-        opted_out=build.population.opted_out,
-        warnings=tuple(agreement.warnings()),
+        threshold=terms.threshold,
+        rounding=terms.rounding,
+        optouts_excluded=optouts_excluded,
+        opted_out=opted_out,
+        warnings=warnings,
     )
-
-
-def masked_figures(published: Any, org: str | None = None) -> tuple[int, Counter[str]]:
-    """(figures, masked by reason) from per-cell ``Published`` values or a ``PublishedRelease``.
-
-    Two shapes because secondary suppression (``disclosure.cells.PublishedRelease``, with
-    ``values`` and ``reasons``) is replacing the per-cell primary results in ``FeedBuild``.
-    With ``org``, only cells keyed ``(org, ...)`` count: the figures that organisation sends.
-    """
-    reasons = getattr(published, "reasons", None)
-    if reasons is not None:
-        keys = [k for k in published.values if _of_org(k, org)]
-        masked = Counter(str(reasons.get(k, "primary")) for k in keys if published.is_masked(k))
-        return len(keys), masked
-    cells = [cell for key, cell in published.items() if _of_org(key, org)]
-    return len(cells), Counter(c.reason or "primary" for c in cells if c.value is None)
-
-
-def _of_org(key: Any, org: str | None) -> bool:
-    return org is None or not isinstance(key, tuple) or (bool(key) and key[0] == org)
 
 
 def reports_of_org(reports: list[dict[str, Any]], org: str) -> list[dict[str, Any]]:

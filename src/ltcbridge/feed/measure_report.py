@@ -1,7 +1,9 @@
-"""Disclosure-controlled counts to FHIR MeasureReports (contract section 3), validated.
+"""The MeasureReport shape (contract section 3): one place writes it, from a protected release.
 
-This module only ever sees a ``Cube`` of counts and the published values decided by disclosure
-control: no person-level data can reach it, so none can reach the feed.
+This module only ever sees a `ProtectedRelease`: published figures, scores computed from them,
+and the agreement's terms. No true count and no person-level data can reach it, so none can
+reach the feed. Each report is validated against FHIR R4B and carries the agreement it was made
+under (the `disclosure-rules` extension), so a recipient can read every range right.
 """
 
 from __future__ import annotations
@@ -9,76 +11,42 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from collections.abc import Mapping
-from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from ltcbridge.aggregate.cube import CellKey, Cube
-from ltcbridge.aggregate.cube import month_end_int as _month_end_int
-from ltcbridge.aggregate.outcomes import MEASURE_GROUP_CODES, STAR_GROUP_SUFFIXES
-from ltcbridge.concepts import CONCEPT_SYSTEM
-from ltcbridge.disclosure.cells import Published, round_count
+from ltcbridge.concepts import CONCEPT_SYSTEM, MEASURE_GROUP_CODES, STAR_GROUP_SUFFIXES
+from ltcbridge.disclosure.protected import (
+    FigureKey,
+    ProtectedMeasure,
+    ProtectedRelease,
+    PublishedFigure,
+    ReleaseTerms,
+)
 from ltcbridge.errors import LtcbridgeError
 from ltcbridge.uris import (
     DATA_ABSENT_REASON,
+    DISCLOSURE_RULES_EXTENSION,
+    LTCBRIDGE_CODESYSTEM_BASE,
     MEASURE_GROUP_SYSTEM,
     MEASURE_POPULATION,
     ODS_CODE,
     SCORE_TOTAL_EXTENSION,
+    STRATIFIER_SYSTEM,
 )
 
 _INITIAL_POPULATION = {"coding": [{"system": MEASURE_POPULATION, "code": "initial-population"}]}
+PROVIDER = "provider"  # the stratifier whose strata are providers' ODS codes
 
 
-def measure_reports(
-    cube: Cube, published: Mapping[CellKey, Published[CellKey]], rounding: int = 1
-) -> list[dict[str, Any]]:
-    """One MeasureReport per reporting organisation, each validated against FHIR R4B.
-
-    Scores (a mean per person, with the cohort total rounded like a count) appear only beside a
-    published count: a masked count's score is masked with it.
-    """
-    scores = _Scores(cube, published, rounding)
-    return _validated_all([_report(cube, org, published, scores) for org in cube.orgs])
-
-
-@dataclass(frozen=True)
-class _Scores:
-    cube: Cube
-    published: Mapping[CellKey, Published[CellKey]]
-    rounding: int
-
-    def add(self, element: dict[str, Any], key: CellKey) -> dict[str, Any]:
-        """``element`` (a group or stratum) with its score, when the cell has one."""
-        total = self.cube.scores.get(key)
-        if total is None:
-            return element
-        count = self.published[key].value
-        if count is None:
-            element["extension"] = [{"url": DATA_ABSENT_REASON, "valueCode": "masked"}]
-            return element
-        true_count = _true_count(self.cube, key)
-        if true_count:
-            unit = self.cube.score_units[key[1]]
-            mean = round(total / true_count, 1) + 0.0  # + 0.0: never a -0.0 mean
-            element["measureScore"] = {"value": mean, "unit": unit}
-        rounded = round(total)
-        sign = -1 if rounded < 0 else 1
-        element["extension"] = [
-            {
-                "url": SCORE_TOTAL_EXTENSION,
-                "valueDecimal": sign * round_count(abs(rounded), self.rounding),
-            }
+def release_reports(release: ProtectedRelease) -> list[dict[str, Any]]:
+    """Every MeasureReport of a release: one per measure and reporting organisation."""
+    return _validated_all(
+        [
+            _report(measure, org, release.terms)
+            for measure in release.measures
+            for org in measure.orgs
         ]
-        return element
-
-
-def _true_count(cube: Cube, key: CellKey) -> int:
-    org, group, name, stratum = key
-    o, g = cube.orgs.index(org), cube.groups.index(group)
-    if name is None:
-        return int(cube.totals[o, g])
-    return int(cube.strata[name][o, g, cube.strata_of(name).index(stratum or "")])
+    )
 
 
 def group_system(code: str) -> str:
@@ -90,60 +58,98 @@ def group_system(code: str) -> str:
     )
 
 
-def report_id(cube: Cube, org: str) -> str:
-    slug = cube.measure.rstrip("/").rsplit("/", 1)[-1]
-    return f"{slug}-{org}-{cube.month}"
+def stratum_system(stratifier: str) -> str:
+    """Each breakdown's strata are codes of their own system (providers: ODS codes)."""
+    return ODS_CODE if stratifier == PROVIDER else f"{LTCBRIDGE_CODESYSTEM_BASE}{stratifier}"
 
 
-def _report(
-    cube: Cube, org: str, published: Mapping[CellKey, Published[CellKey]], scores: _Scores
-) -> dict:
-    end = str(_month_end_int(cube.month))
+def report_id(measure: ProtectedMeasure, org: str, period: str) -> str:
+    return f"{measure.slug}-{org}-{period}"
+
+
+def _report(measure: ProtectedMeasure, org: str, terms: ReleaseTerms) -> dict[str, Any]:
+    end = _month_end(terms.period)
     return {
         "resourceType": "MeasureReport",
-        "id": report_id(cube, org),
+        "id": report_id(measure, org, terms.period),
+        "extension": [disclosure_rules(terms)],
         "status": "complete",
         "type": "summary",
-        "measure": cube.measure,
-        "period": {"start": f"{cube.month}-01", "end": f"{end[:4]}-{end[4:6]}-{end[6:]}"},
+        "measure": measure.canonical,
+        "date": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "period": {"start": f"{terms.period}-01", "end": end},
         "reporter": {"identifier": {"system": ODS_CODE, "value": org}},
-        "group": [_group(cube, org, group, published, scores) for group in cube.groups],
+        "group": [_group(measure, org, group) for group in measure.groups],
     }
 
 
-def _group(
-    cube: Cube, org: str, group: str, published: Mapping[CellKey, Published], scores: _Scores
-) -> dict:
-    total = (org, group, None, None)
-    element = {
-        "code": {"coding": [{"system": group_system(group), "code": group}]},
-        "population": [_population(published[total])],
-        "stratifier": [
-            {
-                "code": [{"text": name}],
-                "stratum": [
-                    _stratum(published, scores, (org, group, name, stratum))
-                    for stratum in cube.strata_of(name)
-                ],
-            }
-            for name in cube.strata
+def disclosure_rules(terms: ReleaseTerms) -> dict[str, Any]:
+    """The agreement a report was made under, so a reader knows what each masked or rounded
+    figure can stand for."""
+    return {
+        "url": DISCLOSURE_RULES_EXTENSION,
+        "extension": [
+            {"url": "agreement", "valueString": terms.agreement_id},
+            {"url": "threshold", "valueInteger": terms.threshold},
+            {"url": "rounding", "valueInteger": terms.rounding},
+            {"url": "secondary", "valueBoolean": terms.secondary},
+            {"url": "internalRecipient", "valueBoolean": terms.internal_recipient},
         ],
     }
-    return scores.add(element, total)
 
 
-def _stratum(published: Mapping[CellKey, Published], scores: _Scores, key: CellKey) -> dict:
-    stratum = {"value": {"coding": [{"code": key[3]}]}, "population": [_population(published[key])]}
-    return scores.add(stratum, key)
+def _month_end(period: str) -> str:
+    year, month = int(period[:4]), int(period[5:7])
+    days = (31, 29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28, 31, 30, 31, 30,
+            31, 31, 30, 31, 30, 31)[month - 1]  # fmt: skip
+    return f"{period}-{days:02d}"
 
 
-def _population(cell: Published) -> dict[str, Any]:
-    if cell.value is None:
+def _group(measure: ProtectedMeasure, org: str, group: str) -> dict[str, Any]:
+    element: dict[str, Any] = {
+        "code": {"coding": [{"system": group_system(group), "code": group}]},
+        "population": [_population(measure.figures[(org, group, None, None)])],
+        "stratifier": [
+            {
+                "code": [{"coding": [{"system": STRATIFIER_SYSTEM, "code": name}], "text": name}],
+                "stratum": [_stratum(measure, (org, group, name, s), name) for s in strata],
+            }
+            for name, strata in measure.stratifiers
+        ],
+    }
+    return _with_score(element, measure, (org, group, None, None))
+
+
+def _stratum(measure: ProtectedMeasure, key: FigureKey, name: str) -> dict[str, Any]:
+    stratum = {
+        "value": {"coding": [{"system": stratum_system(name), "code": key[3]}]},
+        "population": [_population(measure.figures[key])],
+    }
+    return _with_score(stratum, measure, key)
+
+
+def _with_score(element: dict[str, Any], measure: ProtectedMeasure, key: FigureKey) -> dict:
+    """A scored group's mean and total, both from published values; withheld when masked or
+    when they could narrow a count (the gate decides: `score_total` is then None)."""
+    if key[1] not in measure.score_units:
+        return element
+    figure = measure.figures[key]
+    if figure.score_total is None:
+        element["extension"] = [{"url": DATA_ABSENT_REASON, "valueCode": "masked"}]
+        return element
+    if figure.mean is not None:
+        element["measureScore"] = {"value": figure.mean, "unit": measure.score_units[key[1]]}
+    element["extension"] = [{"url": SCORE_TOTAL_EXTENSION, "valueDecimal": figure.score_total}]
+    return element
+
+
+def _population(figure: PublishedFigure) -> dict[str, Any]:
+    if figure.count is None:
         return {
             "code": _INITIAL_POPULATION,
             "extension": [{"url": DATA_ABSENT_REASON, "valueCode": "masked"}],
         }
-    return {"code": _INITIAL_POPULATION, "count": cell.value}
+    return {"code": _INITIAL_POPULATION, "count": figure.count}
 
 
 # Validating a report with fhir.resources costs about 10 ms (it builds a model per element). With

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ltcbridge.errors import LtcbridgeError
 from ltcbridge.feed.release import ReleaseMeta, utc_now
+from ltcbridge.private_data import private_file
 
 SEALED, SENDING, SENT, ACKNOWLEDGED, FAILED = "sealed", "sending", "sent", "acknowledged", "failed"
 DELIVERED = (SENT, ACKNOWLEDGED)
@@ -37,7 +38,6 @@ CREATE TABLE IF NOT EXISTS receipts (
     sent_at TEXT,
     acknowledged_at TEXT,
     updated_at TEXT NOT NULL,
-    pending_history BLOB,
     UNIQUE (sender, recipient, agreement_id, sequence)
 );
 """
@@ -76,8 +76,7 @@ class ReceiptStore:
     """Receipts in one SQLite file (WAL, so a status check never waits on a send in progress)."""
 
     def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = private_file(Path(path))
         self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -111,7 +110,7 @@ class ReceiptStore:
         ).fetchone()
         return (row[0] or 0) + 1
 
-    def record_sealed(self, meta: ReleaseMeta, pending_history: bytes | None = None) -> None:
+    def record_sealed(self, meta: ReleaseMeta) -> None:
         """Keep a new release; its sequence must be the next one (refused otherwise)."""
         with self._transaction() as db:
             expected = self.next_sequence(meta.sender, meta.recipient, meta.agreement_id)
@@ -120,7 +119,7 @@ class ReceiptStore:
                     f"release sequence {meta.sequence} is not the next one ({expected}) for "
                     f"{meta.sender} -> {meta.recipient} under {meta.agreement_id}: seal it again"
                 )
-            self._insert(db, meta, pending_history)
+            self._insert(db, meta)
 
     def adopt(self, meta: ReleaseMeta) -> Receipt:
         """The receipt of a release sealed elsewhere (or earlier), created if it is new here."""
@@ -128,16 +127,16 @@ class ReceiptStore:
         if receipt is not None:
             return receipt
         with self._transaction() as db:
-            self._insert(db, meta, None)
+            self._insert(db, meta)
         return self._require(meta.release_id)
 
-    def _insert(self, db: sqlite3.Connection, meta: ReleaseMeta, history: bytes | None) -> None:
+    def _insert(self, db: sqlite3.Connection, meta: ReleaseMeta) -> None:
         now = utc_now()
         try:
             db.execute(
                 "INSERT INTO receipts (release_id, sender, recipient, agreement_id, period, "
-                "sequence, status, sealed_at, updated_at, pending_history) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "sequence, status, sealed_at, updated_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?)",
                 (
                     meta.release_id,
                     meta.sender,
@@ -148,7 +147,6 @@ class ReceiptStore:
                     SEALED,
                     now,
                     now,
-                    history,
                 ),
             )
         except sqlite3.IntegrityError as exc:
@@ -210,23 +208,10 @@ class ReceiptStore:
         )
         return self._require(release_id)
 
-    # -- disclosure history hand-over ----------------------------------------------------------
-    def pending_history(self, release_id: str) -> bytes | None:
-        """What sealing left for the disclosure history, to record once the release is sent."""
-        row = self._db.execute(
-            "SELECT pending_history FROM receipts WHERE release_id=?", (release_id,)
-        ).fetchone()
-        return None if row is None else row[0]
-
-    def clear_pending_history(self, release_id: str) -> None:
-        self._db.execute(
-            "UPDATE receipts SET pending_history=NULL WHERE release_id=?", (release_id,)
-        )
-
     def all(self) -> list[Receipt]:
         rows = self._db.execute("SELECT * FROM receipts ORDER BY sealed_at, sequence").fetchall()
         return [_receipt(row) for row in rows]
 
 
 def _receipt(row: sqlite3.Row) -> Receipt:
-    return Receipt(**{k: row[k] for k in row.keys() if k != "pending_history"})  # noqa: SIM118
+    return Receipt(**{k: row[k] for k in row.keys()})  # noqa: SIM118

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from ltcbridge.errors import LtcbridgeError
-from ltcbridge.feed.build import PERIOD
 from ltcbridge.feed.release import ReleaseMeta, utc_now
 from ltcbridge.feed.seal import (
     Key,
@@ -31,6 +30,7 @@ from ltcbridge.feed.seal import (
 from ltcbridge.fhir_problems import MALFORMED
 from ltcbridge.hub.figures import malformed_report
 from ltcbridge.hub.protocol import HubStore
+from ltcbridge.period import PERIOD
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@
 Order of work: read the ids from the sealed file's header; look up its receipt; if it was
 delivered, only refresh its acknowledgement; if an earlier attempt was interrupted, ask the
 transport whether it arrived after all; only then claim it, deliver with retries, and write the
-receipt. ``on_delivered`` runs after a successful send (the disclosure history is recorded there)
-and again on a later run if it had failed, so it must be idempotent.
+receipt. The disclosure history is not touched here: a release is recorded in it when it is
+sealed (``ltcbridge feed seal``), before it can leave.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from ltcbridge.feed.release import ReleaseMeta, utc_now
 from ltcbridge.feed.seal import peek_headers
 from ltcbridge.feed.transport.base import DeliveryError, RetryPolicy, SealedFile, Transport
 
-OnDelivered = Callable[[Receipt], None]
 OnRetry = Callable[[int, str], None]
 
 
@@ -69,7 +68,6 @@ def send_release(
     receipts: ReceiptStore,
     *,
     policy: RetryPolicy | None = None,
-    on_delivered: OnDelivered | None = None,
     on_retry: OnRetry | None = None,
 ) -> SendOutcome:
     """Deliver a sealed release unless its receipts show it was delivered already."""
@@ -79,7 +77,6 @@ def send_release(
         receipt = receipts.mark_sent(release.release_id, transport.name, receipt.message_id or "")
     if receipt.delivered:
         receipt = _refresh_acknowledgement(receipt, transport, receipts)
-        _after(receipt, on_delivered)
         return SendOutcome(receipt, delivered_now=False)
     receipts.mark_sending(release.release_id, transport.name)
     try:
@@ -88,7 +85,6 @@ def send_release(
         receipts.mark_failed(release.release_id, str(exc))
         raise
     receipt = receipts.mark_sent(release.release_id, transport.name, message_id)
-    _after(receipt, on_delivered)
     return SendOutcome(receipt, delivered_now=True)
 
 
@@ -107,8 +103,3 @@ def _refresh_acknowledgement(
     if receipt.message_id and transport.acknowledged(receipt.message_id):
         return receipts.mark_acknowledged(receipt.release_id)
     return receipt
-
-
-def _after(receipt: Receipt, on_delivered: OnDelivered | None) -> None:
-    if on_delivered is not None:
-        on_delivered(receipt)

@@ -1,24 +1,24 @@
-"""The commissioner feed, end to end: source -> scan -> population -> cubes -> disclosure -> files.
+"""A month's release, end to end: source -> scan -> population -> cubes -> the privacy gate.
 
-The privacy boundary is ``count_measures``: before it, person-level rows inside the practice;
-after it, only counts (and sums beside them), which disclosure control then protects.
-Quarantined lines (which can hold patient data) are written beside the feed, never inside it.
+Everything before `protect_release` is inside the practice: person-level rows, true counts. The
+gate turns the counts into a `ProtectedRelease`, the only thing the feed writes, seals or sends;
+`FeedBuild` keeps it beside what stays in the practice (the history entry, the reasons for each
+mask, the quarantine, the diagnostics) for the practice's own summary and manifest.
 """
 
 from __future__ import annotations
 
-import csv
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
 
-from ltcbridge.aggregate.cube import CellKey, Cube, month_int
+from ltcbridge.aggregate.cube import Cube, month_int
 from ltcbridge.aggregate.measures import CONCEPT_MEASURES, count_measure
 from ltcbridge.aggregate.outcomes import (
     Scope,
@@ -28,55 +28,89 @@ from ltcbridge.aggregate.outcomes import (
 )
 from ltcbridge.aggregate.population import Population, PopulationReport, build_population
 from ltcbridge.agreement import Agreement
-from ltcbridge.disclosure.cells import DisclosureRules, Published, PublishedRelease
-from ltcbridge.disclosure.from_cube import disclose_cubes
+from ltcbridge.disclosure.cells import PublishedRelease
+from ltcbridge.disclosure.gate import GateResult, protect_release
+from ltcbridge.disclosure.protected import ProtectedRelease, ReleaseTerms
 from ltcbridge.errors import LtcbridgeError
-from ltcbridge.feed.measure_report import measure_reports, prepare_validation, report_id
+from ltcbridge.feed.manifest import Manifest, build_manifest
+from ltcbridge.feed.measure_report import prepare_validation, release_reports
+from ltcbridge.feed.release import ReleaseMeta
 from ltcbridge.mapping import Mappings
 from ltcbridge.model import QuarantineItem
+from ltcbridge.period import check_period
+from ltcbridge.private_data import write_private
 from ltcbridge.scan import Columns, ProgressCallback, scan_source
-from ltcbridge.uris import SCORE_TOTAL_EXTENSION
-
-PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-
-
-# A figure of a release: (organisation, group, stratifier, stratum, measure). The organisation
-# comes first so that one organisation's figures are those whose key starts with it.
-FigureKey = tuple[str, str, str | None, str | None, str]
 
 
 @dataclass
 class FeedBuild:
-    """A built (not yet sealed or sent) release, with everything a person needs to check it."""
+    """A built (not yet sealed or sent) release, with everything a person needs to check it.
+
+    Only `protected` (and the `reports` written from it) may leave the practice.
+    """
 
     agreement: Agreement
     period: str
-    cubes: list[Cube]  # one per measure, in the agreement's order
-    published: dict[FigureKey, Published[CellKey]]
+    cubes: list[Cube]  # true counts, one cube per measure: the practice's own summary only
+    gate: GateResult
     reports: list[dict[str, Any]]
     quarantine: list[QuarantineItem]
     unmapped: Counter[tuple[str, str]]
     unmapped_questionnaires: Counter[str]
     resource_counts: Counter[str]
     population: PopulationReport
-    release: PublishedRelease  # what a sender records as history once the release is sent
     facts_in_period: int = 0  # what the period's entries assert (0: is the period right?)
     files: list[Path] = field(default_factory=list)
 
     @property
-    def masked(self) -> Counter[str]:
-        return Counter(p.reason for p in self.published.values() if p.value is None)
+    def protected(self) -> ProtectedRelease:
+        """What may leave: published figures only."""
+        return self.gate.protected
 
     @property
-    def orgs(self) -> list[str]:
+    def release(self) -> PublishedRelease:
+        """The history entry recorded when the release is sealed (true counts: stays here)."""
+        return self.gate.history_entry
+
+    @property
+    def masked(self) -> Counter[str]:
+        """How many figures were masked, by reason (for the practice's summary)."""
+        return self.gate.masked_by_reason()
+
+    @property
+    def orgs(self) -> tuple[str, ...]:
         """The reporting organisations (the same for every measure of a release)."""
-        return self.cubes[0].orgs if self.cubes else []
+        return self.protected.orgs
 
 
-def check_period(period: str) -> str:
-    if not PERIOD.match(period):
-        raise LtcbridgeError(f"period {period!r} must be a month written YYYY-MM, e.g. 2026-10")
-    return period
+def manifest_of(build: FeedBuild, meta: ReleaseMeta | None = None) -> Manifest:
+    """The IG lead's manifest of a build (of the sender's figures once sealed)."""
+    org = meta.sender if meta is not None else None
+    agreement = build.agreement
+    return build_manifest(
+        build.protected,
+        build.gate.masked_by_reason(org),
+        opted_out=build.population.opted_out,
+        optouts_excluded=agreement.exclude_optouts,
+        warnings=tuple(agreement.warnings()),
+        breakdowns=tuple(agreement.breakdowns),
+        meta=meta,
+    )
+
+
+def release_terms(agreement: Agreement, period: str) -> ReleaseTerms:
+    """The agreement's rules as the release carries them."""
+    return ReleaseTerms(
+        agreement_id=agreement.id,
+        recipient=agreement.recipient,
+        purpose=agreement.purpose,
+        period=period,
+        level=agreement.level,
+        threshold=agreement.threshold,
+        rounding=agreement.rounding,
+        secondary=agreement.secondary,
+        internal_recipient=agreement.internal_recipient,
+    )
 
 
 def build_feed(
@@ -91,9 +125,8 @@ def build_feed(
 ) -> FeedBuild:
     """Read a bulk export and build the month's release of every measure the agreement names.
 
-    `history` is every release sent before to the same recipient under the same agreement
-    (`HistoryStore.load`); with secondary suppression the new release is protected against them,
-    all measures together.
+    `history` is every release recorded before (`HistoryStore.load_all`: any recipient, any
+    agreement); the new release is protected against them, all measures together.
     """
     scanned = scan_for_feed(
         source, mappings, period, agreement.measures, workers=workers, progress=progress
@@ -152,34 +185,20 @@ def build_release(
     if not agreement.exclude_optouts:
         population = replace(population, opted_out=np.zeros_like(population.opted_out))
     cubes = count_measures(population, mappings, agreement, period)
-    per_cube, release = disclose_cubes(
-        cubes,
-        DisclosureRules(agreement.threshold, agreement.rounding),
-        secondary=agreement.secondary,
-        history=history,
-        pcn_of=mappings.pcn_of,
+    gate = protect_release(
+        cubes, release_terms(agreement, period), history=history, pcn_of=mappings.pcn_of
     )
-    reports = [
-        report
-        for cube, published in zip(cubes, per_cube, strict=True)
-        for report in measure_reports(cube, published, agreement.rounding)
-    ]
     return FeedBuild(
         agreement=agreement,
         period=period,
         cubes=cubes,
-        published={
-            (*key, measure_slug(cube.measure)): cell
-            for cube, published in zip(cubes, per_cube, strict=True)
-            for key, cell in published.items()
-        },
-        reports=reports,
+        gate=gate,
+        reports=release_reports(gate.protected),
         quarantine=columns.quarantine,
         unmapped=columns.unmapped,
         unmapped_questionnaires=columns.unmapped_questionnaires,
         resource_counts=columns.resource_counts,
         population=population.report,
-        release=release,
         facts_in_period=int(np.count_nonzero(population.fact_date // 100 == month_int(period))),
     )
 
@@ -216,7 +235,9 @@ def _star_cubes(population: Population, mappings: Mappings, scope: Scope) -> lis
     cubes, base = [], 0
     for index, star in enumerate(sorted(mappings.stars)):
         areas = mappings.stars[star].areas
-        cube = count_star_distance(population, scope, star, areas, base)
+        definition = mappings.stars[star]
+        score_range = (definition.min_score, definition.max_score)
+        cube = count_star_distance(population, scope, star, areas, base, score_range)
         if index:
             cube.measure = f"{cube.measure}-{star}"
         cubes.append(cube)
@@ -224,85 +245,14 @@ def _star_cubes(population: Population, mappings: Mappings, scope: Scope) -> lis
     return cubes
 
 
-def measure_slug(canonical: str) -> str:
-    """``.../Measure/unmet-need`` -> ``unmet-need``."""
-    return canonical.rstrip("/").rsplit("/", 1)[-1]
+def write_quarantine(items: list[QuarantineItem], directory: Path, period: str) -> Path:
+    """Bad input, one JSON object a line, with where it came from and what is wrong.
 
-
-def write_feed(build: FeedBuild, out_dir: Path | str, quarantine_dir: Path | str) -> list[Path]:
-    """Write the MeasureReports (one JSON file each) and the analysts' CSV; quarantine apart."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    files = []
-    for report in build.reports:
-        path = out / f"{report['id']}.json"
-        path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
-        files.append(path)
-    files.append(_write_csv(build, out / f"feed-{build.period}.csv"))
-    if build.quarantine:
-        files.append(write_quarantine(build.quarantine, Path(quarantine_dir)))
-    build.files = files
-    return files
-
-
-def _write_csv(build: FeedBuild, path: Path) -> Path:
-    """Every figure of the release, one row each, as the MeasureReports carry them."""
-    scores = {
-        (measure_slug(r["measure"]), r["reporter"]["identifier"]["value"], code, name, stratum):
-        score
-        for r in build.reports
-        for code, name, stratum, score in _scores_of(r)
-    }  # fmt: skip
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(
-            ["measure", "period", "level", "org", "report", "group", "stratifier", "stratum",
-             "count", "status", "mean", "total", "unit"]
-        )  # fmt: skip
-        for cube in build.cubes:
-            slug = measure_slug(cube.measure)
-            for key, _ in cube.cells():
-                org, group, stratifier, stratum = key
-                cell = build.published[(*key, slug)]
-                mean, total, unit = scores.get(
-                    (slug, org, group, stratifier, stratum), ("", "", "")
-                )
-                writer.writerow(
-                    [
-                        cube.measure, build.period, cube.level, org, report_id(cube, org), group,
-                        stratifier or "", stratum or "",
-                        "" if cell.value is None else cell.value,
-                        f"masked ({cell.reason})" if cell.value is None else "published",
-                        mean, total, unit,
-                    ]
-                )  # fmt: skip
-    return path
-
-
-def _scores_of(report: dict[str, Any]) -> list[tuple[str, str | None, str | None, tuple]]:
-    """(group, stratifier, stratum, (mean, total, unit)) of every scored element of a report."""
-    found = []
-    for group in report["group"]:
-        code = group["code"]["coding"][0]["code"]
-        elements = [(None, None, group)] + [
-            (st["code"][0]["text"], s["value"]["coding"][0]["code"], s)
-            for st in group.get("stratifier", ())
-            for s in st["stratum"]
-        ]
-        for name, stratum, element in elements:
-            if "measureScore" in element:
-                score = element["measureScore"]
-                total = next(e["valueDecimal"] for e in element["extension"]
-                             if e["url"] == SCORE_TOTAL_EXTENSION)  # fmt: skip
-                found.append((code, name, stratum, (score["value"], total, score["unit"])))
-    return found
-
-
-def write_quarantine(items: list[QuarantineItem], directory: Path) -> Path:
-    """Bad input, one JSON object a line, with where it came from and what is wrong."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "quarantine.ndjson"
-    with path.open("wb") as handle:
+    It holds whole patient resources, so it is written owner-only (0600 in a 0700 folder), one
+    file per build (``PERIOD-TIME.ndjson``), never overwritten by a later build."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    path = directory / f"quarantine-{period}-{stamp}.ndjson"
+    with write_private(path) as handle:
         for item in items:
             handle.write(
                 orjson.dumps(

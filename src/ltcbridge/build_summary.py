@@ -1,10 +1,12 @@
-"""A short account of a feed build that a practice manager can read and act on."""
+"""A short account of a feed build that a practice manager can read and act on.
+
+It is printed at the practice and never sent: it shows the true counts before masking."""
 
 from __future__ import annotations
 
 from collections import Counter
 
-from ltcbridge.feed.build import FeedBuild
+from ltcbridge.pipeline import FeedBuild
 
 TOP_UNMAPPED = 5
 
@@ -90,7 +92,7 @@ def _quarantine_lines(build: FeedBuild) -> list[str]:
 def _disclosure_lines(build: FeedBuild) -> list[str]:
     agreement = build.agreement
     masked = build.masked
-    cells = len(build.published)
+    cells = build.protected.figure_count()
     lines = [
         f"Feed: {len(build.reports)} MeasureReport(s) for {build.period} at {agreement.level} "
         f"level under agreement {agreement.id} to {agreement.recipient}.",

@@ -1,0 +1,61 @@
+"""The unsealed feed on disk: one MeasureReport JSON file each, and one CSV of the same figures.
+
+Both are written from the protected release alone. The CSV says of a masked figure only that it
+is masked: why (a small count, or a complement protecting one) is for the practice's IG lead,
+in the manifest, since knowing which masks are complements tells a reader where the small
+numbers are.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ltcbridge.disclosure.protected import ProtectedRelease
+from ltcbridge.feed.measure_report import report_id
+
+CSV_COLUMNS = ("measure", "period", "level", "org", "report", "group", "stratifier", "stratum",
+               "count", "status", "mean", "total", "unit")  # fmt: skip
+
+
+def write_feed(
+    release: ProtectedRelease, reports: list[dict[str, Any]], out_dir: Path | str
+) -> list[Path]:
+    """Write the MeasureReports (one JSON file each) and the analysts' CSV into `out_dir`."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = []
+    for report in reports:
+        path = out / f"{report['id']}.json"
+        path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+        files.append(path)
+    files.append(write_csv(release, out / f"feed-{release.terms.period}.csv"))
+    return files
+
+
+def write_csv(release: ProtectedRelease, path: Path) -> Path:
+    """Every figure of the release, one row each, as the MeasureReports carry them."""
+    terms = release.terms
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(CSV_COLUMNS)
+        for measure in release.measures:
+            for org in measure.orgs:
+                report = report_id(measure, org, terms.period)
+                for key in measure.keys(org):
+                    figure = measure.figures[key]
+                    _, group, stratifier, stratum = key
+                    scored = figure.score_total is not None
+                    writer.writerow(
+                        [measure.canonical, terms.period, terms.level, org, report, group,
+                         stratifier or "", stratum or "",
+                         "" if figure.masked else figure.count,
+                         "masked" if figure.masked else "published",
+                         "" if figure.mean is None else figure.mean,
+                         figure.score_total if scored else "",
+                         measure.score_units.get(group, "") if scored else ""]
+                    )  # fmt: skip
+    return path
