@@ -279,7 +279,7 @@ def parse_agreement(data: dict[str, Any], origin: str = "agreement") -> Agreemen
             tables[name] = model.model_validate(raw)
         except ValidationError as invalid:
             problems += [_explain(name, error) for error in invalid.errors()]
-    problems += _cross_checks(tables)
+    problems += _cross_checks(tables) + _floor_problems(tables, data)
     if problems:
         lines = "\n".join(f"  - {problem}" for problem in problems)
         raise AgreementError(f"{origin}: {len(problems)} problem(s) in the agreement:\n{lines}")
@@ -342,7 +342,7 @@ def _explain(table: str, error: Any) -> str:
     if kind == "value_error":
         return f"{path}: {ctx['error']}"
     if kind in ("greater_than_equal", "greater_than"):
-        what = f"must be >= {ctx['ge']}" if "ge" in ctx else f"must be > {ctx['gt']}"
+        what = f"must be >= {ctx['ge']:g}" if "ge" in ctx else f"must be > {ctx['gt']:g}"
     elif kind == "literal_error":
         what = f"must be {ctx['expected']}"
     elif kind in ("string_too_short", "too_short"):
@@ -353,7 +353,7 @@ def _explain(table: str, error: Any) -> str:
 
 
 def _cross_checks(tables: dict[str, Any]) -> list[str]:
-    """Rules between keys: the window's order, unit costs all or none, and the floor."""
+    """Rules between keys of one table: the window's order, unit costs all or none."""
     problems = []
     terms = tables.get("agreement")
     if terms and terms.valid_until < terms.valid_from:
@@ -370,14 +370,41 @@ def _cross_checks(tables: dict[str, Any]) -> list[str]:
                 f"[unit_costs]: needs a price for every NHS-use kind or none; missing "
                 f"{', '.join(missing)}"
             )
-    rules = tables.get("disclosure")
-    if terms and rules and not terms.internal_recipient:
-        problems += [
-            f"{key}: {value} is below the floor ({floor}); raise it, or, only if the recipient "
-            "is inside the practice's own organisation, set [agreement] internal_recipient = true"
-            for key, value, floor in _weak_rules(rules.threshold, rules.rounding, rules.secondary)
-        ]
     return problems
+
+
+def _floor_problems(tables: dict[str, Any], data: dict[str, Any]) -> list[str]:
+    """The rules below the floor when the recipient is not declared internal. Checked even when
+    [agreement] or [disclosure] has other problems (from the floor's keys, when those are of the
+    right type), so that every problem is reported at once."""
+    terms, rules = tables.get("agreement"), tables.get("disclosure")
+    if terms:
+        internal = terms.internal_recipient
+    else:
+        internal = _raw(data, "agreement", "internal_recipient", bool, False)
+    if rules:
+        values = (rules.threshold, rules.rounding, rules.secondary)
+    else:
+        values = (
+            _raw(data, "disclosure", "threshold", int, None),
+            _raw(data, "disclosure", "rounding", int, None),
+            _raw(data, "disclosure", "secondary", bool, True),
+        )
+    threshold, rounding, secondary = values
+    if internal is not False or None in values or threshold < 0 or rounding < 1:
+        return []  # internal, or a key whose own problem is reported already
+    return [
+        f"{key}: {value} is below the floor ({floor}); raise it, or, only if the recipient "
+        "is inside the practice's own organisation, set [agreement] internal_recipient = true"
+        for key, value, floor in _weak_rules(threshold, rounding, secondary)
+    ]
+
+
+def _raw(data: dict[str, Any], table: str, key: str, kind: type, default: Any) -> Any:
+    """A key's value straight from the file when it is exactly of ``kind``, else None."""
+    raw = data.get(table)
+    value = raw.get(key, default) if isinstance(raw, dict) else default
+    return value if type(value) is kind else None
 
 
 def _agreement(tables: dict[str, Any], origin: str) -> Agreement:
