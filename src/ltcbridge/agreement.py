@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -45,6 +46,8 @@ FLOOR = f"threshold >= {FLOOR_THRESHOLD}, rounding >= {FLOOR_ROUNDING}, secondar
 
 @dataclass(frozen=True)
 class Agreement:
+    """A checked agreement: what parse_agreement returns, and what every release is built under."""
+
     id: str
     recipient: str
     purpose: str
@@ -167,25 +170,26 @@ class _Table(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+# The descriptions of required keys finish the "is required" message.
 class AgreementTable(_Table):
-    id: Text
-    recipient: Text  # ODS code of the commissioner
+    id: Text = Field(description='the agreement\'s identifier in quotes, e.g. "DSA-2026-014"')
+    recipient: Text = Field(description='the commissioner\'s ODS code in quotes, e.g. "QHM"')
     purpose: Text = "jsna"
-    valid_from: date
-    valid_until: date
-    status: Literal["active", "suspended", "revoked"] = "active"
+    valid_from: date = Field(description="the first day in force, a TOML date such as 2026-04-01")
+    valid_until: date = Field(description="the last day in force, a TOML date such as 2027-03-31")
+    status: Literal[STATUSES] = "active"
     internal_recipient: bool = False
 
 
 class DisclosureTable(_Table):
-    threshold: int = Field(ge=0)
-    rounding: int = Field(ge=1)
+    threshold: int = Field(ge=0, description="counts 1..threshold are masked, e.g. 7")
+    rounding: int = Field(ge=1, description="counts are rounded to a multiple of it, e.g. 5")
     secondary: bool = True
 
 
 class BreakdownsTable(_Table):
     allowed: list[str] = []
-    level: Literal["practice", "pcn"] = "practice"
+    level: Literal[LEVELS] = "practice"
 
     @field_validator("allowed")
     @classmethod
@@ -244,7 +248,8 @@ def _keys(model: type[_Table]) -> list[str]:
     return [info.alias or name for name, info in model.model_fields.items()]
 
 
-def _did_you_mean(word: str, options: Any) -> str:
+def _did_you_mean(word: str, options: Iterable[str]) -> str:
+    """The nearest known name, as a hint; empty when nothing is near."""
     close = difflib.get_close_matches(word, list(options), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -338,7 +343,8 @@ def _explain(table: str, error: Any) -> str:
     if kind == "extra_forbidden":
         return f"{path}: {_unknown_key(str(loc[-1]), table)}"
     if kind == "missing":
-        return f"{path}: is required"
+        about = TABLES[table].model_fields[loc[0]].description
+        return f"{path}: is required" + (f": {about}" if about else "")
     if kind == "value_error":
         return f"{path}: {ctx['error']}"
     if kind in ("greater_than_equal", "greater_than"):

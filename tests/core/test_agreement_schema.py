@@ -107,11 +107,14 @@ def test_lists_come_back_in_the_contracts_order_whatever_the_files_order() -> No
         ({"disclosure": {"rounding": True}},
          "[disclosure] rounding: must be a whole number, without quotes (found True)"),
         ({"disclosure": {"threshold": -1}}, "[disclosure] threshold: must be >= 0 (found -1)"),
-        ({"disclosure": {"threshold": None}}, "[disclosure] threshold: is required"),
+        ({"disclosure": {"threshold": None}},
+         "[disclosure] threshold: is required: counts 1..threshold are masked, e.g. 7"),
         ({"agreement": {"valid_from": "2026-04-01"}},
          "[agreement] valid_from: must be a TOML date such as 2026-04-01, without quotes or a "
          "time (found '2026-04-01')"),
-        ({"agreement": {"valid_until": None}}, "[agreement] valid_until: is required"),
+        ({"agreement": {"valid_until": None}},
+         "[agreement] valid_until: is required: the last day in force, a TOML date such as "
+         "2027-03-31"),
         ({"agreement": {"id": "  "}}, "[agreement] id: must not be empty (found '  ')"),
         ({"agreement": {"status": "paused"}},
          "[agreement] status: must be 'active', 'suspended' or 'revoked' (found 'paused')"),
