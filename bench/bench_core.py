@@ -33,15 +33,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench" / "data"
 MAPPINGS = ROOT / "fixtures" / "synthetic" / "mappings"
+# Primary masking only (secondary = false is below the floor, so the agreement is declared
+# internal): this benchmark times reading and counting, not the secondary suppression.
 AGREEMENT = """[agreement]
 id = "DSA-BENCH"
 recipient = "QHM"
+valid_from = 2026-04-01
+valid_until = 2027-03-31
+internal_recipient = true
 [disclosure]
 threshold = 7
 rounding = 5
 secondary = false
 [breakdowns]
-allowed = ["age-band", "sex", "ethnicity-group", "imd-quintile"]
+allowed = ["age-band", "sex", "ethnicity-group", "imd-quintile", "provider"]
 level = "practice"
 """
 UNMET_NEED = AGREEMENT + '[measures]\ninclude = ["unmet-need"]\n'

@@ -17,10 +17,11 @@ import resource
 import tempfile
 import time
 from collections import Counter
+from datetime import date
 from pathlib import Path
 
 from ltcbridge.aggregate.population import build_population
-from ltcbridge.agreement import parse_agreement
+from ltcbridge.agreement import FLOOR_ROUNDING, parse_agreement
 from ltcbridge.disclosure.cells import DisclosureRules
 from ltcbridge.disclosure.from_cube import disclose_cubes
 from ltcbridge.disclosure.protected import measure_slug
@@ -48,10 +49,13 @@ def main() -> None:
         child.join()
         mappings = load_mappings([source / "mappings"])
         agreement = parse_agreement({
-            "agreement": {"id": "DSA-BENCH", "recipient": "QHM"},
+            "agreement": {"id": "DSA-BENCH", "recipient": "QHM", "valid_from": date(2026, 4, 1),
+                          "valid_until": date(2027, 3, 31),
+                          # --rounding below 5 is below the floor: an internal recipient's rules
+                          "internal_recipient": args.rounding < FLOOR_ROUNDING},
             "disclosure": {"threshold": 7, "rounding": args.rounding, "secondary": True},
-            "breakdowns": {"allowed": ["age-band", "sex", "ethnicity-group", "imd-quintile"],
-                           "level": args.level},
+            "breakdowns": {"allowed": ["age-band", "sex", "ethnicity-group", "imd-quintile",
+                                       "provider"], "level": args.level},
             "unit_costs": {"gp-attendances": 42, "ae-attendances": 180, "prescriptions": 9,
                            "unplanned-admissions": 1850},
         })  # fmt: skip

@@ -1,51 +1,102 @@
-"""The data-sharing agreement (TOML, contract section 4): the rules every release obeys."""
+"""The data-sharing agreement (TOML, contract section 4): the rules every release obeys.
+
+The agreement is law: every table is read by a strict schema (one pydantic model per table, no
+unknown key, no value of the wrong type, no guessing), and every problem in the file is reported at
+once, one plain line each naming the key, so a person fixes the file in one go. Rules weaker than
+the floor are refused unless the recipient is declared to be inside the practice's own
+organisation, and are then stated loudly on every build.
+"""
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    create_model,
+    field_validator,
+)
+
+from ltcbridge.aggregate.cube import PROVIDER, month_end_int, month_int
 from ltcbridge.concepts import NHS_USE, STRATIFIERS
 from ltcbridge.errors import AgreementError
 
 LEVELS = ("practice", "pcn")
+STATUSES = ("active", "suspended", "revoked")
 # The measures a release may carry, by short name (the last part of the Measure canonical).
 MEASURES = ("unmet-need", "referrals", "support-level", "star-distance-travelled", "nhs-use")
+# What [breakdowns] allowed may name: the demographic stratifiers (every measure) and the provider
+# behind a referral or outcome (the outcome measures only).
+BREAKDOWNS = (*STRATIFIERS, PROVIDER)
+# The floor (contract section 4): anything weaker needs [agreement] internal_recipient = true.
+FLOOR_THRESHOLD = 5
+FLOOR_ROUNDING = 5
+FLOOR = f"threshold >= {FLOOR_THRESHOLD}, rounding >= {FLOOR_ROUNDING}, secondary = true"
 
 
 @dataclass(frozen=True)
 class Agreement:
+    """A checked agreement: what parse_agreement returns, and what every release is built under."""
+
     id: str
     recipient: str
     purpose: str
     threshold: int
     rounding: int
     secondary: bool
-    breakdowns: tuple[str, ...]
+    breakdowns: tuple[str, ...]  # in BREAKDOWNS order; may include PROVIDER
     level: str
     exclude_optouts: bool
+    valid_from: date
+    valid_until: date
+    status: str = "active"
     internal_recipient: bool = False
     measures: tuple[str, ...] = MEASURES  # which measures a release carries (short names)
     unit_costs: dict[str, float] = field(default_factory=dict)  # NHS-use kind -> £ per unit
     cohort_extract: bool = False  # a pseudonymised cohort extract is allowed (docs/feed.md)
+    origin: str = field(default="agreement", compare=False)  # the file, for messages
 
     @property
     def unmasked(self) -> bool:
         """Threshold 0 with rounding 1: exact figures, only for a recipient inside the practice."""
         return self.threshold == 0 and self.rounding == 1
 
-    def check_in_force(self, on: date) -> None:
-        """Nothing is sealed or sent under an agreement that is not in force (placeholder until the
-        agreement's validity window and status are read)."""
-        del on
+    @property
+    def allows_provider(self) -> bool:
+        """Whether outcome measures may be broken down by the provider behind each person."""
+        return PROVIDER in self.breakdowns
+
+    def below_floor(self) -> list[str]:
+        """Each rule weaker than the floor, as key = value (empty when the agreement meets it)."""
+        weak = _weak_rules(self.threshold, self.rounding, self.secondary)
+        return [f"{key} = {value} (floor: {floor})" for key, value, floor in weak]
 
     def warnings(self) -> list[str]:
         """Things a person must be told loudly whenever a release is built under this agreement."""
         notes = []
+        weak = self.below_floor()
+        if weak:
+            notes.append(
+                f"BELOW THE FLOOR: agreement {self.id} sends figures to {self.recipient} under "
+                f"rules weaker than the floor ({FLOOR}): {'; '.join(weak)}. Allowed only because "
+                "[agreement] internal_recipient = true declares the recipient inside the "
+                "practice's own organisation"
+            )
+        if self.status != "active":
+            notes.append(
+                f"{self.status.upper()}: agreement {self.id} has [agreement] status = "
+                f"{self.status!r}: nothing may be sealed or sent under it"
+            )
         if self.unmasked:
             notes.append(
                 f"UNMASKED: agreement {self.id} publishes exact counts (threshold 0, rounding 1) "
@@ -58,7 +109,152 @@ class Agreement:
             )
         return notes
 
+    def check_in_force(self, on: date) -> None:
+        """Refuse, naming the key and what to do, unless the agreement is active on ``on``:
+        nothing is sealed or sent under a suspended, revoked, expired or future agreement."""
+        where = f"{self.origin}: agreement {self.id}"
+        if self.status == "suspended":
+            raise AgreementError(
+                f'{where} has [agreement] status = "suspended": nothing may be sealed or sent '
+                "under it. Once the agreement is reinstated with the recipient, set status = "
+                '"active"'
+            )
+        if self.status == "revoked":
+            raise AgreementError(
+                f'{where} has [agreement] status = "revoked": it has ended for good and '
+                "nothing may be sealed or sent under it. Agree a new agreement with the "
+                "recipient and use its file"
+            )
+        if on < self.valid_from:
+            raise AgreementError(
+                f"{where} is not in force until [agreement] valid_from = {self.valid_from} "
+                f"(today is {on}): wait until then, or use the agreement in force now"
+            )
+        if on > self.valid_until:
+            raise AgreementError(
+                f"{where} expired on [agreement] valid_until = {self.valid_until} (today is "
+                f"{on}): renew it with the recipient and set the new valid_until"
+            )
 
+    def covers_period(self, period: str) -> bool:
+        """Whether any day of the ``YYYY-MM`` month lies inside valid_from..valid_until."""
+        start, end = month_int(period) * 100 + 1, month_end_int(period)
+        return _day_int(self.valid_from) <= end and start <= _day_int(self.valid_until)
+
+
+def _day_int(day: date) -> int:
+    return day.year * 10000 + day.month * 100 + day.day
+
+
+def _weak_rules(threshold: int, rounding: int, secondary: bool) -> list[tuple[str, str, str]]:
+    """The rules below the floor as (key, value, floor), shared by refusals and warnings."""
+    weak = []
+    if threshold < FLOOR_THRESHOLD:
+        shown = f"{threshold}{' (no masking)' if threshold == 0 else ''}"
+        weak.append(("[disclosure] threshold", shown, f"at least {FLOOR_THRESHOLD}"))
+    if rounding < FLOOR_ROUNDING:
+        shown = f"{rounding}{' (no rounding)' if rounding == 1 else ''}"
+        weak.append(("[disclosure] rounding", shown, f"at least {FLOOR_ROUNDING}"))
+    if not secondary:
+        weak.append(("[disclosure] secondary", "false", "true"))
+    return weak
+
+
+# -- the schema: one strict model per table -------------------------------------------------------
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class _Table(BaseModel):
+    """A TOML table: nothing unknown, nothing converted (TOML already has the right types)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+# The descriptions of required keys finish the "is required" message.
+class AgreementTable(_Table):
+    id: Text = Field(description='the agreement\'s identifier in quotes, e.g. "DSA-2026-014"')
+    recipient: Text = Field(description='the commissioner\'s ODS code in quotes, e.g. "QHM"')
+    purpose: Text = "jsna"
+    valid_from: date = Field(description="the first day in force, a TOML date such as 2026-04-01")
+    valid_until: date = Field(description="the last day in force, a TOML date such as 2027-03-31")
+    status: Literal[STATUSES] = "active"
+    internal_recipient: bool = False
+
+
+class DisclosureTable(_Table):
+    threshold: int = Field(ge=0, description="counts 1..threshold are masked, e.g. 7")
+    rounding: int = Field(ge=1, description="counts are rounded to a multiple of it, e.g. 5")
+    secondary: bool = True
+
+
+class BreakdownsTable(_Table):
+    allowed: list[str] = []
+    level: Literal[LEVELS] = "practice"
+
+    @field_validator("allowed")
+    @classmethod
+    def _known_breakdowns(cls, value: list[str]) -> list[str]:
+        return _known_names(value, BREAKDOWNS)
+
+
+class OptoutsTable(_Table):
+    exclude: bool = True
+
+
+class MeasuresTable(_Table):
+    include: list[str] = Field(default=list(MEASURES), min_length=1)
+
+    @field_validator("include")
+    @classmethod
+    def _known_measures(cls, value: list[str]) -> list[str]:
+        return _known_names(value, MEASURES)
+
+
+class CohortExtractTable(_Table):
+    allowed: bool = False
+
+
+# One optional £ >= 0 per NHS-use kind, keyed by the kind's name as written in the file.
+UnitCostsTable: type[_Table] = create_model(
+    "UnitCostsTable",
+    __base__=_Table,
+    **{kind.replace("-", "_"): (float | None, Field(None, alias=kind, ge=0)) for kind in NHS_USE},
+)
+
+TABLES: dict[str, type[_Table]] = {
+    "agreement": AgreementTable,
+    "disclosure": DisclosureTable,
+    "breakdowns": BreakdownsTable,
+    "optouts": OptoutsTable,
+    "measures": MeasuresTable,
+    "unit_costs": UnitCostsTable,
+    "cohort_extract": CohortExtractTable,
+}
+
+
+def _known_names(chosen: list[str], known: tuple[str, ...]) -> list[str]:
+    """Every name in ``chosen`` is one of ``known``, once (an error lists all that are not)."""
+    unknown = [f"{name!r}{_did_you_mean(name, known)}" for name in chosen if name not in known]
+    twice = sorted({name for name in chosen if chosen.count(name) > 1})
+    if unknown:
+        raise ValueError(f"unknown {', '.join(unknown)}; known: {', '.join(known)}")
+    if twice:
+        raise ValueError(f"lists {', '.join(map(repr, twice))} more than once")
+    return chosen
+
+
+def _keys(model: type[_Table]) -> list[str]:
+    """The keys a table accepts, as written in the file."""
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def _did_you_mean(word: str, options: Iterable[str]) -> str:
+    """The nearest known name, as a hint; empty when nothing is near."""
+    close = difflib.get_close_matches(word, list(options), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# -- reading --------------------------------------------------------------------------------------
 def load_agreement(path: Path | str) -> Agreement:
     """Read and check an agreement file; every mistake is named with the key to fix."""
     path = Path(path)
@@ -66,121 +262,178 @@ def load_agreement(path: Path | str) -> Agreement:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise AgreementError(f"agreement file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise AgreementError(f"agreement file {path} is not valid TOML: {exc}") from None
     return parse_agreement(data, str(path))
 
 
 def parse_agreement(data: dict[str, Any], origin: str = "agreement") -> Agreement:
-    section = _Section(data, origin)
-    agreement = Agreement(
-        id=section.text("agreement", "id"),
-        recipient=section.text("agreement", "recipient"),
-        purpose=section.text("agreement", "purpose", default="jsna"),
-        threshold=section.integer("disclosure", "threshold", minimum=0),
-        rounding=section.integer("disclosure", "rounding", minimum=1),
-        secondary=section.boolean("disclosure", "secondary", default=True),
-        breakdowns=section.breakdowns(),
-        level=section.choice("breakdowns", "level", LEVELS, default="practice"),
-        exclude_optouts=section.boolean("optouts", "exclude", default=True),
-        internal_recipient=section.boolean("agreement", "internal_recipient", default=False),
-        measures=section.measures(),
-        unit_costs=section.unit_costs(),
-        cohort_extract=section.boolean("cohort_extract", "allowed", default=False),
+    """Check the parsed TOML against the schema and the floor; raise one AgreementError listing
+    every problem (each a line naming the key), or return the Agreement."""
+    problems = _unknown_tables(data)
+    tables: dict[str, Any] = {}
+    for name, model in TABLES.items():
+        raw = data.get(name, {})
+        if not isinstance(raw, dict):
+            problems.append(
+                f"[{name}]: must be a table, written [{name}] on a line of its own "
+                f"(found {raw!r:.60})"
+            )
+            continue
+        try:
+            tables[name] = model.model_validate(raw)
+        except ValidationError as invalid:
+            problems += [_explain(name, error) for error in invalid.errors()]
+    problems += _cross_checks(tables) + _floor_problems(tables, data)
+    if problems:
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        raise AgreementError(f"{origin}: {len(problems)} problem(s) in the agreement:\n{lines}")
+    return _agreement(tables, origin)
+
+
+def _unknown_tables(data: dict[str, Any]) -> list[str]:
+    """Top-level names that are not one of TABLES: a misspelt table, or a key outside a table."""
+    problems = []
+    for name, value in data.items():
+        if name in TABLES:
+            continue
+        if isinstance(value, dict):
+            close = difflib.get_close_matches(name, list(TABLES), n=1)
+            hint = f" (did you mean [{close[0]}]?)" if close else f"; known: {', '.join(TABLES)}"
+            problems.append(f"[{name}]: unknown table{hint}")
+        else:
+            problems.append(f"{name}: {_unknown_key(name, None)}")
+    return problems
+
+
+def _unknown_key(key: str, table: str | None) -> str:
+    """Why ``key`` is unknown in ``table`` (None: at the top level), with the likeliest fix."""
+    where = "here" if table else "outside any table"
+    homes = [name for name, model in TABLES.items() if name != table and key in _keys(model)]
+    if homes:
+        return f"unknown key {where}; it belongs in [{homes[0]}]"
+    if table:
+        known = _keys(TABLES[table])
+        return "unknown key" + (_did_you_mean(key, known) or f"; known here: {', '.join(known)}")
+    home_of = {key: name for name, model in TABLES.items() for key in _keys(model)}
+    close = difflib.get_close_matches(key, list(home_of), n=1)
+    return f"unknown key {where}" + (
+        f" (did you mean [{home_of[close[0]]}] {close[0]}?)" if close else ""
     )
-    if agreement.unmasked and not agreement.internal_recipient:
-        raise AgreementError(
-            f"{origin}: threshold 0 with rounding 1 publishes exact counts; that is allowed only "
-            "for a recipient inside the practice's own organisation: set "
-            "[agreement] internal_recipient = true if that is so, or raise the threshold"
+
+
+# What a value of each kind must look like, by pydantic's error type.
+EXPECTED = {
+    "bool_type": "must be true or false, without quotes",
+    "int_type": "must be a whole number, without quotes",
+    "float_type": "must be a number of pounds, without quotes",
+    "string_type": "must be text in double quotes",
+    "date_type": "must be a TOML date such as 2026-04-01, without quotes or a time",
+    "list_type": "must be a list in square brackets",
+    "missing": "is required",
+}
+
+
+def _explain(table: str, error: Any) -> str:
+    """One plain line for one pydantic error: the key path, what is wrong, what was found."""
+    loc = error["loc"]
+    path = f"[{table}]" + (f" {loc[0]}" if loc else "") + "".join(f"[{i}]" for i in loc[1:])
+    kind, found = error["type"], error.get("input")
+    ctx = error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        return f"{path}: {_unknown_key(str(loc[-1]), table)}"
+    if kind == "missing":
+        about = TABLES[table].model_fields[loc[0]].description
+        return f"{path}: is required" + (f": {about}" if about else "")
+    if kind == "value_error":
+        return f"{path}: {ctx['error']}"
+    if kind in ("greater_than_equal", "greater_than"):
+        what = f"must be >= {ctx['ge']:g}" if "ge" in ctx else f"must be > {ctx['gt']:g}"
+    elif kind == "literal_error":
+        what = f"must be {ctx['expected']}"
+    elif kind in ("string_too_short", "too_short"):
+        what = "must not be empty"
+    else:
+        what = EXPECTED.get(kind, error["msg"][0].lower() + error["msg"][1:])
+    return f"{path}: {what} (found {found!r:.60})"
+
+
+def _cross_checks(tables: dict[str, Any]) -> list[str]:
+    """Rules between keys of one table: the window's order, unit costs all or none."""
+    problems = []
+    terms = tables.get("agreement")
+    if terms and terms.valid_until < terms.valid_from:
+        problems.append(
+            f"[agreement] valid_until: {terms.valid_until} is before valid_from "
+            f"{terms.valid_from}; the window must end after it starts"
         )
-    return agreement
-
-
-class _Section:
-    """Typed access to the TOML tables with messages that name the key."""
-
-    def __init__(self, data: dict[str, Any], origin: str) -> None:
-        self.data = data
-        self.origin = origin
-
-    def table(self, name: str) -> dict[str, Any]:
-        """One ``[name]`` table (empty when absent); anything else there is an error."""
-        table = self.data.get(name, {})
-        if not isinstance(table, dict):
-            raise AgreementError(f"{self.origin}: {name} must be a table, written [{name}]")
-        return table
-
-    def _get(self, table: str, key: str, default: Any) -> Any:
-        value = self.table(table).get(key, default)
-        if value is None:
-            raise AgreementError(f"{self.origin}: [{table}] {key} is required")
-        return value
-
-    def text(self, table: str, key: str, default: str | None = None) -> str:
-        value = self._get(table, key, default)
-        if not isinstance(value, str) or not value.strip():
-            raise AgreementError(f"{self.origin}: [{table}] {key} must be a non-empty string")
-        return value.strip()
-
-    def integer(self, table: str, key: str, minimum: int) -> int:
-        value = self._get(table, key, None)
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise AgreementError(
-                f"{self.origin}: [{table}] {key} must be a whole number >= {minimum}"
+    costs = tables.get("unit_costs")
+    if costs:
+        given = costs.model_dump(by_alias=True, exclude_none=True)
+        missing = [kind for kind in NHS_USE if kind not in given]
+        if given and missing:
+            problems.append(
+                f"[unit_costs]: needs a price for every NHS-use kind or none; missing "
+                f"{', '.join(missing)}"
             )
-        return value
+    return problems
 
-    def boolean(self, table: str, key: str, default: bool) -> bool:
-        value = self._get(table, key, default)
-        if not isinstance(value, bool):
-            raise AgreementError(f"{self.origin}: [{table}] {key} must be true or false")
-        return value
 
-    def choice(self, table: str, key: str, options: tuple[str, ...], default: str) -> str:
-        value = self._get(table, key, default)
-        if value not in options:
-            raise AgreementError(
-                f"{self.origin}: [{table}] {key} = {value!r}; expected one of {', '.join(options)}"
-            )
-        return value
+def _floor_problems(tables: dict[str, Any], data: dict[str, Any]) -> list[str]:
+    """The rules below the floor when the recipient is not declared internal. Checked even when
+    [agreement] or [disclosure] has other problems (from the floor's keys, when those are of the
+    right type), so that every problem is reported at once."""
+    terms, rules = tables.get("agreement"), tables.get("disclosure")
+    if terms:
+        internal = terms.internal_recipient
+    else:
+        internal = _raw(data, "agreement", "internal_recipient", bool, False)
+    if rules:
+        values = (rules.threshold, rules.rounding, rules.secondary)
+    else:
+        values = (
+            _raw(data, "disclosure", "threshold", int, None),
+            _raw(data, "disclosure", "rounding", int, None),
+            _raw(data, "disclosure", "secondary", bool, True),
+        )
+    threshold, rounding, secondary = values
+    if internal is not False or None in values or threshold < 0 or rounding < 1:
+        return []  # internal, or a key whose own problem is reported already
+    return [
+        f"{key}: {value} is below the floor ({floor}); raise it, or, only if the recipient "
+        "is inside the practice's own organisation, set [agreement] internal_recipient = true"
+        for key, value, floor in _weak_rules(threshold, rounding, secondary)
+    ]
 
-    def breakdowns(self) -> tuple[str, ...]:
-        return self._subset("breakdowns", "allowed", STRATIFIERS, default=[], empty_ok=True)
 
-    def measures(self) -> tuple[str, ...]:
-        return self._subset("measures", "include", MEASURES, default=list(MEASURES))
+def _raw(data: dict[str, Any], table: str, key: str, kind: type, default: Any) -> Any:
+    """A key's value straight from the file when it is exactly of ``kind``, else None."""
+    raw = data.get(table)
+    value = raw.get(key, default) if isinstance(raw, dict) else default
+    return value if type(value) is kind else None
 
-    def _subset(
-        self, table: str, key: str, known: Iterable[str], default: list[str], empty_ok: bool = False
-    ) -> tuple[str, ...]:
-        """A list of known names, returned in the order of ``known`` (the contract's order)."""
-        chosen = self._get(table, key, default)
-        if not isinstance(chosen, list) or not (chosen or empty_ok):
-            what = "a list" if empty_ok else "a non-empty list"
-            raise AgreementError(f"{self.origin}: [{table}] {key} must be {what}")
-        unknown = [name for name in chosen if not isinstance(name, str) or name not in known]
-        if unknown:
-            raise AgreementError(
-                f"{self.origin}: [{table}] {key} has unknown {unknown}; known: {', '.join(known)}"
-            )
-        return tuple(name for name in known if name in chosen)
 
-    def unit_costs(self) -> dict[str, float]:
-        table = self.table("unit_costs")
-        costs = {}
-        for key, value in table.items():
-            if key not in NHS_USE:
-                raise AgreementError(
-                    f"{self.origin}: [unit_costs] {key} is not an NHS-use kind; known: "
-                    f"{', '.join(NHS_USE)}"
-                )
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise AgreementError(f"{self.origin}: [unit_costs] {key} must be £ >= 0")
-            costs[key] = float(value)
-        if costs and set(costs) != set(NHS_USE):
-            missing = ", ".join(k for k in NHS_USE if k not in costs)
-            raise AgreementError(
-                f"{self.origin}: [unit_costs] needs a price for every kind; missing {missing}"
-            )
-        return costs
+def _agreement(tables: dict[str, Any], origin: str) -> Agreement:
+    """The Agreement the checked tables describe (lists in their canonical order)."""
+    terms, rules = tables["agreement"], tables["disclosure"]
+    breakdowns, measures = tables["breakdowns"], tables["measures"]
+    costs = tables["unit_costs"].model_dump(by_alias=True, exclude_none=True)
+    return Agreement(
+        id=terms.id,
+        recipient=terms.recipient,
+        purpose=terms.purpose,
+        threshold=rules.threshold,
+        rounding=rules.rounding,
+        secondary=rules.secondary,
+        breakdowns=tuple(name for name in BREAKDOWNS if name in breakdowns.allowed),
+        level=breakdowns.level,
+        exclude_optouts=tables["optouts"].exclude,
+        valid_from=terms.valid_from,
+        valid_until=terms.valid_until,
+        status=terms.status,
+        internal_recipient=terms.internal_recipient,
+        measures=tuple(name for name in MEASURES if name in measures.include),
+        unit_costs={kind: float(price) for kind, price in costs.items()},
+        cohort_extract=tables["cohort_extract"].allowed,
+        origin=origin,
+    )

@@ -23,6 +23,8 @@ from ltcbridge.mapping import load_mappings
 AGREEMENT = f"""[agreement]
 id = "DSA-COHORT-1"
 recipient = "QHM"
+valid_from = 2026-04-01
+valid_until = 2027-03-31
 [disclosure]
 threshold = 7
 rounding = 5

@@ -47,6 +47,8 @@ OUTCOME_TRUTH = {
 def test_outcome_measures_match_the_truth_every_month_level_and_stratum(
     name: str, truth, synthetic_population, synthetic_mappings
 ) -> None:  # type: ignore[no-untyped-def]
+    from core_data import WINDOW
+
     from ltcbridge.agreement import parse_agreement
     from ltcbridge.pipeline import count_measures
 
@@ -61,10 +63,10 @@ def test_outcome_measures_match_the_truth_every_month_level_and_stratum(
     found = {}
     for level in ("practice", "pcn"):
         agreement = parse_agreement({
-            "agreement": {"id": "T", "recipient": "QHM", "internal_recipient": True},
+            "agreement": {"id": "T", "recipient": "QHM", "internal_recipient": True} | WINDOW,
             "disclosure": {"threshold": 0, "rounding": 1},
-            "breakdowns": {"allowed": ["age-band", "sex", "ethnicity-group", "imd-quintile"],
-                           "level": level},
+            "breakdowns": {"allowed": ["age-band", "sex", "ethnicity-group", "imd-quintile",
+                                       "provider"], "level": level},
             "unit_costs": truth["unit_costs"],
         })  # fmt: skip
         for month in months:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
-from core_data import SYNTHETIC
+from core_data import SYNTHETIC, WINDOW
 
 from ltcbridge.aggregate.population import build_population
 from ltcbridge.agreement import MEASURES, parse_agreement
@@ -19,9 +19,9 @@ from ltcbridge.scan import scan_source
 
 MONTHS = ("2026-09", "2026-10", "2026-11")
 AGREEMENT = parse_agreement({
-    "agreement": {"id": "DSA-T", "recipient": "QHM", "internal_recipient": True},
+    "agreement": {"id": "DSA-T", "recipient": "QHM", "internal_recipient": True} | WINDOW,
     "disclosure": {"threshold": 0, "rounding": 1, "secondary": False},
-    "breakdowns": {"allowed": ["age-band", "sex", "ethnicity-group", "imd-quintile"]},
+    "breakdowns": {"allowed": ["age-band", "sex", "ethnicity-group", "imd-quintile", "provider"]},
     "unit_costs": {"gp-attendances": 42, "ae-attendances": 180, "prescriptions": 9,
                    "unplanned-admissions": 1850},
 })  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from outcome_data import COSTS, MONTH, write_record
 
-from ltcbridge.aggregate.cube import Cube
+from ltcbridge.aggregate.cube import PROVIDER, Cube
 from ltcbridge.aggregate.outcomes import (
     Scope,
     count_nhs_use,
@@ -28,13 +28,17 @@ def population_and_mappings(
     return build_population(columns), mappings
 
 
+# The agreement allows the provider breakdown (the counting adds it only then).
+BY_PROVIDER = Scope(MONTH, stratifiers=(PROVIDER,))
+
+
 def _figures(cube: Cube) -> dict[tuple[str, str | None, str | None], int]:
     return {(group, name, stratum): n for (_, group, name, stratum), n in cube.cells() if n}
 
 
 def test_referrals_made_accepted_and_declined(population_and_mappings) -> None:  # type: ignore[no-untyped-def]
     population, _ = population_and_mappings
-    cube = count_referrals(population, Scope(MONTH))
+    cube = count_referrals(population, BY_PROVIDER)
     figures = _figures(cube)
     totals = {g: n for (g, name, _), n in figures.items() if name is None}
     assert totals == {"referral-lead-provider": 4, "referral-accepted": 1, "referral-declined": 2}
@@ -47,7 +51,7 @@ def test_referrals_made_accepted_and_declined(population_and_mappings) -> None: 
 def test_star_distance_travelled(population_and_mappings) -> None:  # type: ignore[no-untyped-def]
     population, mappings = population_and_mappings
     areas = mappings.stars["star-wellbeing"].areas
-    cube = count_star_distance(population, Scope(MONTH), "star-wellbeing", areas, 0)
+    cube = count_star_distance(population, BY_PROVIDER, "star-wellbeing", areas, 0)
     totals = {g: n for (g, name, _), n in _figures(cube).items() if name is None}
     assert totals == {
         "star-wellbeing": 2, "star-wellbeing-improved": 1, "star-wellbeing-reviewed-year-on": 1,
@@ -64,7 +68,7 @@ def test_star_distance_travelled(population_and_mappings) -> None:  # type: igno
 
 def test_nhs_use_before_and_after(population_and_mappings) -> None:  # type: ignore[no-untyped-def]
     population, _ = population_and_mappings
-    cube = count_nhs_use(population, Scope(MONTH), COSTS)
+    cube = count_nhs_use(population, BY_PROVIDER, COSTS)
     totals = {g: n for (g, name, _), n in _figures(cube).items() if name is None}
     assert set(totals.values()) == {1} and "nhs-use-cohort" in totals
     org = "A81001"
@@ -81,5 +85,23 @@ def test_nhs_use_before_and_after(population_and_mappings) -> None:  # type: ign
 
 def test_nhs_use_cohort_is_empty_in_other_months(population_and_mappings) -> None:  # type: ignore[no-untyped-def]
     population, _ = population_and_mappings
-    cube = count_nhs_use(population, Scope("2026-09"), COSTS)
+    cube = count_nhs_use(population, Scope("2026-09", stratifiers=(PROVIDER,)), COSTS)
     assert not _figures(cube)
+
+
+def test_no_provider_breakdown_unless_the_scope_has_it(population_and_mappings) -> None:  # type: ignore[no-untyped-def]
+    """The provider stratifier (counts and scores) comes only from an agreement that allows it:
+    the same population, counted without it, has the same totals and no provider anywhere."""
+    population, mappings = population_and_mappings
+    areas = mappings.stars["star-wellbeing"].areas
+    for count in (
+        lambda scope: count_referrals(population, scope),
+        lambda scope: count_nhs_use(population, scope, COSTS),
+        lambda scope: count_star_distance(population, scope, "star-wellbeing", areas, 0),
+    ):
+        by_provider, plain = count(BY_PROVIDER), count(Scope(MONTH, stratifiers=("sex",)))
+        assert PROVIDER in by_provider.strata and PROVIDER not in plain.strata
+        assert not [key for key in plain.scores if key[2] == PROVIDER]
+        with_provider = [key for key in by_provider.scores if key[2] == PROVIDER]
+        assert bool(with_provider) == bool(by_provider.scores)  # scores by provider only then
+        assert (plain.totals == by_provider.totals).all()

@@ -25,6 +25,8 @@ def _agreement(tmp_path: Path, level: str) -> Path:
         f"""[agreement]
 id = "DSA-{level.upper()}"
 recipient = "QHM"
+valid_from = 2026-04-01
+valid_until = 2027-03-31
 
 [disclosure]
 threshold = 7

@@ -104,8 +104,10 @@ def test_a_feed_built_from_the_engines_bulk_export_matches_the_truth(
     agreement = tmp_path / "a.toml"
     agreement.write_text(
         '[agreement]\nid = "DSA-IT"\nrecipient = "QHM"\ninternal_recipient = true\n'
+        "valid_from = 2026-04-01\nvalid_until = 2027-03-31\n"
         "[disclosure]\nthreshold = 0\nrounding = 1\nsecondary = false\n"
-        '[breakdowns]\nallowed = ["age-band", "sex", "ethnicity-group", "imd-quintile"]\n'
+        '[breakdowns]\nallowed = ["age-band", "sex", "ethnicity-group", "imd-quintile", '
+        '"provider"]\n'
         'level = "practice"\n[unit_costs]\n'
         "gp-attendances = 42\nae-attendances = 180\nprescriptions = 9\n"
         "unplanned-admissions = 1850\n"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ltcbridge.aggregate.cube import Cube, Strata, count_people
+from ltcbridge.aggregate.cube import PROVIDER, Cube, Strata, count_people
 from ltcbridge.aggregate.population import Population
 from ltcbridge.concepts import (
     CONCEPT_INDEX,
@@ -110,5 +110,6 @@ def count_measure(
         person_org=person_org,
         memberships=(person, group),
         strata=strata,
-        stratifiers=stratifiers,
+        # Needs and support levels have no provider: that breakdown is for the outcome measures.
+        stratifiers=[name for name in stratifiers if name != PROVIDER],
     )

@@ -1,9 +1,10 @@
 """The outcome measures: referrals and their answers, Star distance travelled, NHS use.
 
 Each turns the population's facts into a cube of the same shape as unmet need (people per
-organisation, group and stratum), always broken down by provider as well, with scores (sums of a
-per-person value) where the measure has them. The rules are docs/counting-rules.md, "The further
-measures"; the synthetic generator's truth follows the same page independently.
+organisation, group and stratum), broken down by provider as well when the agreement allows the
+``provider`` breakdown, with scores (sums of a per-person value) where the measure has them. The
+rules are docs/counting-rules.md, "The further measures"; the synthetic generator's truth follows
+the same page independently.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ltcbridge.aggregate.cube import (
-    PROVIDER,
     Cube,
     GroupRelation,
     Strata,
@@ -47,7 +47,8 @@ YEAR_ON_MONTHS = 12
 
 @dataclass(frozen=True)
 class Scope:
-    """Where and how a month is counted: the agreement's level and breakdowns."""
+    """Where and how a month is counted: the agreement's level and breakdowns (``provider``
+    among them only when the agreement allows it: then outcomes are broken down by provider)."""
 
     month: str
     level: str = "practice"
@@ -329,7 +330,7 @@ def _cube(
         person_org=person_org,
         memberships=memberships,
         strata=strata,
-        stratifiers=(*scope.stratifiers, PROVIDER),
+        stratifiers=tuple(scope.stratifiers),
         values=values,
         score_units=score_units,
         relations=relations,
