@@ -40,7 +40,6 @@ import numpy as np
 import orjson
 
 from ltcbridge.aggregate.cube import PROVIDER, Cube, Strata, count_people
-from ltcbridge.aggregate.measures import SUPPORT_LEVEL, UNMET_NEED
 from ltcbridge.aggregate.outcomes import (
     NHS_USE_MEASURE,
     REFERRAL_GROUPS,
@@ -60,6 +59,7 @@ from ltcbridge.hub.report.data import gather
 from ltcbridge.hub.report.html import write_html
 from ltcbridge.hub.report.tables import tidy_tables
 from ltcbridge.hub.store import HubStoreDb, open_store
+from ltcbridge.measure_catalogue import SUPPORT_LEVEL, UNMET_NEED
 
 PRACTICES_PER_PCN = 5
 REGIONS = 42  # ICB-sized regions, each with its own providers

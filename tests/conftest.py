@@ -89,7 +89,7 @@ def fhir_engine_2() -> Iterator[str]:
 
 
 @pytest.fixture(autouse=True)
-def practice_data_dir(
+def practice_data(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> Path:
     """Each test's own practice data directory (history, receipts, quarantine), never the

@@ -120,8 +120,8 @@ def run_feed_seal(args: argparse.Namespace) -> int:
     refuse_inside(data, args.out, "the practice data directory")
     signing_key = load_key(args.key, private=True)
     recipient_key = load_key(args.recipient_key, private=False)
+    _check_sealable(args)
     build = build_protected(args)
-    build.agreement.check_in_force(today())
     sender = _sender(build, args.sender)
     reports = reports_of_org(build.reports, sender)
     with ReceiptStore(data / RECEIPTS_FILE) as receipts:
@@ -151,6 +151,22 @@ def run_feed_seal(args: argparse.Namespace) -> int:
         + f"Next: ltcbridge feed send --release {sealed} --via mesh|https|folder ..."
     )
     return EXIT_ATTENTION if build.quarantine else EXIT_OK
+
+
+def _check_sealable(args: argparse.Namespace) -> None:
+    """Nothing is sealed under an agreement not in force today, or for a month outside it
+    (checked before the export is read)."""
+    from ltcbridge.agreement import load_agreement
+    from ltcbridge.period import check_period
+
+    agreement = load_agreement(args.agreement)
+    agreement.check_in_force(today())
+    if not agreement.covers_period(check_period(args.period)):
+        raise LtcbridgeError(
+            f"agreement {agreement.id} runs from {agreement.valid_from} to "
+            f"{agreement.valid_until}; {args.period} is outside it, so no release of that month "
+            "is sealed under it ([agreement] valid_from / valid_until)"
+        )
 
 
 def today() -> date:
@@ -321,14 +337,15 @@ def _print_received(result: Any) -> int:
 
 # -- feed cohort ---------------------------------------------------------------------------------
 def run_feed_cohort(args: argparse.Namespace) -> int:
-    """Write the pseudonymised cohort extract, when the agreement allows one."""
+    """Write the pseudonymised cohort extract, when the agreement allows it."""
     from ltcbridge.agreement import load_agreement
-    from ltcbridge.feed.cohort_extract import (
+    from ltcbridge.cohort_extract import (
         build_cohort_extract,
         load_or_create_secret,
         write_extract,
     )
     from ltcbridge.mapping import load_mappings
+    from ltcbridge.private_data import COHORT_DIR, PSEUDONYM_KEY_FILE
 
     agreement = load_agreement(args.agreement)
     if not agreement.cohort_extract:  # say so before reading a large export
@@ -336,22 +353,30 @@ def run_feed_cohort(args: argparse.Namespace) -> int:
             f"agreement {agreement.id} does not allow a pseudonymised cohort extract: it needs "
             "[cohort_extract] allowed = true, agreed with the practice's IG lead"
         )
-    secret, created = load_or_create_secret(args.key)
+    agreement.check_in_force(today())
+    data = practice_data(args)
+    key = Path(args.key) if args.key else data / PSEUDONYM_KEY_FILE
+    secret, created = load_or_create_secret(key)
     if created:
         err.print(
-            f"Created a new pseudonym key at {args.key} (readable by you only). Keep it and back "
+            f"Created a new pseudonym key at {key} (readable by you only). Keep it and back "
             "it up: it never leaves the practice, and a new key changes every pseudonym."
         )
-    rows = build_cohort_extract(
+    extract = build_cohort_extract(
         args.source, load_mappings(args.mappings), agreement, args.period, secret,
         workers=args.workers,
     )  # fmt: skip
-    path = write_extract(rows, Path(args.out) / f"cohort-{agreement.recipient}-{args.period}.csv")
+    name = f"cohort-{agreement.recipient}-{args.period}.csv"
+    path = write_extract(extract, data / COHORT_DIR / name)
+    generalised = "; ".join(extract.generalised) or "nothing generalised"
     out.print(
-        f"Cohort extract: {len(rows)} people whose six months after a provider's intervention "
-        f"ended in {args.period}, pseudonymised for {agreement.recipient} (HMAC-SHA256), months "
-        f"only, no identifier: {path}\nIt is not sealed: check it, then send it as the agreement "
-        "says."
+        f"Cohort extract: {len(extract.rows)} people whose six months after a provider's "
+        f"intervention ended in {args.period}, pseudonymised for {agreement.recipient} "
+        f"(HMAC-SHA256), months only, no identifier: {path}\n"
+        f"No combination of practice, age band, sex, ethnic group and deprivation is shared by "
+        f"fewer than {extract.threshold} people ({generalised}; {extract.suppressed} row(s) "
+        "left out).\nIt stays here, readable by you only, and is not sealed: check it, then "
+        "send it as the agreement says."
     )
     return EXIT_OK
 
@@ -383,8 +408,6 @@ def build_protected(args: argparse.Namespace, progress: Any = None) -> FeedBuild
     from ltcbridge.private_data import HISTORY_FILE
 
     agreement = load_agreement(args.agreement)
-    for warning in agreement.warnings():
-        err.print(f"[bold red]WARNING:[/] {escape(warning)}")
     history = HistoryStore(practice_data(args) / HISTORY_FILE).load_all()
     return build_feed(
         args.source,
@@ -480,10 +503,9 @@ def register_feed(feed: argparse._SubParsersAction) -> None:
     _add_build_options(cohort)
     cohort.add_argument(
         "--key",
-        required=True,
-        help="the practice's pseudonym secret (made, owner-readable, if missing; never sent)",
+        help="the practice's pseudonym secret (made, owner-readable, if missing; never sent; "
+        "default: pseudonym.key in the practice data directory)",
     )
-    cohort.add_argument("--out", required=True, help="directory for the extract (CSV)")
     send = _command(
         feed,
         "send",

@@ -87,3 +87,7 @@ def nhs_use_groups(*, costed: bool) -> tuple[str, ...]:
 
 
 MEASURE_GROUP_CODES = frozenset(nhs_use_groups(costed=True))
+
+# A stratifier whose strata are not fixed but found in the data: the provider behind an outcome.
+PROVIDER = "provider"
+NO_PROVIDER = "none"

@@ -19,7 +19,7 @@ import numpy as np
 import orjson
 
 from ltcbridge.aggregate.cube import Cube, month_int
-from ltcbridge.aggregate.measures import CONCEPT_MEASURES, count_measure
+from ltcbridge.aggregate.measures import count_measure
 from ltcbridge.aggregate.outcomes import (
     Scope,
     count_nhs_use,
@@ -36,6 +36,7 @@ from ltcbridge.feed.manifest import Manifest, build_manifest
 from ltcbridge.feed.measure_report import prepare_validation, release_reports
 from ltcbridge.feed.release import ReleaseMeta
 from ltcbridge.mapping import Mappings
+from ltcbridge.measure_catalogue import CONCEPT_MEASURES
 from ltcbridge.model import QuarantineItem
 from ltcbridge.period import check_period
 from ltcbridge.private_data import write_private

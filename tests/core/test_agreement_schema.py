@@ -331,8 +331,9 @@ def test_a_release_without_the_provider_breakdown_has_no_provider_stratifier_any
     """The synthetic practices' October feed under the demo agreement, and under the same
     agreement with "provider" taken out of [breakdowns] allowed: then no MeasureReport, CSV row,
     cube or score carries a provider stratum, and everything else is still there."""
-    from ltcbridge.feed.build import build_feed, write_feed
+    from ltcbridge.feed.files import write_feed
     from ltcbridge.mapping import load_mappings
+    from ltcbridge.pipeline import build_feed
 
     mappings = load_mappings([SYNTHETIC / "mappings"])
     data = tomllib.loads(demo_agreement_path().read_text())
@@ -350,7 +351,7 @@ def test_a_release_without_the_provider_breakdown_has_no_provider_stratifier_any
     plain = builds["without"]
     assert not [cube.measure for cube in plain.cubes if "provider" in cube.strata]
     assert not [key for cube in plain.cubes for key in cube.scores if key[2] == "provider"]
-    files = write_feed(plain, tmp_path / "feed", tmp_path / "quarantine")
+    files = write_feed(plain.protected, plain.reports, tmp_path / "feed")
     written = [json.loads(path.read_text()) for path in files if path.suffix == ".json"]
     assert written and _stratifiers(written) == _stratifiers(plain.reports)
     rows = [row for path in files if path.suffix == ".csv" for row in csv.DictReader(path.open())]

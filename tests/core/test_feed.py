@@ -120,7 +120,7 @@ def test_pcn_level_feed_matches_the_truth(tmp_path: Path, truth) -> None:
     ]  # fmt: skip
 
 
-def test_no_patient_identifier_reaches_the_feed(tmp_path: Path) -> None:
+def test_no_patient_identifier_reaches_the_feed(tmp_path: Path, practice_data: Path) -> None:
     agreement = write_agreement(tmp_path / "a.toml", threshold=0, rounding=1, internal="true")
     _, out = _build(tmp_path, agreement)
     identifiers = set()
@@ -132,15 +132,15 @@ def test_no_patient_identifier_reaches_the_feed(tmp_path: Path) -> None:
     assert len(identifiers) > 300
     feed_text = "".join(p.read_text() for p in out.iterdir())
     assert not [i for i in identifiers if i in feed_text]
-    assert not (out / "quarantine.ndjson").exists()
-    quarantine = tmp_path / "feed-quarantine" / "quarantine.ndjson"
+    assert not list(out.glob("*quarantine*"))
+    (quarantine,) = (practice_data / "quarantine").glob("quarantine-*.ndjson")
     items = [json.loads(line) for line in quarantine.read_text().splitlines()]
     assert {i["reason"] for i in items} >= {"malformed-json", "nhs-number-check-digit"}
 
 
 def test_csv_carries_the_same_figures(tmp_path: Path) -> None:
     agreement = write_agreement(tmp_path / "a.toml", secondary="false", internal="true")
-    _, out = _build(tmp_path, agreement)  # primary masks only: every mask is "masked (primary)"
+    _, out = _build(tmp_path, agreement)  # the CSV says masked, never why
     figures = _published(out)
     with (out / "feed-2026-10.csv").open() as handle:
         rows = [r for r in csv.DictReader(handle) if r["measure"].endswith("/unmet-need")]
@@ -149,7 +149,7 @@ def test_csv_carries_the_same_figures(tmp_path: Path) -> None:
         key = (row["org"], row["group"], row["stratifier"] or None, row["stratum"] or None)
         expected = figures[key]
         assert (row["count"] or "masked") == str(expected)
-        assert row["status"] == ("masked (primary)" if expected == "masked" else "published")
+        assert row["status"] == ("masked" if expected == "masked" else "published")
 
 
 @pytest.mark.parametrize("rounding", [5, 1])
@@ -184,9 +184,11 @@ def test_secondary_suppression_is_built_and_the_exact_attacker_learns_nothing(
     assert len({key[0] for key in release.values}) == 5  # every measure, protected together
     assert audit(release, DisclosureRules(threshold=7, rounding=rounding)) == []
     statuses = {row["status"] for row in csv.DictReader(next(out.glob("*.csv")).open())}
-    assert statuses <= {"published", "masked (primary)", "masked (secondary)"}
+    assert statuses == {"published", "masked"}
     for path in out.glob("*.json"):  # the recipient cannot tell a secondary mask from a primary
-        assert "secondary" not in path.read_text()
+        text = path.read_text()
+        assert "primary" not in text and "history" not in text
+        assert text.count("secondary") == 1  # only the agreement's rule, named in the report
 
 
 def test_contract_example_counts_nobody_because_the_person_opted_out(
@@ -270,7 +272,7 @@ def test_a_scan_for_concept_measures_keeps_no_older_outcome_facts_and_counts_the
     assert len(narrow.columns.s_version) < len(wide.columns.s_version)
     assert len(narrow.columns.v_key) == len(wide.columns.v_key)  # every version still seen
     built = [
-        build_release(scanned, synthetic_mappings, agreement(concept_only), "2026-10").published
+        build_release(scanned, synthetic_mappings, agreement(concept_only), "2026-10").protected
         for scanned in (narrow, ScannedSource(everything, build_population(everything)))
     ]
     assert built[0] == built[1] and built[0]
@@ -279,7 +281,7 @@ def test_a_scan_for_concept_measures_keeps_no_older_outcome_facts_and_counts_the
 
 
 def test_resources_of_the_wrong_shape_are_quarantined_with_their_path_and_counted_apart(
-    tmp_path: Path, truth
+    tmp_path: Path, truth, practice_data: Path
 ) -> None:
     """Lines that are JSON but hold a value of the wrong type where the rules look (a number
     for meta, text for code.coding, null for a subject, a list for a status) are quarantined
@@ -306,7 +308,7 @@ def test_resources_of_the_wrong_shape_are_quarantined_with_their_path_and_counte
     assert {k: v for k, v in figures.items() if v} == _truth_for(truth, "practice", "2026-10")
     quarantined = [
         json.loads(line)
-        for line in (tmp_path / "feed-quarantine" / "quarantine.ndjson").read_text().splitlines()
+        for line in next((practice_data / "quarantine").glob("*.ndjson")).read_text().splitlines()
     ]
     wrong = {q["resource"]: (q["reason"], q["path"], q["line"]) for q in quarantined
              if q["file"] == "Wrong.ndjson"}  # fmt: skip

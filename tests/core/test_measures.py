@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from ltcbridge.aggregate.measures import SUPPORT_LEVEL, ConceptMeasure, count_measure
+from ltcbridge.aggregate.measures import count_measure
+from ltcbridge.measure_catalogue import SUPPORT_LEVEL, ConceptMeasure
 
 
 def _counted(measure: ConceptMeasure, population, mappings, months) -> dict[tuple, int]:  # type: ignore[no-untyped-def]

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from core_data import SYNTHETIC
 
-from ltcbridge.aggregate.measures import UNMET_NEED, count_measure
+from ltcbridge.aggregate.measures import count_measure
 from ltcbridge.aggregate.population import build_population
 from ltcbridge.concepts import STRATIFIERS
 from ltcbridge.mapping import Mappings
+from ltcbridge.measure_catalogue import UNMET_NEED
 from ltcbridge.scan import Columns, scan_source
 
 Cell = tuple[str, str, str, str, str | None, str | None]

@@ -55,7 +55,7 @@ def test_pcn_release_is_protected_against_the_practice_release_sent_before(
     store = HistoryStore(tmp_path / "history.sqlite")
     store.record("QHM", practice_agreement.id, sent)
     pcn_path = _agreement(tmp_path, "pcn")
-    history = store.load_recipient("QHM")
+    history = store.load_all()
     pcn = build_feed(
         SYNTHETIC, mappings, load_agreement(pcn_path), "2026-10", history=history
     ).release
@@ -64,10 +64,10 @@ def test_pcn_release_is_protected_against_the_practice_release_sent_before(
     status = main(
         ["feed", "build", "--source", str(SYNTHETIC), "--mappings", str(SYNTHETIC / "mappings"),
          "--agreement", str(pcn_path), "--period", "2026-10", "--out", str(tmp_path / "out"),
-         "--history", str(tmp_path / "history.sqlite")]
+         "--data-dir", str(tmp_path)]
     )  # fmt: skip
     assert status == EXIT_QUARANTINED  # the fixtures carry bad lines on purpose
-    assert store.load_recipient("QHM") == [sent]  # building records nothing
+    assert store.load_all() == [sent]  # building records nothing: sealing does
 
 
 def test_a_practice_release_that_would_narrow_a_pcn_figure_sent_before_is_refused(
@@ -81,5 +81,5 @@ def test_a_practice_release_that_would_narrow_a_pcn_figure_sent_before_is_refuse
         SYNTHETIC, mappings, load_agreement(_agreement(tmp_path, "pcn")), "2026-10"
     ).release
     practice = load_agreement(_agreement(tmp_path, "practice"))
-    with pytest.raises(UnprotectableError, match="nothing was published"):
+    with pytest.raises(UnprotectableError, match="nothing was sealed or recorded"):
         build_feed(SYNTHETIC, mappings, practice, "2026-10", history=[sent])

@@ -73,17 +73,14 @@ def test_without_secondary_only_primary_masks_and_rounding() -> None:
 
 def test_history_store_round_trip(tmp_path: Path) -> None:
     store = HistoryStore(tmp_path / "history.sqlite")
-    assert store.load("QHM", "DSA-1") == []
+    assert store.load_all() == [] and len(store) == 0
     _, first = disclose_cube(cube("practice", ["A1", "B1"], [[2, 2, 0], [10, 9, 0]]), EXACT,
                              secondary=True, pcn_of=PCN_OF)  # fmt: skip
     _, second = disclose_cube(cube("pcn", ["U1"], [[12, 11, 0]]), EXACT, secondary=True,
                               history=[first], pcn_of=PCN_OF)  # fmt: skip
-    store.record("QHM", "DSA-1", first)
-    store.record("QHM", "DSA-1", second)
-    store.record("QHM", "DSA-2", second)
-    assert store.load("QHM", "DSA-1") == [first, second]
-    assert store.load("QHM", "DSA-2") == [second]
-    assert store.load("OTHER", "DSA-1") == []
-    assert store.load_recipient("QHM") == [first, second, second]
+    assert store.record("QHM", "DSA-1", first)
+    assert store.record("QHX", "DSA-2", second)
+    assert not store.record("QHM", "DSA-2", second)  # the same release, kept once
+    assert store.load_all() == [first, second]  # every recipient's: recipients compare notes
     with sqlite3.connect(tmp_path / "history.sqlite") as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)

@@ -78,3 +78,18 @@ def test_an_existing_loose_data_dir_is_tightened(tmp_path: Path) -> None:
     data.chmod(0o755)
     main(["feed", "build", *BUILD, "--out", str(tmp_path / "out"), "--data-dir", str(data)])
     assert _mode(data) == 0o700
+
+
+def test_the_solver_prints_nothing_on_the_commands_output(tmp_path: Path) -> None:
+    """HiGHS prints a banner from C when an instance is made; a command's output is its own."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "ltcbridge.cli", "feed", "build", *BUILD, "--out",
+         str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    assert "Disclosure:" in result.stdout  # the secondary suppression ran
+    assert "HiGHS" not in result.stdout + result.stderr

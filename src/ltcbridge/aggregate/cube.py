@@ -7,18 +7,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ltcbridge.concepts import STRATIFIERS
+from ltcbridge.concepts import NO_PROVIDER, PROVIDER, STRATIFIERS
 from ltcbridge.errors import AgreementError
 
 AGE_BANDS = ((0, 17), (18, 39), (40, 59), (60, 74), (75, 10_000))
 
 # A cell of a cube: (organisation, group, stratifier or None, stratum or None)
 CellKey = tuple[str, str, str | None, str | None]
-
-
-# A stratifier whose strata are not fixed but found in the data: the provider behind an outcome.
-PROVIDER = "provider"
-NO_PROVIDER = "none"
 
 
 @dataclass(frozen=True)

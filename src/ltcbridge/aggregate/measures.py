@@ -8,50 +8,15 @@ has the same shape, the same breakdowns and the same disclosure control.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from ltcbridge.aggregate.cube import PROVIDER, Cube, Strata, count_people
 from ltcbridge.aggregate.population import Population
-from ltcbridge.concepts import (
-    CONCEPT_INDEX,
-    NEED_ANY,
-    NEED_DOMAINS,
-    SUPPORT_LEVELS,
-)
 from ltcbridge.errors import AgreementError
-
-MEASURE_BASE = "https://ltcbridge.github.io/fhir/Measure/"
-
-
-@dataclass(frozen=True)
-class ConceptMeasure:
-    """People per organisation and month with at least one counting entry of each concept."""
-
-    canonical: str
-    concepts: tuple[str, ...]  # one group each, in this order
-    any_group: str | None = None  # a further group: people with any of the concepts
-
-    @property
-    def groups(self) -> tuple[str, ...]:
-        return (*self.concepts, self.any_group) if self.any_group else self.concepts
-
-    def group_of_concept(self) -> np.ndarray:
-        """Concept index -> group index (-1 = not counted by this measure), for numpy lookups."""
-        table = np.full(256, -1, dtype=np.int64)
-        for group, concept in enumerate(self.concepts):
-            table[CONCEPT_INDEX[concept]] = group
-        return table
-
-
-UNMET_NEED = ConceptMeasure(MEASURE_BASE + "unmet-need", NEED_DOMAINS, NEED_ANY)
-SUPPORT_LEVEL = ConceptMeasure(MEASURE_BASE + "support-level", SUPPORT_LEVELS)
-# By the short name an agreement uses (the referrals and outcomes are in aggregate.outcomes).
-CONCEPT_MEASURES: dict[str, ConceptMeasure] = {
-    "unmet-need": UNMET_NEED,
-    "support-level": SUPPORT_LEVEL,
-}
+from ltcbridge.measure_catalogue import (
+    ConceptMeasure,
+)
 
 
 def reporting_orgs(

@@ -22,7 +22,7 @@ from ltcbridge.aggregate.cube import (
     count_people,
     month_int,
 )
-from ltcbridge.aggregate.measures import MEASURE_BASE, reporting_orgs
+from ltcbridge.aggregate.measures import reporting_orgs
 from ltcbridge.aggregate.population import Population
 from ltcbridge.concepts import (
     CONCEPT_INDEX,
@@ -37,10 +37,8 @@ from ltcbridge.concepts import (
     WINDOWS,
     nhs_use_groups,
 )
+from ltcbridge.measure_catalogue import NHS_USE_MEASURE, REFERRAL_GROUPS, REFERRALS, STAR_DISTANCE
 
-REFERRALS = MEASURE_BASE + "referrals"
-STAR_DISTANCE = MEASURE_BASE + "star-distance-travelled"
-NHS_USE_MEASURE = MEASURE_BASE + "nhs-use"
 FOLLOW_UP_MONTHS = 6  # NHS use is compared over six months before and six months after
 YEAR_ON_MONTHS = 12
 
@@ -61,7 +59,6 @@ class Scope:
 
 
 # -- referrals -----------------------------------------------------------------------------------
-REFERRAL_GROUPS = (REFERRAL, REFERRAL_ACCEPTED, REFERRAL_DECLINED)
 
 
 def count_referrals(population: Population, scope: Scope) -> Cube:

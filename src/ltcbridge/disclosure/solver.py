@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import highspy
@@ -59,7 +63,8 @@ class ModelBuilder:
 
 def quiet_highs() -> highspy.Highs:
     """HiGHS with no console output, one thread and exact MIP gaps: same input, same answer."""
-    highs = highspy.Highs()
+    with _banner_silenced():
+        highs = highspy.Highs()
     highs.setOptionValue("output_flag", False)
     highs.setOptionValue("threads", 1)
     highs.setOptionValue("mip_rel_gap", 0.0)
@@ -69,3 +74,19 @@ def quiet_highs() -> highspy.Highs:
 
 def is_optimal(highs: highspy.Highs) -> bool:
     return highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
+
+
+@contextmanager
+def _banner_silenced() -> Iterator[None]:
+    """HiGHS prints its banner from C on the process's standard output when an instance is made,
+    before any option can stop it; a command's output (and `--json`) must hold only its own."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    sink = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(sink, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(sink)

@@ -22,6 +22,7 @@ BREAKDOWNS = {
     "sex": "sex",
     "ethnicity-group": "ethnic group",
     "imd-quintile": "deprivation quintile (IMD)",
+    "provider": "provider (referrals and outcomes only)",
 }
 
 REASONS = {
@@ -94,8 +95,7 @@ class Manifest:
         breakdowns = ", ".join(BREAKDOWNS.get(b, b) for b in self.breakdowns) or "none"
         return [
             f"- Measures: {', '.join(measure_name(m) for m in self.measures)}.",
-            f"- Breakdowns: {breakdowns}"
-            + (", and the provider for referrals and outcomes." if self._outcomes() else "."),
+            f"- Breakdowns: {breakdowns}.",
             f"- What leaves: {self.reports} summary report(s) holding {self.figures} figures. "
             "They are counts of people"
             + (

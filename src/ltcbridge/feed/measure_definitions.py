@@ -15,21 +15,25 @@ import orjson
 from fhir.resources.R4B.codesystem import CodeSystem
 from fhir.resources.R4B.measure import Measure
 
-from ltcbridge.aggregate.cube import PROVIDER
-from ltcbridge.aggregate.measures import SUPPORT_LEVEL, UNMET_NEED
-from ltcbridge.aggregate.outcomes import (
+from ltcbridge.concepts import (
+    NEED_ANY,
     NHS_USE_COHORT,
+    PROVIDER,
+    STAR_GROUP_SUFFIXES,
+    STRATIFIERS,
+    nhs_use_groups,
+)
+from ltcbridge.errors import LtcbridgeError
+from ltcbridge.feed.measure_report import group_system
+from ltcbridge.mapping import Mappings
+from ltcbridge.measure_catalogue import (
     NHS_USE_MEASURE,
     REFERRAL_GROUPS,
     REFERRALS,
     STAR_DISTANCE,
-    STAR_GROUP_SUFFIXES,
-    nhs_use_groups,
+    SUPPORT_LEVEL,
+    UNMET_NEED,
 )
-from ltcbridge.concepts import NEED_ANY, STRATIFIERS
-from ltcbridge.errors import LtcbridgeError
-from ltcbridge.feed.measure_report import group_system
-from ltcbridge.mapping import Mappings
 from ltcbridge.uris import MEASURE_GROUP_SYSTEM, MEASURE_POPULATION
 
 VERSION = "0.1.0"

@@ -14,7 +14,12 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from ltcbridge.concepts import CONCEPT_SYSTEM, MEASURE_GROUP_CODES, STAR_GROUP_SUFFIXES
+from ltcbridge.concepts import (
+    CONCEPT_SYSTEM,
+    MEASURE_GROUP_CODES,
+    PROVIDER,
+    STAR_GROUP_SUFFIXES,
+)
 from ltcbridge.disclosure.protected import (
     FigureKey,
     ProtectedMeasure,
@@ -35,7 +40,6 @@ from ltcbridge.uris import (
 )
 
 _INITIAL_POPULATION = {"coding": [{"system": MEASURE_POPULATION, "code": "initial-population"}]}
-PROVIDER = "provider"  # the stratifier whose strata are providers' ODS codes
 
 
 def release_reports(release: ProtectedRelease) -> list[dict[str, Any]]:

@@ -8,7 +8,10 @@ follow them), and different recipients cannot link their extracts. No direct ide
 exact date (months only), and demographics only as the feed's breakdowns.
 
 The privacy boundary here is ``extract_rows``: it is the one place that sees who a person is, and
-what it returns carries only the pseudonym.
+what it returns carries only the pseudonym. The rows then pass the disclosure step
+(`ltcbridge.disclosure.rare_combinations`): no combination of practice, age band, sex, ethnic
+group and deprivation is rarer than the agreement's threshold. The extract is written owner-only
+into the practice data directory, for a person to check before it is sent.
 """
 
 from __future__ import annotations
@@ -27,9 +30,11 @@ from ltcbridge.aggregate.outcomes import Scope, nhs_use_cohort
 from ltcbridge.aggregate.population import Population, build_population
 from ltcbridge.agreement import Agreement
 from ltcbridge.concepts import NHS_USE, STRATIFIERS
+from ltcbridge.disclosure.rare_combinations import ProtectedExtract, protect_extract
 from ltcbridge.errors import AgreementError, LtcbridgeError
 from ltcbridge.mapping import Mappings
 from ltcbridge.period import check_period
+from ltcbridge.private_data import write_private
 from ltcbridge.scan import ProgressCallback, scan_source
 
 KEY_BYTES = 32
@@ -93,8 +98,27 @@ def build_cohort_extract(
     *,
     workers: int | None = None,
     progress: ProgressCallback | None = None,
+) -> ProtectedExtract:
+    """The extract for a month, under an agreement that allows it, with no rare combination."""
+    rows = cohort_rows(
+        source, mappings, agreement, period, secret, workers=workers, progress=progress
+    )
+    withheld = [n.replace("-", "_") for n in STRATIFIERS if n not in agreement.breakdowns]
+    return protect_extract(rows, max(agreement.threshold, 1), withheld)
+
+
+def cohort_rows(
+    source: Path | str,
+    mappings: Mappings,
+    agreement: Agreement,
+    period: str,
+    secret: bytes,
+    *,
+    workers: int | None = None,
+    progress: ProgressCallback | None = None,
 ) -> list[dict[str, str | int | float]]:
-    """The extract's rows for a month, under an agreement that allows it."""
+    """Every cohort member's row, pseudonymised but not yet protected: person-level, it stays
+    here (`build_cohort_extract` is what may leave)."""
     if not agreement.cohort_extract:
         raise AgreementError(
             f"agreement {agreement.id} does not allow a pseudonymised cohort extract: it needs "
@@ -163,11 +187,10 @@ def _month(yyyymmdd: int) -> str:
     return f"{yyyymmdd // 10000:04d}-{yyyymmdd // 100 % 100:02d}"
 
 
-def write_extract(rows: list[dict[str, str | int | float]], path: Path | str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
+def write_extract(extract: ProtectedExtract, path: Path) -> Path:
+    """The extract as CSV, owner-only (0600 in a 0700 folder), written whole or not at all."""
+    with write_private(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(extract.rows)
     return path
