@@ -24,6 +24,7 @@ from ltcbridge.errors import LtcbridgeError
 if TYPE_CHECKING:
     from rich.table import Table
 
+    from ltcbridge.disclosure.protected import FigureKey, ProtectedMeasure
     from ltcbridge.feed.release import ReleaseMeta
     from ltcbridge.feed.transport.base import Transport
     from ltcbridge.pipeline import FeedBuild
@@ -45,36 +46,39 @@ def run_feed_preview(args: argparse.Namespace) -> int:
     from ltcbridge.pipeline import manifest_of
 
     build = build_protected(args)
-    for report in build.reports:
-        for table in report_tables(report):
-            out.print(table)
+    for measure in build.protected.measures:
+        for org in measure.orgs:
+            for table in measure_tables(measure, org, build.period):
+                out.print(table)
     out.print(escape(manifest_of(build).text()))
     out.print("Nothing was sent or written. `ltcbridge feed seal` seals this release.")
     return EXIT_ATTENTION if build.quarantine else EXIT_OK
 
 
-def report_tables(report: dict[str, Any]) -> list[Table]:
-    """One table per breakdown (rows: need groups; columns: all, then each stratum)."""
-    org = report["reporter"]["identifier"]["value"]
-    title = f"{report['measure'].rsplit('/', 1)[-1]} · {org} · {report['period']['start'][:7]}"
-    names = [s["code"][0]["text"] for s in report["group"][0].get("stratifier", [])]
-    if not names:
-        return [_table(title, report, None)]
-    return [_table(f"{title} · by {name}", report, name) for name in names]
+def measure_tables(measure: ProtectedMeasure, org: str, period: str) -> list[Table]:
+    """One table per breakdown of one organisation's figures (rows: groups; columns: all, then
+    each stratum), from the protected release itself: exactly what would leave."""
+    title = f"{measure.slug} · {org} · {period}"
+    if not measure.stratifiers:
+        return [_table(title, measure, org, None, ())]
+    return [
+        _table(f"{title} · by {name}", measure, org, name, strata)
+        for name, strata in measure.stratifiers
+    ]
 
 
-def _table(title: str, report: dict[str, Any], stratifier: str | None) -> Table:
+def _table(
+    title: str, measure: ProtectedMeasure, org: str, name: str | None, strata: tuple[str, ...]
+) -> Table:
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
-    strata = list(_strata(report["group"][0], stratifier)) if stratifier else []
     table.add_column("group", no_wrap=True)
     for column in ("all", *strata):
         table.add_column(column, justify="right")
-    for group in report["group"]:
-        row = [_group_words(group["code"]["coding"][0]["code"]), _figure(group)]
-        by_code = _strata(group, stratifier)
-        row += [by_code.get(stratum, "") for stratum in strata]
+    for group in measure.groups:
+        row = [_group_words(group), _figure(measure, (org, group, None, None))]
+        row += [_figure(measure, (org, group, name, stratum)) for stratum in strata]
         table.add_row(*row)
     return table
 
@@ -84,21 +88,14 @@ def _group_words(code: str) -> str:
     return "any of these" if code == "need-any" else code.removeprefix("need-").replace("-", " ")
 
 
-def _strata(group: dict[str, Any], stratifier: str | None) -> dict[str, str]:
-    for entry in group.get("stratifier", []):
-        if entry["code"][0]["text"] == stratifier:
-            return {s["value"]["coding"][0]["code"]: _figure(s) for s in entry["stratum"]}
-    return {}
-
-
-def _figure(element: dict[str, Any]) -> str:
+def _figure(measure: ProtectedMeasure, key: FigureKey) -> str:
     """A group's or stratum's count (or masked), with its mean score when it has one."""
-    population = element["population"][0]
-    if "count" not in population:
+    figure = measure.figures[key]
+    if figure.count is None:
         return MASKED_TEXT
-    score = element.get("measureScore")
-    mean = f" (mean {score['value']:+g} {score['unit']})" if score else ""
-    return f"{population['count']}{mean}"
+    unit = measure.score_units.get(key[1], "")
+    mean = f" (mean {figure.mean:+g} {unit})" if figure.mean is not None else ""
+    return f"{figure.count}{mean}"
 
 
 # -- feed seal -----------------------------------------------------------------------------------
