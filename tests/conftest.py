@@ -86,3 +86,11 @@ def fhir_engine_2() -> Iterator[str]:
     """A second, independent engine (e.g. a provider beside a GP); stopped at the end."""
     with running_engine() as base_url:
         yield base_url
+
+
+@pytest.fixture(scope="session")
+def independent_engine() -> Iterator[str]:
+    """The engine behaving like an independent server (``ENGINE_PROFILE=independent``): no
+    type- or system-level ``_history`` (optional in R4), its own cursor paging."""
+    with running_engine({"ENGINE_PROFILE": "independent"}) as base_url:
+        yield base_url

@@ -1,9 +1,13 @@
-"""Daemon fixtures: two real FHIR engines (GP and provider), emptied before each test."""
+"""Daemon fixtures: two real FHIR engines (GP and provider), emptied before each test.
+
+``any_loop`` runs a test twice: with the project's engine as the GP, and with the engine in its
+``independent`` profile (no type-level ``_history``, its own cursor paging), as a GP supplier's
+server may be.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,10 +46,22 @@ class Loop:
         return StateStore(self.config.state_path)
 
 
-@pytest.fixture
-def loop(fhir_engine: str, fhir_engine_2: str, tmp_path: Path) -> Iterator[Loop]:
-    reset(fhir_engine, fhir_engine_2)
+def make_loop(gp: str, provider: str, tmp_path: Path) -> Loop:
+    """Both engines emptied; a practice configured against them in ``tmp_path``."""
+    reset(gp, provider)
     mappings = write_mappings(tmp_path / "mappings")
     config_path = tmp_path / "ltcbridge.toml"
-    config_path.write_text(config_text(fhir_engine, fhir_engine_2, tmp_path / "state", mappings))
-    yield Loop(fhir_engine, fhir_engine_2, config_path, tmp_path)
+    config_path.write_text(config_text(gp, provider, tmp_path / "state", mappings))
+    return Loop(gp, provider, config_path, tmp_path)
+
+
+@pytest.fixture
+def loop(fhir_engine: str, fhir_engine_2: str, tmp_path: Path) -> Loop:
+    return make_loop(fhir_engine, fhir_engine_2, tmp_path)
+
+
+@pytest.fixture(params=["project-engine", "independent-engine"])
+def any_loop(request: pytest.FixtureRequest, fhir_engine_2: str, tmp_path: Path) -> Loop:
+    """The loop with each kind of GP server (the provider is the project's engine)."""
+    name = "fhir_engine" if request.param == "project-engine" else "independent_engine"
+    return make_loop(request.getfixturevalue(name), fhir_engine_2, tmp_path)

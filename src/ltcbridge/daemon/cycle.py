@@ -101,6 +101,7 @@ class Syncer:
             summary["gp_read"] = sum(pulled.read.values())
             summary["gp_quarantined"] = pulled.quarantined
             summary["gp_deleted"] = pulled.deleted
+            summary["gp_deletion_method"] = pulled.deletion_method
             router = await load_router(config, self.client_factory)
             summary["referrals_withdrawn"] = plan_withdrawals(state, config.practice_ods)
             summary["referrals_reinstated"] = plan_reinstatements(state, config.practice_ods)

@@ -201,6 +201,14 @@ class StateStore:
         )
         return cursor.rowcount > 0
 
+    def current_ids(self, resource_type: str) -> list[str]:
+        """Ids of the entries of a type that still assert something (for reconciling)."""
+        rows = self.db.execute(
+            "SELECT id FROM entry WHERE resource_type = ? AND retracted = 0 ORDER BY id",
+            (resource_type,),
+        ).fetchall()
+        return [row[0] for row in rows]
+
     def put_entry(self, fields: tuple[Any, ...]) -> bool:
         """Store an entry version (the reader's ``EntryFields``) if it is the latest."""
         kind, rid, updated, version, subject, date, _, concepts, goals, stars, retracted, _ = fields

@@ -22,6 +22,7 @@ from .errors import (
     RetryableHttpError,
     ServerError,
     TokenError,
+    UnreachableError,
 )
 from .resilience import RetryPolicy
 from .search import HistoryEntry, IncrementalState, SearchEntry
@@ -56,6 +57,7 @@ __all__ = [
     "SmartBackendAuth",
     "SyncFhirClient",
     "TokenError",
+    "UnreachableError",
     "WriteResult",
     "make_bundle",
     "upsert_entry",

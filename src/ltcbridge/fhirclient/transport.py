@@ -12,8 +12,10 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -27,6 +29,7 @@ from .errors import (
     FhirTransportError,
     InvalidResponseError,
     RetryableHttpError,
+    UnreachableError,
     error_for_status,
     safe_url,
 )
@@ -66,7 +69,7 @@ class Request:
     authenticated: bool = True
 
 
-class _NotSentError(FhirTransportError):
+class _NotSentError(UnreachableError):
     """A connection error before any byte was sent."""
 
 
@@ -97,6 +100,7 @@ class Transport:
         self.clock = clock
         self.now = now
         self.rng = rng or random.Random()
+        self.server_date: datetime | None = None  # the Date header of the latest answer
 
     # ---- the public entry points ----
 
@@ -147,6 +151,7 @@ class Transport:
             await self.rate_limiter.acquire()
         try:
             response = await self._exchange(request)
+            self._note_date(response)
             if response.status_code == 401 and request.authenticated and self.auth:
                 # The token may have expired early or been revoked: refresh once, then give up.
                 self.auth.invalidate()
@@ -179,6 +184,12 @@ class Transport:
             raise _NotSentError(f"{request.method} {safe_url(request.url)}: {exc!r}") from exc
         except httpx.TransportError as exc:  # reset, read timeout, incomplete body, TLS
             raise FhirTransportError(f"{request.method} {safe_url(request.url)}: {exc!r}") from exc
+
+    def _note_date(self, response: httpx.Response) -> None:
+        """Remember the server's clock (its ``Date`` header): watermarks are taken from the
+        server's time, never this machine's, which may be minutes or hours off."""
+        with suppress(TypeError, ValueError):
+            self.server_date = parsedate_to_datetime(response.headers.get("date", ""))
 
     async def _auth_headers(self) -> dict[str, str]:
         return await self.auth.headers(self) if self.auth else {}
