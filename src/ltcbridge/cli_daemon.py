@@ -96,7 +96,7 @@ def run_sync(args: argparse.Namespace) -> int:
             "lost: the next run resumes from the last committed point."
         )
         return EXIT_ERROR
-    return EXIT_QUARANTINED if summary.get("quarantine") else EXIT_OK
+    return EXIT_QUARANTINED if summary.get("quarantine") or summary.get("set_aside") else EXIT_OK
 
 
 def run_service(args: argparse.Namespace) -> int:
@@ -123,7 +123,7 @@ def run_status(args: argparse.Namespace) -> int:
     for what, value in status.rows():
         table.add_row(what, escape(value))
     out.print(table)
-    return EXIT_QUARANTINED if status.quarantine else EXIT_OK
+    return EXIT_QUARANTINED if status.quarantine or status.set_aside else EXIT_OK
 
 
 def run_replay(args: argparse.Namespace) -> int:
@@ -138,7 +138,8 @@ def run_replay(args: argparse.Namespace) -> int:
         result = replay_quarantine(state, reader)
     out.print(
         f"Released {result.released} resource(s) from quarantine; "
-        f"{result.still_quarantined} still need a fix. The next sync acts on them."
+        f"{result.still_quarantined} still need a fix. Put {result.resumed} effect(s) set aside "
+        "back in the outbox. The next sync acts on them."
     )
     return EXIT_QUARANTINED if result.still_quarantined else EXIT_OK
 

@@ -13,11 +13,29 @@ from pathlib import Path
 
 import pytest
 
-from ltcbridge.daemon.config import Config, load_config
+from ltcbridge.daemon.clients import make_client
+from ltcbridge.daemon.config import Config, EndpointConfig, load_config
 from ltcbridge.daemon.cycle import CycleResult, Syncer
+from ltcbridge.daemon.effects import Pacing
 from ltcbridge.daemon.state import StateStore
+from ltcbridge.fhirclient import FhirClient, RetryPolicy
 
 from .loop_data import config_text, reset, write_mappings
+
+QUICK = RetryPolicy(max_attempts=2, base_delay=0.001, max_delay=0.001, budget=1, jitter=0)
+
+
+async def _no_pause(seconds: float) -> None:
+    """Effects retried within a cycle without waiting (the backoff is the policy's business)."""
+
+
+INSTANT = Pacing(sleep=_no_pause)
+
+
+def quick_client(endpoint: EndpointConfig, **kwargs: object) -> FhirClient:
+    """A client as the daemon makes it, giving up on an unreachable endpoint at once."""
+    kwargs.setdefault("retry", QUICK)
+    return make_client(endpoint, **kwargs)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -34,7 +52,9 @@ class Loop:
         return load_config(self.config_path)
 
     def sync(self, **kwargs: object) -> CycleResult:
-        """One cycle in this process, on a fresh store (as a restarted daemon would open it)."""
+        """One cycle in this process, on a fresh store (as a restarted daemon would open it);
+        effects retried within the cycle without pauses."""
+        kwargs.setdefault("pacing", INSTANT)
         config = self.config
         state = StateStore(config.state_path)
         try:

@@ -9,7 +9,7 @@ import pytest
 from ltcbridge.daemon.check import run_checks
 from ltcbridge.provider import SyncProviderClient
 
-from .conftest import Loop
+from .conftest import Loop, quick_client
 from .loop_data import CONCEPT, PROVIDER, all_of, practice_record, put_all
 
 pytestmark = pytest.mark.integration
@@ -68,7 +68,9 @@ def test_a_referral_retracted_before_it_could_be_sent_never_leaves(loop: Loop) -
     put_all(loop.gp, practice_record(1))
     working = loop.config_path.read_text()
     loop.config_path.write_text(working.replace(loop.provider, "http://127.0.0.1:9"))
-    first = loop.sync()  # the provider cannot be reached: the referral waits in the outbox
+    first = loop.sync(
+        client_factory=quick_client
+    )  # the provider cannot be reached: the referral waits in the outbox
     assert first.summary["referrals_queued"] == 1 and loop.state().backlog() == 1
 
     review = httpx.get(f"{loop.gp}/QuestionnaireResponse/qr1", timeout=10).json()

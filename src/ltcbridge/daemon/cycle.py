@@ -18,13 +18,18 @@ from typing import Any
 
 from ltcbridge.daemon.clients import make_client
 from ltcbridge.daemon.config import Config
-from ltcbridge.daemon.effects import send_referrals, write_back
+from ltcbridge.daemon.effects import Pacing, send_referrals, write_back
 from ltcbridge.daemon.health import write_health
 from ltcbridge.daemon.logs import event
 from ltcbridge.daemon.outcomes import OutcomePuller
 from ltcbridge.daemon.pull import Progress, PullCounts, Stopping, pull_gp
 from ltcbridge.daemon.pull_bulk import pull_gp_bulk
-from ltcbridge.daemon.referral import plan_referrals, plan_reinstatements, plan_withdrawals
+from ltcbridge.daemon.referral import (
+    REFERRAL_GUARD,
+    plan_referrals,
+    plan_reinstatements,
+    plan_withdrawals,
+)
 from ltcbridge.daemon.routing import load_router
 from ltcbridge.daemon.state import StateStore, now_iso
 from ltcbridge.fhirclient import FhirClient, FhirError
@@ -32,6 +37,12 @@ from ltcbridge.mapping import Mappings, load_mappings
 from ltcbridge.read import Reader
 
 ClientFactory = Callable[..., FhirClient]
+
+
+class PartialFailure(Exception):
+    """Some endpoint could not be reached: everything else in the cycle was done."""
+
+
 OK, FAILED, STOPPED = "ok", "failed", "stopped"
 
 
@@ -55,9 +66,11 @@ class Syncer:
         should_stop: Callable[[], bool] = lambda: False,
         progress: Progress | None = None,
         poll_seconds: float = 5.0,
+        pacing: Pacing | None = None,
     ) -> None:
         self.config = config
         self.poll_seconds = poll_seconds
+        self.pacing = pacing or Pacing()
         self.state = state
         self.mappings = mappings or load_mappings(config.mappings_dirs)
         self.client_factory = client_factory
@@ -75,10 +88,13 @@ class Syncer:
             result = CycleResult(STOPPED, summary)
         except FhirError as exc:
             result = CycleResult(FAILED, summary, _error_text(exc))
+        except PartialFailure as exc:
+            result = CycleResult(FAILED, summary, str(exc))
         except Exception as exc:  # a bug, or an answer no rule foresaw: this cycle fails, the
             result = CycleResult(FAILED, summary, _unexpected(exc))  # daemon goes on
         summary["backlog"] = self.state.backlog()
         summary["quarantine"] = self.state.quarantine_count()
+        summary["set_aside"] = len(self.state.set_aside_effects())
         self.state.finish_run(run_id, result.status, {**summary, "error": result.error})
         self._write_health(result)
         event("cycle.finished", status=result.status, **_flat(summary))
@@ -110,19 +126,32 @@ class Syncer:
             summary["referrals_without_consent"] = decisions.no_consent
             summary["referrals_without_provider"] = decisions.no_provider
             summary["referrals_without_patient"] = decisions.no_patient
-            sent = await send_referrals(state, clients, providers, stop)
+            sent = await send_referrals(
+                state, clients, providers, stop, guard=REFERRAL_GUARD, pacing=self.pacing
+            )
             summary["referrals_sent"] = sent.done
             clock.lap("referral_seconds")
+            problems = [f"{name} unreachable: {why}" for name, why in sent.unreachable.items()]
             summary["outcomes_found"] = 0
             for provider in config.providers:
+                if provider.name in sent.unreachable:
+                    continue
                 puller = OutcomePuller(
                     provider, clients[provider.name], state, self.mappings, config.practice_ods
                 )
-                summary["outcomes_found"] += await puller.pull(stop)
-            written = await write_back(state, gp, providers, stop)
+                try:
+                    summary["outcomes_found"] += await puller.pull(stop)
+                except FhirError as exc:  # one provider's failure holds back no other work
+                    problems.append(f"outcomes of {provider.name}: {_error_text(exc)}")
+            written = await write_back(state, gp, providers, stop, pacing=self.pacing)
             summary["written_back"] = written.done
-            summary["refused"] = sent.refused + written.refused
+            problems += [f"GP unreachable: {why}" for why in written.unreachable.values()]
+            for what in ("refused", "failed", "cancelled", "set_aside"):
+                summary[f"effects_{what}"] = getattr(sent, what) + getattr(written, what)
+            summary["refused"] = summary["effects_refused"]
             clock.lap("outcome_seconds")
+            if problems:
+                raise PartialFailure("; ".join(problems))
 
     async def _pull(self, gp: FhirClient) -> PullCounts:
         """The GP's changes since the last committed point, by search or by bulk export."""
@@ -152,6 +181,7 @@ class Syncer:
                 "next_run_due": next_run.isoformat(timespec="seconds"),
                 "backlog": result.summary.get("backlog", 0),
                 "quarantine": result.summary.get("quarantine", 0),
+                "set_aside": _set_aside(self.state),
                 "errors": [result.error] if result.error else [],
                 "last_cycle": result.summary,
             },
@@ -186,6 +216,15 @@ def _unexpected(exc: Exception) -> str:
         f"({where.name}); nothing committed was lost and the next cycle tries again; please "
         "report this"
     )
+
+
+def _set_aside(state: StateStore) -> list[dict[str, Any]]:
+    """The effects set aside, for monitoring: key, kind, target, tries and the last reason."""
+    return [
+        {"key": r["key"], "kind": r["kind"], "target": r["target"], "attempts": r["attempts"],
+         "reason": r["last_error"]}
+        for r in state.set_aside_effects()
+    ]  # fmt: skip
 
 
 def _flat(summary: dict[str, Any]) -> dict[str, Any]:

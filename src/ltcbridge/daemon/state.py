@@ -243,6 +243,12 @@ class StateStore:
             ).fetchone()
         return None
 
+    def entry(self, source: str) -> StoredEntry | None:
+        """The latest stored version of an entry, by ``Type/id``."""
+        kind, _, rid = source.partition("/")
+        rows = self._entries("SELECT * FROM entry WHERE resource_type = ? AND id = ?", (kind, rid))
+        return rows[0] if rows else None
+
     def patient_by_nhs(self, nhs: str) -> sqlite3.Row | None:
         return self.patient("nhs", nhs)
 
@@ -364,10 +370,32 @@ class StateStore:
             "UPDATE outbox SET status = 'done', done_at = ? WHERE key = ?", (now_iso(), key)
         )
 
-    def mark_failed_attempt(self, key: str, error: str) -> None:
+    def mark_failed_attempt(self, key: str, error: str) -> int:
+        """Count one failed cycle of an effect, with why; returns its attempts so far."""
         self.db.execute(
             "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE key = ?", (error, key)
         )
+        row = self.db.execute("SELECT attempts FROM outbox WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def set_aside(self, key: str) -> None:
+        """Stop retrying an effect that kept failing: a person looks at it (``status``), and
+        ``replay`` puts it back."""
+        self.db.execute("UPDATE outbox SET status = 'set-aside' WHERE key = ? AND status = "
+                        "'pending'", (key,))  # fmt: skip
+
+    def set_aside_effects(self) -> list[sqlite3.Row]:
+        """Effects set aside: key, kind, target, attempts and the last reason."""
+        return self.db.execute(
+            "SELECT key, kind, target, attempts, last_error FROM outbox WHERE status = "
+            "'set-aside' ORDER BY key"
+        ).fetchall()
+
+    def resume_set_aside(self) -> int:
+        """Put every set-aside effect back in the outbox with a fresh count of attempts."""
+        return self.db.execute(
+            "UPDATE outbox SET status = 'pending', attempts = 0 WHERE status = 'set-aside'"
+        ).rowcount
 
     def backlog(self) -> int:
         return self.db.execute("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0]

@@ -18,6 +18,7 @@ class Status:
     backlog: int
     quarantine: int
     next_run: str | None
+    set_aside: list[str]
 
     def rows(self) -> list[tuple[str, str]]:
         """(what, value) pairs for a table a person reads."""
@@ -34,6 +35,10 @@ class Status:
             ("last successful run", self.last_success or "never"),
             ("backlog (effects waiting to be sent or written)", str(self.backlog)),
             ("quarantined resources", str(self.quarantine)),
+            (
+                "effects set aside (kept failing; `ltcbridge replay` tries them again)",
+                "; ".join(self.set_aside) or "none",
+            ),
             ("next run due", self.next_run or "at the next start of the daemon"),
         ]
 
@@ -51,4 +56,8 @@ def read_status(config: Config, state: StateStore) -> Status:
         backlog=state.backlog(),
         quarantine=state.quarantine_count(),
         next_run=next_run,
+        set_aside=[
+            f"{r['key']} ({r['kind']} to {r['target']}: {r['last_error']}, {r['attempts']} tries)"
+            for r in state.set_aside_effects()
+        ],
     )

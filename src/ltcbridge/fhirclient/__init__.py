@@ -22,6 +22,7 @@ from .errors import (
     RetryableHttpError,
     ServerError,
     TokenError,
+    TruncatedFileError,
     UnreachableError,
 )
 from .resilience import RetryPolicy
@@ -57,6 +58,7 @@ __all__ = [
     "SmartBackendAuth",
     "SyncFhirClient",
     "TokenError",
+    "TruncatedFileError",
     "UnreachableError",
     "WriteResult",
     "make_bundle",

@@ -71,6 +71,10 @@ class InvalidResponseError(FhirError):
     """The server answered with a body we cannot parse (truncated or not JSON)."""
 
 
+class TruncatedFileError(InvalidResponseError):
+    """A downloaded file (a Bulk Data NDJSON output) ended before its last line did."""
+
+
 class FhirHttpError(FhirError):
     """The server answered with an error status; ``issues`` holds its OperationOutcome."""
 

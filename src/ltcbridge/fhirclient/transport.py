@@ -127,8 +127,9 @@ class Transport:
         async with self.http.stream("GET", url, headers=headers) as response:
             if response.status_code >= 400:
                 await response.aread()
+                retry_after = parse_retry_after(response.headers.get("retry-after"), self.now())
                 raise error_for_status(
-                    response.status_code, "GET", url, _parse_or_none(response.content)
+                    response.status_code, "GET", url, _parse_or_none(response.content), retry_after
                 )
             yield response
 
@@ -233,9 +234,7 @@ class Transport:
             return True
         if isinstance(exc, RetryableHttpError) and exc.status == 429:
             return True  # 429 means "not processed": safe even for a plain POST
-        if not request.idempotent:
-            return False
-        return isinstance(exc, FhirTransportError | InvalidResponseError | RetryableHttpError)
+        return request.idempotent and is_retryable(exc)
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -261,6 +260,12 @@ class Transport:
             state.attempt_number,
             first_line,
         )
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Would an idempotent request that failed so be worth sending again? Connection trouble,
+    a truncated or unparsable answer, 429/502/503/504."""
+    return isinstance(exc, FhirTransportError | InvalidResponseError | RetryableHttpError)
 
 
 def _parse_or_none(content: bytes) -> Any:
