@@ -7,6 +7,7 @@ anywhere leaves the state at its last commit; the next cycle resumes from there.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 import traceback
 from collections.abc import Callable
@@ -31,7 +32,7 @@ from ltcbridge.daemon.referral import (
     plan_withdrawals,
 )
 from ltcbridge.daemon.routing import load_router
-from ltcbridge.daemon.state import StateStore, now_iso
+from ltcbridge.daemon.state import StateStore, is_disk_full, now_iso
 from ltcbridge.fhirclient import FhirClient, FhirError
 from ltcbridge.mapping import Mappings, load_mappings
 from ltcbridge.read import Reader
@@ -78,9 +79,13 @@ class Syncer:
         self.progress = progress
 
     async def run_once(self) -> CycleResult:
-        """One cycle; never raises for an endpoint failure (the result says what happened)."""
-        run_id = self.state.start_run()
+        """One cycle; never raises for an endpoint failure, nor for a state file it cannot
+        write (a full disk): the result says what happened, and the daemon goes on."""
         summary: dict[str, Any] = {}
+        try:
+            run_id = self.state.start_run()
+        except (sqlite3.Error, OSError) as exc:
+            return self._finish(None, CycleResult(FAILED, summary, self._state_error(exc)))
         try:
             await self._cycle(summary)
             result = CycleResult(OK, summary)
@@ -90,17 +95,43 @@ class Syncer:
             result = CycleResult(FAILED, summary, _error_text(exc))
         except PartialFailure as exc:
             result = CycleResult(FAILED, summary, str(exc))
+        except (sqlite3.Error, OSError) as exc:
+            result = CycleResult(FAILED, summary, self._state_error(exc))
         except Exception as exc:  # a bug, or an answer no rule foresaw: this cycle fails, the
             result = CycleResult(FAILED, summary, _unexpected(exc))  # daemon goes on
-        summary["backlog"] = self.state.backlog()
-        summary["quarantine"] = self.state.quarantine_count()
-        summary["set_aside"] = len(self.state.set_aside_effects())
-        self.state.finish_run(run_id, result.status, {**summary, "error": result.error})
-        self._write_health(result)
-        event("cycle.finished", status=result.status, **_flat(summary))
+        return self._finish(run_id, result)
+
+    def _finish(self, run_id: int | None, result: CycleResult) -> CycleResult:
+        """Record the run and the health file, as far as the disk allows, and log the end."""
+        try:
+            result.summary["backlog"] = self.state.backlog()
+            result.summary["quarantine"] = self.state.quarantine_count()
+            result.summary["set_aside"] = len(self.state.set_aside_effects())
+            if run_id is not None:
+                self.state.finish_run(run_id, result.status,
+                                      {**result.summary, "error": result.error})  # fmt: skip
+            self._write_health(result)
+        except (sqlite3.Error, OSError) as exc:
+            why = self._state_error(exc)
+            error = f"{result.error}; {why}" if result.error and why not in result.error else why
+            result = CycleResult(FAILED, result.summary, error)
+        event("cycle.finished", status=result.status, **_flat(result.summary))
         if result.error:
             event("cycle.error", level=40, error=result.error)
         return result
+
+    def _state_error(self, exc: BaseException) -> str:
+        """What went wrong with the state file or the health file, and what to do."""
+        if is_disk_full(exc):
+            return (
+                f"the disk holding {self.config.state_path.parent} is full (or its quota is "
+                "reached): nothing committed was lost; free some space and the next cycle "
+                "resumes from the last committed point"
+            )
+        return (
+            f"the state file {self.config.state_path} could not be used ({type(exc).__name__}: "
+            f"{exc}); nothing committed was lost; run `ltcbridge check` to test it"
+        )
 
     async def _cycle(self, summary: dict[str, Any]) -> None:
         config, state, stop = self.config, self.state, self.should_stop

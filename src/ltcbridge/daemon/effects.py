@@ -176,7 +176,7 @@ async def _perform_each(
         try:
             performed = await _tries(perform, effect, pacing)
         except (UnreachableError, CircuitOpenError) as exc:
-            counts.unreachable[effect.target] = _reason(exc)
+            counts.unreachable[effect.target] = str(exc).splitlines()[0]  # URL, no query
             event("effect.endpoint_unreachable", level=30, target=effect.target, kind=effect.kind)
             continue
         except FhirError as exc:
