@@ -109,11 +109,14 @@ def _state(config: Config) -> CheckRow:
         store = StateStore(config.state_path)
         store.close()
     except (StateError, OSError) as exc:
+        damaged = "damaged" in str(exc)
         return CheckRow(
             "state file",
             PROBLEM,
             str(exc),
-            "check [state] path and that the service account can write to its folder",
+            "follow the detail: move the file aside, then restore a backup or start empty"
+            if damaged
+            else "check [state] path and that the service account can write to its folder",
         )
     return CheckRow("state file", READY, f"{config.state_path} (schema {SCHEMA_VERSION})")
 
