@@ -128,6 +128,11 @@ class Syncer:
                 "reached): nothing committed was lost; free some space and the next cycle "
                 "resumes from the last committed point"
             )
+        if isinstance(exc, OSError):
+            return (
+                f"{exc.filename or 'a working file'} could not be written ({exc.strerror or exc})"
+                "; nothing committed was lost; check the folder and its permissions"
+            )
         return (
             f"the state file {self.config.state_path} could not be used ({type(exc).__name__}: "
             f"{exc}); nothing committed was lost; run `ltcbridge check` to test it"

@@ -48,11 +48,24 @@ class TextFormatter(logging.Formatter):
         return text
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is when a line is logged, not as it was when logging
+    was set up (a service wrapper or a test may replace it; the old one may be closed)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        """Ignored: the stream is always the current ``sys.stderr``."""
+
+
 def setup_logging(level: str = "info", json_lines: bool = False) -> None:
     """Send every ltcbridge log (the daemon's events and the FHIR client's retries alike) to
     stderr in one format (journald and Windows service wrappers capture it): with
     ``json_lines`` every line is a JSON object."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
     root = logging.getLogger(ROOT_LOGGER)
     root.handlers[:] = [handler]
