@@ -2,6 +2,12 @@
 both servers with a clean run of the same practice: zero lost, zero duplicated.
 
 Run: .venv/bin/python bench/chaos_daemon.py [--kills 50] [--people 40] [--seed 7]
+ or: .venv/bin/python bench/chaos_daemon.py --faults 0.15 [--people 40] [--seed 7]
+With ``--faults RATE`` it injects ordinary faults instead of kills (tests/daemon/faults.py: 503,
+429, connections dropped before or after the server acted, truncated answers, on that share of
+all requests to both servers), against a GP engine of each profile (the project's, and the
+independent one without ``_history``), and reports the cycles the backlog took to drain, the
+effects performed, duplicates and leaks (referrals of people whose consent was withdrawn).
 Needs `npm ci --prefix tests/fhir_engine`. Starts two engines (GP and provider). Each sync is a
 real `python -m ltcbridge.daemon sync --once` process killed with SIGKILL after a random delay.
 Three phases, each with its share of the kills: referrals out; provider outcomes back; a second
@@ -11,6 +17,7 @@ wave of reviews (new referrals) together with the provider discharging the first
 from __future__ import annotations
 
 import argparse
+import logging
 import random
 import sys
 import tempfile
@@ -27,6 +34,7 @@ from tests.daemon.chaos import (  # noqa: E402
     loop_fingerprint,
     sync_process,
 )
+from tests.daemon.faults import scenario as fault_scenario  # noqa: E402
 from tests.daemon.loop_data import (  # noqa: E402
     all_of,
     config_text,
@@ -97,7 +105,10 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=50)
     parser.add_argument("--people", type=int, default=40)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--faults", type=float, help="fault rate (0-1) instead of kills")
     args = parser.parse_args()
+    if args.faults is not None:
+        return fault_run(args.faults, args.people, args.seed)
     with running_engine() as gp, running_engine() as provider:
         tmp = Path(tempfile.mkdtemp(prefix="ltcbridge-chaos-"))
         results = {}
@@ -129,6 +140,45 @@ def main() -> int:
             f"duplicated {duplicated}  unexpected {extra}  {'equal' if same else 'DIFFERENT'}"
         )
     print("RESULT:", "PASS (final state equals the clean run's)" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+FAULT_CYCLE_LIMIT = 10
+
+
+def fault_run(rate: float, people: int, seed: int) -> int:
+    """The fault scenario against each GP profile; PASS when every effect happened once, none
+    leaked, and the backlog drained within ``FAULT_CYCLE_LIMIT`` cycles."""
+    ok = True
+    logging.disable(logging.CRITICAL)  # the retries' warnings; the summary says what happened
+    independent_profile = running_engine({"ENGINE_PROFILE": "independent"})
+    with independent_profile as independent, running_engine() as gp, running_engine() as provider:
+        for label, gp_url in (("project engine", gp), ("independent engine", independent)):
+            reset(gp_url, provider)
+            tmp = Path(tempfile.mkdtemp(prefix="ltcbridge-faults-"))
+            config = tmp / "ltcbridge.toml"
+            maps = write_mappings(tmp / "maps")
+            config.write_text(config_text(gp_url, provider, tmp / "state", maps))
+            started = time.monotonic()
+            run = fault_scenario(gp_url, provider, config, people, rate, seed,
+                                 FAULT_CYCLE_LIMIT)  # fmt: skip
+            seconds = time.monotonic() - started
+            injected = sum(run.injected.values())
+            kinds = ", ".join(f"{k} {v}" for k, v in sorted(run.injected.items()))
+            print(
+                f"GP {label}: fault rate {rate:.0%}; {injected} faults in {run.requests} "
+                f"requests ({kinds}); referrals drained in {run.referral_cycles} cycle(s), "
+                f"write-backs in {run.writeback_cycles}; effects {len(run.referrals)} "
+                f"referrals + {len(run.writebacks)} GP writes; duplicates {run.duplicates}; "
+                f"leaks {len(run.leaked)}; set aside {run.set_aside}; {seconds:.0f} s"
+            )
+            ok &= (
+                run.duplicates == 0
+                and not run.leaked
+                and set(run.referrals) == run.expected_referrals
+                and max(run.referral_cycles, run.writeback_cycles) <= FAULT_CYCLE_LIMIT
+            )
+    print("RESULT:", "PASS" if ok else "FAIL")
     return 0 if ok else 1
 
 

@@ -97,3 +97,11 @@ def practice_data(
     folder = tmp_path_factory.mktemp("practice-data")
     monkeypatch.setenv("LTCBRIDGE_DATA_DIR", str(folder))
     return folder
+
+
+@pytest.fixture(scope="session")
+def independent_engine() -> Iterator[str]:
+    """The engine behaving like an independent server (``ENGINE_PROFILE=independent``): no
+    type- or system-level ``_history`` (optional in R4), its own cursor paging."""
+    with running_engine({"ENGINE_PROFILE": "independent"}) as base_url:
+        yield base_url

@@ -9,10 +9,12 @@ quarantined input.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +37,31 @@ out = Console(highlight=False, soft_wrap=True)
 
 
 # -- commands ------------------------------------------------------------------------------------
+def _json_errors(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """With ``--json-logs``, a command's error (bad config, state file refused, another process
+    running) is one JSON log line too, like everything else on standard error."""
+
+    @functools.wraps(run)
+    def wrapped(args: argparse.Namespace) -> int:
+        from ltcbridge.errors import LtcbridgeError
+
+        try:
+            return run(args)
+        except LtcbridgeError as exc:
+            if not getattr(args, "json_logs", False):
+                raise
+            line = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                    "level": "error", "event": "command.error", "error": str(exc)}  # fmt: skip
+            sys.stderr.write(json.dumps(line) + "\n")
+            return EXIT_ERROR
+
+    return wrapped
+
+
+def _json_logs(args: argparse.Namespace, config: Config) -> bool:
+    return bool(config.log_json or getattr(args, "json_logs", False))
+
+
 def run_init(args: argparse.Namespace) -> int:
     from ltcbridge.daemon.template import write_initial_config
 
@@ -73,6 +100,7 @@ def run_check(args: argparse.Namespace) -> int:
     return EXIT_ERROR if problems else EXIT_OK
 
 
+@_json_errors
 def run_sync(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -91,14 +119,16 @@ def run_sync(args: argparse.Namespace) -> int:
         f"{summary.get('quarantine', 0)}."
     )
     if result.status != OK:
-        err.print(
-            f"[red]error:[/] {escape(result.error or result.status)}\nNothing committed was "
-            "lost: the next run resumes from the last committed point."
-        )
+        if not _json_logs(args, config):  # under JSON logs, the cycle.error line said it
+            err.print(
+                f"[red]error:[/] {escape(result.error or result.status)}\nNothing committed was "
+                "lost: the next run resumes from the last committed point."
+            )
         return EXIT_ERROR
-    return EXIT_QUARANTINED if summary.get("quarantine") else EXIT_OK
+    return EXIT_QUARANTINED if summary.get("quarantine") or summary.get("set_aside") else EXIT_OK
 
 
+@_json_errors
 def run_service(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -123,9 +153,10 @@ def run_status(args: argparse.Namespace) -> int:
     for what, value in status.rows():
         table.add_row(what, escape(value))
     out.print(table)
-    return EXIT_QUARANTINED if status.quarantine else EXIT_OK
+    return EXIT_QUARANTINED if status.quarantine or status.set_aside else EXIT_OK
 
 
+@_json_errors
 def run_replay(args: argparse.Namespace) -> int:
     from ltcbridge.daemon.lock import single_instance
     from ltcbridge.daemon.replay import replay_quarantine
@@ -138,7 +169,8 @@ def run_replay(args: argparse.Namespace) -> int:
         result = replay_quarantine(state, reader)
     out.print(
         f"Released {result.released} resource(s) from quarantine; "
-        f"{result.still_quarantined} still need a fix. The next sync acts on them."
+        f"{result.still_quarantined} still need a fix. Put {result.resumed} effect(s) set aside "
+        "back in the outbox. The next sync acts on them."
     )
     return EXIT_QUARANTINED if result.still_quarantined else EXIT_OK
 
@@ -170,7 +202,7 @@ def _configured(args: argparse.Namespace) -> Config:
     from ltcbridge.daemon.logs import setup_logging
 
     config = load_config(args.config)
-    setup_logging(config.log_level, config.log_json or getattr(args, "json_logs", False))
+    setup_logging(config.log_level, _json_logs(args, config))
     return config
 
 

@@ -547,13 +547,16 @@ def _subject_element(kind: str, resource: dict[str, Any]) -> tuple[dict[str, Any
 def _answer(task: dict[str, Any]) -> tuple[tuple[str, ...], Link | None]:
     """What a provider's Task says about the referral it focuses, and who said it."""
     focus = (task.get("focus") or {}).get("reference") or ""
-    _, found, rest = focus.rpartition("ServiceRequest/")
+    segments = focus.split("/_history/", 1)[0].split("/")
+    # The referral entry: a ServiceRequest, or the template answer (QuestionnaireResponse) or
+    # coded entry that made the referral, as the practice daemon's write-back names it.
+    kind, rid = segments[-2:] if len(segments) >= 2 else ("", "")
     answer = _TASK_ANSWERS.get(task.get("status") or "", ())
-    if not (found and rest and answer):
+    if not (kind in CARE_PLANNING_TYPES and rid and answer):
         return (), None
     owner = (task.get("owner") or {}).get("identifier") or {}
     provider = owner.get("value") if owner.get("system") == ODS_CODE else None
-    return answer, (f"ServiceRequest/{rest.split('/', 1)[0]}", provider and provider.upper())
+    return answer, (f"{kind}/{rid}", provider and provider.upper())
 
 
 def _performer_ods(resource: dict[str, Any]) -> str | None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from ltcbridge.daemon.check import run_checks
 from ltcbridge.provider import SyncProviderClient
 
-from .conftest import Loop
+from .conftest import Loop, quick_client
 from .loop_data import CONCEPT, PROVIDER, all_of, practice_record, put_all
 
 pytestmark = pytest.mark.integration
@@ -67,7 +68,9 @@ def test_a_referral_retracted_before_it_could_be_sent_never_leaves(loop: Loop) -
     put_all(loop.gp, practice_record(1))
     working = loop.config_path.read_text()
     loop.config_path.write_text(working.replace(loop.provider, "http://127.0.0.1:9"))
-    first = loop.sync()  # the provider cannot be reached: the referral waits in the outbox
+    first = loop.sync(
+        client_factory=quick_client
+    )  # the provider cannot be reached: the referral waits in the outbox
     assert first.summary["referrals_queued"] == 1 and loop.state().backlog() == 1
 
     review = httpx.get(f"{loop.gp}/QuestionnaireResponse/qr1", timeout=10).json()
@@ -117,3 +120,38 @@ def test_a_withdrawn_referral_whose_entry_is_reinstated_is_sent_again_and_can_be
     actions = [row["action"] for row in loop.state().audit_records()]
     assert actions.count("referral-reinstated") == 1
     assert actions.count("referral-withdrawal-sent") == 2
+
+
+def test_deletions_are_followed_on_a_server_without_type_level_history(any_loop: Loop) -> None:
+    """History is optional in R4: without it the state's ids are reconciled with the server's,
+    and no cycle fails for it."""
+    loop = any_loop
+    put_all(loop.gp, practice_record(2, without_consent=frozenset({1, 2})))
+    assert loop.sync().status == "ok"
+
+    httpx.delete(f"{loop.gp}/QuestionnaireResponse/qr1", timeout=10).raise_for_status()
+    second = loop.sync()
+    third = loop.sync()
+
+    assert second.status == "ok", second.error
+    assert second.summary["gp_deleted"] == 1
+    assert third.status == "ok", third.error
+    assert third.summary["gp_deleted"] == 0
+    open_ones = loop.state().open_referrals("referral-lead-provider", "queued", "no-consent")
+    assert [e.source for e in open_ones] == []
+    retracted = (
+        loop.state()
+        .db.execute("SELECT resource_type || '/' || id FROM entry WHERE retracted = 1")
+        .fetchall()
+    )
+    assert [r[0] for r in retracted] == ["QuestionnaireResponse/qr1"]
+    has_history = "history-type" in httpx.get(f"{loop.gp}/metadata", timeout=10).text
+    assert second.summary["gp_deletion_method"] == ("history" if has_history else "reconcile")
+
+
+def test_check_says_which_way_deletions_are_followed(any_loop: Loop) -> None:
+    rows = {row.thing: row for row in run_checks(any_loop.config)}
+    has_history = "history-type" in httpx.get(f"{any_loop.gp}/metadata", timeout=10).text
+    expected = "type-level _history" if has_history else "which of the entries held still exist"
+    assert expected in rows["GP deletions"].detail
+    assert all(row.status != "problem" for row in rows.values())

@@ -11,9 +11,9 @@ import pytest
 
 from ltcbridge.daemon.clients import make_client
 from ltcbridge.daemon.config import EndpointConfig
-from ltcbridge.fhirclient import FhirClient, RetryPolicy
+from ltcbridge.fhirclient import FhirClient
 
-from .conftest import Loop
+from .conftest import QUICK, Loop
 from .loop_data import (
     OUTCOME,
     PRACTICE,
@@ -26,7 +26,6 @@ from .loop_data import (
 )
 
 pytestmark = pytest.mark.integration
-QUICK = RetryPolicy(max_attempts=2, base_delay=0.001, max_delay=0.001, budget=1, jitter=0)
 
 
 class SimulatedCrash(BaseException):

@@ -16,6 +16,10 @@
 // and prints "LISTENING <port>" as its first stdout line. Base URL: http://127.0.0.1:<port>/fhir
 // EXPORT_POLLS (default 2): how many status polls answer 202 before the manifest is ready.
 // EXPORT_RETRY_AFTER (default 1): the Retry-After seconds sent while an export is in progress.
+// ENGINE_PROFILE=independent: behave like an independent server, not like this project's helper:
+//   no type- or system-level _history (404 + OperationOutcome, and not in the
+//   CapabilityStatement: both are optional in R4), and search paging by opaque cursor
+//   (`?_getpages=TOKEN` on the base URL, as HAPI does) instead of _offset links.
 import {
   allOk,
   badRequest,
@@ -36,6 +40,9 @@ const BASE_PATH = '/fhir';
 const DEFAULT_COUNT = 20;
 const EXPORT_POLLS = Number(process.env.EXPORT_POLLS ?? 2);
 const EXPORT_RETRY_AFTER = Number(process.env.EXPORT_RETRY_AFTER ?? 1);
+const INDEPENDENT = process.env.ENGINE_PROFILE === 'independent';
+/** Cursor pages of the independent profile: token -> {resourceType, query, offset, count}. */
+let cursors = new Map();
 const SUPPORTED_TYPES = [
   'Patient', 'Practitioner', 'PractitionerRole', 'Organization', 'Encounter', 'Condition',
   'Observation', 'Procedure', 'CarePlan', 'Goal', 'ServiceRequest', 'Task', 'Questionnaire',
@@ -123,6 +130,11 @@ function resourceHeaders(resource, req, created) {
 // ---- search: paging links and _include ----
 
 function pageLink(req, path, query, offset, count) {
+  if (INDEPENDENT) {
+    const token = generateId();
+    cursors.set(token, { resourceType: path, query: { ...query }, offset, count });
+    return `${baseUrl(req)}?_getpages=${token}`;
+  }
   const params = new URLSearchParams(query);
   params.set('_offset', String(offset));
   params.set('_count', String(count));
@@ -159,14 +171,17 @@ async function includedEntries(entries, includes) {
   return result;
 }
 
-async function handleSearch(req, res, resourceType, url) {
-  const query = Object.fromEntries(
-    [...new Set(url.searchParams.keys())].map((k) => [k, url.searchParams.getAll(k).join(',')])
-  );
-  const count = Number(query._count ?? DEFAULT_COUNT);
-  const offset = Number(query._offset ?? 0);
-  const includes = url.searchParams.getAll('_include');
+async function handleSearch(req, res, resourceType, url, cursor) {
+  const query = cursor
+    ? { ...cursor.query }
+    : Object.fromEntries(
+        [...new Set(url.searchParams.keys())].map((k) => [k, url.searchParams.getAll(k).join(',')])
+      );
+  const count = cursor ? cursor.count : Number(query._count ?? DEFAULT_COUNT);
+  const offset = cursor ? cursor.offset : Number(query._offset ?? 0);
+  const includes = cursor ? [query._include].filter(Boolean) : url.searchParams.getAll('_include');
   delete query._include;
+  delete query._offset;
   const routed = new URLSearchParams({ ...query, _count: String(count), _offset: String(offset) });
   const [outcome, bundle] = await router.handleRequest(
     { method: 'GET', url: `${resourceType}?${routed}`, pathname: '', body: undefined, params: {}, query: {} },
@@ -259,9 +274,9 @@ function handleHistory(req, res, resourceType, url) {
 function capabilityStatement() {
   const resource = SUPPORTED_TYPES.map((type) => ({
     type,
-    interaction: ['read', 'vread', 'update', 'delete', 'history-instance', 'history-type', 'create', 'search-type'].map(
-      (code) => ({ code })
-    ),
+    interaction: ['read', 'vread', 'update', 'delete', 'history-instance', 'history-type', 'create', 'search-type']
+      .filter((code) => !(INDEPENDENT && code === 'history-type'))
+      .map((code) => ({ code })),
     versioning: 'versioned',
     conditionalCreate: true,
     conditionalUpdate: true,
@@ -285,7 +300,7 @@ function capabilityStatement() {
       {
         mode: 'server',
         resource,
-        interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }],
+        interaction: [{ code: 'transaction' }, { code: 'batch' }, ...(INDEPENDENT ? [] : [{ code: 'history-system' }])],
         operation: [{ name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export' }],
       },
     ],
@@ -453,6 +468,7 @@ async function handle(req, res) {
     repo.clear();
     deletions = [];
     exportJobs = new Map();
+    cursors = new Map();
     return sendOutcome(res, allOk);
   }
   if (req.method === 'GET' && first === '$export') {
@@ -464,7 +480,14 @@ async function handle(req, res) {
   if (req.method === 'GET' && first === '$export-file') {
     return handleExportFile(res, second, segments[2]);
   }
+  if (req.method === 'GET' && !first && url.searchParams.has('_getpages')) {
+    const cursor = cursors.get(url.searchParams.get('_getpages'));
+    return cursor ? handleSearch(req, res, cursor.resourceType, url, cursor) : sendOutcome(res, notFound);
+  }
   if (req.method === 'GET' && (first === '_history' || (second === '_history' && segments.length === 2))) {
+    if (INDEPENDENT) {
+      return sendOutcome(res, notFound);
+    }
     return handleHistory(req, res, first === '_history' ? undefined : first, url);
   }
   if (req.method === 'GET' && segments.length === 1 && !first.startsWith('$')) {

@@ -13,12 +13,13 @@ from typing import Any
 
 from ltcbridge.daemon.clients import make_client
 from ltcbridge.daemon.config import Config, EndpointConfig
-from ltcbridge.daemon.pull import GP_TYPES
+from ltcbridge.daemon.pull import GP_TYPES, HISTORY, RECONCILE_PAGE, deletion_method
 from ltcbridge.daemon.state import SCHEMA_VERSION, StateError, StateStore
 from ltcbridge.errors import LtcbridgeError
 from ltcbridge.feed.transport.mesh import MeshSettings
 from ltcbridge.fhirclient import (
     AuthenticationError,
+    Capabilities,
     FhirClient,
     FhirError,
     FhirTransportError,
@@ -108,20 +109,39 @@ def _state(config: Config) -> CheckRow:
         store = StateStore(config.state_path)
         store.close()
     except (StateError, OSError) as exc:
+        damaged = "damaged" in str(exc)
         return CheckRow(
             "state file",
             PROBLEM,
             str(exc),
-            "check [state] path and that the service account can write to its folder",
+            "follow the detail: move the file aside, then restore a backup or start empty"
+            if damaged
+            else "check [state] path and that the service account can write to its folder",
         )
     return CheckRow("state file", READY, f"{config.state_path} (schema {SCHEMA_VERSION})")
 
 
 async def _endpoints(config: Config, factory: Callable[..., FhirClient]) -> list[CheckRow]:
-    rows = [await _endpoint(config.gp, "GP record", GP_TYPES, factory)]
+    gp, capabilities = await _endpoint(config.gp, "GP record", GP_TYPES, factory)
+    rows = [gp]
+    if capabilities is not None and config.gp_mode != "bulk":
+        rows.append(_deletions(capabilities))
     for provider in config.providers:
-        rows.append(await _endpoint(provider, f"provider {provider.name}", PROVIDER_TYPES, factory))
+        label = f"provider {provider.name}"
+        rows.append((await _endpoint(provider, label, PROVIDER_TYPES, factory))[0])
     return rows
+
+
+def _deletions(capabilities: Capabilities) -> CheckRow:
+    """How the daemon will find entries deleted at the GP, as the CapabilityStatement decides."""
+    if deletion_method(capabilities) == HISTORY:
+        return CheckRow("GP deletions", READY, "followed through type-level _history")
+    return CheckRow(
+        "GP deletions",
+        NOTE,
+        "the server has no type-level _history (optional in FHIR R4): each cycle asks it which "
+        f"of the entries held still exist, {RECONCILE_PAGE} ids per search",
+    )
 
 
 async def _endpoint(
@@ -129,7 +149,8 @@ async def _endpoint(
     label: str,
     types: tuple[str, ...],
     factory: Callable[..., FhirClient],
-) -> CheckRow:
+) -> tuple[CheckRow, Capabilities | None]:
+    """One row for the endpoint, and its capabilities when it could be asked."""
     quick = RetryPolicy(max_attempts=2, base_delay=0.2, max_delay=1, budget=10)
     try:
         async with factory(endpoint, retry=quick) as client:
@@ -144,21 +165,21 @@ async def _endpoint(
             f"{endpoint.base_url}: credentials refused",
             f"check the {endpoint.auth.kind} settings and that the key or token is the "
             "one registered with this server",
-        )
+        ), None
     except FhirTransportError:
         return CheckRow(
             label,
             PROBLEM,
             f"{endpoint.base_url}: cannot connect",
             "check the address, the network/firewall and the proxy",
-        )
+        ), None
     except FhirError as exc:
         return CheckRow(
             label,
             PROBLEM,
             f"{endpoint.base_url}: {type(exc).__name__}",
             f"the server answered with an error ({exc}); ask its supplier",
-        )
+        ), None
     detail = f"FHIR {capabilities.fhir_version}, {capabilities.software or 'software not stated'}"
     if missing:
         return CheckRow(
@@ -166,5 +187,5 @@ async def _endpoint(
             PROBLEM,
             detail + f"; cannot search {', '.join(missing)}",
             "ask the supplier to enable these resource types for this client",
-        )
-    return CheckRow(label, READY, detail + f"; auth {endpoint.auth.kind} accepted")
+        ), capabilities
+    return CheckRow(label, READY, detail + f"; auth {endpoint.auth.kind} accepted"), capabilities

@@ -36,6 +36,20 @@ def single_instance(state_path: Path) -> Iterator[None]:
         handle.close()
 
 
+def in_use(state_path: Path) -> bool:
+    """Is some process holding the state file's lock right now (a sync or daemon running)?
+    A run recorded as "running" with nobody holding the lock ended without finishing."""
+    lock_path = state_path.with_name(state_path.name + ".lock")
+    if not lock_path.exists():
+        return False
+    with open(lock_path, "a+b") as handle:
+        try:
+            _lock(handle.fileno())
+        except OSError:
+            return True
+    return False  # closing the handle released the lock just taken
+
+
 def _lock(fd: int) -> None:
     if sys.platform == "win32":  # pragma: no cover - Windows
         import msvcrt

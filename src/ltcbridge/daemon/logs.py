@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 LOGGER_NAME = "ltcbridge.daemon"
+ROOT_LOGGER = "ltcbridge"
 log = logging.getLogger(LOGGER_NAME)
 
 
@@ -23,9 +24,13 @@ class JsonFormatter(logging.Formatter):
         payload: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
-            "event": record.getMessage(),
         }
-        payload.update(getattr(record, "fields", {}))
+        if hasattr(record, "fields"):  # the daemon's events: a name and fields
+            payload["event"] = record.getMessage()
+            payload.update(record.fields)
+        else:  # the FHIR client's messages (retries, export progress): the logger is the event
+            payload["event"] = record.name
+            payload["message"] = record.getMessage()
         if record.exc_info and record.exc_info[1] is not None:
             payload["error"] = f"{type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
         return json.dumps(payload, default=str)
@@ -43,13 +48,32 @@ class TextFormatter(logging.Formatter):
         return text
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is when a line is logged, not as it was when logging
+    was set up (a service wrapper or a test may replace it; the old one may be closed)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        """Ignored: the stream is always the current ``sys.stderr``."""
+
+
 def setup_logging(level: str = "info", json_lines: bool = False) -> None:
-    """Send the daemon's logs to stderr (journald and Windows service wrappers capture it)."""
-    handler = logging.StreamHandler(sys.stderr)
+    """Send every ltcbridge log (the daemon's events and the FHIR client's retries alike) to
+    stderr in one format (journald and Windows service wrappers capture it): with
+    ``json_lines`` every line is a JSON object."""
+    handler = _StderrHandler()
     handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
-    log.handlers[:] = [handler]
-    log.setLevel(level.upper())
-    log.propagate = False
+    root = logging.getLogger(ROOT_LOGGER)
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False
+    log.handlers[:] = []
+    log.setLevel(logging.NOTSET)  # the ltcbridge logger's level decides
+    log.propagate = True
 
 
 def event(name: str, level: int = logging.INFO, **fields: Any) -> None:

@@ -25,6 +25,7 @@ from ltcbridge.daemon.identifiers import (
 )
 from ltcbridge.daemon.logs import event
 from ltcbridge.daemon.pull import Stopping, keep_aside
+from ltcbridge.daemon.referral import WITHDRAWAL_SUFFIX, WITHDRAWN_REASON, latest_key
 from ltcbridge.daemon.state import StateStore, now_iso
 from ltcbridge.errors import BadResource
 from ltcbridge.fhir_problems import MALFORMED
@@ -202,16 +203,35 @@ class OutcomePuller:
             },
         }
         key = f"{value}-{status}"
-        return key, self._payload("upsert", copy, f"{key}-provenance", source)
+        author = self._practice_ref() if self._withdrawn_here(task, value) else None
+        return key, self._payload("upsert", copy, f"{key}-provenance", source, author)
+
+    def _withdrawn_here(self, task: Resource, value: str) -> bool:
+        """Is this cancelled Task the practice's own withdrawal coming back (the practice sent
+        it, with its reason), not the provider's decision? Then the practice is its author."""
+        if task.get("status") != "cancelled":
+            return False
+        referral = value.removesuffix(TASK_SUFFIX)
+        key = latest_key(self.state, referral + WITHDRAWAL_SUFFIX)
+        found = self.state.effect(key) if key else None
+        said = ((task.get("statusReason") or {}).get("text") or "") == WITHDRAWN_REASON
+        return found is not None and found[1] == "done" and said
 
     def _payload(
-        self, mode: str, resource: Resource, provenance_value: str, source: str
+        self,
+        mode: str,
+        resource: Resource,
+        provenance_value: str,
+        source: str,
+        author: Resource | None = None,
     ) -> Resource:
+        """The write-back effect: the resource, and a Provenance naming its author (the
+        provider, unless ``author`` says otherwise)."""
         provenance = {
             "resourceType": "Provenance",
             "identifier": [identifier(OUTCOME_SYSTEM, provenance_value)],
             "recorded": now_iso(),
-            "agent": [{"who": self._provider_ref()}],
+            "agent": [{"who": author or self._provider_ref()}],
         }
         return {
             "mode": mode,
@@ -220,6 +240,9 @@ class OutcomePuller:
             "source": source,
             "provider": self.provider.name,
         }
+
+    def _practice_ref(self) -> Resource:
+        return {"identifier": identifier(ODS_CODE, self.practice_ods)}
 
     def _provider_ref(self) -> Resource:
         return {"identifier": identifier(ODS_CODE, self.provider.ods or "")}

@@ -17,7 +17,7 @@ from ltcbridge.daemon.logs import event
 from ltcbridge.daemon.state import StateStore
 from ltcbridge.errors import BadResource
 from ltcbridge.fhir_problems import MALFORMED
-from ltcbridge.fhirclient import FhirClient, IncrementalState
+from ltcbridge.fhirclient import Capabilities, FhirClient, FhirHttpError, IncrementalState
 from ltcbridge.read import CARE_PLANNING_TYPES, Reader, instant_us
 
 GP_TYPES: tuple[str, ...] = ("Patient", *sorted(CARE_PLANNING_TYPES))
@@ -35,6 +35,7 @@ class PullCounts:
     read: dict[str, int] = field(default_factory=dict)
     quarantined: int = 0
     deleted: int = 0
+    deletion_method: str = "none"  # bulk exports cannot see deletions
 
 
 class BatchWriter:
@@ -110,34 +111,86 @@ async def pull_gp(
             event("gp.pulled", resource_type=resource_type, count=read)
         if should_stop():
             raise Stopping
-    counts.deleted = await pull_deletions(gp, state)
+    counts.deleted, counts.deletion_method = await pull_deletions(gp, state)
     return counts
 
 
 DELETIONS = "$deletions"
-CLOCK_OVERLAP = timedelta(minutes=5)  # server and practice clocks may differ a little
+CLOCK_OVERLAP = timedelta(minutes=5)  # the server's clocks may differ a little between nodes
+HISTORY, RECONCILE = "history", "reconcile"
+RECONCILE_PAGE = 100  # ids asked about in one search
+# What a server answers for an interaction it does not have (404/405/501 mostly; 400 from some).
+_UNSUPPORTED = frozenset({400, 404, 405, 410, 422, 501})
 
 
-async def pull_deletions(gp: FhirClient, state: StateStore) -> int:
-    """Follow deletions at the GP through ``_history`` since the last pass, so a deleted entry
-    neither counts nor is referred. The first pass only sets the starting point: entries read
-    for the first time are current by definition."""
-    saved = state.watermark(GP_ENDPOINT, DELETIONS)
-    started = datetime.now(UTC) - CLOCK_OVERLAP
+def deletion_method(capabilities: Capabilities) -> str:
+    """How deletions at the GP are found: ``_history`` when the server says it has type-level
+    history for every care-planning type (optional in R4), else by reconciling ids."""
+    types = sorted(CARE_PLANNING_TYPES)
+    return HISTORY if all(capabilities.supports(t, "history-type") for t in types) else RECONCILE
+
+
+async def pull_deletions(gp: FhirClient, state: StateStore) -> tuple[int, str]:
+    """Follow deletions at the GP, so a deleted entry neither counts nor is referred.
+
+    Returns (how many entries were found deleted, the method used). The method follows the
+    CapabilityStatement; a server that claims history but answers it with "not supported" is
+    reconciled instead for this cycle (an optional interaction never fails the cycle). The
+    watermark is the server's clock (its ``Date``), never this machine's.
+    """
+    method = deletion_method(await gp.capabilities())
+    server_now = gp.server_date or datetime.now(UTC)
     deleted = 0
-    if saved:
-        since = datetime.fromisoformat(saved["since"])
-        with state.unit():
-            for resource_type in sorted(CARE_PLANNING_TYPES):
-                async for version in gp.history(resource_type, since=since):
-                    if version.deleted and state.retract_deleted(
-                        version.resource_type, version.id, instant_us(version.last_updated)
-                    ):
-                        deleted += 1
+    if method == HISTORY:
+        try:
+            deleted = await _deletions_in_history(gp, state)
+        except FhirHttpError as exc:
+            if exc.status not in _UNSUPPORTED:
+                raise
+            event("gp.history_unavailable", level=30, status=exc.status, method=RECONCILE)
+            method = RECONCILE
+    if method == RECONCILE:
+        deleted = await _deletions_by_reconciling(gp, state, server_now)
     with state.unit():
-        state.set_watermark(GP_ENDPOINT, DELETIONS, {"since": started.isoformat()})
+        since = server_now - CLOCK_OVERLAP
+        state.set_watermark(GP_ENDPOINT, DELETIONS, {"since": since.isoformat(), "method": method})
     if deleted:
-        event("gp.deleted", count=deleted)
+        event("gp.deleted", count=deleted, method=method)
+    return deleted, method
+
+
+async def _deletions_in_history(gp: FhirClient, state: StateStore) -> int:
+    """Deletions in each type's ``_history`` since the last pass. The first pass only sets the
+    starting point: entries read for the first time are current by definition."""
+    saved = state.watermark(GP_ENDPOINT, DELETIONS)
+    if not saved:
+        return 0
+    since, deleted = datetime.fromisoformat(saved["since"]), 0
+    with state.unit():
+        for resource_type in sorted(CARE_PLANNING_TYPES):
+            async for version in gp.history(resource_type, since=since):
+                if version.deleted and state.retract_deleted(
+                    version.resource_type, version.id, instant_us(version.last_updated)
+                ):
+                    deleted += 1
+    return deleted
+
+
+async def _deletions_by_reconciling(gp: FhirClient, state: StateStore, now: datetime) -> int:
+    """Ask the server which of the current entries the state holds still exist, by ``_id``
+    searches of ``RECONCILE_PAGE`` ids (one unit of work each); those it no longer has were
+    deleted. A server that ignored ``_id`` would answer with more, never fewer: safe."""
+    deleted_us, deleted = int(now.timestamp() * 1_000_000), 0
+    for resource_type in sorted(CARE_PLANNING_TYPES):
+        ids = state.current_ids(resource_type)
+        for start in range(0, len(ids), RECONCILE_PAGE):
+            page = ids[start : start + RECONCILE_PAGE]
+            query = {"_id": ",".join(page), "_count": str(len(page))}
+            present = {r.get("id") async for r in gp.search(resource_type, query)}
+            with state.unit():
+                for rid in page:
+                    if rid not in present:
+                        deleted += state.retract_deleted(resource_type, rid, deleted_us)
     return deleted
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from ltcbridge.concepts import CONCEPT_SYSTEM, CONSENT, GOAL, NEED_DOMAINS, REFERRAL, SUPPORT_LEVELS
 from ltcbridge.daemon.config import EndpointConfig
+from ltcbridge.daemon.effects import Guard
 from ltcbridge.daemon.identifiers import (
     GOAL_SYSTEM,
     REFERRAL_SYSTEM,
@@ -26,12 +27,14 @@ from ltcbridge.daemon.identifiers import (
     stable_urn,
 )
 from ltcbridge.daemon.routing import Router
-from ltcbridge.daemon.state import StateStore, StoredEntry
+from ltcbridge.daemon.state import Effect, StateStore, StoredEntry
 from ltcbridge.fhirclient import upsert_entry
 from ltcbridge.uris import NHS_NUMBER, ODS_CODE
 
 SENT, NO_CONSENT, NO_PATIENT, NO_PROVIDER = "queued", "no-consent", "no-patient", "no-provider"
 WITHDRAWN = "withdrawn"
+NOT_REFERRED = "not-referred"  # the entry no longer asks for a referral (answer amended)
+DECISION_CHANGED = "decision-changed"
 WITHDRAWAL_SUFFIX = "-withdrawal"
 AGAIN_SUFFIX = "-again-"  # outbox keys of a referral sent again after a reinstatement
 WITHDRAWN_REASON = "Withdrawn by the practice: the referral was recorded in error at the GP"
@@ -61,24 +64,52 @@ def plan_referrals(
     return Decisions(counts[SENT], counts[NO_CONSENT], counts[NO_PATIENT], counts[NO_PROVIDER])
 
 
-def _decide(state: StateStore, practice_ods: str, router: Router, entry: StoredEntry) -> str:
+def _blocked(state: StateStore, entry: StoredEntry) -> str | None:
+    """Why nothing about this person may leave now (None: it may): no Patient with an NHS
+    number, or no current entry asserting consent. Asked when deciding and again when sending."""
     patient = state.patient(entry.subject_kind, entry.subject_value)
-    provider = router.providers[0]
     if patient is None or not patient["nhs_number"]:
-        decision = NO_PATIENT
-    elif not any(CONSENT in e.concepts for e in state.entries_of(patient)):
-        decision = NO_CONSENT
-    else:
-        needs = [c for c in NEED_DOMAINS if c in _review_concepts(state, entry, patient)]
-        routed = router.provider_for(needs)
-        if routed is None:
-            decision = NO_PROVIDER  # the directory has nobody offering these needs here
-        else:
-            bundle = referral_entries(state, practice_ods, routed, entry, patient)
-            key = next_key(state, referral_value(practice_ods, entry.source))
-            state.enqueue(key, "referral", routed.name, {"source": entry.source, "entries": bundle})
-            state.decide(entry.source, SENT)
-            return SENT
+        return NO_PATIENT
+    if not any(CONSENT in e.concepts for e in state.entries_of(patient)):
+        return NO_CONSENT
+    return None
+
+
+def recheck_referral(state: StateStore, effect: Effect) -> str | None:
+    """Why a referral waiting in the outbox may no longer leave, from the state as it is now
+    (None: it may). Withdrawals always may: they carry no more than the provider has."""
+    if effect.kind != "referral":
+        return None
+    source = effect.payload["source"]
+    entry = state.entry(source)
+    if entry is None or entry.retracted:
+        return WITHDRAWN
+    if REFERRAL not in entry.concepts:
+        return NOT_REFERRED
+    if state.decision(source) != SENT:
+        return DECISION_CHANGED
+    return _blocked(state, entry)
+
+
+def cancel_referral(state: StateStore, effect: Effect, reason: str) -> None:
+    """Record a referral cancelled at send time: decided again as the reason says (no consent:
+    re-decided when consent is recorded; withdrawn: reinstated if the entry comes back)."""
+    source = effect.payload["source"]
+    if reason != DECISION_CHANGED:
+        state.decide(source, reason)
+    state.audit(
+        "effect-cancelled", source, recipient=effect.target, referral=effect.key, reason=reason
+    )
+
+
+REFERRAL_GUARD = Guard(recheck_referral, cancel_referral)
+
+
+def _decide(state: StateStore, practice_ods: str, router: Router, entry: StoredEntry) -> str:
+    decision = _blocked(state, entry) or _queue(state, practice_ods, router, entry)
+    if decision == SENT:
+        return SENT
+    provider = router.providers[0]
     previous = state.decision(entry.source)
     state.decide(entry.source, decision)
     if previous != decision:  # audit a non-send once, not every cycle
@@ -90,6 +121,23 @@ def _decide(state: StateStore, practice_ods: str, router: Router, entry: StoredE
             reason=decision,
         )
     return decision
+
+
+def _queue(state: StateStore, practice_ods: str, router: Router, entry: StoredEntry) -> str:
+    """Put the referral in the outbox for the provider the router picks (SENT), or say that
+    nobody offers these needs here (NO_PROVIDER). Only for a person who may be referred."""
+    patient = state.patient(entry.subject_kind, entry.subject_value)
+    if patient is None:  # _blocked said NO_PATIENT already; kept for the type checker
+        return NO_PATIENT
+    needs = [c for c in NEED_DOMAINS if c in _review_concepts(state, entry, patient)]
+    routed = router.provider_for(needs)
+    if routed is None:
+        return NO_PROVIDER  # the directory has nobody offering these needs here
+    bundle = referral_entries(state, practice_ods, routed, entry, patient)
+    key = next_key(state, referral_value(practice_ods, entry.source))
+    state.enqueue(key, "referral", routed.name, {"source": entry.source, "entries": bundle})
+    state.decide(entry.source, SENT)
+    return SENT
 
 
 def plan_withdrawals(state: StateStore, practice_ods: str) -> int:

@@ -14,10 +14,12 @@ from ltcbridge.read import Reader
 class ReplayResult:
     released: int
     still_quarantined: int
+    resumed: int = 0
 
 
 def replay_quarantine(state: StateStore, reader: Reader) -> ReplayResult:
-    """One transaction: each item that now reads is stored and leaves quarantine.
+    """One transaction: each item that now reads is stored and leaves quarantine, and each
+    effect set aside goes back in the outbox.
 
     Referrals it makes possible are decided by the next cycle, like any other new entry.
     """
@@ -27,4 +29,15 @@ def replay_quarantine(state: StateStore, reader: Reader) -> ReplayResult:
             if store_resource(state, reader, json.loads(row["raw"])):
                 released += 1
                 state.audit("replayed", row["resource"], reason=row["reason"])
-    return ReplayResult(released, state.quarantine_count())
+        resumed = _resume_set_aside(state)
+    return ReplayResult(released, state.quarantine_count(), resumed)
+
+
+def _resume_set_aside(state: StateStore) -> int:
+    """Effects set aside after failing again and again go back in the outbox (after the
+    endpoint or the data was fixed); each is checked again before it is performed."""
+    rows = state.set_aside_effects()
+    for row in rows:
+        state.audit("effect-resumed", row["key"], recipient=row["target"], reason=row["last_error"])
+    state.resume_set_aside()
+    return len(rows)

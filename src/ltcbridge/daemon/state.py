@@ -14,6 +14,7 @@ The file holds patient data: it is created readable by its owner only.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sqlite3
@@ -81,6 +82,24 @@ class StateError(LtcbridgeError):
     """The state file cannot be used (newer schema, unreadable, locked)."""
 
 
+def damaged(path: Path, why: str) -> StateError:
+    """The error for a state file SQLite finds damaged, saying what to do about it."""
+    return StateError(
+        f"the state file {path} is damaged ({why}). Stop every ltcbridge process using it, "
+        "move it aside (keep it: it holds patient data and the audit log; store it like the "
+        "file itself), then restore it from your latest backup, or let ltcbridge start an "
+        "empty one: the next sync reads the GP record again, and referrals and outcomes "
+        "already sent are found again by their identifiers, not duplicated"
+    )
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """SQLite's "database or disk is full", or the operating system's ENOSPC/EDQUOT."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return "full" in str(exc)
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -130,10 +149,22 @@ class StateStore:
         except sqlite3.Error as exc:
             raise StateError(f"cannot open the state file {self.path}: {exc}") from None
         self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("PRAGMA foreign_keys=ON")
+        try:
+            self._check_intact()
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            raise damaged(self.path, str(exc)) from None
         self._migrate()
+
+    def _check_intact(self) -> None:
+        """``PRAGMA quick_check`` before anything is read or written: a damaged file is refused
+        with what to do, never used (decisions on damaged data could send what must not go)."""
+        problems = [row[0] for row in self.db.execute("PRAGMA quick_check(5)").fetchall()]
+        if problems != ["ok"]:
+            raise sqlite3.DatabaseError("; ".join(problems))
 
     def close(self) -> None:
         self.db.close()
@@ -158,7 +189,8 @@ class StateStore:
         try:
             yield self.db
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:  # SQLite may have rolled back already (a full disk)
+                self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
 
@@ -201,6 +233,14 @@ class StateStore:
         )
         return cursor.rowcount > 0
 
+    def current_ids(self, resource_type: str) -> list[str]:
+        """Ids of the entries of a type that still assert something (for reconciling)."""
+        rows = self.db.execute(
+            "SELECT id FROM entry WHERE resource_type = ? AND retracted = 0 ORDER BY id",
+            (resource_type,),
+        ).fetchall()
+        return [row[0] for row in rows]
+
     def put_entry(self, fields: tuple[Any, ...]) -> bool:
         """Store an entry version (the reader's ``EntryFields``) if it is the latest."""
         kind, rid, updated, version, subject, date, _, concepts, goals, stars, retracted, _ = fields
@@ -234,6 +274,12 @@ class StateStore:
                 (value,),
             ).fetchone()
         return None
+
+    def entry(self, source: str) -> StoredEntry | None:
+        """The latest stored version of an entry, by ``Type/id``."""
+        kind, _, rid = source.partition("/")
+        rows = self._entries("SELECT * FROM entry WHERE resource_type = ? AND id = ?", (kind, rid))
+        return rows[0] if rows else None
 
     def patient_by_nhs(self, nhs: str) -> sqlite3.Row | None:
         return self.patient("nhs", nhs)
@@ -356,10 +402,32 @@ class StateStore:
             "UPDATE outbox SET status = 'done', done_at = ? WHERE key = ?", (now_iso(), key)
         )
 
-    def mark_failed_attempt(self, key: str, error: str) -> None:
+    def mark_failed_attempt(self, key: str, error: str) -> int:
+        """Count one failed cycle of an effect, with why; returns its attempts so far."""
         self.db.execute(
             "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE key = ?", (error, key)
         )
+        row = self.db.execute("SELECT attempts FROM outbox WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def set_aside(self, key: str) -> None:
+        """Stop retrying an effect that kept failing: a person looks at it (``status``), and
+        ``replay`` puts it back."""
+        self.db.execute("UPDATE outbox SET status = 'set-aside' WHERE key = ? AND status = "
+                        "'pending'", (key,))  # fmt: skip
+
+    def set_aside_effects(self) -> list[sqlite3.Row]:
+        """Effects set aside: key, kind, target, attempts and the last reason."""
+        return self.db.execute(
+            "SELECT key, kind, target, attempts, last_error FROM outbox WHERE status = "
+            "'set-aside' ORDER BY key"
+        ).fetchall()
+
+    def resume_set_aside(self) -> int:
+        """Put every set-aside effect back in the outbox with a fresh count of attempts."""
+        return self.db.execute(
+            "UPDATE outbox SET status = 'pending', attempts = 0 WHERE status = 'set-aside'"
+        ).rowcount
 
     def backlog(self) -> int:
         return self.db.execute("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0]

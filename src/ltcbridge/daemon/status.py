@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ltcbridge.daemon.config import Config
+from ltcbridge.daemon.lock import in_use
 from ltcbridge.daemon.state import StateStore
 
 
@@ -18,15 +19,24 @@ class Status:
     backlog: int
     quarantine: int
     next_run: str | None
+    set_aside: list[str]
+    running: bool = False  # a process holds the state file now
 
     def rows(self) -> list[tuple[str, str]]:
         """(what, value) pairs for a table a person reads."""
         run = self.last_run
-        last = (
-            "never"
-            if run is None
-            else f"{run['status']} at {run['finished_at'] or run['started_at']}"
-        )
+        if run is None:
+            last = "never"
+        elif run["status"] == "running" and not self.running:
+            last = (
+                f"interrupted: started at {run['started_at']}, the process ended before it "
+                "finished (stopped hard, crashed or a power cut); nothing committed was lost "
+                "and the next run resumes"
+            )
+        elif run["status"] == "running":
+            last = f"running since {run['started_at']}"
+        else:
+            last = f"{run['status']} at {run['finished_at'] or run['started_at']}"
         if run and run["summary"].get("error"):
             last += f" ({run['summary']['error']})"
         return [
@@ -34,6 +44,10 @@ class Status:
             ("last successful run", self.last_success or "never"),
             ("backlog (effects waiting to be sent or written)", str(self.backlog)),
             ("quarantined resources", str(self.quarantine)),
+            (
+                "effects set aside (kept failing; `ltcbridge replay` tries them again)",
+                "; ".join(self.set_aside) or "none",
+            ),
             ("next run due", self.next_run or "at the next start of the daemon"),
         ]
 
@@ -51,4 +65,9 @@ def read_status(config: Config, state: StateStore) -> Status:
         backlog=state.backlog(),
         quarantine=state.quarantine_count(),
         next_run=next_run,
+        running=in_use(config.state_path),
+        set_aside=[
+            f"{r['key']} ({r['kind']} to {r['target']}: {r['last_error']}, {r['attempts']} tries)"
+            for r in state.set_aside_effects()
+        ],
     )

@@ -22,6 +22,8 @@ from .errors import (
     RetryableHttpError,
     ServerError,
     TokenError,
+    TruncatedFileError,
+    UnreachableError,
 )
 from .resilience import RetryPolicy
 from .search import HistoryEntry, IncrementalState, SearchEntry
@@ -56,6 +58,8 @@ __all__ = [
     "SmartBackendAuth",
     "SyncFhirClient",
     "TokenError",
+    "TruncatedFileError",
+    "UnreachableError",
     "WriteResult",
     "make_bundle",
     "upsert_entry",

@@ -15,11 +15,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 
-from .errors import BulkExportError, OutcomeIssue, parse_outcome
+from .errors import (
+    BulkExportError,
+    FhirError,
+    FhirHttpError,
+    FhirTransportError,
+    OutcomeIssue,
+    TruncatedFileError,
+    parse_outcome,
+    safe_url,
+)
 from .search import format_instant, parse_instant
-from .transport import Request, Transport
+from .transport import Request, Transport, is_retryable
 
 log = logging.getLogger("ltcbridge.fhirclient")
 
@@ -115,7 +125,7 @@ class BulkExport:
         result = ExportResult(parse_instant(manifest["transactionTime"]))
         for index, output in enumerate(manifest.get("output") or ()):
             path = self.out_dir / f"{index:03d}-{output['type']}.ndjson"
-            count = await self._fetch_file(output["url"], path, authenticated)
+            count = await self._fetch_file(output["url"], path, authenticated, output.get("count"))
             result.files.append(ExportedFile(output["type"], path, count))
         for index, output in enumerate(manifest.get("error") or ()):
             path = self.out_dir / f"error-{index:03d}.ndjson"
@@ -128,24 +138,74 @@ class BulkExport:
             log.warning("bulk export reported: %s", issue)
         return result
 
-    async def _fetch_file(self, url: str, path: Path, authenticated: bool) -> int:
-        """Stream one file to ``path`` (via a temporary name, so a partial file is never left)."""
+    async def _fetch_file(
+        self, url: str, path: Path, authenticated: bool, expected: int | None = None
+    ) -> int:
+        """Download one file, fetched again whole after a transient failure (429/5xx, a dropped
+        connection, a truncated file) as the client's RetryPolicy allows, honouring
+        Retry-After. One busy answer must not abandon an export that took the server hours."""
+        retry, attempt = self.transport.retry, 1
+        while True:
+            try:
+                return await self._fetch_once(url, path, authenticated, expected)
+            except FhirError as exc:
+                if attempt >= retry.max_attempts or not is_retryable(exc):
+                    raise
+                wait = exc.retry_after if isinstance(exc, FhirHttpError) else None
+                delay = wait if wait is not None else retry.backoff(attempt, self.transport.rng)
+                log.warning(
+                    "fetching export file %s again in %.2fs (attempt %d): %s",
+                    safe_url(url), delay, attempt, str(exc).splitlines()[0],
+                )  # fmt: skip
+                await self.transport.sleep(delay)
+                attempt += 1
+
+    async def _fetch_once(
+        self, url: str, path: Path, authenticated: bool, expected: int | None
+    ) -> int:
+        """Stream one file to ``path`` (via a temporary name, so a partial file is never left);
+        a file cut short (its last line not JSON, or fewer lines than the manifest's ``count``)
+        raises :class:`TruncatedFileError`."""
         partial = path.with_suffix(".partial")
-        lines, last = 0, b"\n"
-        async with self.transport.stream(url, authenticated=authenticated) as response:
-            with partial.open("wb") as out:
-                async for chunk in response.aiter_bytes():
-                    out.write(chunk)
-                    lines += chunk.count(b"\n")
-                    last = chunk[-1:] or last
+        lines, tail = 0, b""
+        try:
+            async with self.transport.stream(url, authenticated=authenticated) as response:
+                with partial.open("wb") as out:
+                    async for chunk in response.aiter_bytes():
+                        out.write(chunk)
+                        newlines = chunk.count(b"\n")
+                        lines += newlines
+                        tail = chunk.rsplit(b"\n", 1)[-1] if newlines else tail + chunk
+        except httpx.TransportError as exc:  # reset or cut off while streaming
+            partial.unlink(missing_ok=True)
+            raise FhirTransportError(f"GET {safe_url(url)}: {exc!r}") from exc
+        last_line = tail  # what follows the last newline
+        count = lines + bool(last_line.strip())  # a last line without its newline still counts
+        problem = _truncation(last_line, count, expected)
+        if problem:
+            partial.unlink(missing_ok=True)
+            raise TruncatedFileError(f"export file {safe_url(url)} is cut short: {problem}")
         os.replace(partial, path)
-        return lines + (last != b"\n")  # a last line without its newline still counts
+        return count
 
     async def _cancel(self, status_url: str) -> None:
         try:
             await self.transport.send(Request("DELETE", status_url))
         except Exception as exc:  # best effort: the original error matters more
             log.warning("could not cancel the bulk export: %s", str(exc).splitlines()[0])
+
+
+def _truncation(last_line: bytes, count: int, expected: int | None) -> str | None:
+    """Why a downloaded NDJSON file looks cut short, or None. A last line without its newline
+    is accepted only when it is whole JSON (some servers omit the final newline)."""
+    if last_line.strip():
+        try:
+            orjson.loads(last_line)
+        except orjson.JSONDecodeError:
+            return "its last line is not whole JSON"
+    if isinstance(expected, int) and count < expected:
+        return f"{count} lines where the manifest announced {expected}"
+    return None
 
 
 def _issues_in(path: Path) -> list[OutcomeIssue]:

@@ -132,6 +132,13 @@ class FhirClient:
         """The server's CapabilityStatement, summarised."""
         return Capabilities.from_statement((await self._send("GET", "metadata")).body or {})
 
+    @property
+    def server_date(self) -> datetime | None:
+        """The server's clock as its latest answer's ``Date`` header gave it (None before any
+        answer, or when it sends none). Use it, not this machine's clock, for a watermark the
+        server will compare with its own timestamps."""
+        return self._transport.server_date
+
     async def read(self, resource_type: str, resource_id: str) -> Resource:
         """One resource by id; raises NotFoundError (404, or 410 when deleted)."""
         return (await self._send("GET", f"{resource_type}/{resource_id}")).body

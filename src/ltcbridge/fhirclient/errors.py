@@ -62,8 +62,17 @@ class FhirTransportError(FhirError):
     """The request did not get an HTTP answer: connection refused or reset, timeout, TLS."""
 
 
+class UnreachableError(FhirTransportError):
+    """The endpoint could not be reached at all (refused, no route, pool exhausted): nothing of
+    the request left this machine, so it had no effect anywhere."""
+
+
 class InvalidResponseError(FhirError):
     """The server answered with a body we cannot parse (truncated or not JSON)."""
+
+
+class TruncatedFileError(InvalidResponseError):
+    """A downloaded file (a Bulk Data NDJSON output) ended before its last line did."""
 
 
 class FhirHttpError(FhirError):

@@ -12,8 +12,10 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -27,6 +29,7 @@ from .errors import (
     FhirTransportError,
     InvalidResponseError,
     RetryableHttpError,
+    UnreachableError,
     error_for_status,
     safe_url,
 )
@@ -66,7 +69,7 @@ class Request:
     authenticated: bool = True
 
 
-class _NotSentError(FhirTransportError):
+class _NotSentError(UnreachableError):
     """A connection error before any byte was sent."""
 
 
@@ -97,6 +100,7 @@ class Transport:
         self.clock = clock
         self.now = now
         self.rng = rng or random.Random()
+        self.server_date: datetime | None = None  # the Date header of the latest answer
 
     # ---- the public entry points ----
 
@@ -123,8 +127,9 @@ class Transport:
         async with self.http.stream("GET", url, headers=headers) as response:
             if response.status_code >= 400:
                 await response.aread()
+                retry_after = parse_retry_after(response.headers.get("retry-after"), self.now())
                 raise error_for_status(
-                    response.status_code, "GET", url, _parse_or_none(response.content)
+                    response.status_code, "GET", url, _parse_or_none(response.content), retry_after
                 )
             yield response
 
@@ -147,6 +152,7 @@ class Transport:
             await self.rate_limiter.acquire()
         try:
             response = await self._exchange(request)
+            self._note_date(response)
             if response.status_code == 401 and request.authenticated and self.auth:
                 # The token may have expired early or been revoked: refresh once, then give up.
                 self.auth.invalidate()
@@ -179,6 +185,12 @@ class Transport:
             raise _NotSentError(f"{request.method} {safe_url(request.url)}: {exc!r}") from exc
         except httpx.TransportError as exc:  # reset, read timeout, incomplete body, TLS
             raise FhirTransportError(f"{request.method} {safe_url(request.url)}: {exc!r}") from exc
+
+    def _note_date(self, response: httpx.Response) -> None:
+        """Remember the server's clock (its ``Date`` header): watermarks are taken from the
+        server's time, never this machine's, which may be minutes or hours off."""
+        with suppress(TypeError, ValueError):
+            self.server_date = parsedate_to_datetime(response.headers.get("date", ""))
 
     async def _auth_headers(self) -> dict[str, str]:
         return await self.auth.headers(self) if self.auth else {}
@@ -222,9 +234,7 @@ class Transport:
             return True
         if isinstance(exc, RetryableHttpError) and exc.status == 429:
             return True  # 429 means "not processed": safe even for a plain POST
-        if not request.idempotent:
-            return False
-        return isinstance(exc, FhirTransportError | InvalidResponseError | RetryableHttpError)
+        return request.idempotent and is_retryable(exc)
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -250,6 +260,12 @@ class Transport:
             state.attempt_number,
             first_line,
         )
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Would an idempotent request that failed so be worth sending again? Connection trouble,
+    a truncated or unparsable answer, 429/502/503/504."""
+    return isinstance(exc, FhirTransportError | InvalidResponseError | RetryableHttpError)
 
 
 def _parse_or_none(content: bytes) -> Any:
