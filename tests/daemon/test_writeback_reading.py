@@ -46,7 +46,7 @@ def test_provider_answers_to_template_answer_referrals_are_counted(loop: Loop) -
 
     mappings = load_mappings([loop.tmp / "mappings"])
     columns = scan_source(_gp_export(loop, loop.tmp / "gp.ndjson"), mappings, months=["2026-10"])
-    cube = count_referrals(build_population(columns), Scope("2026-10"))
+    cube = count_referrals(build_population(columns), Scope("2026-10", stratifiers=("provider",)))
 
     totals = {group: n for (_, group, name, _), n in cube.cells() if name is None and n}
     assert totals.get("referral-lead-provider") == 2
