@@ -13,3 +13,4 @@ MAX_VALUE = "http://hl7.org/fhir/StructureDefinition/maxValue"
 # total beside a group's mean score.
 MEASURE_GROUP_SYSTEM = "https://ltcbridge.github.io/fhir/CodeSystem/measure-group"
 SCORE_TOTAL_EXTENSION = "https://ltcbridge.github.io/fhir/StructureDefinition/score-total"
+DISCLOSURE_RULES_EXTENSION = "https://ltcbridge.github.io/fhir/StructureDefinition/disclosure-rules"

@@ -252,19 +252,25 @@ def test_migration_3_adds_score_columns_to_a_version_2_store(
         target = server.rsplit("/", 1)[0] + "/hub_migration_3"
     monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS[:2])
     monkeypatch.setattr(store_module, "_FIGURE_COLUMNS", store_module._FIGURE_COLUMNS[:11])
-    monkeypatch.setattr(store_module, "_figure_row", lambda r, f, level: (
+    monkeypatch.setattr(store_module, "_figure_row", lambda r, f, level, rules: (
         r, f.measure, f.period, level, f.org, f.group, f.stratifier, f.stratum, f.count,
         f.masked, f.score))  # fmt: skip
+    monkeypatch.setattr(store_module.HubStoreDb, "_insert_rules", lambda *args: None)
     with open_store(target) as old:
         assert old.schema_version() == 2
         old.add_release(meta(), [measure_report("Y00011", "2026-10", CELLS)])
     monkeypatch.undo()
     with open_store(target) as upgraded:
         assert upgraded.schema_version() == len(MIGRATIONS)
-        rows = upgraded.rows("SELECT count, score_total, score_unit FROM latest_figures "
+        rows = upgraded.rows("SELECT count, score_total, score_unit, low, high FROM latest_figures "
                              "WHERE group_code = 'need-any' AND stratifier IS NULL")  # fmt: skip
-        assert rows == [(20, None, None)]
+        # migration 5: the release gets the hub config's rules, its figures their bounds
+        assert rows == [(20, None, None, 20, 20)]
         assert len(upgraded.table("figures")) == len(CELLS)
+        [rules] = upgraded.table("release_rules")
+        assert rules[2:] == (7, 1, False, False, "hub config")
+        masked = upgraded.rows("SELECT DISTINCT low, high FROM figures WHERE masked")
+        assert masked == [(1, 7)]
 
 
 def test_migration_4_indexes_what_national_collations_scan(store: HubStoreDb) -> None:
