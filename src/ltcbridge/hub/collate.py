@@ -171,11 +171,12 @@ class Collator:
         return [r[0] for r in self.store.rows(sql)]
 
     def provider_figures(self, measure: str) -> list[tuple[Any, ...]]:
-        """(org, period, group, stratifier, stratum, count, masked, score, score total) of a
-        measure as providers sent it (level ``provider``: reporters not known as practices)."""
+        """(org, period, group, stratifier, stratum, count, masked, score, score total, low,
+        high) of a measure as providers sent it (level ``provider``: reporters not known as
+        practices); low and high bound the true count."""
         return self.store.rows(
             "SELECT org, period, group_code, stratifier, stratum, count, masked, score, "
-            "score_total FROM latest_figures WHERE measure = ? AND level = 'provider' "
+            "score_total, low, high FROM latest_figures WHERE measure = ? AND level = 'provider' "
             + self.store.order_by("org", "period", "group_code", "stratifier", "stratum"),
             (measure,),
         )

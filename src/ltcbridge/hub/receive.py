@@ -186,7 +186,7 @@ def _claim(token: str) -> str:
     return f" (the unverified header claims sender {str(claimed)[:CLAIM_CHARS]!r})"
 
 
-def read_bounded(source: BinaryIO, limit: int = MAX_SEALED_BYTES) -> str | None:
+def read_bounded(source: BinaryIO, limit: int) -> str | None:
     """A sealed release's text, read in chunks of at most 1 MiB; None as soon as it passes
     ``limit`` bytes, so an oversized file or message never sits in memory whole."""
     chunks, size = [], 0
@@ -224,7 +224,7 @@ def receive_mesh(receiver: Receiver, client: Any, workflow_id: str | None) -> Re
     for message_id in _mesh_ids(client, workflow_id):
         with client.retrieve_message(message_id) as message:
             origin = f"MESH message {message_id}"
-            token = read_bounded(message)
+            token = read_bounded(message, MAX_SEALED_BYTES)
             if token is None:  # refused and acknowledged, so it does not block the inbox
                 receiver.reject(UNVERIFIED, TOO_LARGE, _too_large("larger"), origin)
             else:
@@ -239,7 +239,7 @@ def _receive_file(receiver: Receiver, path: Path) -> bool:
     token = None
     if size <= MAX_SEALED_BYTES:
         with path.open("rb") as handle:
-            token = read_bounded(handle)  # None if it grew past the limit meanwhile
+            token = read_bounded(handle, MAX_SEALED_BYTES)  # None: it grew past the limit
     if token is None:
         receiver.reject(UNVERIFIED, TOO_LARGE, _too_large(f"{size:,} bytes"), origin)
         return False
