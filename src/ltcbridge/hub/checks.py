@@ -4,8 +4,9 @@
 checks, so a folder is no back door: the release holds MeasureReports only, for a month
 ``YYYY-MM``, each from the release's sender, for that month, of a listed measure, in the
 contract's shape; all carry the same disclosure rules (``hub.rules``), naming the release's
-agreement; and no count an outside recipient must never see (1..threshold) arrives unmasked,
-unless the agreement is for a recipient inside the practice (``internalRecipient``).
+agreement; and no unmasked count is one those rules could not have sent: a count of
+1..threshold (unless rounding made it of a larger one, or the agreement is for a recipient
+inside the practice, ``internalRecipient``), or a count off the rounding.
 """
 
 from __future__ import annotations
@@ -47,9 +48,8 @@ def check_release(meta: ReleaseMeta, reports: list[Any], fallback: ReleaseRules)
             f"the reports' disclosure rules are agreement {rules.agreement!r}, the signed "
             f"release's agreement is {meta.agreement_id!r}",
         )
-    if not rules.internal_recipient:
-        for report in reports:
-            _check_small_counts(report, rules)
+    for report in reports:
+        _check_counts(report, rules)
     return rules
 
 
@@ -103,19 +103,27 @@ def _check_header(meta: ReleaseMeta, report: Any) -> None:
         )
 
 
-def _check_small_counts(report: dict[str, Any], rules: ReleaseRules) -> None:
-    """No unmasked count of 1..threshold: the practice's disclosure control was bypassed."""
+def _check_counts(report: dict[str, Any], rules: ReleaseRules) -> None:
+    """Every unmasked count is one the rules could send: else the practice's disclosure
+    control was bypassed (a small count in the clear) or the rules are not the ones used."""
     try:
         for figure in figures(report):
-            if figure.count is not None and rules.is_small(figure.count):
-                where = ".".join(p for p in (figure.group, figure.stratifier, figure.stratum) if p)
+            if figure.count is None or rules.could_publish(figure.count):
+                continue
+            where = ".".join(p for p in (figure.group, figure.stratifier, figure.stratum) if p)
+            if rules.is_small(figure.count) and not rules.internal_recipient:
                 raise ReleaseProblem(
                     "unmasked-small-count",
                     f"MeasureReport {report.get('id')}: {where} is an unmasked count of 1 to "
-                    f"{rules.threshold}, which the agreement says must be masked (the count is "
-                    "not repeated here); only an agreement with an internal recipient may send "
-                    "such counts",
+                    f"{rules.threshold}, which the agreement says must be masked (the count "
+                    "is not repeated here); only an agreement with an internal recipient may "
+                    "send such counts",
                 )
+            raise ReleaseProblem(
+                "unrounded-count",
+                f"MeasureReport {report.get('id')}: {where} is not a count its disclosure "
+                f"rules ({rules.describe()}) can send (not a multiple of the rounding)",
+            )
     except ReleaseProblem:
         raise
     except ReportError as exc:

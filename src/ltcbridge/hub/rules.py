@@ -41,8 +41,16 @@ class ReleaseRules:
     source: str = FROM_RELEASE  # FROM_RELEASE or FROM_HUB_CONFIG
 
     def is_small(self, count: int) -> bool:
-        """A count an agreement with an outside recipient must mask (1..threshold)."""
+        """A count of 1..threshold: one an outside recipient must never see."""
         return 1 <= count <= self.threshold
+
+    def could_publish(self, count: int) -> bool:
+        """Whether the disclosure code, under these rules, can send this unmasked count: a
+        multiple of the rounding standing for at least one true count it may show (above the
+        threshold, unless the recipient is internal). An unmasked 3 under threshold 7 cannot
+        be sent; a 5 under threshold 5 and rounding 5 can (a true 6, rounded)."""
+        low, high = self.bounds(count, masked=False)
+        return count % self.rounding == 0 and high is not None and low <= high
 
     def bounds(self, count: int | None, masked: bool) -> tuple[int, int | None]:
         """Every true count a published figure can stand for: (lowest, highest or None when
