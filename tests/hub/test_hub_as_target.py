@@ -10,6 +10,7 @@ import io
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
@@ -72,10 +73,7 @@ def test_no_cell_the_hub_writes_from_received_text_is_a_live_formula(tmp_path: P
     workbook and the CSV files, and not one of them can run."""
     with open_store(tmp_path / "hub.sqlite") as store:
         cells = {(NEED_ANY, None, None): 20, (NEED_ANY, "sex", HOSTILE_STRATUM): 20}
-        hostile_meta = meta(sender=HOSTILE_ORG)
-        from dataclasses import replace
-
-        hostile_meta = replace(hostile_meta, agreement_id=HOSTILE_AGREEMENT)
+        hostile_meta = replace(meta(sender=HOSTILE_ORG), agreement_id=HOSTILE_AGREEMENT)
         store.add_release(hostile_meta, [measure_report(HOSTILE_ORG, "2026-10", cells)])
         store.add_rejection("2026-11-01T00:00:00+00:00", "\tY00011", "\r-1", HOSTILE_DETAIL)
         _receiver(store).receive(_fake_token(HOSTILE_SENDER), origin=HOSTILE_DETAIL)

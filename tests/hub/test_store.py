@@ -303,3 +303,35 @@ def test_migration_4_indexes_what_national_collations_scan(store: HubStoreDb) ->
             for step in explain("EXPLAIN QUERY PLAN " + sql, params)]  # fmt: skip
     assert any("figures_by_provider_stratum" in step for step in plan)
     assert any("figures_from_providers" in step for step in plan)
+
+
+def test_a_changed_hub_config_re_bounds_only_releases_without_rules_of_their_own(
+    store: HubStoreDb,
+) -> None:
+    """Releases that carry no rules are bounded by the hub config's; when it changes their
+    figures are bounded again. A release's own rules are never replaced."""
+    from hub_data import with_rules
+
+    from ltcbridge.hub.collate import Collator
+    from ltcbridge.hub.config import HubConfig
+    from ltcbridge.hub.rules import ReleaseRules
+
+    own = ReleaseRules("DSA-1", threshold=7, rounding=5, secondary=True)
+    store.add_release(meta(), [measure_report("Y00011", "2026-10", CELLS)])
+    store.add_release(meta(sender="Y00012"),
+                      [with_rules(measure_report("Y00012", "2026-10", CELLS), own)])  # fmt: skip
+
+    def bounds(sender: str) -> dict[tuple, tuple]:
+        return {(count, bool(masked)): (low, high) for count, masked, low, high in store.rows(
+            "SELECT DISTINCT f.count, f.masked, f.low, f.high FROM figures f JOIN releases r "
+            "ON r.release_id = f.release_id WHERE r.sender = ?", (sender,))}  # fmt: skip
+
+    Collator(store, HubConfig())
+    assert bounds("Y00011") == {(20, False): (20, 20), (15, False): (15, 15), (None, True): (1, 7)}
+    ours = {(20, False): (18, 22), (15, False): (13, 17), (None, True): (0, None)}
+    assert bounds("Y00012") == ours
+    Collator(store, HubConfig(threshold=5, rounding=5, secondary=False))
+    assert bounds("Y00011") == {(20, False): (18, 22), (15, False): (13, 17), (None, True): (1, 5)}
+    assert bounds("Y00012") == ours
+    sources = store.rows("SELECT source, threshold, rounding FROM release_rules ORDER BY source")
+    assert sources == [("hub config", 5, 5), ("release", 7, 5)]

@@ -179,21 +179,31 @@ class HubStoreDb:
                 self._rebound(cursor, chunk, rules)
 
     def _rebound(self, cursor: Any, release_ids: list[str], rules: ReleaseRules) -> None:
-        """Every figure of the releases bounded again under ``rules``: one UPDATE per distinct
-        published value (few), not per figure."""
+        """Every figure of the releases bounded again under ``rules``, in one UPDATE: the bounds
+        of each distinct published count (few) are worked out here and written as a CASE."""
         marks = ", ".join("?" for _ in release_ids)
         cursor.execute(
-            self._sql(f"SELECT DISTINCT count, masked FROM figures WHERE release_id IN ({marks})"),
+            self._sql(
+                f"SELECT DISTINCT count FROM figures WHERE release_id IN ({marks}) "
+                "AND count IS NOT NULL AND NOT masked"
+            ),
             release_ids,
         )
-        for count, masked in cursor.fetchall():
-            low, high = rules.bounds(count, bool(masked))
-            match = "count IS NULL" if count is None else "count = ?"
-            cursor.execute(
-                self._sql(f"UPDATE figures SET low = ?, high = ? WHERE release_id IN ({marks}) "
-                          f"AND {match} AND masked = ?"),
-                (low, high, *release_ids, *(() if count is None else (count,)), bool(masked)),
-            )  # fmt: skip
+        bounds = {int(row[0]): rules.bounds(int(row[0]), False) for row in cursor.fetchall()}
+        masked = rules.bounds(None, True)
+        no_count = rules.bounds(None, False)
+        columns, params = [], []
+        for side in (0, 1):
+            by_count, more = _case_by_count({c: b[side] for c, b in bounds.items()})
+            columns.append(
+                f"{('low', 'high')[side]} = CASE WHEN masked THEN CAST(? AS INTEGER) "
+                f"WHEN count IS NULL THEN CAST(? AS INTEGER) ELSE {by_count} END"
+            )
+            params += [masked[side], no_count[side], *more]
+        cursor.execute(
+            self._sql(f"UPDATE figures SET {', '.join(columns)} WHERE release_id IN ({marks})"),
+            [*params, *release_ids],
+        )
 
     def _insert_rules(self, cursor: Any, release_ids: list[str], rules: ReleaseRules) -> None:
         cursor.executemany(
@@ -365,6 +375,14 @@ def _figure_row(
     return (release_id, figure.measure, figure.period, level, figure.org, figure.group,
             figure.stratifier, figure.stratum, figure.count, figure.masked, figure.score,
             figure.score_total, figure.score_unit, low, high)  # fmt: skip
+
+
+def _case_by_count(values: Mapping[int, int | None]) -> tuple[str, list[Any]]:
+    """``CASE count WHEN ? THEN ? ... END`` and its parameters (NULL when there is none)."""
+    if not values:
+        return "NULL", []
+    whens = " ".join("WHEN ? THEN CAST(? AS INTEGER)" for _ in values)
+    return f"CASE count {whens} END", [x for item in sorted(values.items()) for x in item]
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
