@@ -16,6 +16,7 @@ This module is the only reader of the extension and the only place figure bounds
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from ltcbridge.disclosure.cells import DisclosureRules, masked_lower_bound, published_interval
@@ -54,7 +55,11 @@ class ReleaseRules:
 
     def bounds(self, count: int | None, masked: bool) -> tuple[int, int | None]:
         """Every true count a published figure can stand for: (lowest, highest or None when
-        there is no upper bound), from the disclosure code's own reading of a published figure."""
+        there is no upper bound), from the disclosure code's own reading of a published figure.
+        Cached: a national load bounds millions of figures with a few rules and counts."""
+        return _bounds(self, count, masked)
+
+    def _bounds(self, count: int | None, masked: bool) -> tuple[int, int | None]:
         if masked:
             if self.secondary:  # any size; a cell masked before stays masked even at 0
                 return masked_lower_bound(0), None
@@ -77,6 +82,11 @@ class ReleaseRules:
         if self.internal_recipient:
             parts.append("internal recipient")
         return ", ".join(parts)
+
+
+@lru_cache(maxsize=65536)
+def _bounds(rules: ReleaseRules, count: int | None, masked: bool) -> tuple[int, int | None]:
+    return rules._bounds(count, masked)
 
 
 def rules_of(report: dict[str, Any]) -> ReleaseRules | None:
