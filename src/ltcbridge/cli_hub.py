@@ -62,9 +62,19 @@ def run_report(args: argparse.Namespace) -> int:
     out.print(f"  HTML (offline, single file): {files.html}")
     out.print(f"  Workbook: {files.xlsx}")
     out.print(f"  Tidy CSV: {', '.join(p.name for p in files.csv)} in {files.csv[0].parent}")
+    out.print(
+        f"  FHIR definitions (Measures, CodeSystems): {len(files.definitions)} files in "
+        f"{files.definitions[0].parent}"
+    )
     if config.source == "defaults":
         out.print(
             "No --config given: no expected practices, the guide's tariff, nothing commissioned."
+        )
+    standing_in = sum(n for _rules, source, n in files.data.rules if source != "release")
+    if standing_in:
+        out.print(
+            f"{standing_in} release(s) carried no disclosure rules: their ranges use the hub "
+            "config's [disclosure] threshold, rounding and secondary (the report says so)."
         )
     return EXIT_OK
 

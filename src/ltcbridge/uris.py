@@ -16,6 +16,7 @@ SCORE_TOTAL_EXTENSION = "https://ltcbridge.github.io/fhir/StructureDefinition/sc
 # The agreement a MeasureReport was made under (agreement id, threshold, rounding, secondary,
 # internalRecipient), on every report the feed writes.
 DISCLOSURE_RULES_EXTENSION = "https://ltcbridge.github.io/fhir/StructureDefinition/disclosure-rules"
-# Breakdown names, and (one CodeSystem per breakdown, named after it) their strata.
-LTCBRIDGE_CODESYSTEM_BASE = "https://ltcbridge.github.io/fhir/CodeSystem/"
-STRATIFIER_SYSTEM = LTCBRIDGE_CODESYSTEM_BASE + "stratifier"
+# Breakdown names, and each breakdown's strata: the system ``STRATUM_SYSTEM-<breakdown>``
+# (``.../stratum-sex``: male, female, ...); a provider stratum is the provider's ODS code.
+STRATIFIER_SYSTEM = "https://ltcbridge.github.io/fhir/CodeSystem/stratifier"
+STRATUM_SYSTEM = "https://ltcbridge.github.io/fhir/CodeSystem/stratum"

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ltcbridge.feed.release import ReleaseMeta
+from ltcbridge.hub.rules import ReleaseRules, rules_extension
 from ltcbridge.hub.synthetic import measure_report, population
 
 PERIODS = ("2026-09", "2026-10")
@@ -113,9 +114,23 @@ def _unit(measure: str, code: str) -> str | None:
     return "GBP" if code.startswith("nhs-cost-") else _UNITS.get(measure)
 
 
-def release(sender: str, period: str, reports: list[dict[str, Any]], sequence: int = 1
+# The hand-built outcome reports publish small counts unmasked beside masked ones (1..7): what
+# an agreement with a recipient inside the practice sends.
+INTERNAL_RULES = ReleaseRules("DSA-1", threshold=7, rounding=1, secondary=False,
+                              internal_recipient=True)  # fmt: skip
+
+
+def with_rules(report: dict[str, Any], rules: ReleaseRules) -> dict[str, Any]:
+    """The report carrying the disclosure-rules extension, as a release's reports do."""
+    return {**report, "extension": [rules_extension(rules)]}
+
+
+def release(sender: str, period: str, reports: list[dict[str, Any]], sequence: int = 1,
+            rules: ReleaseRules | None = INTERNAL_RULES
             ) -> tuple[ReleaseMeta, list[dict[str, Any]]]:  # fmt: skip
-    """A release of the reports, as add_release takes it."""
+    """A release of the reports, as add_release takes it (with ``rules`` on every report)."""
+    if rules is not None:
+        reports = [with_rules(report, rules) for report in reports]
     measures = tuple(sorted({r["measure"] for r in reports}))
     return ReleaseMeta(f"r-{sender}-{period}-{sequence}", "DSA-1", sender, "QHM", period, sequence,
                        "2026-11-01T00:00:00+00:00", measures), reports  # fmt: skip

@@ -118,12 +118,13 @@ def scenario(store: HubStoreDb) -> Collator:
 
 
 def test_a_share_of_ranges_is_bounded_by_both_sides() -> None:
-    assert share(Total(8, 0, 1, 7), Total(10, 0, 1, 7)).text() == "80%"
-    assert share(Total(8, 1, 2, 7), Total(20, 1, 2, 7)).text() == "33%–71%"  # 9/27 .. 15/21
-    assert share(Total(0, 1, 1, 7), Total(0, 1, 1, 7)).text() == "14%–100%"  # 1/7 .. 1
-    assert share(Total(8, 1, 2, None), Total(20, 1, 2, None)).text() == "0%–100%"  # unbounded
-    assert share(Total(0, 0, 1, 7), Total(0, 0, 1, 7)) is None  # nobody to share
-    assert share(None, Total(5, 0, 1, 7)) is None
+    assert share(Total(8, 0, 1, 8, 8), Total(10, 0, 1, 10, 10)).text() == "80%"
+    assert share(Total(8, 1, 2, 9, 15), Total(20, 1, 2, 21, 27)).text() == "33%–71%"  # 9/27..15/21
+    assert share(Total(0, 1, 1, 1, 7), Total(0, 1, 1, 1, 7)).text() == "14%–100%"  # 1/7 .. 1
+    unbounded = share(Total(8, 1, 2, 9, None), Total(20, 1, 2, 21, None))
+    assert unbounded is not None and unbounded.text() == "0%–100%"
+    assert share(Total(0, 0, 1, 0, 0), Total(0, 0, 1, 0, 0)) is None  # nobody to share
+    assert share(None, Total(5, 0, 1, 5, 5)) is None
 
 
 # -- storing ---------------------------------------------------------------------------------------

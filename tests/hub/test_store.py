@@ -252,19 +252,25 @@ def test_migration_3_adds_score_columns_to_a_version_2_store(
         target = server.rsplit("/", 1)[0] + "/hub_migration_3"
     monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS[:2])
     monkeypatch.setattr(store_module, "_FIGURE_COLUMNS", store_module._FIGURE_COLUMNS[:11])
-    monkeypatch.setattr(store_module, "_figure_row", lambda r, f, level: (
+    monkeypatch.setattr(store_module, "_figure_row", lambda r, f, level, rules: (
         r, f.measure, f.period, level, f.org, f.group, f.stratifier, f.stratum, f.count,
         f.masked, f.score))  # fmt: skip
+    monkeypatch.setattr(store_module.HubStoreDb, "_insert_rules", lambda *args: None)
     with open_store(target) as old:
         assert old.schema_version() == 2
         old.add_release(meta(), [measure_report("Y00011", "2026-10", CELLS)])
     monkeypatch.undo()
     with open_store(target) as upgraded:
         assert upgraded.schema_version() == len(MIGRATIONS)
-        rows = upgraded.rows("SELECT count, score_total, score_unit FROM latest_figures "
+        rows = upgraded.rows("SELECT count, score_total, score_unit, low, high FROM latest_figures "
                              "WHERE group_code = 'need-any' AND stratifier IS NULL")  # fmt: skip
-        assert rows == [(20, None, None)]
+        # migration 5: the release gets the hub config's rules, its figures their bounds
+        assert rows == [(20, None, None, 20, 20)]
         assert len(upgraded.table("figures")) == len(CELLS)
+        [rules] = upgraded.table("release_rules")
+        assert rules[2:] == (7, 1, False, False, "hub config")
+        masked = upgraded.rows("SELECT DISTINCT low, high FROM figures WHERE masked")
+        assert masked == [(1, 7)]
 
 
 def test_migration_4_indexes_what_national_collations_scan(store: HubStoreDb) -> None:
@@ -297,3 +303,35 @@ def test_migration_4_indexes_what_national_collations_scan(store: HubStoreDb) ->
             for step in explain("EXPLAIN QUERY PLAN " + sql, params)]  # fmt: skip
     assert any("figures_by_provider_stratum" in step for step in plan)
     assert any("figures_from_providers" in step for step in plan)
+
+
+def test_a_changed_hub_config_re_bounds_only_releases_without_rules_of_their_own(
+    store: HubStoreDb,
+) -> None:
+    """Releases that carry no rules are bounded by the hub config's; when it changes their
+    figures are bounded again. A release's own rules are never replaced."""
+    from hub_data import with_rules
+
+    from ltcbridge.hub.collate import Collator
+    from ltcbridge.hub.config import HubConfig
+    from ltcbridge.hub.rules import ReleaseRules
+
+    own = ReleaseRules("DSA-1", threshold=7, rounding=5, secondary=True)
+    store.add_release(meta(), [measure_report("Y00011", "2026-10", CELLS)])
+    store.add_release(meta(sender="Y00012"),
+                      [with_rules(measure_report("Y00012", "2026-10", CELLS), own)])  # fmt: skip
+
+    def bounds(sender: str) -> dict[tuple, tuple]:
+        return {(count, bool(masked)): (low, high) for count, masked, low, high in store.rows(
+            "SELECT DISTINCT f.count, f.masked, f.low, f.high FROM figures f JOIN releases r "
+            "ON r.release_id = f.release_id WHERE r.sender = ?", (sender,))}  # fmt: skip
+
+    Collator(store, HubConfig())
+    assert bounds("Y00011") == {(20, False): (20, 20), (15, False): (15, 15), (None, True): (1, 7)}
+    ours = {(20, False): (18, 22), (15, False): (13, 17), (None, True): (0, None)}
+    assert bounds("Y00012") == ours
+    Collator(store, HubConfig(threshold=5, rounding=5, secondary=False))
+    assert bounds("Y00011") == {(20, False): (18, 22), (15, False): (13, 17), (None, True): (1, 5)}
+    assert bounds("Y00012") == ours
+    sources = store.rows("SELECT source, threshold, rounding FROM release_rules ORDER BY source")
+    assert sources == [("hub config", 5, 5), ("release", 7, 5)]

@@ -17,6 +17,7 @@ from typing import Any
 from ltcbridge.concepts import (
     CONCEPT_SYSTEM,
     MEASURE_GROUP_CODES,
+    NO_PROVIDER,
     PROVIDER,
     STAR_GROUP_SUFFIXES,
 )
@@ -31,12 +32,12 @@ from ltcbridge.errors import LtcbridgeError
 from ltcbridge.uris import (
     DATA_ABSENT_REASON,
     DISCLOSURE_RULES_EXTENSION,
-    LTCBRIDGE_CODESYSTEM_BASE,
     MEASURE_GROUP_SYSTEM,
     MEASURE_POPULATION,
     ODS_CODE,
     SCORE_TOTAL_EXTENSION,
     STRATIFIER_SYSTEM,
+    STRATUM_SYSTEM,
 )
 
 _INITIAL_POPULATION = {"coding": [{"system": MEASURE_POPULATION, "code": "initial-population"}]}
@@ -62,9 +63,11 @@ def group_system(code: str) -> str:
     )
 
 
-def stratum_system(stratifier: str) -> str:
-    """Each breakdown's strata are codes of their own system (providers: ODS codes)."""
-    return ODS_CODE if stratifier == PROVIDER else f"{LTCBRIDGE_CODESYSTEM_BASE}{stratifier}"
+def stratum_system(stratifier: str, value: str) -> str:
+    """Each breakdown's strata are codes of their own system; a provider is its ODS code."""
+    if stratifier == PROVIDER and value != NO_PROVIDER:
+        return ODS_CODE
+    return f"{STRATUM_SYSTEM}-{stratifier}"
 
 
 def report_id(measure: ProtectedMeasure, org: str, period: str) -> str:
@@ -126,7 +129,7 @@ def _group(measure: ProtectedMeasure, org: str, group: str) -> dict[str, Any]:
 
 def _stratum(measure: ProtectedMeasure, key: FigureKey, name: str) -> dict[str, Any]:
     stratum = {
-        "value": {"coding": [{"system": stratum_system(name), "code": key[3]}]},
+        "value": {"coding": [{"system": stratum_system(name, str(key[3])), "code": key[3]}]},
         "population": [_population(measure.figures[key])],
     }
     return _with_score(stratum, measure, key)

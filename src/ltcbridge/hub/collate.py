@@ -1,10 +1,12 @@
-"""Practice to PCN to ICB totals that respect masking, trends, breakdowns and completeness.
+"""Practice to PCN to ICB totals that respect masking and rounding, trends, breakdowns and
+completeness.
 
-A masked cell is a count from 1 to the agreement's threshold that may not be shown. It is never
-treated as zero: a sum with masked parts is a **range**, from ``known + 1 x masked`` (each masked
-cell at least 1) to ``known + threshold x masked`` (each at most the threshold). Under secondary
-suppression a cell larger than the threshold may be masked too, so the range has no upper bound
-and is shown as "at least". Published counts are taken as published (they may be rounded).
+Every figure is stored with the true counts it can stand for (``figures.low`` and ``high``),
+worked out from the disclosure rules of the release it came in (``hub.rules``): a published count
+under rounding is a short interval, never below threshold + 1 unless 0; a masked cell is never
+zero under primary masking (1..threshold), and under secondary suppression it can be any size
+(no upper bound). A sum adds the bounds, so every range contains the true total: ``known`` (the
+published counts added) is shown beside it, never as the truth.
 
 The sums run in SQL (the same on SQLite and PostgreSQL) so a national store collates without
 loading its figures into memory. PCN totals come from the PCN's practices' figures; a PCN-level
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ltcbridge.hub.config import UNMET_NEED, HubConfig
+from ltcbridge.hub.rules import ReleaseRules, fallback_rules
 from ltcbridge.hub.store import HubStoreDb
 
 NO_PCN = "(no PCN)"
@@ -38,12 +41,12 @@ WITH covered AS (
     FROM latest_releases r JOIN practices p ON p.practice = r.sender
 ), base AS (
     SELECT f.measure, f.period, COALESCE(p.pcn, '{NO_PCN}') AS pcn, f.org, f.group_code,
-           f.stratifier, f.stratum, f.count, f.masked{extra}
+           f.stratifier, f.stratum, f.count, f.masked, f.low, f.high{extra}
     FROM latest_figures f LEFT JOIN practices p ON p.practice = f.org
     WHERE f.level = 'practice' {where}
     UNION ALL
     SELECT f.measure, f.period, f.org AS pcn, f.org, f.group_code,
-           f.stratifier, f.stratum, f.count, f.masked{extra}
+           f.stratifier, f.stratum, f.count, f.masked, f.low, f.high{extra}
     FROM latest_figures f
     WHERE f.level = 'pcn' {where} AND NOT EXISTS (
         SELECT 1 FROM covered c WHERE c.pcn = f.org AND c.period = f.period)
@@ -52,31 +55,40 @@ WITH covered AS (
 
 _BASE = practice_figures()
 
-_SUMS = "SUM(count), SUM(CASE WHEN masked THEN 1 ELSE 0 END), COUNT(*)"
+# What a Total is made of, in this order: see Collator.total.
+SUMS = (
+    "SUM(count), SUM(CASE WHEN masked THEN 1 ELSE 0 END), COUNT(*), SUM(low), SUM(high), "
+    "SUM(CASE WHEN high IS NULL THEN 1 ELSE 0 END)"
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Total:
-    """A sum of published counts and masked parts; its true value lies in [low, high]."""
+    """A sum of published counts and masked parts; its true value lies in [low, high].
+
+    ``known`` adds the published counts as published (rounded, masked parts left out): shown
+    for reference only. ``low`` and ``high`` (None: no upper bound) add every part's bounds."""
 
     known: int
     masked: int
     parts: int
-    threshold: int | None  # upper bound of one masked part; None when unbounded
+    low: int
+    high: int | None
 
-    @property
-    def low(self) -> int:
-        return self.known + self.masked
+    @classmethod
+    def exact_count(cls, count: int = 0) -> Total:
+        """A count known exactly (no parts masked or rounded), e.g. nothing at all."""
+        return cls(count, 0, 0, count, count)
 
-    @property
-    def high(self) -> int | None:
-        if self.masked == 0:
-            return self.known  # nothing masked: exact, whatever the masking rules
-        return None if self.threshold is None else self.known + self.threshold * self.masked
+    def __add__(self, other: Total) -> Total:
+        high = None if self.high is None or other.high is None else self.high + other.high
+        return Total(self.known + other.known, self.masked + other.masked,
+                     self.parts + other.parts, self.low + other.low, high)  # fmt: skip
 
     @property
     def exact(self) -> bool:
-        return self.masked == 0
+        """The true value is known: nothing masked and nothing rounded away."""
+        return self.low == self.high
 
     @property
     def midpoint(self) -> float:
@@ -85,11 +97,11 @@ class Total:
         return (self.low + high) / 2
 
     def text(self) -> str:
-        """'120', '121–141' (a range because parts are masked) or 'at least 121'."""
+        """'120', '121–141' (a range because parts are masked or rounded) or 'at least 121'."""
         if self.exact:
-            return f"{self.known:,}"
+            return f"{self.low:,}"
         if self.parts == self.masked == 1:
-            return "masked" if self.high is None else f"masked (1–{self.high})"
+            return "masked" if self.high is None else f"masked ({self.low}–{self.high})"
         if self.high is None:
             return f"at least {self.low:,}"
         return f"{self.low:,}–{self.high:,}"
@@ -121,13 +133,14 @@ TOTAL = "\x00group-total"  # stratifier filter meaning "the group's own count, n
 
 
 class Collator:
-    """Totals at each level from one store, with the hub config's practice map and threshold."""
+    """Totals at each level from one store, with the hub config's practice map and the
+    disclosure rules of releases that carry none of their own."""
 
     def __init__(self, store: HubStoreDb, config: HubConfig) -> None:
         self.store = store
         self.config = config
         store.set_practices(config.practices)
-        self.threshold: int | None = None if config.secondary else config.threshold
+        store.set_fallback_rules(fallback_rules(config))
 
     def totals(self, level: str, where: Filter = Filter()) -> Iterator[TotalRow]:
         """Sums per PCN (``pcn``) or for the whole ICB (``icb``), streamed; practices' own
@@ -138,7 +151,7 @@ class Collator:
         columns = keys if by_pcn else keys.replace("period, ", "period, 'ICB', ")
         clause, params = _where(where)
         sql = (
-            f"{_BASE} SELECT {columns}, {_SUMS} FROM base {clause} GROUP BY {keys} "
+            f"{_BASE} SELECT {columns}, {SUMS} FROM base {clause} GROUP BY {keys} "
             + self.store.order_by(*keys.split(", "))
         )
         for row in self.store.stream(sql, params):
@@ -158,11 +171,12 @@ class Collator:
         return [r[0] for r in self.store.rows(sql)]
 
     def provider_figures(self, measure: str) -> list[tuple[Any, ...]]:
-        """(org, period, group, stratifier, stratum, count, masked, score, score total) of a
-        measure as providers sent it (level ``provider``: reporters not known as practices)."""
+        """(org, period, group, stratifier, stratum, count, masked, score, score total, low,
+        high) of a measure as providers sent it (level ``provider``: reporters not known as
+        practices); low and high bound the true count."""
         return self.store.rows(
             "SELECT org, period, group_code, stratifier, stratum, count, masked, score, "
-            "score_total FROM latest_figures WHERE measure = ? AND level = 'provider' "
+            "score_total, low, high FROM latest_figures WHERE measure = ? AND level = 'provider' "
             + self.store.order_by("org", "period", "group_code", "stratifier", "stratum"),
             (measure,),
         )
@@ -173,7 +187,7 @@ class Collator:
         PCN and its practices are not both counted."""
         marks = ", ".join("?" for _ in groups)
         rows = self.store.rows(
-            f"SELECT group_code, period, {_SUMS} FROM latest_figures "
+            f"SELECT group_code, period, {SUMS} FROM latest_figures "
             f"WHERE group_code IN ({marks}) AND stratifier IS NULL AND level <> 'pcn' "
             "GROUP BY group_code, period " + self.store.order_by("group_code", "period"),
             groups,
@@ -182,9 +196,25 @@ class Collator:
         return {row[0]: (row[1], self.total(row[2:])) for row in rows}
 
     def total(self, sums: tuple[Any, ...]) -> Total:
-        """From (SUM(count), masked parts, parts): SUM is NULL when every part is masked."""
-        known, masked, parts = sums
-        return Total(int(known or 0), int(masked or 0), int(parts), self.threshold)
+        """From ``SUMS``: (SUM(count), masked parts, parts, SUM(low), SUM(high), parts with no
+        upper bound); SUM(count) is NULL when every part is masked."""
+        known, masked, parts, low, high, unbounded = sums
+        return Total(int(known or 0), int(masked or 0), int(parts), int(low or 0),
+                     None if unbounded else int(high or 0))  # fmt: skip
+
+    def rules_in_use(self) -> list[tuple[str, str, int]]:
+        """(rules described, source, releases) of the latest releases: the report says which
+        rules its ranges come from, and when the hub config's had to stand in."""
+        rows = self.store.rows(
+            "SELECT x.threshold, x.rounding, x.secondary, x.internal_recipient, x.source, "
+            "COUNT(*) FROM latest_releases r JOIN release_rules x ON x.release_id = r.release_id "
+            "GROUP BY x.threshold, x.rounding, x.secondary, x.internal_recipient, x.source "
+            + self.store.order_by("x.source")
+        )
+        return [
+            (ReleaseRules(None, t, r, bool(s), bool(i), source).describe(), source, int(n))
+            for t, r, s, i, source, n in rows
+        ]
 
 
 def _where(where: Filter) -> tuple[str, list[Any]]:

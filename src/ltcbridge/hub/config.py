@@ -47,7 +47,10 @@ class HubConfig:
     pcn_names: dict[str, str] = field(default_factory=dict)
     provider_names: dict[str, str] = field(default_factory=dict)  # provider ODS code -> name
     months: tuple[str, ...] = ()  # months practices are expected to report (empty: those seen)
+    # The disclosure rules of releases that carry none of their own (older releases, loaded
+    # folders); a release's own rules always win.
     threshold: int = 7  # agreements' masking threshold: a masked cell is 1..threshold
+    rounding: int = 1  # published counts are multiples of this (1: exact)
     secondary: bool = False  # secondary suppression can mask any size: ranges get no upper bound
     tariff: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TARIFF))
     commissioned: dict[str, str] = field(default_factory=dict)  # need domain -> what was done
@@ -89,7 +92,8 @@ def parse_hub_config(data: dict[str, Any], source: str) -> HubConfig:
         pcn_names=_strings(_table(data, "pcn_names", source), "pcn_names", source),
         provider_names=_strings(_table(data, "provider_names", source), "provider_names", source),
         months=_months(hub.get("months", []), source),
-        threshold=_threshold(disclosure.get("threshold", 7), source),
+        threshold=_whole(disclosure.get("threshold", 7), "threshold", 0, source),
+        rounding=_whole(disclosure.get("rounding", 1), "rounding", 1, source),
         secondary=bool(disclosure.get("secondary", False)),
         tariff=_tariff(_table(data, "tariff", source), source),
         commissioned=_commissioned(_table(data, "commissioned", source), source),
@@ -133,9 +137,9 @@ def _is_month(value: Any) -> bool:
     )
 
 
-def _threshold(value: Any, source: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise HubConfigError(f"{source}: [disclosure] threshold must be a whole number >= 0")
+def _whole(value: Any, key: str, minimum: int, source: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise HubConfigError(f"{source}: [disclosure] {key} must be a whole number >= {minimum}")
     return value
 
 

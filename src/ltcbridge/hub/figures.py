@@ -15,9 +15,12 @@ from typing import Any
 
 from ltcbridge.errors import LtcbridgeError
 from ltcbridge.fhir_problems import MALFORMED, problem_of
-from ltcbridge.uris import DATA_ABSENT_REASON
+from ltcbridge.uris import DATA_ABSENT_REASON, ODS_CODE
 
 SCORE_TOTAL = "https://ltcbridge.github.io/fhir/StructureDefinition/score-total"
+# Codings in these systems are ltcbridge's own (concepts, groups, stratifiers, strata) or ODS
+# codes (provider strata): preferred when a code carries several codings.
+OWN_SYSTEMS = ("https://ltcbridge.github.io/fhir/CodeSystem/", ODS_CODE)
 
 
 class ReportError(LtcbridgeError):
@@ -95,10 +98,14 @@ def _figures(report: dict[str, Any]) -> Iterator[Figure]:
 
 
 def _code(concept: Any, where: str) -> str:
+    """The code of a CodeableConcept: a coding in one of ltcbridge's systems (current
+    releases), else the first coding with a code (releases sent before codings carried a
+    system), else its text (stratifiers of older releases carry only a text)."""
     if isinstance(concept, dict):
-        for coding in concept.get("coding") or []:
-            if coding.get("code"):
-                return str(coding["code"])
+        codings = [c for c in concept.get("coding") or [] if c.get("code")]
+        own = [c for c in codings if str(c.get("system") or "").startswith(OWN_SYSTEMS)]
+        for coding in own or codings:
+            return str(coding["code"])
         if concept.get("text"):
             return str(concept["text"])
     raise ReportError(f"{where}: needs a coding with a code (or a text)")
@@ -106,10 +113,7 @@ def _code(concept: Any, where: str) -> str:
 
 def _stratifier_name(stratifier: dict[str, Any]) -> str:
     codes = stratifier.get("code") or [{}]
-    first = codes[0]
-    if first.get("text"):
-        return str(first["text"])
-    return _code(first, "stratifier.code")
+    return _code(codes[0], "stratifier.code")
 
 
 def _population(element: dict[str, Any], where: str) -> tuple[int | None, bool]:

@@ -5,8 +5,10 @@ into one release per (reporter, period), as a practice would send them. The rele
 of the reports' content, so loading the same folder twice stores nothing new; a changed file for
 a month already loaded becomes the next sequence and replaces it in ``latest_figures``.
 
-A file, report or release that cannot be loaded is refused with the reason (and recorded among
-the store's rejections, as ``hub receive`` does); the rest of the folder is loaded.
+Each release passes the same checks as a received one (``hub.checks``: month, shape, disclosure
+rules, no unmasked count of 1..threshold). A file, report or release that cannot be loaded is
+refused with the reason (and recorded among the store's rejections, as ``hub receive`` does); the
+rest of the folder is loaded.
 """
 
 from __future__ import annotations
@@ -23,10 +25,9 @@ import orjson
 from ltcbridge.errors import LtcbridgeError
 from ltcbridge.feed.release import ReleaseMeta
 from ltcbridge.fhir_problems import MALFORMED
+from ltcbridge.hub.checks import LOCAL_AGREEMENT, check_release
 from ltcbridge.hub.figures import ReportError, malformed_report, report_header
 from ltcbridge.hub.store import HubStoreDb
-
-LOCAL_AGREEMENT = "local-load"
 
 
 class LoadError(LtcbridgeError):
@@ -143,6 +144,7 @@ def load_folder(
     stored = []
     for meta, group in releases:
         try:
+            check_release(meta, group, store.fallback)  # as ``hub receive`` checks a release
             store.add_release(meta, group)
         except ReportError as exc:
             refused.append(Refused(f"{meta.sender} {meta.period}", str(exc)))

@@ -29,7 +29,7 @@ from functools import lru_cache
 from typing import Any
 
 from ltcbridge.concepts import NHS_USE
-from ltcbridge.hub.collate import Collator, Total, practice_figures
+from ltcbridge.hub.collate import SUMS, Collator, Total, practice_figures
 
 PROVIDER = "provider"  # the stratifier practices break outcomes down by
 NO_PROVIDER = "none"  # its stratum for people without a provider
@@ -44,7 +44,7 @@ MADE, ACCEPTED, DECLINED = "referral-lead-provider", "referral-accepted", "refer
 
 # -- sums ------------------------------------------------------------------------------------------
 def add_totals(a: Total, b: Total) -> Total:
-    return Total(a.known + b.known, a.masked + b.masked, a.parts + b.parts, a.threshold)
+    return a + b
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +101,7 @@ def share(part: Total | None, whole: Total | None) -> Share | None:
     if part is None or whole is None or (whole.high == 0):
         return None
     if whole.exact and part.exact:
-        return Share(part.known / whole.known, part.known / whole.known) if whole.known else None
+        return Share(part.low / whole.low, part.low / whole.low) if whole.low else None
     low = 0.0 if whole.high is None else part.low / whole.high
     high = 1.0 if part.high is None or whole.low == 0 else min(1.0, part.high / whole.low)
     return Share(min(low, 1.0), high)
@@ -232,8 +232,8 @@ def outcomes(collator: Collator, by_provider: bool = True) -> Outcomes:
     for row in _sums(collator, tuple(kinds), by_provider):
         measure, period, provider, group, costed, source, *sums = row
         kind = kinds[measure]
-        people = collator.total(tuple(sums[:3]))
-        scored = Scored(people, float(sums[3] or 0), int(sums[4] or 0), int(sums[5] or 0))
+        people = collator.total(tuple(sums[:6]))
+        scored = Scored(people, float(sums[6] or 0), int(sums[7] or 0), int(sums[8] or 0))
         for month in (period, ALL_MONTHS):
             key = (kind, month, provider, group, bool(costed))
             cells[key] = cells[key] + scored if key in cells else scored
@@ -244,7 +244,7 @@ def outcomes(collator: Collator, by_provider: bool = True) -> Outcomes:
 def _sums(
     collator: Collator, measures: tuple[str, ...], by_provider: bool
 ) -> list[tuple[Any, ...]]:
-    """(measure, period, provider, group, costed, source, SUM(count), masked parts, parts,
+    """(measure, period, provider, group, costed, source, the six ``SUMS`` of a Total,
     SUM(score total), people scored, parts with an unknown score) per group."""
     store, marks = collator.store, ", ".join("?" for _ in measures)
     # the stratifier written out, not a parameter, so a partial index on it can be used
@@ -255,7 +255,8 @@ def _sums(
     sent = (
         f""", sent AS (
             SELECT f.release_id, f.measure, f.period, f.org, f.org AS stratum, f.group_code,
-                   f.count, f.masked, f.score, f.score_total, 'provider' AS source
+                   f.count, f.masked, f.low, f.high, f.score, f.score_total,
+                   'provider' AS source
             FROM latest_figures f
             WHERE f.level = 'provider' AND f.stratifier IS NULL AND f.measure IN ({marks})
               AND NOT EXISTS (SELECT 1 FROM base b WHERE b.measure = f.measure
@@ -264,8 +265,8 @@ def _sums(
         else ""
     )
     parts = (
-        "SELECT release_id, measure, period, org, stratum, group_code, count, masked, score, "
-        "score_total, 'practices' AS source FROM base"
+        "SELECT release_id, measure, period, org, stratum, group_code, count, masked, low, "
+        "high, score, score_total, 'practices' AS source FROM base"
         + (" UNION ALL SELECT * FROM sent" if by_provider else "")
     )
     sql = (
@@ -280,12 +281,12 @@ def _sums(
                          AND c.group_code = '{COST_BEFORE}' AND c.org = b.org
                          AND c.release_id = b.release_id AND c.stratifier IS NULL)
                    THEN 1 ELSE 0 END AS costed,
-                   b.source, b.count, b.masked,
+                   b.source, b.count, b.masked, b.low, b.high,
                    COALESCE(b.score_total, b.score * b.count,
                             CASE WHEN b.count = 0 THEN 0.0 END) AS total
             FROM parts b)
         SELECT measure, period, provider, group_code, costed, source,
-               SUM(count), SUM(CASE WHEN masked THEN 1 ELSE 0 END), COUNT(*),
+               {SUMS},
                SUM(total), SUM(CASE WHEN total IS NOT NULL THEN count END),
                SUM(CASE WHEN total IS NULL AND (masked OR count > 0) THEN 1 ELSE 0 END)
         FROM scored
@@ -377,7 +378,7 @@ def _nhs_use(
             rows.append(NhsKind(kind, before, after))
     cohort = _people(groups, "nhs-use", COHORT)
     if cohort is None:
-        cohort = rows[0].before.people if rows else Total(0, 0, 0, None)
+        cohort = rows[0].before.people if rows else Total.exact_count()
     costs = [_cost(groups, phase, kinds, unit_costs) for phase in ("before", "after")]
     return NhsOutcome(cohort, rows, *costs)
 

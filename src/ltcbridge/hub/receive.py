@@ -7,6 +7,11 @@ agreement is one the hub accepts; its release id and sequence are new (a replay 
 sequence that skips numbers is stored and the gap reported, since a lost release must not hold up
 the ones after it. A MESH message is acknowledged only once its outcome is recorded, so a crash
 in between means it is received again, and then rejected as a replay, never lost.
+
+The hub is a target, so: a file or MESH message over ``MAX_SEALED_BYTES`` is refused as
+``too-large`` without being read into memory (its size, or bounded chunks); the content checks
+are ``hub.checks``, shared with ``hub load``; and a rejection names as sender only what a verified
+signature says, else ``unverified`` (the header's claim is kept, quoted, in the detail only).
 """
 
 from __future__ import annotations
@@ -15,11 +20,12 @@ import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ltcbridge.errors import LtcbridgeError
 from ltcbridge.feed.release import ReleaseMeta, utc_now
 from ltcbridge.feed.seal import (
+    MAX_RELEASE_BYTES,
     Key,
     SealError,
     SenderKeys,
@@ -28,9 +34,22 @@ from ltcbridge.feed.seal import (
     peek_headers,
 )
 from ltcbridge.fhir_problems import MALFORMED
+from ltcbridge.hub.checks import ReleaseProblem, check_release
+from ltcbridge.hub.config import HubConfig
 from ltcbridge.hub.figures import malformed_report
 from ltcbridge.hub.protocol import HubStore
-from ltcbridge.period import PERIOD
+from ltcbridge.hub.rules import ReleaseRules, fallback_rules
+
+# Who sent a release that failed before its signature verified: nobody knows, and the header's
+# claim is not evidence, so it is never recorded as the sender.
+UNVERIFIED = "unverified"
+TOO_LARGE = "too-large"
+CLAIM_CHARS = 64  # of the unverified sender claim kept (quoted) in a rejection's detail
+# The largest sealed file the hub reads: a release of MAX_RELEASE_BYTES of figures is signed
+# (base64url: x 4/3) and encrypted and written as base64url text (x 4/3 again: 16/9 < 2 in all),
+# plus the headers, the wrapped key, the iv and the tag.
+MAX_SEALED_BYTES = 2 * MAX_RELEASE_BYTES + 64 * 1024
+_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -75,30 +94,41 @@ class Receiver:
     agreements: frozenset[str] | None = None  # None: accept any agreement id
     clock: Callable[[], str] = utc_now
     result: ReceiveResult = field(default_factory=ReceiveResult)
+    # the rules of releases whose reports carry none (the hub config's [disclosure])
+    fallback: ReleaseRules = field(default_factory=lambda: fallback_rules(HubConfig()))
 
     def receive(self, token: str, origin: str) -> bool:
         """Store or reject one sealed release; True when stored. Store failures propagate."""
         try:
-            meta, reports = self._check(token)
+            meta, bundle = self._open(token)
         except Rejected as exc:
-            self._reject(token, exc.reason, exc.detail, origin)
+            self.reject(UNVERIFIED, exc.reason, exc.detail, origin)
+            return False
+        try:
+            reports = self._check(meta, bundle)
+        except Rejected as exc:  # the signature verified: the sender is known
+            self.reject(meta.sender, exc.reason, exc.detail, origin)
             return False
         gap = self._gap(meta)
         try:
             self.store.add_release(meta, reports)
         except LtcbridgeError as exc:  # the store refused the content: a rejection, not an outage
-            self._reject(token, "store-refused", str(exc), origin)
+            self.reject(meta.sender, "store-refused", str(exc), origin)
             return False
         self.result.stored.append(meta)
         if gap is not None:
             self.result.gaps.append(gap)
         return True
 
-    def _check(self, token: str) -> tuple[ReleaseMeta, list[dict[str, Any]]]:
+    def _open(self, token: str) -> tuple[ReleaseMeta, dict[str, Any]]:
+        """Decrypted and verified, or Rejected; the header's unverified claim of who sent it is
+        kept only in the detail, quoted, to help follow the rejection up."""
         try:
-            meta, bundle = open_release(token, self.private_key, self.sender_keys)
+            return open_release(token, self.private_key, self.sender_keys)
         except SealError as exc:
-            raise Rejected(exc.reason, str(exc)) from None
+            raise Rejected(exc.reason, f"{exc}{_claim(token)}") from None
+
+    def _check(self, meta: ReleaseMeta, bundle: dict[str, Any]) -> list[dict[str, Any]]:
         if meta.recipient != self.recipient:
             raise Rejected(
                 "wrong-recipient", f"addressed to {meta.recipient}, not this hub ({self.recipient})"
@@ -109,15 +139,15 @@ class Receiver:
                 f"agreement {meta.agreement_id} is not one this "
                 "hub receives under; add it to the hub's agreements if it is new",
             )
-        if not PERIOD.match(meta.period):
-            raise Rejected("bad-period", f"period {meta.period!r} is not a month YYYY-MM")
         try:
             reports = bundle_reports(bundle)
-            _check_reports(meta, reports)
+            check_release(meta, reports, self.fallback)
+        except ReleaseProblem as exc:
+            raise Rejected(exc.reason, exc.detail) from None
         except MALFORMED as exc:  # a report of the wrong shape: refused, never a crash
             raise Rejected("malformed", str(malformed_report(bundle, exc))) from None
         self._check_new(meta)
-        return meta, reports
+        return reports
 
     def _check_new(self, meta: ReleaseMeta) -> None:
         if self.store.has_release(meta.release_id):
@@ -139,58 +169,50 @@ class Receiver:
             return None
         return Gap(meta.sender, meta.agreement_id, (last + 1, meta.sequence - 1))
 
-    def _reject(self, token: str, reason: str, detail: str, origin: str) -> None:
-        sender = _claimed_sender(token)
+    def reject(self, sender: str, reason: str, detail: str, origin: str) -> None:
+        """Record a rejection; ``sender`` is a verified signer's ODS code or UNVERIFIED."""
         self.store.add_rejection(self.clock(), sender, reason, f"{detail} [from {origin}]")
         self.result.rejected.append(Rejection(sender, reason, detail, origin))
 
 
-def _check_reports(meta: ReleaseMeta, reports: list[dict[str, Any]]) -> None:
-    """Every entry a MeasureReport for the release's period and measures."""
-    if not reports:
-        raise Rejected("empty-release", "the release carries no MeasureReport")
-    for report in reports:
-        reporter = report.get("reporter", {}).get("identifier", {}).get("value")
-        if reporter != meta.sender:
-            raise Rejected(
-                "reporter-mismatch",
-                f"MeasureReport {report.get('id')} reports for {reporter}, but the release is "
-                f"from {meta.sender}: a sender may only send its own figures",
-            )
-        if report.get("resourceType") != "MeasureReport":
-            raise Rejected(
-                "malformed", f"bundle holds a {report.get('resourceType')}, not only MeasureReports"
-            )
-        start = str(report.get("period", {}).get("start", ""))
-        if not start.startswith(meta.period):
-            raise Rejected(
-                "period-mismatch",
-                f"MeasureReport {report.get('id')} is for "
-                f"{start[:7] or 'no period'}, the release for {meta.period}",
-            )
-        if meta.measures and report.get("measure") not in meta.measures:
-            raise Rejected(
-                "measure-mismatch",
-                f"MeasureReport {report.get('id')} measures "
-                f"{report.get('measure')}, not listed in the release",
-            )
-
-
-def _claimed_sender(token: str) -> str | None:
-    """Who the header says sent it: unverified, recorded only to help follow a rejection up."""
+def _claim(token: str) -> str:
+    """The unverified header's sender claim, quoted and cut short, for a rejection's detail."""
     try:
-        return str(peek_headers(token).get("ltc_sender")) or None
+        claimed = peek_headers(token).get("ltc_sender")
     except SealError:
-        return None
+        return ""
+    if claimed is None:
+        return ""
+    return f" (the unverified header claims sender {str(claimed)[:CLAIM_CHARS]!r})"
+
+
+def read_bounded(source: BinaryIO, limit: int) -> str | None:
+    """A sealed release's text, read in chunks of at most 1 MiB; None as soon as it passes
+    ``limit`` bytes, so an oversized file or message never sits in memory whole."""
+    chunks, size = [], 0
+    while chunk := source.read(min(_CHUNK, limit + 1 - size)):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks).decode("ascii", errors="replace")
+
+
+def _too_large(size: str) -> str:
+    return (
+        f"the sealed release is {size}, over the hub's limit of {MAX_SEALED_BYTES:,} bytes "
+        f"(a release of {MAX_RELEASE_BYTES:,} bytes of figures, sealed); it was not read. Ask "
+        "the sender to split it (one release per practice and month)"
+    )
 
 
 # -- inboxes -------------------------------------------------------------------------------------
 def receive_folder(receiver: Receiver, directory: Path | str) -> ReceiveResult:
-    """Every ``*.jwe`` in a folder, oldest name first; each moved to processed/ or rejected/."""
+    """Every ``*.jwe`` in a folder, oldest name first; each moved to processed/ or rejected/.
+    A file over the size limit is refused from its size alone, never read."""
     directory = Path(directory)
     for path in sorted(directory.glob("*.jwe")):
-        token = path.read_text(encoding="ascii", errors="replace")
-        stored = receiver.receive(token, origin=f"folder {path.name}")
+        stored = _receive_file(receiver, path)
         target = directory / ("processed" if stored else "rejected")
         target.mkdir(exist_ok=True)
         shutil.move(path, target / path.name)
@@ -201,10 +223,27 @@ def receive_mesh(receiver: Receiver, client: Any, workflow_id: str | None) -> Re
     """Every message in the hub's MESH inbox (for the workflow), acknowledged once handled."""
     for message_id in _mesh_ids(client, workflow_id):
         with client.retrieve_message(message_id) as message:
-            token = message.read().decode("ascii", errors="replace")
-            receiver.receive(token, origin=f"MESH message {message_id}")
+            origin = f"MESH message {message_id}"
+            token = read_bounded(message, MAX_SEALED_BYTES)
+            if token is None:  # refused and acknowledged, so it does not block the inbox
+                receiver.reject(UNVERIFIED, TOO_LARGE, _too_large("larger"), origin)
+            else:
+                receiver.receive(token, origin=origin)
             message.acknowledge()
     return receiver.result
+
+
+def _receive_file(receiver: Receiver, path: Path) -> bool:
+    origin = f"folder {path.name}"
+    size = path.stat().st_size
+    token = None
+    if size <= MAX_SEALED_BYTES:
+        with path.open("rb") as handle:
+            token = read_bounded(handle, MAX_SEALED_BYTES)  # None: it grew past the limit
+    if token is None:
+        receiver.reject(UNVERIFIED, TOO_LARGE, _too_large(f"{size:,} bytes"), origin)
+        return False
+    return receiver.receive(token, origin=origin)
 
 
 def _mesh_ids(client: Any, workflow_id: str | None) -> Iterator[str]:

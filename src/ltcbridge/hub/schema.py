@@ -133,6 +133,31 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    (
+        5,
+        "release_rules: the disclosure rules each release was published under (from its "
+        "reports' disclosure-rules extension, else the hub config's, which source says), and "
+        "figures.low / figures.high: the true count each figure can stand for under those rules "
+        "(high empty: no upper bound), which every collated range adds up; latest_figures "
+        "re-made for PostgreSQL",
+        (
+            """CREATE TABLE release_rules (
+                release_id TEXT PRIMARY KEY REFERENCES releases (release_id),
+                agreement TEXT,
+                threshold INTEGER NOT NULL,
+                rounding INTEGER NOT NULL,
+                secondary {boolean} NOT NULL,
+                internal_recipient {boolean} NOT NULL,
+                source TEXT NOT NULL)""",
+            "ALTER TABLE figures ADD COLUMN low INTEGER",
+            "ALTER TABLE figures ADD COLUMN high INTEGER",
+            "DROP VIEW latest_figures",
+            LATEST_FIGURES_VIEW,
+        ),
+    ),
+)
+
 SCHEMA_VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
     version INTEGER PRIMARY KEY,
     description TEXT NOT NULL,
@@ -144,8 +169,11 @@ TABLES: dict[str, tuple[str, ...]] = {
                  "created", "measures", "latest"),
     "rejections": ("received_at", "sender", "reason", "detail"),
     "figures": ("release_id", "measure", "period", "level", "org", "group_code", "stratifier",
-                "stratum", "count", "masked", "score", "score_total", "score_unit"),
+                "stratum", "count", "masked", "score", "score_total", "score_unit", "low",
+                "high"),
     "practices": ("practice", "pcn"),
+    "release_rules": ("release_id", "agreement", "threshold", "rounding", "secondary",
+                      "internal_recipient", "source"),
 }  # fmt: skip
 
 

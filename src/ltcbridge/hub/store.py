@@ -17,8 +17,10 @@ from typing import Any
 
 from ltcbridge.errors import LtcbridgeError
 from ltcbridge.feed.release import ReleaseMeta
-from ltcbridge.hub.config import SUPPORT_LEVEL_MEASURE, UNMET_NEED
+from ltcbridge.hub.checks import release_rules
+from ltcbridge.hub.config import SUPPORT_LEVEL_MEASURE, UNMET_NEED, HubConfig
 from ltcbridge.hub.figures import Figure, ReportError, figures, report_header
+from ltcbridge.hub.rules import FROM_HUB_CONFIG, ReleaseRules, fallback_rules
 from ltcbridge.hub.schema import (
     MIGRATIONS,
     POSTGRES,
@@ -31,7 +33,9 @@ from ltcbridge.hub.schema import (
 
 _FIGURE_COLUMNS = TABLES["figures"]
 _RELEASE_COLUMNS = (*TABLES["releases"][:-1], "stored_at", "latest")
+_RULES_COLUMNS = TABLES["release_rules"]
 _BATCH = 20_000
+RULES_MIGRATION = 5  # the migration that adds release_rules and the figures' bounds
 _cursor_ids = itertools.count()
 
 
@@ -76,6 +80,9 @@ class HubStoreDb:
         self.dialect = dialect
         self._migrate()
         self._org_levels: dict[str, str] | None = None  # cached; reset by set_practices
+        self.fallback = fallback_rules(HubConfig())
+        if self.schema_version() >= RULES_MIGRATION:  # bounds for releases stored before it
+            self.set_fallback_rules(self.fallback)
 
     # -- the HubStore protocol -------------------------------------------------------------------
     def has_release(self, release_id: str) -> bool:
@@ -89,8 +96,11 @@ class HubStoreDb:
         return rows[0][0]
 
     def add_release(self, meta: ReleaseMeta, reports: list[dict[str, Any]]) -> None:
-        """Store the release and its figures, all or nothing; bad reports refuse the release."""
+        """Store the release, the disclosure rules it was published under (its reports', else
+        the fallback) and its figures with their bounds, all or nothing; bad reports refuse
+        the release."""
         _check_reports(meta, reports)
+        rules = release_rules(reports) or self.fallback
         if self.has_release(meta.release_id):
             raise StoreError(
                 f"release {meta.release_id} is already stored; it was not stored again"
@@ -104,7 +114,8 @@ class HubStoreDb:
                 (meta.release_id, meta.agreement_id, meta.sender, meta.recipient, meta.period,
                  meta.sequence, meta.created, " ".join(meta.measures), _now(), latest),
             )  # fmt: skip
-            rows = (row for r in reports for row in _figure_rows(meta.release_id, r, levels))
+            self._insert_rules(cursor, [meta.release_id], rules)
+            rows = (row for r in reports for row in _figure_rows(meta.release_id, r, levels, rules))
             self._insert_figures(cursor, rows)
 
     def add_rejection(self, received_at: str, sender: str | None, reason: str, detail: str) -> None:
@@ -141,6 +152,66 @@ class HubStoreDb:
                 "AND org IN (SELECT pcn FROM practices) "
                 "AND org NOT IN (SELECT practice FROM practices)"
             )
+
+    def set_fallback_rules(self, rules: ReleaseRules) -> None:
+        """The disclosure rules (the hub config's) of releases whose reports carry none.
+
+        Releases stored under other fallback values, and any stored before migration 5, get
+        these rules and their figures' bounds again, so a changed hub config never leaves a
+        range worked out from the old one. A release's own rules are never replaced."""
+        self.fallback = rules
+        stale = [row[0] for row in self.rows(
+            "SELECT r.release_id FROM releases r "
+            "LEFT JOIN release_rules x ON x.release_id = r.release_id "
+            "WHERE x.release_id IS NULL OR (x.source = ? AND NOT (x.threshold = ? "
+            "AND x.rounding = ? AND x.secondary = ?))",
+            (FROM_HUB_CONFIG, rules.threshold, rules.rounding, rules.secondary),
+        )]  # fmt: skip
+        if not stale:
+            return
+        with self.transaction() as cursor:
+            for chunk in _chunks(stale, 500):
+                marks = ", ".join("?" for _ in chunk)
+                cursor.execute(
+                    self._sql(f"DELETE FROM release_rules WHERE release_id IN ({marks})"), chunk
+                )
+                self._insert_rules(cursor, chunk, rules)
+                self._rebound(cursor, chunk, rules)
+
+    def _rebound(self, cursor: Any, release_ids: list[str], rules: ReleaseRules) -> None:
+        """Every figure of the releases bounded again under ``rules``, in one UPDATE: the bounds
+        of each distinct published count (few) are worked out here and written as a CASE."""
+        marks = ", ".join("?" for _ in release_ids)
+        cursor.execute(
+            self._sql(
+                f"SELECT DISTINCT count FROM figures WHERE release_id IN ({marks}) "
+                "AND count IS NOT NULL AND NOT masked"
+            ),
+            release_ids,
+        )
+        bounds = {int(row[0]): rules.bounds(int(row[0]), False) for row in cursor.fetchall()}
+        masked = rules.bounds(None, True)
+        no_count = rules.bounds(None, False)
+        columns, params = [], []
+        for side in (0, 1):
+            by_count, more = _case_by_count({c: b[side] for c, b in bounds.items()})
+            columns.append(
+                f"{('low', 'high')[side]} = CASE WHEN masked THEN CAST(? AS INTEGER) "
+                f"WHEN count IS NULL THEN CAST(? AS INTEGER) ELSE {by_count} END"
+            )
+            params += [masked[side], no_count[side], *more]
+        cursor.execute(
+            self._sql(f"UPDATE figures SET {', '.join(columns)} WHERE release_id IN ({marks})"),
+            [*params, *release_ids],
+        )
+
+    def _insert_rules(self, cursor: Any, release_ids: list[str], rules: ReleaseRules) -> None:
+        cursor.executemany(
+            self._sql(f"INSERT INTO release_rules ({', '.join(_RULES_COLUMNS)}) "
+                      f"VALUES ({', '.join('?' for _ in _RULES_COLUMNS)})"),
+            [(release_id, rules.agreement, rules.threshold, rules.rounding, rules.secondary,
+              rules.internal_recipient, rules.source) for release_id in release_ids],
+        )  # fmt: skip
 
     # -- reading ---------------------------------------------------------------------------------
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -180,7 +251,11 @@ class HubStoreDb:
         """A table's compared columns, normalised (booleans as bool) and sorted: for checks."""
         columns = TABLES[name]
         rows = self.rows(f"SELECT {', '.join(columns)} FROM {name}")
-        flags = [i for i, c in enumerate(columns) if c in ("masked", "latest")]
+        flags = [
+            i
+            for i, c in enumerate(columns)
+            if c in ("masked", "latest", "secondary", "internal_recipient")
+        ]
         normalised = [
             tuple(bool(v) if i in flags else v for i, v in enumerate(row)) for row in rows
         ]
@@ -280,17 +355,39 @@ class HubStoreDb:
 
 
 def _figure_rows(
-    release_id: str, report: dict[str, Any], levels: Mapping[str, str]
+    release_id: str, report: dict[str, Any], levels: Mapping[str, str], rules: ReleaseRules
 ) -> Iterator[tuple[Any, ...]]:
     level = _level(report, levels)
     for f in figures(report):
-        yield _figure_row(release_id, f, level)
+        yield _figure_row(release_id, f, level, rules)
 
 
-def _figure_row(release_id: str, figure: Figure, level: str) -> tuple[Any, ...]:
+def _figure_row(
+    release_id: str, figure: Figure, level: str, rules: ReleaseRules
+) -> tuple[Any, ...]:
+    low, high = rules.bounds(figure.count, figure.masked)
+    if high is not None and low > high:  # e.g. an unmasked 3 under threshold 7
+        raise ReportError(
+            f"{figure.org} {figure.period} {figure.group}: a published count the release's "
+            f"disclosure rules ({rules.describe()}) could not have produced; the release was "
+            "refused"
+        )
     return (release_id, figure.measure, figure.period, level, figure.org, figure.group,
             figure.stratifier, figure.stratum, figure.count, figure.masked, figure.score,
-            figure.score_total, figure.score_unit)  # fmt: skip
+            figure.score_total, figure.score_unit, low, high)  # fmt: skip
+
+
+def _case_by_count(values: Mapping[int, int | None]) -> tuple[str, list[Any]]:
+    """``CASE count WHEN ? THEN ? ... END`` and its parameters (NULL when there is none)."""
+    if not values:
+        return "NULL", []
+    whens = " ".join("WHEN ? THEN CAST(? AS INTEGER)" for _ in values)
+    return f"CASE count {whens} END", [x for item in sorted(values.items()) for x in item]
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 PROVIDER_STRATIFIER = "provider"

@@ -1,4 +1,5 @@
-"""All outputs at once: tidy CSV, the workbook and the HTML report, from one collation."""
+"""All outputs at once: tidy CSV, the workbook and the HTML report, from one collation, and the
+FHIR definitions their codes refer to."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 from ltcbridge.errors import LtcbridgeError
 from ltcbridge.hub.collate import Collator
+from ltcbridge.hub.definitions import write_hub_definitions
 from ltcbridge.hub.report.csv_out import write_csv
 from ltcbridge.hub.report.data import ReportData, gather
 from ltcbridge.hub.report.html import write_html
@@ -20,13 +22,15 @@ class ReportFiles:
     xlsx: Path
     csv: list[Path]
     data: ReportData
+    definitions: list[Path]
 
 
 def write_report(collator: Collator, out: Path | str) -> ReportFiles:
-    """``out/report.html``, ``out/hub.xlsx`` and ``out/csv/*.csv``."""
+    """``out/report.html``, ``out/hub.xlsx``, ``out/csv/*.csv`` and ``out/definitions/``."""
     out = Path(out)
     try:
         (out / "csv").mkdir(parents=True, exist_ok=True)
+        (out / "definitions").mkdir(exist_ok=True)
     except OSError as exc:
         raise LtcbridgeError(f"cannot create the report folder {out}: {exc}") from None
     data = gather(collator)
@@ -35,4 +39,5 @@ def write_report(collator: Collator, out: Path | str) -> ReportFiles:
     title = f"ltcbridge hub: {collator.config.name}, produced {data.generated}"
     xlsx = write_xlsx(tables, out / "hub.xlsx", title)
     html = write_html(data, out / "report.html")
-    return ReportFiles(html, xlsx, csv_files, data)
+    definitions = write_hub_definitions(out / "definitions")
+    return ReportFiles(html, xlsx, csv_files, data, definitions)

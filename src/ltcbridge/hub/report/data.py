@@ -49,7 +49,7 @@ class MeasureView:
 
     measure: str
     rows: list[tuple[Any, ...]]  # org, period, group, stratifier, stratum, count, masked, score,
-    # score total
+    # score total, low, high (bounds of the true count)
 
     @property
     def providers(self) -> list[str]:
@@ -74,6 +74,7 @@ class ReportData:
     icb_outcomes: Outcomes = field(default_factory=lambda: Outcomes([]))  # all providers
     releases: int = 0
     rejections: list[tuple[Any, ...]] = field(default_factory=list)
+    rules: list[tuple[str, str, int]] = field(default_factory=list)  # (rules, source, releases)
 
     @property
     def other_measures(self) -> list[str]:
@@ -93,6 +94,7 @@ def gather(collator: Collator) -> ReportData:
     latest = periods[-1] if periods else None
     data = ReportData(config, datetime.now(UTC).strftime("%d %B %Y %H:%M UTC"), periods, latest)
     data.completeness = completeness(collator)
+    data.rules = collator.rules_in_use()
     data.releases = int(store.rows("SELECT COUNT(*) FROM releases")[0][0])
     data.rejections = store.rows(
         "SELECT received_at, sender, reason, detail FROM rejections ORDER BY received_at DESC"

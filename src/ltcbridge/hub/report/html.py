@@ -116,18 +116,23 @@ def _summary(data: ReportData) -> str:
 
 
 def _masking_note(data: ReportData) -> str:
-    bound = (
-        "Secondary suppression is in use, so a masked part can be any size: such totals are "
-        "shown as 'at least'."
-        if data.config.secondary
-        else f"Each masked part is between 1 and {data.config.threshold}, so a total with masked "
-        "parts is shown as a range, and drawn as a solid bar (lowest possible) with a hatched "
-        "extension (highest possible)."
-    )
+    """How to read ranges, and the disclosure rules they come from (each release's own; the hub
+    config's where a release carried none, said so)."""
+    rules = "; ".join(
+        f"{n:,} release(s) under {described}"
+        + (" (they carried no rules: the hub configuration's stand in)" if source != "release"
+           else "")
+        for described, source, n in data.rules
+    )  # fmt: skip
     return (
-        '<div class="inset"><p><strong>Reading masked figures.</strong> Practices mask small '
-        "counts before sending them. A masked count is never treated as zero. "
-        f"{escape(bound)}</p></div>"
+        '<div class="inset"><p><strong>Reading masked and rounded figures.</strong> Practices '
+        "mask small counts and round the others before sending them. A masked count is never "
+        "treated as zero: under primary masking it is 1 to the agreement's threshold; under "
+        "secondary suppression it can be any size, so totals with such parts are shown as 'at "
+        "least'. A rounded count stands for the few counts that round to it. So a total is "
+        "shown as the range that contains the true count, drawn as a solid bar (lowest "
+        "possible) with a hatched extension (highest possible). "
+        f"{escape('Rules of the latest releases: ' + rules + '.' if rules else '')}</p></div>"
     )
 
 
@@ -253,7 +258,7 @@ def _measure_section(data: ReportData, canonical: str, sid: str, heading: str) -
     reports providers sent themselves (generically)."""
     nhs = canonical == data.config.nhs_use_measure
     costs = data.config.unit_costs if nhs else {}
-    note = _unit_cost_note(costs, data.config.threshold) if costs else ""
+    note = _unit_cost_note(costs) if costs else ""
     collated = outcomes_html.icb_nhs_use(data.icb_outcomes) if nhs else (
         outcomes_html.icb_star(data.icb_outcomes))  # fmt: skip
     view = data.measures.get(canonical)
@@ -262,7 +267,7 @@ def _measure_section(data: ReportData, canonical: str, sid: str, heading: str) -
         sent = (
             "<h3>As providers sent it</h3><p>Reports from providers themselves (senders the hub "
             "configuration does not list as practices), per provider and month.</p>"
-            + _measure_table(view, costs, data.config.threshold)
+            + _measure_table(view, costs)
         )
     if not collated and not sent:
         return _section(sid, heading, note + _placeholder(
@@ -271,13 +276,14 @@ def _measure_section(data: ReportData, canonical: str, sid: str, heading: str) -
     return _section(sid, heading, note + collated + sent)
 
 
-def _unit_cost_note(costs: dict[str, float], threshold: int) -> str:
+def _unit_cost_note(costs: dict[str, float]) -> str:
     rows = [[label(code), f"£{price:,.2f}"] for code, price in costs.items()]
     return (
         "<p>Unit costs from the hub configuration. Practices' NHS use before and after is costed "
         "as units x unit cost where a practice sent no cost of its own. In a provider's own "
-        "report, each group with a unit cost is costed as people x unit cost (a masked count as "
-        f"1 to {threshold} people).</p>" + _table("Unit costs", ["Use", "Unit cost"], rows)
+        "report, each group with a unit cost is costed as people x unit cost (a masked or "
+        "rounded count as the range of people it can stand for).</p>"
+        + _table("Unit costs", ["Use", "Unit cost"], rows)
     )
 
 
@@ -296,16 +302,14 @@ def _other_measures(data: ReportData) -> str:
     return "".join(parts) and _section("other-measures", "Other measures", "".join(parts))
 
 
-def _measure_table(
-    view: MeasureView, costs: dict[str, float] | None = None, threshold: int = 7
-) -> str:
+def _measure_table(view: MeasureView, costs: dict[str, float] | None = None) -> str:
     """Any measure, generically: its group totals per provider and month (strata in a detail),
     with a cost column when unit costs are given."""
     costs = costs or {}
 
     def cells(row: Sequence[object]) -> list[str]:
         base = _measure_row(row)
-        return [*base, _cost(row, costs, threshold)] if costs else base
+        return [*base, _cost(row, costs)] if costs else base
 
     extra = ["Cost"] if costs else []
     totals = [r for r in view.rows if r[3] is None]
@@ -321,20 +325,23 @@ def _measure_table(
 
 
 def _measure_row(row: Sequence[object]) -> list[str]:
-    org, period, group, _s, _v, count, masked, score, total = row
+    org, period, group, _s, _v, count, masked, score, total = row[:9]
     people = "masked" if masked else ("" if count is None else f"{count:,}")
     score_text = "" if score is None else f"{score:.2f}"
     total_text = "" if total is None else f"{total:,.1f}"
     return [str(org), str(period), label(str(group)), people, score_text, total_text]
 
 
-def _cost(row: Sequence[object], costs: dict[str, float], threshold: int) -> str:
-    price, count, masked = costs.get(str(row[2])), row[5], row[6]
-    if price is None:
+def _cost(row: Sequence[object], costs: dict[str, float]) -> str:
+    """People x unit cost, a range over the people the published figure can stand for."""
+    price, count, low, high = costs.get(str(row[2])), row[5], row[9], row[10]
+    if price is None or (count is None and not row[6]):
         return ""
-    if masked:
-        return f"£{price:,.0f} to £{price * threshold:,.0f}"
-    return "" if count is None else f"£{price * int(count):,.0f}"  # type: ignore[call-overload]
+    if high is None:
+        return f"at least £{price * int(low):,.0f}"  # type: ignore[call-overload]
+    if low == high:
+        return f"£{price * int(low):,.0f}"  # type: ignore[call-overload]
+    return f"£{price * int(low):,.0f} to £{price * int(high):,.0f}"  # type: ignore[call-overload]
 
 
 def _outcomes(data: ReportData) -> str:

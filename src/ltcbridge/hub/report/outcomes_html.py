@@ -181,11 +181,12 @@ def _cost_row(period: str, nhs: NhsOutcome) -> list[str]:
 
 
 # -- sections --------------------------------------------------------------------------------------
-def reading_note(threshold: int | None) -> str:
-    bound = "1 or more people" if threshold is None else f"1 to {threshold} people"
+def reading_note() -> str:
     return (
         '<div class="inset"><p><strong>Reading these figures.</strong> A masked count stands for '
-        f"{bound}, so sums with masked parts are ranges, and so are the shares worked out from "
+        "1 to the agreement's threshold people (any number under secondary suppression), and a "
+        "rounded count for the counts that round to it, so sums are ranges (each release under "
+        "its own agreement's rules), and so are the shares worked out from "
         "them. A masked count's score (Star change, NHS use, cost) is not sent, so scores are "
         "worked out from the published parts only and say how many masked parts were left out; "
         "they are never counted as zero. Counts and score totals may be rounded by the "
@@ -197,14 +198,13 @@ def reading_note(threshold: int | None) -> str:
 def outcomes_body(config: HubConfig, found: Outcomes) -> str:
     """The "Outcomes by provider" section's content (the caller adds the heading)."""
     providers = found.providers
-    threshold = None if config.secondary else config.threshold
     parts = [
         "<p>What each lead provider achieved, collated across every practice's breakdown by "
         "provider (a provider's own report is used only where no practice's covers it): "
         "referrals and acceptance, Star distance travelled, and NHS use in the six months before "
         "and after the intervention. These are the figures an outcomes-based contract can pay "
         "on.</p>",
-        reading_note(threshold),
+        reading_note(),
     ]
     parts.append(_overview_charts(config, found, providers))
     for provider in providers:
