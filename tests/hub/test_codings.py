@@ -9,9 +9,9 @@ import orjson
 from hub_data import meta
 
 from ltcbridge.concepts import CONCEPT_SYSTEM, NEED_ANY
+from ltcbridge.feed.measure_report import figures
 from ltcbridge.hub.collate import Collator
 from ltcbridge.hub.config import HubConfig
-from ltcbridge.hub.figures import figures
 from ltcbridge.hub.report.build import write_report
 from ltcbridge.hub.store import open_store
 from ltcbridge.hub.synthetic import measure_report

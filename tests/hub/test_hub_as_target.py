@@ -236,7 +236,7 @@ def test_the_release_checker_reads_the_rules_and_refuses_what_does_not_fit() -> 
 def test_the_store_never_stores_a_count_its_rules_could_not_produce(store: HubStoreDb) -> None:
     """add_release called directly (no checker in front): an unmasked 3 under threshold 7 has
     no possible true value, so the release is refused, not stored with an empty range."""
-    from ltcbridge.hub.figures import ReportError
+    from ltcbridge.feed.measure_report import ReportError
 
     with pytest.raises(ReportError, match="could not have produced"):
         store.add_release(

@@ -23,9 +23,9 @@ from hub_data import (
 )
 from openpyxl import load_workbook
 
+from ltcbridge.feed.measure_report import ReportError
 from ltcbridge.hub.collate import Collator, Total
 from ltcbridge.hub.config import HubConfig, load_hub_config
-from ltcbridge.hub.figures import ReportError
 from ltcbridge.hub.load import load_folder
 from ltcbridge.hub.outcomes import ALL_MONTHS, ALL_PROVIDERS, outcomes, share
 from ltcbridge.hub.report.build import write_report

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from hub_data import PERIODS, meta
 
+from ltcbridge.feed.measure_report import ReportError
 from ltcbridge.hub import store as store_module
-from ltcbridge.hub.figures import ReportError
 from ltcbridge.hub.load import load_folder
 from ltcbridge.hub.protocol import HubStore
 from ltcbridge.hub.schema import MIGRATIONS
@@ -70,7 +70,7 @@ def _element_paths(value: object, path: tuple = ()) -> list[tuple]:  # type: ign
 def test_a_report_of_the_wrong_shape_anywhere_is_a_report_error_never_a_crash() -> None:
     """Every element of a report replaced by a value of another JSON type (or null): reading
     its figures either works or raises ReportError (a rejection for the hub), nothing else."""
-    from ltcbridge.hub.figures import figures
+    from ltcbridge.feed.measure_report import figures
 
     report = measure_report("Y00011", "2026-10", CELLS)
     tried = refused = 0

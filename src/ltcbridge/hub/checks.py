@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ltcbridge.feed.measure_report import ReportError, figures
 from ltcbridge.feed.release import ReleaseMeta
-from ltcbridge.hub.figures import ReportError, figures
 from ltcbridge.hub.rules import ReleaseRules, RulesError, rules_of
 from ltcbridge.period import PERIOD
 

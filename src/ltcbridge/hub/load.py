@@ -23,10 +23,10 @@ from typing import Any
 import orjson
 
 from ltcbridge.errors import LtcbridgeError
+from ltcbridge.feed.measure_report import ReportError, malformed_report, report_header
 from ltcbridge.feed.release import ReleaseMeta
 from ltcbridge.fhir_problems import MALFORMED
 from ltcbridge.hub.checks import LOCAL_AGREEMENT, check_release
-from ltcbridge.hub.figures import ReportError, malformed_report, report_header
 from ltcbridge.hub.store import HubStoreDb
 
 

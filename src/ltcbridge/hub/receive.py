@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ltcbridge.errors import LtcbridgeError
+from ltcbridge.feed.measure_report import malformed_report
 from ltcbridge.feed.release import ReleaseMeta, utc_now
 from ltcbridge.feed.seal import (
     MAX_RELEASE_BYTES,
@@ -36,7 +37,6 @@ from ltcbridge.feed.seal import (
 from ltcbridge.fhir_problems import MALFORMED
 from ltcbridge.hub.checks import ReleaseProblem, check_release
 from ltcbridge.hub.config import HubConfig
-from ltcbridge.hub.figures import malformed_report
 from ltcbridge.hub.protocol import HubStore
 from ltcbridge.hub.rules import ReleaseRules, fallback_rules
 

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from ltcbridge.errors import LtcbridgeError
+from ltcbridge.feed.measure_report import Figure, ReportError, figures, report_header
 from ltcbridge.feed.release import ReleaseMeta
 from ltcbridge.hub.checks import release_rules
 from ltcbridge.hub.config import SUPPORT_LEVEL_MEASURE, UNMET_NEED, HubConfig
-from ltcbridge.hub.figures import Figure, ReportError, figures, report_header
 from ltcbridge.hub.rules import FROM_HUB_CONFIG, ReleaseRules, fallback_rules
 from ltcbridge.hub.schema import (
     MIGRATIONS,
