@@ -52,6 +52,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("interrupted: nothing was sent; files already written are complete ones")
         return EXIT_ERROR
+    except OSError as exc:  # a folder that cannot be written, a full disk, a file that went away
+        where = f" ({exc.filename})" if exc.filename else ""
+        err.print(
+            f"[red]error:[/] {escape(exc.strerror or str(exc))}{escape(where)}: check the path "
+            "and its permissions (and free space), then run again"
+        )
+        return EXIT_ERROR
+
+
+def _group_help(parser: argparse.ArgumentParser) -> int:
+    """A command group named alone (``ltcbridge feed``) shows its own commands."""
+    parser.print_help()
+    return EXIT_USAGE
 
 
 # -- commands ------------------------------------------------------------------------------------
@@ -175,6 +188,7 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
 
 def _add_feed(commands: argparse._SubParsersAction) -> None:
     feed = commands.add_parser("feed", help="build the commissioner feed")
+    feed.set_defaults(run=lambda _: _group_help(feed))
     sub = feed.add_subparsers(title="feed commands", metavar="COMMAND")
     build = _command(
         sub,

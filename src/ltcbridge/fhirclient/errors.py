@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from ltcbridge.errors import LtcbridgeError
+
 
 @dataclass(frozen=True, slots=True)
 class OutcomeIssue:
@@ -54,8 +56,8 @@ def safe_url(url: httpx.URL | str) -> str:
     return str(httpx.URL(str(url)).copy_with(query=None, fragment=None))
 
 
-class FhirError(Exception):
-    """Base of every error this client raises."""
+class FhirError(LtcbridgeError):
+    """Base of every error this client raises (an ``LtcbridgeError``: one root for the library)."""
 
 
 class FhirTransportError(FhirError):
