@@ -21,6 +21,11 @@ import highspy
 import numpy as np
 
 MASKED = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+SCORE_TOTAL = "https://ltcbridge.github.io/fhir/StructureDefinition/score-total"
+STAR = "https://ltcbridge.github.io/fhir/Measure/star-distance-travelled"
+NHS_USE = "https://ltcbridge.github.io/fhir/Measure/nhs-use"
+STAR_AREAS = 8  # the Well-being Star: 8 areas scored 1..10, public knowledge
+STAR_STEP = 9  # one area moves at most 9 points either way
 UNMET_NEED = "https://ltcbridge.github.io/fhir/Measure/unmet-need"
 NEED_ANY = "need-any"
 
@@ -55,6 +60,7 @@ class _Model:
     upper: list[float] = field(default_factory=list)
     truth: list[int] = field(default_factory=list)
     small: dict[int, tuple[Key, int]] = field(default_factory=dict)  # var -> key, threshold
+    continuous: set[int] = field(default_factory=set)  # score totals: not whole numbers
     rows: list[tuple[dict[int, int], float, float]] = field(default_factory=list)
 
     def variable(self, key: Key, truth: int) -> int:
@@ -99,6 +105,33 @@ def _count(element: dict[str, Any]) -> int | None:
     return None
 
 
+def score_totals(report: dict[str, Any]) -> Iterable[tuple[Key, float]]:
+    """Every (key, published score total) of one MeasureReport."""
+    measure, month = report["measure"], report["period"]["start"][:7]
+    org = report["reporter"]["identifier"]["value"]
+    for group in report["group"]:
+        code = group["code"]["coding"][0]["code"]
+        elements = [((None, None), group)] + [
+            ((st["code"][0].get("text"), s["value"]["coding"][0]["code"]), s)
+            for st in group.get("stratifier", [])
+            for s in st["stratum"]
+        ]
+        for (name, value), element in elements:
+            for extension in element.get("extension", []):
+                if extension["url"] == SCORE_TOTAL:
+                    yield (measure, month, org, code, name, value), extension["valueDecimal"]
+
+
+def per_person(key: Key) -> tuple[float, float] | None:
+    """What one person can add to a group's score, as anyone reading the Measure knows."""
+    if key[0] == NHS_USE:
+        return (0.0, highspy.kHighsInf)
+    if key[0] == STAR:
+        reach = STAR_STEP * (STAR_AREAS if key[3] == "star-wellbeing" else 1)
+        return (-float(reach), float(reach))
+    return None
+
+
 def interval(published: int, threshold: int, rounding: int) -> tuple[int, int]:
     """True counts a published (unmasked) count may stand for."""
     if published == 0:
@@ -131,6 +164,44 @@ def _add_release(model: _Model, release: Received) -> None:
                 model.narrow(var, *interval(published, release.threshold, release.rounding))
     for cells in by_org.values():
         _add_sums(model, cells)
+    _add_scores(model, release)
+
+
+def _add_scores(model: _Model, release: Received) -> None:
+    """Each published score total: a continuous unknown within its rounding, bounded by what
+    its people can add (a group of c people of at most 9 points each: at most 9c), and the
+    scored strata of a breakdown adding up to their group's total."""
+    totals: dict[Key, int] = {}
+    for report in release.reports:
+        for key, total in score_totals(report):
+            count_var = model.variables[(key, release.truth[key])]
+            var = model.variable((*key, "score", id(release)), 0)  # type: ignore[arg-type]
+            model.lower[var], model.upper[var] = _total_interval(total, release.rounding)
+            model.continuous.add(var)
+            low, high = per_person(key) or (-highspy.kHighsInf, highspy.kHighsInf)
+            if high != highspy.kHighsInf:
+                model.row({var: 1, count_var: -int(high)}, -highspy.kHighsInf, 0)
+            if low != -highspy.kHighsInf:
+                model.row({var: 1, count_var: -int(low)}, 0, highspy.kHighsInf)
+            totals[key] = var
+    for key, var in totals.items():
+        if key[4] is not None:
+            continue
+        parts = [v for k, v in totals.items() if k[:4] == key[:4] and k[4] is not None]
+        if parts:
+            model.row({var: -1, **dict.fromkeys(parts, 1)}, -1e-6, 1e-6)
+
+
+def _total_interval(published: float, rounding: int) -> tuple[float, float]:
+    """The true total a rounded one may stand for (rounded to a whole number first)."""
+    if published == 0:
+        return -0.5, 0.5
+    size = abs(published)
+    low = 1 if size == rounding else size - rounding // 2
+    high = size + (rounding - 1) // 2
+    sign = 1 if published > 0 else -1
+    ends = sorted((sign * (low - 0.5), sign * (high + 0.5)))
+    return ends[0], ends[1]
 
 
 def _add_sums(model: _Model, cells: dict[Key, int]) -> None:
@@ -188,6 +259,7 @@ def _solve(model: _Model) -> list[Narrowed]:
         column = {var: i for i, var in enumerate(members)}
         highs = _programme(model, members, rows, column, integer=True)
         relaxed = _programme(model, members, rows, column, integer=False)
+        counts = np.array([i for i, v in enumerate(members) if v not in model.continuous], int)
         truth = np.array([model.truth[var] for var in members], dtype=float)
         seen_low, seen_high = truth.copy(), truth.copy()
         for var in small:
@@ -197,7 +269,9 @@ def _solve(model: _Model) -> list[Narrowed]:
                 continue
             for sign in (1.0, -1.0):
                 way = _optimum(relaxed, col, len(members), sign)
-                if way is not None and not _integral(way):  # the relaxation's corner is no count
+                if way is not None and not _integral(
+                    way, counts
+                ):  # the relaxation's corner is no count
                     way = _optimum(highs, col, len(members), sign)
                 if way is None:  # unbounded: the figure has no upper limit at all
                     seen_high[col] = np.inf
@@ -241,12 +315,15 @@ def _programme(
     highs = highspy.Highs()
     highs.setOptionValue("output_flag", False)
     highs.setOptionValue("mip_rel_gap", 0.0)
-    n = len(members)
     for var in members:
         highs.addVar(model.lower[var], model.upper[var])
     if integer:
-        highs.changeColsIntegrality(n, np.arange(n, dtype=np.int32),
-                                    np.full(n, highspy.HighsVarType.kInteger))  # fmt: skip
+        whole = np.array(
+            [i for i, v in enumerate(members) if v not in model.continuous], dtype=np.int32
+        )
+        kinds = np.full(len(whole), highspy.HighsVarType.kInteger)
+        if len(whole):
+            highs.changeColsIntegrality(len(whole), whole, kinds)
     for index in rows:
         terms, low, high = model.rows[index]
         cols = np.array([column[v] for v in terms], dtype=np.int32)
@@ -271,5 +348,6 @@ def _optimum(highs: highspy.Highs, col: int, n: int, sign: float) -> np.ndarray 
     return np.asarray(highs.getSolution().col_value)
 
 
-def _integral(way: np.ndarray) -> bool:
-    return bool(np.all(np.abs(way - np.round(way)) < 1e-9))
+def _integral(way: np.ndarray, whole: np.ndarray) -> bool:
+    """Whether every count (not the continuous score totals) is a whole number."""
+    return bool(np.all(np.abs(way[whole] - np.round(way[whole])) < 1e-9))

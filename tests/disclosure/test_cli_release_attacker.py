@@ -22,15 +22,20 @@ from ltcbridge.disclosure.history import HistoryStore
 from ltcbridge.feed.seal import bundle_reports, open_release
 from ltcbridge.hub.store import open_store
 from ltcbridge.mapping import load_mappings
+from ltcbridge.synthetic import generate
 from sealing.helpers import SYNTHETIC, keys, registry, write_pem
 
-from .received_attacker import Received, figures, narrowed
+from .received_attacker import Received, figures, narrowed, score_totals
 
 PERIOD = "2026-10"
 FIRST, SECOND = "QHM", "QHX"
 
 
-def _agreement(folder: Path, name: str, recipient: str, level: str, rules: str, by: str) -> Path:
+def _agreement(
+    folder: Path, name: str, recipient: str, level: str, rules: str, by: str, measures: str = ""
+) -> Path:
+    """An agreement file; `measures` limits the release to some measures (default: all five,
+    with their scores)."""
     path = folder / f"{name}.toml"
     path.write_text(
         f"""[agreement]
@@ -46,22 +51,20 @@ secondary = true
 [breakdowns]
 allowed = [{by}]
 level = "{level}"
-
-[measures]
-include = ["unmet-need"]
+{f"[measures]{chr(10)}include = [{measures}]" if measures else ""}
 """
     )
     return path
 
 
-def _run_flow(root: Path, *, whole: bool) -> dict:
+def _run_flow(root: Path, *, whole: bool, export: Path = SYNTHETIC) -> dict:
     """Seal and send, through the command line, every release of the plan for one PCN and its
     practices (PCNs share no figure, so one stands for all): `whole` is the full plan (the
     practices, the PCN, the month rebuilt, a second agreement and recipient), else the practices
     and then the PCN."""
     data = root / "practice-data"
     rebuilt = root / "rebuilt-export"  # the same records after late October entries
-    shutil.copytree(SYNTHETIC, rebuilt)
+    shutil.copytree(export, rebuilt)
     observations = rebuilt / "Observation.ndjson"
     late = '"effectiveDateTime":"2026-09-2'
     assert observations.read_text().count(late) > 5
@@ -70,17 +73,23 @@ def _run_flow(root: Path, *, whole: bool) -> dict:
     )
 
     hub_pem = write_pem(root / "keys" / "hub.pem", keys().hub, private=False)
-    all_four = '"age-band", "sex", "ethnicity-group", "imd-quintile"'
+    all_four = '"age-band", "sex", "ethnicity-group", "imd-quintile", "provider"'
     practice = _agreement(root, "DSA-P", FIRST, "practice", "threshold = 7\nrounding = 5", all_four)
     pcn = _agreement(root, "DSA-PCN", FIRST, "pcn", "threshold = 7\nrounding = 5", all_four)
     other = _agreement(
-        root, "DSA-X", SECOND, "practice", "threshold = 5\nrounding = 5", '"sex", "age-band"'
+        root,
+        "DSA-X",
+        SECOND,
+        "practice",
+        "threshold = 5\nrounding = 5",
+        '"sex", "age-band"',
+        measures='"unmet-need"',
     )
-    pcn_of = load_mappings([SYNTHETIC / "mappings"]).pcn_of
+    pcn_of = load_mappings([export / "mappings"]).pcn_of
     pcns = sorted(set(pcn_of.values()))[:1]
     practices = sorted(p for p in pcn_of if pcn_of[p] in pcns)
-    plan = [(SYNTHETIC, practice, p, "v1") for p in practices]
-    plan += [(SYNTHETIC, pcn, p, "v1") for p in pcns]
+    plan = [(export, practice, p, "v1") for p in practices]
+    plan += [(export, pcn, p, "v1") for p in pcns]
     if whole:
         plan += [(rebuilt, practice, p, "v2") for p in practices]
         plan += [(rebuilt, other, p, "v2") for p in practices]
@@ -88,7 +97,7 @@ def _run_flow(root: Path, *, whole: bool) -> dict:
     for source, agreement, sender, state in plan:
         out = root / "sealed" / f"{agreement.stem}-{sender}-{state}"
         status = main(
-            ["feed", "seal", "--source", str(source), "--mappings", str(SYNTHETIC / "mappings"),
+            ["feed", "seal", "--source", str(source), "--mappings", str(export / "mappings"),
              "--agreement", str(agreement), "--period", PERIOD, "--workers", "1",
              "--key", str(_key_file(root, sender)), "--recipient-key", str(hub_pem),
              "--sender", sender,
@@ -107,7 +116,10 @@ def _run_flow(root: Path, *, whole: bool) -> dict:
 
 @pytest.fixture(scope="module")
 def flow(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    return _run_flow(tmp_path_factory.mktemp("flow"), whole=True)
+    """One PCN of three larger practices, so that outcome measures publish scores too."""
+    export = tmp_path_factory.mktemp("export")
+    generate(export, seed=7, practices=3, per_pcn=3, patients=(250, 320))
+    return _run_flow(tmp_path_factory.mktemp("flow"), whole=True, export=export)
 
 
 @functools.cache
@@ -184,6 +196,8 @@ def test_no_masked_figure_is_narrowed_by_everything_ever_received(flow: dict) ->
     received = _received(flow)
     small = _small_masked(received)
     assert small > 500  # the attack has plenty to work on
+    scores = [t for r in received for report in r.reports for t in score_totals(report)]
+    assert len(scores) >= 5  # published means and totals are in the attack too
     found = narrowed(received, flow["pcn_of"])
     assert found == [], f"{len(found)} of {small} masked figures narrowed, e.g. {found[:3]}"
 
