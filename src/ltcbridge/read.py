@@ -12,7 +12,12 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from ltcbridge.concepts import NHS_USE, REFERRAL_ACCEPTED, REFERRAL_COMPLETED, REFERRAL_DECLINED
+from ltcbridge.concepts import (
+    NHS_USE,
+    REFERRAL_ACCEPTED,
+    REFERRAL_COMPLETED,
+    REFERRAL_DECLINED,
+)
 from ltcbridge.errors import BadResource
 from ltcbridge.fhir_problems import MALFORMED, fhir_problem
 from ltcbridge.mapping import Mappings, normalise_postcode
@@ -106,6 +111,7 @@ _ETHNICITY_SYSTEMS = {
     ETHNIC_CATEGORY_EXTENSION: ETHNIC_CATEGORY_SYSTEM,
     CARECONNECT_ETHNIC_CATEGORY_EXTENSION: CARECONNECT_ETHNIC_CATEGORY_SYSTEM,
 }
+_DECEASED = frozenset({"deceasedDateTime", "deceasedBoolean"})
 # onsetAge / onsetRange units (UCUM) -> (months, days) in one unit
 _AGE_UNITS = {"a": (12, 0), "mo": (1, 0), "wk": (0, 7), "d": (0, 1)}
 # An onset given as an age is kept as this negative date code until the person's birth date is
@@ -378,19 +384,14 @@ class Reader:
         """The concept of a coding no plain mapping names: a conditional (dependsOn) or fixed
         mapping's, when the mappings have any (rare); otherwise the coding is tallied."""
         mappings = self.mappings
+        system, code = coding.get("system"), coding.get("code")
         if mappings.conditional or mappings.fixed:
-            concept = mappings.concept_beside(
-                coding.get("system"), coding.get("code"), lambda: codings_in(resource)
-            )
+            concept = mappings.concept_beside(system, code, lambda: codings_in(resource))
             if concept is not None:
                 return concept
-        self._note_unmapped(coding)
-        return None
-
-    def _note_unmapped(self, coding: dict[str, Any]) -> None:
-        system, code = coding.get("system"), coding.get("code")
-        if not self.mappings.is_covered(system, code):
+        if not mappings.is_covered(system, code):
             self.unmapped[(system or "", code or "")] += 1
+        return None
 
     def _star_from_components(self, kind: str, resource: dict[str, Any], star: str) -> StarReading:
         definition = self.mappings.stars[star]
@@ -539,8 +540,8 @@ class Reader:
             imd or "unknown",
             _practice(resource),
             numbers[1:],
-            _replaced_by(resource),
-            _death_int(resource),
+            _replaced_by(resource) if "link" in resource else None,
+            _death_int(resource) if _DECEASED.intersection(resource) else 0,
         )
 
     def _ethnic_code(self, resource: dict[str, Any]) -> str | None:

@@ -44,22 +44,25 @@ class PopulationReport:
     def uncounted(self) -> list[str]:
         """Why people or entries went uncounted, one plain line each (none when nothing was)."""
         lines = [
-            f"{n} people without a practice: {reason}"
+            f"{_people(n)} without a practice: {reason}"
             for reason, n in self.without_practice_reasons.items()
         ]
-        if self.merged_records:
-            lines.append(f"{self.merged_records} merged record(s) counted as the record that "
-                         "replaced them")  # fmt: skip
-        if self.merged_target_missing:
-            lines.append(f"{self.merged_target_missing} record(s) replaced by a Patient not in "
-                         "the export: counted as they are")  # fmt: skip
-        if self.entries_onset_age_without_birth:
-            lines.append(f"{self.entries_onset_age_without_birth} Condition(s) with an onset age "
-                         "for a person without a birth date: not counted")  # fmt: skip
-        if self.entries_after_death:
-            lines.append(f"{self.entries_after_death} fact(s) dated after the person's month of "
-                         "death: not counted")  # fmt: skip
+        for count, what in (
+            (self.merged_records, "merged record(s) counted as the record that replaced them"),
+            (self.merged_target_missing, "record(s) replaced by a Patient not in the export: "
+             "counted as they are"),
+            (self.entries_onset_age_without_birth, "Condition(s) with an onset age for a person "
+             "without a birth date: not counted"),
+            (self.entries_after_death, "fact(s) dated after the person's month of death: not "
+             "counted"),
+        ):  # fmt: skip
+            if count:
+                lines.append(f"{count} {what}")
         return lines
+
+
+def _people(n: int) -> str:
+    return "1 person" if n == 1 else f"{n} people"
 
 
 @dataclass
