@@ -105,12 +105,13 @@ _MAX_HOURS = 100_000  # eleven years of hours: a table of a few megabytes at mos
 
 LOCATED_AT_MOST = 1000  # per reader: locating one costs milliseconds (a full FHIR validation)
 
-# The ethnic category extension -> the code system its codes must be from (UK Core, and the
-# CareConnect one that older GP systems still write).
-_ETHNICITY_SYSTEMS = {
-    ETHNIC_CATEGORY_EXTENSION: ETHNIC_CATEGORY_SYSTEM,
-    CARECONNECT_ETHNIC_CATEGORY_EXTENSION: CARECONNECT_ETHNIC_CATEGORY_SYSTEM,
-}
+# The ethnic category extensions and the code systems their codes must be from: UK Core, and
+# the CareConnect ones older GP systems still write (the same letters).
+_ETHNICITY_EXTENSIONS = frozenset(
+    {ETHNIC_CATEGORY_EXTENSION, CARECONNECT_ETHNIC_CATEGORY_EXTENSION}
+)
+_ETHNICITY_SYSTEMS = frozenset({ETHNIC_CATEGORY_SYSTEM, CARECONNECT_ETHNIC_CATEGORY_SYSTEM})
+_ONSETS = frozenset({"onsetDateTime", "onsetPeriod", "onsetAge", "onsetRange", "onsetString"})
 _DECEASED = frozenset({"deceasedDateTime", "deceasedBoolean"})
 # onsetAge / onsetRange units (UCUM) -> (months, days) in one unit
 _AGE_UNITS = {"a": (12, 0), "mo": (1, 0), "wk": (0, 7), "d": (0, 1)}
@@ -119,7 +120,8 @@ _AGE_UNITS = {"a": (12, 0), "mo": (1, 0), "wk": (0, 7), "d": (0, 1)}
 AGE_MONTH = 100_000
 # Notes: what a person should know about input that was read, though not as it was written.
 NOTE_ONSET_TEXT = (
-    "Condition onset given only as text, or as a period with no start: recordedDate used"
+    "Condition onset that gives no date (text, a period without start, a range without low): "
+    "recordedDate used"
 )
 NOTE_ONSET_AGE_UNIT = (
     "Condition onset age or range in a unit other than a, mo, wk or d: recordedDate used"
@@ -496,9 +498,9 @@ class Reader:
                 if age < 0:
                     return None, age
                 self.notes[NOTE_ONSET_AGE_UNIT] += 1
-            elif ("onsetString" in resource or "onsetPeriod" in resource) and not (
-                resource.get("onsetPeriod") or {}
-            ).get("start"):
+            elif not (resource.get("onsetPeriod") or {}).get("start") and not _ONSETS.isdisjoint(
+                resource
+            ):
                 self.notes[NOTE_ONSET_TEXT] += 1
         clinical_date, date_path = _clinical_date(kind, resource)
         if clinical_date is None:
@@ -548,11 +550,10 @@ class Reader:
         """The ethnic category code, only from the UK Core (or CareConnect) extension with that
         extension's own code system: a code of another system is noted, not guessed at."""
         for extension in resource.get("extension", ()):
-            system = _ETHNICITY_SYSTEMS.get(extension.get("url"))
-            if system is None:
+            if extension.get("url") not in _ETHNICITY_EXTENSIONS:
                 continue
             for coding in (extension.get("valueCodeableConcept") or {}).get("coding", ()):
-                if coding.get("system") == system and coding.get("code"):
+                if coding.get("system") in _ETHNICITY_SYSTEMS and coding.get("code"):
                     return coding["code"]  # type: ignore[no-any-return]
             self.notes[NOTE_ETHNICITY_SYSTEM] += 1
         return None
