@@ -124,7 +124,8 @@ NOTE_ONSET_TEXT = (
     "recordedDate used"
 )
 NOTE_ONSET_AGE_UNIT = (
-    "Condition onset age or range in a unit other than a, mo, wk or d: recordedDate used"
+    "Condition onset age or range not usable as a date (a unit other than a, mo, wk or d, or "
+    "beyond 200 years): recordedDate used"
 )
 NOTE_NHS_INVALID_BESIDE_VALID = (
     "Patient with an NHS number failing the modulus-11 check beside a valid one: the valid one used"
@@ -809,9 +810,11 @@ def _onset_age(resource: dict[str, Any]) -> int | None:
         return None
     unit = _AGE_UNITS.get(age.get("code") or age.get("unit"))
     value = age.get("value")
-    if unit is None or not isinstance(value, int | float) or value < 0:
+    if unit is None or type(value) not in (int, float) or not 0 <= value <= 200 * 366:
         return 0
     months, days = round(value * unit[0]), round(value * unit[1])
+    if months > 200 * 12 or days > 200 * 366:  # beyond a life: no date (and the code fits)
+        return 0
     return -(1 + months * AGE_MONTH + days)
 
 

@@ -160,9 +160,25 @@ def test_an_onset_age_is_dated_once_the_birth_date_is_known(reader: Reader) -> N
     assert record.date is None and record.date_int < 0  # kept for the population to date
 
 
-def test_an_onset_age_in_hours_falls_to_recorded_date_and_is_noted(reader: Reader) -> None:
-    record = _read_entry(reader, _condition(onsetAge={"value": 5, "code": "h"}))
+@pytest.mark.parametrize(
+    "age",
+    [{"value": 5, "code": "h"}, {"value": 201, "code": "a"}, {"value": 1e12, "code": "d"},
+     {"value": -3, "code": "a"}, {"value": "40", "code": "a"}],
+)  # fmt: skip
+def test_an_onset_age_that_is_no_date_falls_to_recorded_date_and_is_noted(
+    reader: Reader, age: dict[str, Any]
+) -> None:
+    record = _read_entry(reader, _condition(onsetAge=age))
     assert record.date_int == 20260315 and reader.notes[NOTE_ONSET_AGE_UNIT] == 1
+
+
+def test_an_onset_age_in_days_from_a_birth_date(tmp_path: Path) -> None:
+    population = _population(
+        tmp_path,
+        _patient("p1", "9990000018", birthDate="2026-01-01"),
+        _condition("c1", onsetAge={"value": 59, "unit": "days", "code": "d"}),
+    )
+    assert _facts(population) == {("9990000018", "need-befriending", 20260301)}
 
 
 # -- people in a whole source --------------------------------------------------------------------
@@ -267,4 +283,24 @@ def test_after_the_month_of_death_only_opt_outs_count(tmp_path: Path) -> None:
         ("9990000018", "optout-secondary-use", 20260601),
         ("9990000026", "need-befriending", 20260501),
     }
+    assert population.report.entries_after_death == 1
+
+
+def test_star_readings_after_the_month_of_death_count_nowhere(tmp_path: Path) -> None:
+    def reading(oid: str, day: str) -> dict[str, Any]:
+        area = {"coding": [{"system": CONCEPT, "code": "wb-money"}]}
+        return {
+            "resourceType": "Observation", "id": oid, "status": "final",
+            "subject": {"reference": "Patient/p1"}, "effectiveDateTime": day,
+            "code": {"coding": [{"system": CONCEPT, "code": "star-wellbeing"}]},
+            "component": [{"code": area, "valueInteger": 4}],
+        }  # fmt: skip
+
+    population = _population(
+        tmp_path,
+        _patient("p1", "9990000018", deceasedDateTime="2026-03-10"),
+        reading("o1", "2026-02-01"),
+        reading("o2", "2026-04-01"),
+    )
+    assert population.stars.date.tolist() == [20260201]
     assert population.report.entries_after_death == 1

@@ -37,8 +37,8 @@ class PopulationReport:
     entries_unattributed: int = 0  # subject not among the source's patients
     merged_records: int = 0  # Patients replaced by another (link replaced-by): one person
     merged_target_missing: int = 0  # replaced by a Patient not in the source: counted as is
-    entries_onset_age_without_birth: int = 0  # onset as an age, person's birth date unknown
-    entries_after_death: int = 0  # dated in a month after the person's death: not counted
+    entries_onset_age_without_birth: int = 0  # onset as an age, no birth date to date it from
+    entries_after_death: int = 0  # facts and Star readings after the month of death: not counted
     without_practice_reasons: dict[str, int] = field(default_factory=dict)
 
     def uncounted(self) -> list[str]:
@@ -53,8 +53,8 @@ class PopulationReport:
              "counted as they are"),
             (self.entries_onset_age_without_birth, "Condition(s) with an onset age for a person "
              "without a birth date: not counted"),
-            (self.entries_after_death, "fact(s) dated after the person's month of death: not "
-             "counted"),
+            (self.entries_after_death, "fact(s) or Star reading(s) dated after the person's month "
+             "of death: not counted"),
         ):  # fmt: skip
             if count:
                 lines.append(f"{count} {what}")
@@ -120,7 +120,8 @@ def build_population(columns: Columns) -> Population:
     fact_date = columns.f_date[facts].astype(np.int64)
     counted = fact_patient >= 0
     counted &= _dated(fact_date, fact_patient, columns.p_birth[patient_rows], report)
-    counted &= _before_death(columns, facts, fact_date, fact_patient, patient_rows, report)
+    death = columns.p_death[patient_rows].astype(np.int64)
+    counted &= _before_death(columns, facts, fact_date, fact_patient, death, report)
     kept = facts[counted]
     fact_versions = columns.f_version[kept]
     population = Population(
@@ -138,7 +139,7 @@ def build_population(columns: Columns) -> Population:
         fact_focus=columns.f_link[kept],
         fact_provider=provider_of_ref[columns.f_provider[kept]],
         fact_updated=columns.v_updated[fact_versions],
-        stars=_star_rows(columns, version_wins, people, provider_of_ref),
+        stars=_star_rows(columns, version_wins, people, provider_of_ref, death, report),
         providers=providers,
         identity=[columns.identities[i] for i in patient_rows] if columns.identities else None,
         report=report,
@@ -158,12 +159,15 @@ def _dated(
     dated = np.ones(len(dates), dtype=bool)
     for i in np.flatnonzero((dates < 0) & (patients >= 0)):
         born = int(birth[patients[i]])
-        if born <= 0:
+        months, days = divmod(-int(dates[i]) - 1, AGE_MONTH)
+        try:
+            if born <= 0:
+                raise ValueError("no birth date")
+            when = _add_months(born, months) + timedelta(days=days)
+        except (ValueError, OverflowError):  # no birth date, or past the year 9999
             dated[i] = False
             report.entries_onset_age_without_birth += 1
             continue
-        months, days = divmod(-int(dates[i]) - 1, AGE_MONTH)
-        when = _add_months(born, months) + timedelta(days=days)
         dates[i] = when.year * 10000 + when.month * 100 + when.day
     return dated
 
@@ -182,23 +186,28 @@ def _before_death(
     facts: np.ndarray,
     dates: np.ndarray,
     patients: np.ndarray,
-    patient_rows: np.ndarray,
+    death: np.ndarray,
     report: PopulationReport,
 ) -> np.ndarray:
     """A mask of the facts not dated in a month after their person's death (opt-outs are kept
     whatever their date: the dissent still governs what leaves)."""
-    death = columns.p_death[patient_rows].astype(np.int64)
-    keep = np.ones(len(facts), dtype=bool)
-    if not (death > 0).any():
-        return keep
-    known = patients >= 0
-    died = np.zeros(len(facts), dtype=np.int64)
-    died[known] = death[patients[known]]
-    concept = columns.f_concept[facts]
-    opt_out = (concept == CONCEPT_INDEX[OPTOUT]) | (concept == CONCEPT_INDEX[OPTOUT_WITHDRAWN])
-    after = (died > 0) & (dates // 100 > died // 100) & ~opt_out
-    report.entries_after_death = int(after.sum())
+    after = _after_death(dates, patients, death)
+    if after.any():
+        concept = columns.f_concept[facts]
+        after &= (concept != CONCEPT_INDEX[OPTOUT]) & (concept != CONCEPT_INDEX[OPTOUT_WITHDRAWN])
+        report.entries_after_death += int(after.sum())
     return ~after
+
+
+def _after_death(dates: np.ndarray, patients: np.ndarray, death: np.ndarray) -> np.ndarray:
+    """A mask of the rows dated in a month after their person's month of death (a person with
+    no known date of death: none; ``patients`` -1: not a person, none)."""
+    if not (death > 0).any():
+        return np.zeros(len(dates), dtype=bool)
+    known = patients >= 0
+    died = np.zeros(len(dates), dtype=np.int64)
+    died[known] = death[patients[known]]
+    return (died > 0) & (dates // 100 > died // 100)
 
 
 def _latest_versions(key: np.ndarray, updated: np.ndarray, int_version: np.ndarray) -> np.ndarray:
@@ -320,11 +329,17 @@ def _star_rows(
     version_wins: np.ndarray,
     people: _PatientIndex,
     provider_of_ref: np.ndarray,
+    death: np.ndarray,
+    report: PopulationReport,
 ) -> StarRows:
     versions = columns.s_version
     rows = np.flatnonzero(version_wins[versions])
     patient = people.find(columns.s_subject[rows])
     rows, patient = rows[patient >= 0], patient[patient >= 0]
+    after = _after_death(columns.s_date[rows].astype(np.int64), patient, death)
+    if after.any():  # Star readings dated after the month of death count nowhere either
+        report.entries_after_death += len(np.unique(versions[rows[after]]))
+        rows, patient = rows[~after], patient[~after]
     return StarRows(
         reading=versions[rows].astype(np.int64),
         patient=patient,
