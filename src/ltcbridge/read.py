@@ -548,8 +548,9 @@ class Reader:
         )
 
     def _ethnic_code(self, resource: dict[str, Any]) -> str | None:
-        """The ethnic category code, only from the UK Core (or CareConnect) extension with that
-        extension's own code system: a code of another system is noted, not guessed at."""
+        """The ethnic category code, only from the UK Core (or CareConnect) extension and with a
+        code of the UK Core (or CareConnect) system: a code of another system is noted, not
+        guessed at (the letters mean the same in both systems)."""
         for extension in resource.get("extension", ()):
             if extension.get("url") not in _ETHNICITY_EXTENSIONS:
                 continue
