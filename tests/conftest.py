@@ -25,8 +25,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--real-world",
         metavar="DIR",
         default=os.environ.get(REAL_WORLD_ENV),
-        help="a real bulk export (e.g. ../shared/real-world/synthea-10-patients) for the tests "
-        f"marked real_world, read in place; also ${REAL_WORLD_ENV}. Without it they are skipped.",
+        help="a real bulk export for the tests marked real_world, read in place; write it with "
+        "'=' (--real-world=../shared/real-world/synthea-10-patients: a separate path argument "
+        f"would move pytest's rootdir), or set ${REAL_WORLD_ENV}. Without it they are skipped.",
     )
 
 
