@@ -382,23 +382,20 @@ class _Loader:
         }
         ours = codes & self.mappings.concept_kinds.keys()
         if ours and ours != codes:
-            self.problems.append(
-                Problem(
-                    origin,
-                    f"{path}.target",
-                    f"is missing, and the group's targets are partly ltcbridge concepts "
-                    f"({', '.join(sorted(ours))}) and partly not "
-                    f"({', '.join(sorted(codes - ours))}): set target to {CONCEPT_SYSTEM} or to "
-                    "the other code system",
-                )
+            self._refuse(
+                origin,
+                f"{path}.target",
+                f"is missing, and the group's targets are partly ltcbridge concepts "
+                f"({', '.join(sorted(ours))}) and partly not ({', '.join(sorted(codes - ours))}): "
+                f"set target to {CONCEPT_SYSTEM} or to the other code system",
             )
             return False
         if ours:
             self._warn(
                 origin,
                 f"{path}.target",
-                f"is missing: read as {CONCEPT_SYSTEM}, since "
-                "every target code is an ltcbridge concept",
+                f"is missing: read as {CONCEPT_SYSTEM}, since every target code is an "
+                "ltcbridge concept",
             )
         return bool(ours)
 
@@ -421,9 +418,8 @@ class _Loader:
             self._refuse(
                 origin,
                 f"{path}.equivalence",
-                "is missing (FHIR R4 "
-                "requires it): say how the code relates to the concept, e.g. equivalent, wider, "
-                "narrower or unmatched",
+                "is missing (FHIR R4 requires it): say how the code relates to the concept, "
+                "e.g. equivalent, wider, narrower or unmatched",
             )
             return
         if relation not in ASSERTING_EQUIVALENCES | NON_ASSERTING_EQUIVALENCES:
@@ -435,8 +431,8 @@ class _Loader:
             self._warn(
                 origin,
                 f"{path}.comment",
-                f"is missing: a {relation!r} mapping needs a "
-                "comment saying what it leaves out (FHIR R4 invariant cmd-1)",
+                f"is missing: a {relation!r} mapping needs a comment saying what it leaves out "
+                "(FHIR R4 invariant cmd-1)",
             )
         concept = target.get("code")
         if concept is None and relation in NOTHING_MAPS:
@@ -445,17 +441,16 @@ class _Loader:
             self._refuse(
                 origin,
                 f"{path}.code",
-                f"{concept!r} is not an "
-                f"ltcbridge concept (see the bundled CodeSystem {CONCEPT_SYSTEM})",
+                f"{concept!r} is not an ltcbridge concept (see the bundled CodeSystem "
+                f"{CONCEPT_SYSTEM})",
             )
             return
         if target.get("product"):
             self._refuse(
                 origin,
                 f"{path}.product",
-                "is not supported: "
-                "ltcbridge cannot assert further outputs of a mapping; map the code to each "
-                "concept in a target of its own",
+                "is not supported: ltcbridge cannot assert further outputs of a mapping; map "
+                "the code to each concept in a target of its own",
             )
             return
         needs = self._depends_on(origin, path, target.get("dependsOn") or [])
@@ -481,9 +476,8 @@ class _Loader:
                 self._refuse(
                     origin,
                     f"{path}.dependsOn[{d}]",
-                    "cannot be "
-                    "evaluated: ltcbridge reads a dependsOn only as another coding (system and "
-                    "value) the same resource must carry",
+                    "cannot be evaluated: ltcbridge reads a dependsOn only as another coding "
+                    "(system and value) the same resource must carry",
                 )
                 return None
             needs.add((system, value))
@@ -515,8 +509,8 @@ class _Loader:
                 self._refuse(
                     origin,
                     f"{path}.code",
-                    f"every unlisted {system} "
-                    f"code is mapped to {concept!r} here but to {earlier!r} by another map",
+                    f"every unlisted {system} code is mapped to {concept!r} here but to "
+                    f"{earlier!r} by another map",
                 )
                 return
             self.mappings.fixed[system] = concept
@@ -538,8 +532,8 @@ class _Loader:
                 self._refuse(
                     origin,
                     path,
-                    f"{url!r} names no ConceptMap in use "
-                    "(not loaded, or retired): load it, or drop group.unmapped",
+                    f"{url!r} names no ConceptMap in use (not loaded, or retired): load it, or "
+                    "drop group.unmapped",
                 )
 
     def _check_conditional(self) -> None:
