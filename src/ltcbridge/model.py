@@ -54,10 +54,10 @@ EntryFields = tuple[
     tuple[str, ...], tuple[str, ...], tuple["StarReading", ...], bool, Link | None,
 ]  # fmt: skip
 # (id, last_updated_us, version_id, nhs_number, birth_int, sex, ethnicity_group, imd_quintile,
-#  practice, other_nhs_numbers, replaced_by, death_int)
+#  practice, other_nhs_numbers, replaced_by, death_int, replaces)
 PatientFields = tuple[
     str, int | None, str | None, str | None, int, str, str, str, PracticeRef | None,
-    tuple[str, ...], str | None, int,
+    tuple[str, ...], str | None, int, tuple[str, ...],
 ]  # fmt: skip
 
 
@@ -119,6 +119,7 @@ class PatientRecord:
     other_nhs_numbers: tuple[str, ...] = ()  # further valid NHS numbers of the same person
     replaced_by: str | None = None  # id of the Patient a merged record was replaced by
     death_int: int = 0  # YYYYMMDD of death (day 00: month only), -1 date unknown, 0 alive
+    replaces: tuple[str, ...] = ()  # ids of the Patients merged into this one
 
     @classmethod
     def from_fields(cls, fields: PatientFields) -> PatientRecord:

@@ -529,6 +529,7 @@ class Reader:
         postcode = _postcode(resource)
         imd = self.mappings.imd_quintile.get(normalise_postcode(postcode)) if postcode else None
         gender = resource.get("gender")
+        replaced_by, replaces = _merges(resource) if "link" in resource else (None, ())
         numbers, invalid = _nhs_numbers(resource)
         if invalid:
             self.notes[NOTE_NHS_INVALID_BESIDE_VALID] += 1
@@ -543,8 +544,9 @@ class Reader:
             imd or "unknown",
             _practice(resource),
             numbers[1:],
-            _replaced_by(resource) if "link" in resource else None,
+            replaced_by,
             _death_int(resource) if _DECEASED.intersection(resource) else 0,
+            replaces,
         )
 
     def _ethnic_code(self, resource: dict[str, Any]) -> str | None:
@@ -778,16 +780,26 @@ def _nhs_numbers(resource: dict[str, Any]) -> tuple[tuple[str, ...], int]:
     return tuple(valid), invalid
 
 
-def _replaced_by(resource: dict[str, Any]) -> str | None:
-    """The id of the Patient a merged record was replaced by (``link`` type ``replaced-by``,
-    a literal ``Patient/{id}`` reference): its entries are that person's."""
+def _merges(resource: dict[str, Any]) -> tuple[str | None, tuple[str, ...]]:
+    """What a Patient's ``link`` says of merges (literal ``Patient/{id}`` references): the id
+    of the Patient this merged record was ``replaced-by`` (the first), and the ids of the
+    Patients it ``replaces`` (merged into it). Either side of a merge is enough."""
+    replaced_by: str | None = None
+    replaces: list[str] = []
     for link in resource.get("link", ()):
-        if link.get("type") == "replaced-by":
-            literal = (link.get("other") or {}).get("reference") or ""
-            _, found, rest = literal.rpartition("Patient/")
-            if found and rest:
-                return rest.split("/", 1)[0]
-    return None
+        link_type = link.get("type")
+        if link_type not in ("replaced-by", "replaces"):
+            continue
+        literal = (link.get("other") or {}).get("reference") or ""
+        _, found, rest = literal.rpartition("Patient/")
+        if not (found and rest):
+            continue
+        other = rest.split("/", 1)[0]
+        if link_type == "replaces":
+            replaces.append(other)
+        elif replaced_by is None:
+            replaced_by = other
+    return replaced_by, tuple(replaces)
 
 
 def _death_int(resource: dict[str, Any]) -> int:

@@ -108,12 +108,15 @@ COLUMN_TYPES: dict[str, type] = {
     # one row per further valid NHS number of a patient version
     "a_patient": _I32,  # row in the p_ columns
     "a_nhs": _I64,
+    # one row per Patient a patient version says it replaces (merged into it)
+    "m_patient": _I32,  # row in the p_ columns
+    "m_replaces": _I64,  # subject_hash("Patient", id) of the merged record
 }
 _TALLIES = (
     "unmapped", "unmapped_questionnaires", "resource_counts", "ignored_counts", "notes",
     "diagnostics",
 )  # fmt: skip
-_GROUPS = {prefix: [n for n in COLUMN_TYPES if n.startswith(prefix)] for prefix in "vfspa"}
+_GROUPS = {prefix: [n for n in COLUMN_TYPES if n.startswith(prefix)] for prefix in "vfspam"}
 
 
 def _empty(name: str) -> np.ndarray:
@@ -152,6 +155,8 @@ class Columns:
     p_death: np.ndarray = field(default_factory=lambda: _empty("p_death"))
     a_patient: np.ndarray = field(default_factory=lambda: _empty("a_patient"))
     a_nhs: np.ndarray = field(default_factory=lambda: _empty("a_nhs"))
+    m_patient: np.ndarray = field(default_factory=lambda: _empty("m_patient"))
+    m_replaces: np.ndarray = field(default_factory=lambda: _empty("m_replaces"))
     identities: list[str] = field(default_factory=list)  # only with ScanSettings.keep_identity
     practice_refs: list[str] = field(default_factory=list)
     provider_refs: list[str] = field(default_factory=list)  # provider ODS codes
@@ -213,7 +218,7 @@ class _Merger:
                 piece = getattr(part, name)
                 if name in ("f_version", "s_version"):
                     piece = piece + version_base
-                elif name == "a_patient":
+                elif name in ("a_patient", "m_patient"):
                     piece = piece + patient_base
                 elif name == "p_practice":
                     piece = practice_of[piece]
@@ -326,6 +331,7 @@ class _ChunkScanner:
         self.patients: list[int] = []
         self.patient_count = 0  # rows in the p_ columns so far
         self.aliases: list[int] = []
+        self.merges: list[int] = []
         self.blocks: dict[str, list[np.ndarray]] = {prefix: [] for prefix in _GROUPS}
         self.kinds: dict[str | None, int] = {}  # resource type -> resources (None: not counted)
         self.last_row = -1  # the last row in the v_ columns
@@ -437,6 +443,7 @@ class _ChunkScanner:
             ("s", self.stars),
             ("p", self.patients),
             ("a", self.aliases),
+            ("m", self.merges),
         ):
             if flat:
                 self.blocks[prefix].append(_rows(flat, len(_GROUPS[prefix])))
@@ -464,7 +471,7 @@ class _ChunkScanner:
 
     def _patient(self, fields: PatientFields) -> None:
         (rid, updated, version_id, nhs_number, birth, sex, ethnicity, imd, practice, others,
-         replaced_by, death) = fields  # fmt: skip
+         replaced_by, death, replaces) = fields  # fmt: skip
         int_version = self.int_versions.get(version_id)
         if int_version is None:
             int_version = self._int_version(version_id)
@@ -488,6 +495,8 @@ class _ChunkScanner:
         )
         for number in others:
             self.aliases.extend((self.patient_count, hash(("nhs", number))))
+        for merged in replaces:
+            self.merges.extend((self.patient_count, hash(("Patient", merged))))
         self.patient_count += 1
         if self.keep_identity:
             self.out.identities.append(nhs_number or f"Patient/{rid}")

@@ -136,6 +136,9 @@ def test_a_merged_record_names_the_record_that_replaced_it(reader: Reader) -> No
     assert _read_patient(reader, _patient(active=False, link=link)).replaced_by == "p9"
     seealso = [{"type": "seealso", "other": {"reference": "Patient/p9"}}]
     assert _read_patient(reader, _patient(link=seealso)).replaced_by is None
+    replaces = [{"type": "replaces", "other": {"reference": "https://gp.example/fhir/Patient/p0"}}]
+    record = _read_patient(reader, _patient(link=replaces))
+    assert (record.replaced_by, record.replaces) == (None, ("p0",))
 
 
 # -- onset dates ---------------------------------------------------------------------------------
@@ -244,6 +247,20 @@ def test_merged_records_follow_replaced_by_along_a_chain(tmp_path: Path) -> None
     }
     report = population.report
     assert (report.merged_records, report.merged_target_missing) == (2, 1)
+
+
+def test_a_merge_told_only_by_the_record_that_replaces_is_followed_too(tmp_path: Path) -> None:
+    survivor = _patient("new", "9990000034")
+    survivor["link"] = [{"type": "replaces", "other": {"reference": "Patient/old"}}]
+    population = _population(
+        tmp_path,
+        _patient("old", "9990000018", active=False),
+        survivor,
+        _condition("c1", "old", onsetDateTime="2026-03-01"),
+    )
+    assert population.identity == ["9990000034"]
+    assert _facts(population) == {("9990000034", "need-befriending", 20260301)}
+    assert population.report.merged_records == 1
 
 
 def test_records_replacing_each_other_are_left_as_they_are(tmp_path: Path) -> None:

@@ -247,10 +247,10 @@ class _PatientIndex:
         has_nhs = np.flatnonzero(nhs != 0)
         keys = np.concatenate([ids, nhs[has_nhs]])
         owners = np.concatenate([np.arange(len(ids)), has_nhs])
+        self.position = np.full(len(columns.p_key), -1, dtype=np.int64)
+        self.position[patient_rows] = np.arange(len(patient_rows))  # p row -> person, or -1
         if len(columns.a_patient):  # further valid NHS numbers of the winning versions
-            position = np.full(len(columns.p_key), -1, dtype=np.int64)
-            position[patient_rows] = np.arange(len(patient_rows))
-            alias_owner = position[columns.a_patient]
+            alias_owner = self.position[columns.a_patient]
             mine = alias_owner >= 0
             keys = np.concatenate([keys, columns.a_nhs[mine]])
             owners = np.concatenate([owners, alias_owner[mine]])
@@ -265,10 +265,12 @@ class _PatientIndex:
     def merge(
         self, columns: Columns, patient_rows: np.ndarray, report: PopulationReport
     ) -> np.ndarray:
-        """Follow ``replaced-by`` links: a merged record is no person of its own; every key of
-        it finds the record that replaced it (along a chain). Returns the people's rows left."""
+        """Follow merges (``replaced-by`` on the merged record, ``replaces`` on the one it merged
+        into): a merged record is no person of its own; every key of it finds the record that
+        replaced it (along a chain). Returns the people's rows left."""
         merged_into = columns.p_merged[patient_rows]
-        if not merged_into.any():
+        survivor = self.position[columns.m_patient]  # winning versions' ``replaces`` only
+        if not merged_into.any() and not (survivor >= 0).any():
             return patient_rows
         count = len(patient_rows)
         owner = np.arange(count)
@@ -277,6 +279,9 @@ class _PatientIndex:
         report.merged_target_missing = int((target < 0).sum())
         found = target >= 0
         owner[has_link[found]] = target[found]
+        merged = self.find(columns.m_replaces[survivor >= 0])
+        survivor = survivor[survivor >= 0]
+        owner[merged[merged >= 0]] = survivor[merged >= 0]
         for _ in range(_MERGE_HOPS):
             owner = owner[owner]
         looped = owner[owner] != owner  # a loop of replaced-by links: leave those as they are
