@@ -17,6 +17,44 @@ import pytest
 
 ENGINE_DIR = Path(__file__).parent / "fhir_engine"
 STARTUP_SECONDS = 60
+REAL_WORLD_ENV = "LTCBRIDGE_REAL_WORLD"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--real-world",
+        metavar="DIR",
+        default=os.environ.get(REAL_WORLD_ENV),
+        help="a real bulk export for the tests marked real_world, read in place; write it with "
+        "'=' (--real-world=../shared/real-world/synthea-10-patients: a separate path argument "
+        f"would move pytest's rootdir), or set ${REAL_WORLD_ENV}. Without it they are skipped.",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "real_world: reads a real bulk export given by --real-world DIR"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked real_world run only when --real-world names the export (never copied into
+    the project); without it they are skipped, saying how to run them."""
+    if config.getoption("--real-world"):
+        return
+    skip = pytest.mark.skip(reason=f"needs --real-world DIR (or ${REAL_WORLD_ENV})")
+    for item in items:
+        if "real_world" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def real_world(request: pytest.FixtureRequest) -> Path:
+    """The real bulk export given by --real-world; a missing directory fails (never a skip)."""
+    directory = Path(request.config.getoption("--real-world"))
+    if not directory.is_dir():
+        pytest.fail(f"--real-world {directory} is not a directory")
+    return directory
 
 
 def _engine_command() -> list[str]:

@@ -98,6 +98,11 @@ def _mappings_check(args: argparse.Namespace) -> int:
         f"{len(mappings.stars)} Star(s); {len(mappings.imd_quintile)} postcodes with a deprivation "
         f"quintile; {len(mappings.pcn_of)} practice(s) in PCNs."
     )
+    conditional = sum(len(codes) for codes in mappings.conditional.values())
+    if conditional:
+        out.print(f"{conditional} code(s) assert a concept only beside another coding (dependsOn).")
+    for warning in mappings.warnings:
+        out.print(f"[yellow]warning:[/] {escape(str(warning))}")
     return EXIT_OK
 
 
@@ -109,6 +114,15 @@ def _mappings_coverage(args: argparse.Namespace) -> int:
     with _progress("Scanning") as progress:
         columns = scan_source(args.source, mappings, workers=args.workers, progress=progress)
     _print_coverage(columns.unmapped, columns.unmapped_questionnaires, args.limit)
+    tallies = {
+        "Read, though not as written": columns.notes,
+        "The export's own log and error files": columns.diagnostics,
+    }
+    for label, tally in tallies.items():
+        if tally:
+            out.print(f"{label}:")
+            for what, count in sorted(tally.items()):
+                out.print(f"  {count} × {escape(what)}")
     return EXIT_OK
 
 

@@ -28,6 +28,15 @@ from ltcbridge.fhir_problems import MALFORMED, problem_of
 ASSERTING_EQUIVALENCES = frozenset(
     {"equal", "equivalent", "wider", "subsumes", "source-is-narrower-than-target"}
 )
+# Every other R4 equivalence and R5 relationship: known, and asserting nothing.
+NON_ASSERTING_EQUIVALENCES = frozenset(
+    {"relatedto", "narrower", "specializes", "inexact", "unmatched", "disjoint"}
+    | {"related-to", "source-is-broader-than-target", "not-related-to"}
+)
+# "The source has no target": a target element that may carry no code at all.
+NOTHING_MAPS = frozenset({"unmatched", "disjoint", "not-related-to"})
+# R4 invariant cmd-1: these need a comment saying what the map leaves out.
+NEEDS_COMMENT = frozenset({"narrower", "inexact"})
 
 MAPPING_RESOURCE_TYPES = frozenset({"ConceptMap", "Questionnaire", "CodeSystem", "Bundle"})
 
@@ -57,6 +66,15 @@ class QuestionnaireMap:
     item_concepts: dict[str, str]  # linkId -> concept asserted by the item's code
 
 
+@dataclass(frozen=True)
+class Conditional:
+    """A mapping that holds only when the same resource also carries other codings (dependsOn)."""
+
+    concept: str
+    needs: frozenset[tuple[str, str]]  # (system, code) pairs, every one required
+    origin: str
+
+
 @dataclass
 class Mappings:
     """Every loaded mapping, shaped for fast lookups on the hot path."""
@@ -70,6 +88,12 @@ class Mappings:
     pcn_of: dict[str, str] = field(default_factory=dict)
     origins: dict[tuple[str, str], str] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    # source system -> code -> the mappings that hold only beside other codings (dependsOn)
+    conditional: dict[str, dict[str, tuple[Conditional, ...]]] = field(default_factory=dict)
+    # source system -> the concept every code no map lists asserts (group.unmapped mode fixed)
+    fixed: dict[str, str] = field(default_factory=dict)
+    # what a person should know, though the mappings load: unused maps, cmd-1, fixed modes...
+    warnings: list[Problem] = field(default_factory=list)
 
     def concept_of(self, system: str | None, code: str | None) -> str | None:
         """The concept a coding asserts, or None."""
@@ -81,6 +105,26 @@ class Mappings:
         if system == CONCEPT_SYSTEM:
             return code in self.concept_kinds
         return code in self.covered.get(system, ())  # type: ignore[arg-type]
+
+    def concept_beside(
+        self,
+        system: str | None,
+        code: str | None,
+        codings: Callable[[], set[tuple[str, str]]],
+    ) -> str | None:
+        """The concept a coding asserts when no plain mapping names it: a conditional mapping
+        whose other codings are all among ``codings()`` (the resource's, worked out only when
+        needed), or the fixed concept of its system for codes no map lists. None otherwise."""
+        rules = self.conditional.get(system, {}).get(code, ()) if self.conditional else ()  # type: ignore[arg-type]
+        if rules:
+            present = codings()
+            for rule in rules:
+                if rule.needs <= present:
+                    return rule.concept
+        fixed = self.fixed.get(system) if self.fixed else None  # type: ignore[arg-type]
+        if fixed is not None and code not in self.covered.get(system, ()):  # type: ignore[arg-type]
+            return fixed
+        return None
 
     def questionnaire(self, canonical: str) -> QuestionnaireMap | None:
         """The template a QuestionnaireResponse names: exact ``url|version``, else newest of url."""
@@ -124,6 +168,8 @@ class _Loader:
         self.questionnaire_resources: list[_Located] = []
         self.mappings = Mappings()
         self.concept_properties: dict[str, dict[str, Any]] = {}
+        self.map_urls: set[str] = set()  # urls of the ConceptMaps in use
+        self.other_maps: list[tuple[str, str, Any]] = []  # (origin, path, url) of other-map
 
     # -- collecting -------------------------------------------------------------------------
     def load_directory(self, directory: Path) -> None:
@@ -204,7 +250,9 @@ class _Loader:
     def finish(self) -> Mappings:
         self._each(self.code_systems, self._add_code_system)
         self._build_stars()
-        self._each(self.concept_maps, self._add_concept_map)
+        self._each(self._concept_maps_in_use(), self._add_concept_map)
+        self._check_other_maps()
+        self._check_conditional()
         self._each(self.questionnaire_resources, self._add_questionnaire)
         self._index_newest_questionnaires()
         # An ltcbridge concept coding asserts itself: one lookup path for every coding.
@@ -266,43 +314,241 @@ class _Loader:
                 max_score=int(props[code].get("max-score", 10)),
             )
 
+    def _concept_maps_in_use(self) -> list[_Located]:
+        """The ConceptMaps to read: not retired, and of each url only the newest version (as
+        for Questionnaires). Every map left out is a warning saying why."""
+        newest: dict[str, _Located] = {}
+        in_use: list[_Located] = []
+        for located in self.concept_maps:
+            resource = located.resource
+            if resource.get("status") == "retired":
+                self._warn(located.origin, "ConceptMap.status", "is retired: the map is not used")
+                continue
+            url = resource.get("url")
+            if not isinstance(url, str) or not url:
+                in_use.append(located)
+                continue
+            best = newest.get(url)
+            if best is None or _version(best) == _version(located):
+                if best is not None:  # the same version twice: both read, so they must agree
+                    in_use.append(located)
+                else:
+                    newest[url] = located
+                continue
+            older, newer = sorted((best, located), key=lambda m: _version_key(_version(m)))
+            newest[url] = newer
+            self._warn(
+                older.origin,
+                "ConceptMap.version",
+                f"{_version(older)!r} of {url} is not used: version {_version(newer)!r} "
+                f"({newer.origin}) is newer",
+            )
+        self.map_urls = set(newest)
+        return in_use + list(newest.values())
+
+    def _refuse(self, origin: str, path: str, message: str) -> None:
+        self.problems.append(Problem(origin, path, message))
+
+    def _warn(self, origin: str, path: str, message: str) -> None:
+        self.mappings.warnings.append(Problem(origin, path, message))
+
     def _add_concept_map(self, located: _Located) -> None:
         for g, group in enumerate(located.resource.get("group", [])):
-            if group.get("target") != CONCEPT_SYSTEM:
+            path = f"ConceptMap.group[{g}]"
+            if not self._is_ours(located.origin, path, group):
                 continue  # maps into some other code system: not ltcbridge's business
             source = group.get("source")
             if not source:
-                self.problems.append(
-                    Problem(located.origin, f"ConceptMap.group[{g}].source", "is missing")
-                )
+                self._refuse(located.origin, f"{path}.source", "is missing")
                 continue
+            listed = {e.get("code") for e in group.get("element", [])}
             for e, element in enumerate(group.get("element", [])):
-                self._add_element(
-                    located.origin, f"ConceptMap.group[{g}].element[{e}]", source, element
-                )
+                self._add_element(located.origin, f"{path}.element[{e}]", source, element)
+            if "unmapped" in group:
+                self._add_unmapped(located.origin, f"{path}.unmapped", source, group, listed)
+
+    def _is_ours(self, origin: str, path: str, group: dict[str, Any]) -> bool:
+        """Whether a group maps into ltcbridge concepts. ``group.target`` is optional in R4: a
+        group without it is ours when every target code it names is an ltcbridge concept, and
+        a problem when only some are (which were meant?)."""
+        target = group.get("target")
+        if target is not None:
+            return bool(target == CONCEPT_SYSTEM)
+        codes = {
+            t.get("code")
+            for element in group.get("element", [])
+            for t in element.get("target", [])
+            if t.get("code")
+        }
+        ours = codes & self.mappings.concept_kinds.keys()
+        if ours and ours != codes:
+            self._refuse(
+                origin,
+                f"{path}.target",
+                f"is missing, and the group's targets are partly ltcbridge concepts "
+                f"({', '.join(sorted(ours))}) and partly not ({', '.join(sorted(codes - ours))}): "
+                f"set target to {CONCEPT_SYSTEM} or to the other code system",
+            )
+            return False
+        if ours:
+            self._warn(
+                origin,
+                f"{path}.target",
+                f"is missing: read as {CONCEPT_SYSTEM}, since every target code is an "
+                "ltcbridge concept",
+            )
+        return bool(ours)
 
     def _add_element(self, origin: str, path: str, system: str, element: dict[str, Any]) -> None:
         code = element.get("code")
         if not code:
-            self.problems.append(Problem(origin, f"{path}.code", "is missing"))
+            self._refuse(origin, f"{path}.code", "is missing")
             return
         self.mappings.covered.setdefault(system, set()).add(code)
         for t, target in enumerate(element.get("target", [])):
-            target_path = f"{path}.target[{t}]"
-            concept = target.get("code")
-            if concept not in self.mappings.concept_kinds:
-                self.problems.append(
-                    Problem(
-                        origin,
-                        f"{target_path}.code",
-                        f"{concept!r} is not an ltcbridge concept (see the bundled CodeSystem "
-                        f"{CONCEPT_SYSTEM})",
-                    )
+            self._add_target(origin, f"{path}.target[{t}]", system, code, target)
+
+    def _add_target(
+        self, origin: str, path: str, system: str, code: str, target: dict[str, Any]
+    ) -> None:
+        """One target, by the R4 rules: the equivalence is required; unmatched and disjoint
+        name no concept; dependsOn makes the mapping conditional; product is refused."""
+        relation = target.get("equivalence") or target.get("relationship")
+        if relation is None:
+            self._refuse(
+                origin,
+                f"{path}.equivalence",
+                "is missing (FHIR R4 requires it): say how the code relates to the concept, "
+                "e.g. equivalent, wider, narrower or unmatched",
+            )
+            return
+        if relation not in ASSERTING_EQUIVALENCES | NON_ASSERTING_EQUIVALENCES:
+            self._refuse(
+                origin, f"{path}.equivalence", f"{relation!r} is not a FHIR R4 equivalence"
+            )
+            return
+        if relation in NEEDS_COMMENT and not target.get("comment"):
+            self._warn(
+                origin,
+                f"{path}.comment",
+                f"is missing: a {relation!r} mapping needs a comment saying what it leaves out "
+                "(FHIR R4 invariant cmd-1)",
+            )
+        concept = target.get("code")
+        if concept is None and relation in NOTHING_MAPS:
+            return  # "this code maps to nothing": covered, asserting nothing
+        if concept not in self.mappings.concept_kinds:
+            self._refuse(
+                origin,
+                f"{path}.code",
+                f"{concept!r} is not an ltcbridge concept (see the bundled CodeSystem "
+                f"{CONCEPT_SYSTEM})",
+            )
+            return
+        if target.get("product"):
+            self._refuse(
+                origin,
+                f"{path}.product",
+                "is not supported: ltcbridge cannot assert further outputs of a mapping; map "
+                "the code to each concept in a target of its own",
+            )
+            return
+        needs = self._depends_on(origin, path, target.get("dependsOn") or [])
+        if needs is None or relation not in ASSERTING_EQUIVALENCES:
+            return
+        if needs:
+            rule = Conditional(concept, needs, f"{origin} {path}")
+            rules = self.mappings.conditional.setdefault(system, {})
+            rules[code] = (*rules.get(code, ()), rule)
+        else:
+            self._assert(origin, path, system, code, concept)
+
+    def _depends_on(
+        self, origin: str, path: str, depends_on: list[dict[str, Any]]
+    ) -> frozenset[tuple[str, str]] | None:
+        """The codings a conditional mapping needs beside the code (None: refused). ltcbridge
+        can evaluate a dependsOn that names another coding (system and value) of the same
+        resource; one without a system (a free value of some element) it cannot."""
+        needs: set[tuple[str, str]] = set()
+        for d, depends in enumerate(depends_on):
+            system, value = depends.get("system"), depends.get("value")
+            if not (isinstance(system, str) and system and isinstance(value, str) and value):
+                self._refuse(
+                    origin,
+                    f"{path}.dependsOn[{d}]",
+                    "cannot be evaluated: ltcbridge reads a dependsOn only as another coding "
+                    "(system and value) the same resource must carry",
                 )
-                continue
-            relation = target.get("equivalence") or target.get("relationship")
-            if relation in ASSERTING_EQUIVALENCES:
-                self._assert(origin, target_path, system, code, concept)
+                return None
+            needs.add((system, value))
+        return frozenset(needs)
+
+    def _add_unmapped(
+        self,
+        origin: str,
+        path: str,
+        system: str,
+        group: dict[str, Any],
+        listed: set[str | None],
+    ) -> None:
+        """group.unmapped: what the codes the group does not list map to (R4 modes)."""
+        unmapped = group["unmapped"]
+        mode = unmapped.get("mode")
+        if mode == "provided":  # the code is itself the concept: only concept codes can be
+            for concept in self.mappings.concept_kinds:
+                if concept not in listed:
+                    self._assert(origin, path, system, concept, concept)
+            self.mappings.covered.setdefault(system, set()).update(self.mappings.concept_kinds)
+        elif mode == "fixed":
+            concept = unmapped.get("code")
+            if concept not in self.mappings.concept_kinds:
+                self._refuse(origin, f"{path}.code", f"{concept!r} is not an ltcbridge concept")
+                return
+            earlier = self.mappings.fixed.get(system)
+            if earlier not in (None, concept):
+                self._refuse(
+                    origin,
+                    f"{path}.code",
+                    f"every unlisted {system} code is mapped to {concept!r} here but to "
+                    f"{earlier!r} by another map",
+                )
+                return
+            self.mappings.fixed[system] = concept
+            self._warn(
+                origin, path, f"mode fixed: every {system} code no map lists asserts {concept!r}"
+            )
+        elif mode == "other-map":
+            url = unmapped.get("url")
+            self.other_maps.append((origin, f"{path}.url", url))
+        else:
+            self._refuse(origin, f"{path}.mode", f"{mode!r} is not provided, fixed or other-map")
+
+    def _check_other_maps(self) -> None:
+        """other-map: the codes a group does not list are looked up in the named map, which
+        ltcbridge does anyway (every map in use is one lookup), so that map must be in use."""
+        for origin, path, url in self.other_maps:
+            canonical = url.split("|", 1)[0] if isinstance(url, str) else None
+            if canonical not in self.map_urls:
+                self._refuse(
+                    origin,
+                    path,
+                    f"{url!r} names no ConceptMap in use (not loaded, or retired): load it, or "
+                    "drop group.unmapped",
+                )
+
+    def _check_conditional(self) -> None:
+        """A code both mapped plainly and conditionally would be read plainly only: refused."""
+        for system, rules in self.mappings.conditional.items():
+            plain = self.mappings.by_system.get(system, {})
+            for code, conditionals in rules.items():
+                if code in plain:
+                    self._refuse(
+                        conditionals[0].origin,
+                        "dependsOn",
+                        f"{system}|{code} is also mapped without dependsOn in "
+                        f"{self.mappings.origins[(system, code)]}: a conditional mapping of it "
+                        "would never be used",
+                    )
 
     def _assert(self, origin: str, path: str, system: str, code: str, concept: str) -> None:
         codes = self.mappings.by_system.setdefault(system, {})
@@ -325,14 +571,14 @@ class _Loader:
         url = resource.get("url")
         if not url or not isinstance(url, str):
             problem = "is missing" if not url else "must be text (the template's canonical URL)"
-            self.problems.append(Problem(located.origin, "Questionnaire.url", problem))
+            self._refuse(located.origin, "Questionnaire.url", problem)
             return
         item_concepts: dict[str, str] = {}
         seen: set[str] = set()
         for path, item in _walk_items(resource.get("item", []), "Questionnaire.item"):
             link_id = item.get("linkId")
             if not link_id:
-                self.problems.append(Problem(located.origin, f"{path}.linkId", "is missing"))
+                self._refuse(located.origin, f"{path}.linkId", "is missing")
                 continue
             if link_id in seen:
                 self.problems.append(
@@ -404,6 +650,11 @@ def _property_value(prop: dict[str, Any]) -> Any:
         if key.startswith("value"):
             return value
     return None
+
+
+def _version(located: _Located) -> str | None:
+    version = located.resource.get("version")
+    return version if isinstance(version, str) else None
 
 
 def _version_key(version: str | None) -> tuple[int, tuple[int, ...], str]:

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 # A reference to a person as an entry gives it: ("Patient", id) or ("nhs", NHS number).
 SubjectRef = tuple[str, str]
-# A reference to a practice as a Patient gives it: ("Organization", id) or ("ods", ODS code).
+# A reference to a practice as a Patient gives it: ("Organization", id), ("Organization",
+# "id|ODS") when the reference also carries an ODS identifier, or ("ods", ODS code).
 PracticeRef = tuple[str, str]
 
 
@@ -53,10 +54,11 @@ EntryFields = tuple[
     tuple[str, ...], tuple[str, ...], tuple["StarReading", ...], bool, Link | None,
 ]  # fmt: skip
 # (id, last_updated_us, version_id, nhs_number, birth_int, sex, ethnicity_group, imd_quintile,
-#  practice)
+#  practice, other_nhs_numbers, replaced_by, death_int, replaces)
 PatientFields = tuple[
-    str, int | None, str | None, str | None, int, str, str, str, PracticeRef | None
-]
+    str, int | None, str | None, str | None, int, str, str, str, PracticeRef | None,
+    tuple[str, ...], str | None, int, tuple[str, ...],
+]  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -114,6 +116,10 @@ class PatientRecord:
     ethnicity_group: str
     imd_quintile: str
     practice: PracticeRef | None
+    other_nhs_numbers: tuple[str, ...] = ()  # further valid NHS numbers of the same person
+    replaced_by: str | None = None  # id of the Patient a merged record was replaced by
+    death_int: int = 0  # YYYYMMDD of death (day 00: month only), -1 date unknown, 0 alive
+    replaces: tuple[str, ...] = ()  # ids of the Patients merged into this one
 
     @classmethod
     def from_fields(cls, fields: PatientFields) -> PatientRecord:

@@ -12,7 +12,12 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from ltcbridge.concepts import NHS_USE, REFERRAL_ACCEPTED, REFERRAL_COMPLETED, REFERRAL_DECLINED
+from ltcbridge.concepts import (
+    NHS_USE,
+    REFERRAL_ACCEPTED,
+    REFERRAL_COMPLETED,
+    REFERRAL_DECLINED,
+)
 from ltcbridge.errors import BadResource
 from ltcbridge.fhir_problems import MALFORMED, fhir_problem
 from ltcbridge.mapping import Mappings, normalise_postcode
@@ -30,7 +35,14 @@ from ltcbridge.model import (
 )
 from ltcbridge.nhs_number import is_valid_nhs_number
 from ltcbridge.resource_types import FHIR_RESOURCE_TYPES
-from ltcbridge.uris import ETHNIC_CATEGORY_EXTENSION, NHS_NUMBER, ODS_CODE
+from ltcbridge.uris import (
+    CARECONNECT_ETHNIC_CATEGORY_EXTENSION,
+    CARECONNECT_ETHNIC_CATEGORY_SYSTEM,
+    ETHNIC_CATEGORY_EXTENSION,
+    ETHNIC_CATEGORY_SYSTEM,
+    NHS_NUMBER,
+    ODS_CODE,
+)
 
 Record = EntryRecord | PatientRecord | OrganizationRecord
 
@@ -56,7 +68,7 @@ _RETRACTED_VERIFICATION = frozenset({"entered-in-error", "refuted"})
 # Clinical date elements, in the order the first present one is taken (docs/counting-rules.md).
 _DATE_ELEMENTS: dict[str, tuple[str, ...]] = {
     "Observation": ("effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued"),
-    "Condition": ("onsetDateTime", "recordedDate"),
+    "Condition": ("onsetDateTime", "onsetPeriod", "recordedDate"),
     "Procedure": ("performedDateTime", "performedPeriod"),
     "ServiceRequest": ("occurrenceDateTime", "authoredOn"),
     "QuestionnaireResponse": ("authored",),
@@ -93,6 +105,37 @@ _MAX_HOURS = 100_000  # eleven years of hours: a table of a few megabytes at mos
 
 LOCATED_AT_MOST = 1000  # per reader: locating one costs milliseconds (a full FHIR validation)
 
+# The ethnic category extensions and the code systems their codes must be from: UK Core, and
+# the CareConnect ones older GP systems still write (the same letters).
+_ETHNICITY_EXTENSIONS = frozenset(
+    {ETHNIC_CATEGORY_EXTENSION, CARECONNECT_ETHNIC_CATEGORY_EXTENSION}
+)
+_ETHNICITY_SYSTEMS = frozenset({ETHNIC_CATEGORY_SYSTEM, CARECONNECT_ETHNIC_CATEGORY_SYSTEM})
+_ONSETS = frozenset({"onsetDateTime", "onsetPeriod", "onsetAge", "onsetRange", "onsetString"})
+_DECEASED = frozenset({"deceasedDateTime", "deceasedBoolean"})
+# onsetAge / onsetRange units (UCUM) -> (months, days) in one unit
+_AGE_UNITS = {"a": (12, 0), "mo": (1, 0), "wk": (0, 7), "d": (0, 1)}
+# An onset given as an age is kept as this negative date code until the person's birth date is
+# known (aggregate.population): -(1 + months * AGE_MONTH + days).
+AGE_MONTH = 100_000
+# Notes: what a person should know about input that was read, though not as it was written.
+NOTE_ONSET_TEXT = (
+    "Condition onset that gives no date (text, a period without start, a range without low): "
+    "recordedDate used"
+)
+NOTE_ONSET_AGE_UNIT = (
+    "Condition onset age or range not usable as a date (a unit other than a, mo, wk or d, or "
+    "beyond 200 years): recordedDate used"
+)
+NOTE_NHS_INVALID_BESIDE_VALID = (
+    "Patient with an NHS number failing the modulus-11 check beside a valid one: the valid one used"
+)
+NOTE_ETHNICITY_SYSTEM = (
+    "Patient ethnic category coded outside the UK Core (or CareConnect) system: not stated"
+)
+# The export's own diagnostics: log lines (no resourceType) and OperationOutcome error files.
+EXPORT_LOG = "export log"
+
 _ETHNIC_GROUPS = {
     **dict.fromkeys("ABC", "white"),
     **dict.fromkeys("DEFG", "mixed"),
@@ -116,6 +159,8 @@ class Reader:
         self._zones: dict[str, int] = {}  # "Z", "+01:00" -> the zone's offset
         self._one_concept: dict[str, tuple[str, ...]] = {}
         self._located = 0  # malformed resources located so far (see malformed)
+        self.notes: Counter[str] = Counter()  # see the NOTE_ constants
+        self.diagnostics: Counter[str] = Counter()  # the export's log and error files, summarised
 
     def read(self, resource: Any) -> Record | None:
         """The canonical record of one resource; None for a valid type ltcbridge does not use.
@@ -139,12 +184,32 @@ class Reader:
             version = Version(kind, *self._version_fields(kind, resource))
             return OrganizationRecord(version, _ods_code(resource))
         if not kind:
+            if "eventId" in resource and "resourceType" not in resource:
+                self._export_log(resource)
+                return None
             raise BadResource("missing-resource-type", "resourceType", "is missing")
+        if kind == "OperationOutcome":
+            self._operation_outcome(resource)
+            return None
         if kind not in FHIR_RESOURCE_TYPES:
             raise BadResource(
                 "unknown-resource-type", "resourceType", f"{kind!r} is not a FHIR R4 resource type"
             )
         return None
+
+    def _export_log(self, line: dict[str, Any]) -> None:
+        """A line of a Bulk Data export's log (``log.ndjson``): counted by event, not read."""
+        event = line.get("eventId")
+        self.diagnostics[f"{EXPORT_LOG}: {event if isinstance(event, str) else '?'}"] += 1
+
+    def _operation_outcome(self, outcome: dict[str, Any]) -> None:
+        """An export's error file holds OperationOutcomes: counted by issue severity and code
+        (never their text, which may name a patient)."""
+        issues = outcome.get("issue")
+        for issue in issues if isinstance(issues, list) else ():
+            if isinstance(issue, dict):
+                severity, code = issue.get("severity"), issue.get("code")
+                self.diagnostics[f"OperationOutcome issue: {severity} ({code})"] += 1
 
     def malformed(self, resource: Any, exc: Exception) -> BadResource:
         """``malformed`` for a resource the rules could not read, located in full for the
@@ -221,7 +286,8 @@ class Reader:
                 codes = self.mappings.by_system.get(coding.get("system"))
                 concept = codes.get(coding.get("code")) if codes is not None else None
                 if concept is None:
-                    self._note_unmapped(coding)
+                    concept = self._unmapped(coding, resource)
+                if concept is None:
                     concepts = ()
                 elif concept in self.mappings.stars:
                     concepts, stars = self._star_reading(kind, resource, (concept,))
@@ -229,7 +295,7 @@ class Reader:
                 else:
                     concepts = self._one_concept.get(concept) or self._one(concept)
             else:
-                concepts = tuple(self._concepts(code))
+                concepts = tuple(self._concepts(code, resource))
                 if concepts and not self.mappings.stars.keys().isdisjoint(concepts):
                     concepts, stars = self._star_reading(kind, resource, concepts)
                     link = (None, _performer_ods(resource))
@@ -253,13 +319,12 @@ class Reader:
         else:
             subject = _subject(kind, resource)
         clinical_date = resource.get(_FIRST_DATE[kind])
-        if not isinstance(clinical_date, str):
-            clinical_date, date_path = _clinical_date(kind, resource)
-            if clinical_date is None:
-                raise BadResource("missing-date", f"{kind}.{date_path}", "no clinical date")
-        date_int = self._dates.get(clinical_date[:10]) or self._date_int(
-            clinical_date, kind, resource
-        )
+        if isinstance(clinical_date, str):
+            date_int = self._dates.get(clinical_date[:10]) or self._date_int(
+                clinical_date, kind, resource
+            )
+        else:
+            clinical_date, date_int = self._date_elsewhere(kind, resource)
         return (kind, resource_id, updated, version_id, subject, clinical_date, date_int,
                 concepts, goals, stars, False, link)  # fmt: skip
 
@@ -277,8 +342,9 @@ class Reader:
         one = self._one_concept[concept] = (concept,)
         return one
 
-    def _concepts(self, codeable: dict[str, Any] | None) -> list[str]:
-        """Concepts asserted by a CodeableConcept's codings (inlined lookups: hot path)."""
+    def _concepts(self, codeable: dict[str, Any] | None, resource: dict[str, Any]) -> list[str]:
+        """Concepts asserted by a CodeableConcept's codings (inlined lookups: hot path); those of
+        ``resource`` decide a conditional mapping."""
         found: list[str] = []
         if not codeable:
             return found
@@ -287,8 +353,8 @@ class Reader:
             codes = by_system.get(coding.get("system"))
             concept = codes.get(coding.get("code")) if codes is not None else None
             if concept is None:
-                self._note_unmapped(coding)
-            elif concept not in found:
+                concept = self._unmapped(coding, resource)
+            if concept is not None and concept not in found:
                 found.append(concept)
         return found
 
@@ -304,27 +370,37 @@ class Reader:
             if resource.get("status") != "fulfilled":
                 return ()
             codeables = [*resource.get("serviceType", ()), resource.get("appointmentType")]
-            return self._nhs_use_of(codeables) or (_GP_ATTENDANCE,)
+            return self._nhs_use_of(codeables, resource) or (_GP_ATTENDANCE,)
         if resource.get("status") != "finished" or resource.get("basedOn"):
             return ()  # an Encounter based on a referral is a provider's session
         encounter_class = resource.get("class")
         codeables = [{"coding": [encounter_class]} if encounter_class else None]
-        return self._nhs_use_of([*codeables, *resource.get("type", ())])
+        return self._nhs_use_of([*codeables, *resource.get("type", ())], resource)
 
-    def _nhs_use_of(self, codeables: list[dict[str, Any] | None]) -> tuple[str, ...]:
-        found = [c for codeable in codeables for c in self._concepts(codeable)]
+    def _nhs_use_of(
+        self, codeables: list[dict[str, Any] | None], resource: dict[str, Any]
+    ) -> tuple[str, ...]:
+        found = [c for codeable in codeables for c in self._concepts(codeable, resource)]
         return tuple(dict.fromkeys(c for c in found if c in _NHS_USE_CONCEPTS))
 
-    def _note_unmapped(self, coding: dict[str, Any]) -> None:
+    def _unmapped(self, coding: dict[str, Any], resource: dict[str, Any]) -> str | None:
+        """The concept of a coding no plain mapping names: a conditional (dependsOn) or fixed
+        mapping's, when the mappings have any (rare); otherwise the coding is tallied."""
+        mappings = self.mappings
         system, code = coding.get("system"), coding.get("code")
-        if not self.mappings.is_covered(system, code):
+        if mappings.conditional or mappings.fixed:
+            concept = mappings.concept_beside(system, code, lambda: codings_in(resource))
+            if concept is not None:
+                return concept
+        if not mappings.is_covered(system, code):
             self.unmapped[(system or "", code or "")] += 1
+        return None
 
     def _star_from_components(self, kind: str, resource: dict[str, Any], star: str) -> StarReading:
         definition = self.mappings.stars[star]
         scores: dict[str, int] = {}
         for i, component in enumerate(resource.get("component", ())):
-            for area in self._concepts(component.get("code")):
+            for area in self._concepts(component.get("code"), resource):
                 if area in definition.areas and "valueInteger" in component:
                     path = f"{kind}.component[{i}].valueInteger"
                     scores[area] = self._score(definition.code, component["valueInteger"], path)
@@ -383,8 +459,8 @@ class Reader:
                         codes = by_system.get(coding.get("system"))
                         concept = codes.get(coding.get("code")) if codes is not None else None
                         if concept is None:
-                            self._note_unmapped(coding)
-                        elif concept not in concepts:
+                            concept = self._unmapped(coding, resource)
+                        if concept is not None and concept not in concepts:
                             concepts.append(concept)
                     elif item_concept is None:
                         pass
@@ -414,6 +490,27 @@ class Reader:
                             resource, answer["item"], item_concepts, concepts, goals, scores
                         )
 
+    def _date_elsewhere(self, kind: str, resource: dict[str, Any]) -> tuple[str | None, int]:
+        """The clinical date when the first element is not a dateTime: a Period's start, a
+        Condition's onset as an age (a negative code, see ``AGE_MONTH``), or a later element."""
+        if kind == "Condition":
+            age = _onset_age(resource)
+            if age is not None:
+                if age < 0:
+                    return None, age
+                self.notes[NOTE_ONSET_AGE_UNIT] += 1
+            elif not (resource.get("onsetPeriod") or {}).get("start") and not _ONSETS.isdisjoint(
+                resource
+            ):
+                self.notes[NOTE_ONSET_TEXT] += 1
+        clinical_date, date_path = _clinical_date(kind, resource)
+        if clinical_date is None:
+            raise BadResource("missing-date", f"{kind}.{date_path}", "no clinical date")
+        date_int = self._dates.get(clinical_date[:10]) or self._date_int(
+            clinical_date, kind, resource
+        )
+        return clinical_date, date_int
+
     def _date_int(self, text: str, kind: str, resource: dict[str, Any]) -> int:
         """YYYYMMDD of a clinical date (day 00 when only the month is given); cached."""
         day = text[:10]
@@ -432,17 +529,38 @@ class Reader:
         postcode = _postcode(resource)
         imd = self.mappings.imd_quintile.get(normalise_postcode(postcode)) if postcode else None
         gender = resource.get("gender")
+        replaced_by, replaces = _merges(resource) if "link" in resource else (None, ())
+        numbers, invalid = _nhs_numbers(resource)
+        if invalid:
+            self.notes[NOTE_NHS_INVALID_BESIDE_VALID] += 1
         return (
             resource_id,
             updated,
             version_id,
-            _nhs_number(resource),
+            numbers[0] if numbers else None,
             _birth_int(resource.get("birthDate")),
             gender if gender in ("male", "female") else "other-unknown",
-            _ETHNIC_GROUPS.get(_ethnic_code(resource) or "", "not-stated"),
+            _ETHNIC_GROUPS.get(self._ethnic_code(resource) or "", "not-stated"),
             imd or "unknown",
             _practice(resource),
+            numbers[1:],
+            replaced_by,
+            _death_int(resource) if _DECEASED.intersection(resource) else 0,
+            replaces,
         )
+
+    def _ethnic_code(self, resource: dict[str, Any]) -> str | None:
+        """The ethnic category code, only from the UK Core (or CareConnect) extension and with a
+        code of the UK Core (or CareConnect) system: a code of another system is noted, not
+        guessed at (the letters mean the same in both systems)."""
+        for extension in resource.get("extension", ()):
+            if extension.get("url") not in _ETHNICITY_EXTENSIONS:
+                continue
+            for coding in (extension.get("valueCodeableConcept") or {}).get("coding", ()):
+                if coding.get("system") in _ETHNICITY_SYSTEMS and coding.get("code"):
+                    return coding["code"]  # type: ignore[no-any-return]
+            self.notes[NOTE_ETHNICITY_SYSTEM] += 1
+        return None
 
 
 # -- helpers (pure functions of one resource) ---------------------------------------------------
@@ -485,6 +603,23 @@ def malformed(resource: Any, exc: Exception, *, locate: bool = True) -> BadResou
         return BadResource("unreadable", kind, message)
     path, message = problem
     return BadResource("malformed", f"{kind}{path}", message)
+
+
+def codings_in(resource: Any) -> set[tuple[str, str]]:
+    """Every (system, code) coding anywhere in a resource: what a dependsOn may name (only
+    walked for codes whose mapping is conditional, so slow is fine)."""
+    found: set[tuple[str, str]] = set()
+    stack = [resource]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            system, code = value.get("system"), value.get("code")
+            if isinstance(system, str) and isinstance(code, str):
+                found.add((system, code))
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return found
 
 
 def _is_retracted(kind: str, resource: dict[str, Any]) -> bool:
@@ -620,18 +755,83 @@ def _path_of(resource: dict[str, Any], target: dict[str, Any], path: str = "") -
     return walk(resource.get("item", []), path) or "item"
 
 
-def _nhs_number(resource: dict[str, Any]) -> str | None:
+def _nhs_numbers(resource: dict[str, Any]) -> tuple[tuple[str, ...], int]:
+    """Every valid NHS number of a Patient (in order, each once) and how many failed the check.
+
+    A person may carry two valid numbers (a number re-issued, a merge): each identifies them. An
+    invalid one beside a valid one is reported, not fatal; only invalid ones quarantine the
+    Patient, since entries given by that number could then be anyone's."""
+    valid: list[str] = []
+    invalid = 0
+    first_invalid = -1
     for i, identifier in enumerate(resource.get("identifier", ())):
         if identifier.get("system") == NHS_NUMBER and identifier.get("value"):
             value = identifier["value"]
             if not is_valid_nhs_number(value):
-                raise BadResource(
-                    "nhs-number-check-digit",
-                    f"Patient.identifier[{i}].value",
-                    "NHS number fails the modulus-11 check",
-                )
-            return value.replace(" ", "")
-    return None
+                invalid += 1
+                first_invalid = i if first_invalid < 0 else first_invalid
+                continue
+            number = value.replace(" ", "")
+            if number not in valid:
+                valid.append(number)
+    if invalid and not valid:
+        raise BadResource(
+            "nhs-number-check-digit",
+            f"Patient.identifier[{first_invalid}].value",
+            "NHS number fails the modulus-11 check",
+        )
+    return tuple(valid), invalid
+
+
+def _merges(resource: dict[str, Any]) -> tuple[str | None, tuple[str, ...]]:
+    """What a Patient's ``link`` says of merges (literal ``Patient/{id}`` references): the id
+    of the Patient this merged record was ``replaced-by`` (the first), and the ids of the
+    Patients it ``replaces`` (merged into it). Either side of a merge is enough."""
+    replaced_by: str | None = None
+    replaces: list[str] = []
+    for link in resource.get("link", ()):
+        link_type = link.get("type")
+        if link_type not in ("replaced-by", "replaces"):
+            continue
+        literal = (link.get("other") or {}).get("reference") or ""
+        _, found, rest = literal.rpartition("Patient/")
+        if not (found and rest):
+            continue
+        other = rest.split("/", 1)[0]
+        if link_type == "replaces":
+            replaces.append(other)
+        elif replaced_by is None:
+            replaced_by = other
+    return replaced_by, tuple(replaces)
+
+
+def _death_int(resource: dict[str, Any]) -> int:
+    """YYYYMMDD of ``deceasedDateTime`` (day 00 when only the month is given); -1 when the person
+    is deceased on an unknown date (``deceasedBoolean`` true, or a year only); 0 when alive."""
+    when = resource.get("deceasedDateTime")
+    if isinstance(when, str) and when:
+        try:
+            return _parse_day(when[:10])
+        except BadResource:
+            return -1
+    return -1 if resource.get("deceasedBoolean") is True else 0
+
+
+def _onset_age(resource: dict[str, Any]) -> int | None:
+    """A Condition's onsetAge (or onsetRange low) as the negative code of ``AGE_MONTH``; a
+    non-negative value when the age is in a unit ltcbridge does not turn into a date; None
+    when the onset is not an age."""
+    age = resource.get("onsetAge") or (resource.get("onsetRange") or {}).get("low")
+    if not age:
+        return None
+    unit = _AGE_UNITS.get(age.get("code") or age.get("unit"))
+    value = age.get("value")
+    if unit is None or type(value) not in (int, float) or not 0 <= value <= 200 * 366:
+        return 0
+    months, days = round(value * unit[0]), round(value * unit[1])
+    if months > 200 * 12 or days > 200 * 366:  # beyond a life: no date (and the code fits)
+        return 0
+    return -(1 + months * AGE_MONTH + days)
 
 
 def _birth_int(birth_date: str | None) -> int:
@@ -648,16 +848,6 @@ def _birth_int(birth_date: str | None) -> int:
         ) from None
 
 
-def _ethnic_code(resource: dict[str, Any]) -> str | None:
-    for extension in resource.get("extension", ()):
-        if extension.get("url") == ETHNIC_CATEGORY_EXTENSION:
-            codings = (extension.get("valueCodeableConcept") or {}).get("coding", ())
-            for coding in codings:
-                if coding.get("code"):
-                    return coding["code"]
-    return None
-
-
 def _postcode(resource: dict[str, Any]) -> str | None:
     for address in resource.get("address", ()):
         if address.get("postalCode"):
@@ -666,14 +856,19 @@ def _postcode(resource: dict[str, Any]) -> str | None:
 
 
 def _practice(resource: dict[str, Any]) -> PracticeRef | None:
+    """The first ``generalPractitioner`` naming an Organization: ``("Organization", id)``, with
+    ``|ODS`` after the id when the reference also carries an ODS identifier (used when that
+    Organization is not in the export), or ``("ods", ODS)`` for a logical reference."""
     for ref in resource.get("generalPractitioner", ()):
         literal = ref.get("reference") or ""
+        identifier = ref.get("identifier") or {}
+        ods = identifier.get("value") if identifier.get("system") == ODS_CODE else None
         _, found, rest = literal.rpartition("Organization/")
         if found and rest:
-            return ("Organization", rest.split("/", 1)[0])
-        identifier = ref.get("identifier") or {}
-        if identifier.get("system") == ODS_CODE and identifier.get("value"):
-            return ("ods", identifier["value"].upper())
+            org = rest.split("/", 1)[0]
+            return ("Organization", f"{org}|{ods.upper()}" if ods else org)
+        if ods:
+            return ("ods", ods.upper())
     return None
 
 

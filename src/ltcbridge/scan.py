@@ -103,9 +103,20 @@ COLUMN_TYPES: dict[str, type] = {
     "p_ethnicity": np.int8,
     "p_imd": np.int8,
     "p_practice": _I32,  # index into practice_refs, -1 = none
+    "p_merged": _I64,  # subject_hash("Patient", id) of the Patient it was replaced by, 0 = none
+    "p_death": _I32,  # YYYYMMDD of death (day 00: month only), -1 = date unknown, 0 = alive
+    # one row per further valid NHS number of a patient version
+    "a_patient": _I32,  # row in the p_ columns
+    "a_nhs": _I64,
+    # one row per Patient a patient version says it replaces (merged into it)
+    "m_patient": _I32,  # row in the p_ columns
+    "m_replaces": _I64,  # subject_hash("Patient", id) of the merged record
 }
-_TALLIES = ("unmapped", "unmapped_questionnaires", "resource_counts", "ignored_counts")
-_GROUPS = {prefix: [n for n in COLUMN_TYPES if n.startswith(prefix)] for prefix in "vfsp"}
+_TALLIES = (
+    "unmapped", "unmapped_questionnaires", "resource_counts", "ignored_counts", "notes",
+    "diagnostics",
+)  # fmt: skip
+_GROUPS = {prefix: [n for n in COLUMN_TYPES if n.startswith(prefix)] for prefix in "vfspam"}
 
 
 def _empty(name: str) -> np.ndarray:
@@ -140,6 +151,12 @@ class Columns:
     p_ethnicity: np.ndarray = field(default_factory=lambda: _empty("p_ethnicity"))
     p_imd: np.ndarray = field(default_factory=lambda: _empty("p_imd"))
     p_practice: np.ndarray = field(default_factory=lambda: _empty("p_practice"))
+    p_merged: np.ndarray = field(default_factory=lambda: _empty("p_merged"))
+    p_death: np.ndarray = field(default_factory=lambda: _empty("p_death"))
+    a_patient: np.ndarray = field(default_factory=lambda: _empty("a_patient"))
+    a_nhs: np.ndarray = field(default_factory=lambda: _empty("a_nhs"))
+    m_patient: np.ndarray = field(default_factory=lambda: _empty("m_patient"))
+    m_replaces: np.ndarray = field(default_factory=lambda: _empty("m_replaces"))
     identities: list[str] = field(default_factory=list)  # only with ScanSettings.keep_identity
     practice_refs: list[str] = field(default_factory=list)
     provider_refs: list[str] = field(default_factory=list)  # provider ODS codes
@@ -151,6 +168,8 @@ class Columns:
     unmapped_questionnaires: Counter[str] = field(default_factory=Counter)
     resource_counts: Counter[str] = field(default_factory=Counter)
     ignored_counts: Counter[str] = field(default_factory=Counter)
+    notes: Counter[str] = field(default_factory=Counter)  # input read, though not as written
+    diagnostics: Counter[str] = field(default_factory=Counter)  # the export's log, error files
     lines: dict[int, int] = field(default_factory=dict)  # chunk index -> lines in it
     bytes_read: int = 0
     look_back: bool = True  # whether the facts the outcome measures look back on were kept
@@ -191,7 +210,7 @@ class _Merger:
         self.bytes_seen += size
         practice_of = _index_map(part.practice_refs, self.practices, merged.practice_refs)
         provider_of = _index_map(part.provider_refs, self.providers, merged.provider_refs)
-        version_base = self.rows["v"]
+        version_base, patient_base = self.rows["v"], self.rows["p"]
         for prefix, names in _GROUPS.items():
             start = self.rows[prefix]
             end = start + len(getattr(part, names[0]))
@@ -199,6 +218,8 @@ class _Merger:
                 piece = getattr(part, name)
                 if name in ("f_version", "s_version"):
                     piece = piece + version_base
+                elif name in ("a_patient", "m_patient"):
+                    piece = piece + patient_base
                 elif name == "p_practice":
                     piece = practice_of[piece]
                 elif name in ("f_provider", "s_provider"):
@@ -295,6 +316,8 @@ class _ChunkScanner:
         self.reader = reader if reader is not None else Reader(settings.mappings)
         self.reader.unmapped = Counter()
         self.reader.unmapped_questionnaires = Counter()
+        self.reader.notes = Counter()
+        self.reader.diagnostics = Counter()
         self.out = Columns()
         self.practice_index: dict[PracticeRef, int] = {}
         self.provider_index: dict[str, int] = {}
@@ -306,6 +329,9 @@ class _ChunkScanner:
         self.facts: list[int] = []
         self.stars: list[int] = []
         self.patients: list[int] = []
+        self.patient_count = 0  # rows in the p_ columns so far
+        self.aliases: list[int] = []
+        self.merges: list[int] = []
         self.blocks: dict[str, list[np.ndarray]] = {prefix: [] for prefix in _GROUPS}
         self.kinds: dict[str | None, int] = {}  # resource type -> resources (None: not counted)
         self.last_row = -1  # the last row in the v_ columns
@@ -323,6 +349,8 @@ class _ChunkScanner:
         out.bytes_read = _chunk_size(self.chunk)
         out.unmapped = self.reader.unmapped
         out.unmapped_questionnaires = self.reader.unmapped_questionnaires
+        out.notes = self.reader.notes
+        out.diagnostics = self.reader.diagnostics
         return out
 
     def _scan(self, numbered: Iterable[tuple[int, bytes]]) -> int:
@@ -380,15 +408,17 @@ class _ChunkScanner:
             if subject is None:  # retracted, or asserts nothing
                 continue
             in_period = every_month or date_int // 100 in months
-            if not (in_period or (stars and stars_always)) and always_kept_codes.isdisjoint(
-                concepts
+            if (
+                not (in_period or (stars and stars_always))
+                and always_kept_codes.isdisjoint(concepts)
+                and date_int >= 0  # an onset age: dated only once the birth date is known
             ):
                 continue  # outside the period, and nothing that is kept whatever its date
             who = hash(subject)  # subject_hash, inlined
             focus, provider = (0, -1) if link is None else self._link(link)
             for concept in concepts:
                 index = concept_index.get(concept)
-                if index is not None and (in_period or index in always_kept):
+                if index is not None and (in_period or index in always_kept or date_int < 0):
                     fact_row((row, who, date_int, index, focus, provider))
             if stars and (in_period or stars_always):
                 self._stars(stars, row, who, date_int, provider)
@@ -412,6 +442,8 @@ class _ChunkScanner:
             ("f", self.facts),
             ("s", self.stars),
             ("p", self.patients),
+            ("a", self.aliases),
+            ("m", self.merges),
         ):
             if flat:
                 self.blocks[prefix].append(_rows(flat, len(_GROUPS[prefix])))
@@ -429,14 +461,17 @@ class _ChunkScanner:
 
         Returns whether the resource was one ltcbridge reads."""
         if record is None:
-            self.out.ignored_counts[resource["resourceType"]] += 1
+            kind = resource.get("resourceType")
+            if kind and kind != "OperationOutcome":  # the export's diagnostics: tallied apart
+                self.out.ignored_counts[kind] += 1
             return False
         if isinstance(record, OrganizationRecord) and record.ods_code:
             self.out.organizations[record.version.id] = record.ods_code
         return True
 
     def _patient(self, fields: PatientFields) -> None:
-        rid, updated, version_id, nhs_number, birth, sex, ethnicity, imd, practice = fields
+        (rid, updated, version_id, nhs_number, birth, sex, ethnicity, imd, practice, others,
+         replaced_by, death, replaces) = fields  # fmt: skip
         int_version = self.int_versions.get(version_id)
         if int_version is None:
             int_version = self._int_version(version_id)
@@ -454,8 +489,15 @@ class _ChunkScanner:
                 ETHNICITY_INDEX[ethnicity],
                 IMD_INDEX[imd],
                 practice_row,
+                hash(("Patient", replaced_by)) if replaced_by else 0,
+                death,
             )
         )
+        for number in others:
+            self.aliases.extend((self.patient_count, hash(("nhs", number))))
+        for merged in replaces:
+            self.merges.extend((self.patient_count, hash(("Patient", merged))))
+        self.patient_count += 1
         if self.keep_identity:
             self.out.identities.append(nhs_number or f"Patient/{rid}")
 

@@ -5,6 +5,14 @@ ODS_CODE = "https://fhir.nhs.uk/Id/ods-organization-code"
 ETHNIC_CATEGORY_EXTENSION = (
     "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-EthnicCategory"
 )
+ETHNIC_CATEGORY_SYSTEM = "https://fhir.hl7.org.uk/CodeSystem/UKCore-EthnicCategoryEngland"
+# the legacy CareConnect (STU3) extension and code system older GP systems still write
+CARECONNECT_ETHNIC_CATEGORY_EXTENSION = (
+    "https://fhir.hl7.org.uk/STU3/StructureDefinition/CareConnect-EthnicCategory-1"
+)
+CARECONNECT_ETHNIC_CATEGORY_SYSTEM = (
+    "https://fhir.hl7.org.uk/STU3/CodeSystem/CareConnect-EthnicCategory-1"
+)
 MEASURE_POPULATION = "http://terminology.hl7.org/CodeSystem/measure-population"
 DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 MIN_VALUE = "http://hl7.org/fhir/StructureDefinition/minValue"

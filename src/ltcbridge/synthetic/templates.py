@@ -221,7 +221,10 @@ def conceptmap(template: Template, spec: ConceptMapSpec) -> dict[str, Any]:
         element: dict[str, Any] = {"code": c.code}
         if spec.with_display and c.display:
             element["display"] = c.display
-        element["target"] = [{"code": c.concept, "equivalence": c.equivalence}]
+        target: dict[str, Any] = {"code": c.concept, "equivalence": c.equivalence}
+        if c.equivalence in ("narrower", "inexact"):  # R4 invariant cmd-1 asks for a comment
+            target["comment"] = f"{c.concept} is only part of what {c.display or c.code} means"
+        element["target"] = [target]
         elements.append(element)
     return {
         "resourceType": "ConceptMap",

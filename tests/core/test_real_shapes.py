@@ -1,0 +1,146 @@
+"""Input in the shapes other tools write (tests/data/real-shapes), read end to end.
+
+The expectations below were written by hand from the fixture files and docs/counting-rules.md
+(each with the rule that decides it), not from ltcbridge's output.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from core_data import ROOT
+
+from ltcbridge.aggregate.population import GP_NOT_IN_EXPORT, NO_GP, Population, build_population
+from ltcbridge.cli import main
+from ltcbridge.concepts import COUNTED_CONCEPTS, STRATIFIERS
+from ltcbridge.mapping import Mappings, load_mappings
+from ltcbridge.read import (
+    NOTE_ETHNICITY_SYSTEM,
+    NOTE_NHS_INVALID_BESIDE_VALID,
+    NOTE_ONSET_TEXT,
+)
+from ltcbridge.scan import Columns, scan_source
+
+SHAPES = ROOT / "tests" / "data" / "real-shapes"
+MAPPINGS, EXPORT = SHAPES / "mappings", SHAPES / "export"
+
+# (person's first NHS number, concept, day) for every fact that counts
+EXPECTED_FACTS = {
+    ("9990000018", "need-befriending", 20260305),  # c01: onsetDateTime
+    ("9990000018", "need-befriending", 20260312),  # c02: merged record pat-d -> pat-a;
+    # onsetPeriod.start; 423315002 by map version 2.0.0 (1.0.0 said need-other)
+    ("9990000018", "need-volunteering", 20260314),  # c12: via the other-map map
+    ("9990000026", "need-befriending", 20260320),  # c03: by pat-b's second NHS number
+    ("9990000026", "need-other", 20260311),  # c11: unlisted local code, unmapped mode fixed
+    ("9990000026", "need-befriending", 20260318),  # qr-1: boolean item coded 422650009
+    ("9990000026", "need-physical-activity", 20260318),  # qr-1: valueCoding answer
+    ("9990000042", "need-arts-for-health", 20260309),  # c10: onsetString -> recordedDate
+    ("9990000050", "need-befriending", 20260228),  # c04: onsetAge 46 a from 1980-02-29
+    ("9990000050", "need-other", 20250228),  # c05: onsetRange low 45 a; dependsOn met
+    ("9990000069", "need-befriending", 20260220),  # c07: before the month of death
+    ("9990000077", "need-befriending", 20260301),  # c13: pat-g, who has no practice
+}
+# Not counted: c06 (dependsOn not met: encounter-diagnosis), c08 (after death), c09
+# (unmatched), c14 (disjoint), and 73595000 by the retired map.
+
+
+@pytest.fixture(scope="module")
+def mappings() -> Mappings:
+    return load_mappings([MAPPINGS])
+
+
+@pytest.fixture(scope="module")
+def columns(mappings: Mappings) -> Columns:
+    return scan_source(EXPORT, mappings, keep_identity=True)
+
+
+@pytest.fixture(scope="module")
+def population(columns: Columns) -> Population:
+    return build_population(columns)
+
+
+def test_nothing_is_quarantined_and_nothing_is_left_unmapped(columns: Columns) -> None:
+    assert [item.describe() for item in columns.quarantine] == []
+    assert columns.unmapped == Counter()  # unmatched, disjoint, conditional codes are covered
+
+
+def test_every_fact_counts_for_the_right_person_on_the_right_day(population: Population) -> None:
+    assert population.identity is not None
+    got = {
+        (population.identity[who], COUNTED_CONCEPTS[concept], int(day))
+        for who, concept, day in zip(
+            population.fact_patient, population.fact_concept, population.fact_date, strict=True
+        )
+    }
+    assert got == EXPECTED_FACTS
+
+
+def test_people_merged_records_and_the_reasons_some_are_uncounted(population: Population) -> None:
+    report = population.report
+    # eight Patients, of which pat-d was replaced by pat-a
+    assert population.identity == [
+        "9990000018", "9990000026", "9990000042", "9990000050", "9990000069", "9990000077",
+        "9990000085",
+    ]  # fmt: skip
+    assert (report.patients, report.merged_records, report.merged_target_missing) == (7, 1, 0)
+    assert report.without_practice_reasons == {NO_GP: 1, GP_NOT_IN_EXPORT: 1}  # pat-g, pat-h
+    assert report.entries_after_death == 1  # c08
+    practice = [population.practices[i] if i >= 0 else None for i in population.patient_practice]
+    # pat-e names Organization/org-gone, not in the export, with ODS Y05678 beside it
+    assert practice == ["Y01234", "Y01234", "Y01234", "Y05678", "Y01234", None, None]
+    groups = STRATIFIERS["ethnicity-group"]
+    ethnicity = [groups[i] for i in population.ethnicity]
+    # pat-a UK Core A; pat-b CareConnect H; pat-c a SNOMED code in the UK Core extension
+    assert ethnicity[:3] == ["white", "asian", "not-stated"]
+    assert any("merged record" in line for line in report.uncounted())
+
+
+def test_what_was_read_not_as_written_is_noted(columns: Columns) -> None:
+    assert columns.notes == Counter(
+        {NOTE_ONSET_TEXT: 1, NOTE_NHS_INVALID_BESIDE_VALID: 1, NOTE_ETHNICITY_SYSTEM: 1}
+    )
+
+
+def test_the_export_log_and_error_files_are_diagnostics(columns: Columns) -> None:
+    assert columns.diagnostics == Counter(
+        {
+            "export log: kickoff": 1,
+            "export log: status_complete": 1,
+            "export log: status_error": 1,
+            "export log: export_complete": 1,
+            "OperationOutcome issue: error (processing)": 2,
+            "OperationOutcome issue: warning (too-costly)": 1,
+        }
+    )
+    assert "OperationOutcome" not in columns.ignored_counts
+
+
+def test_mappings_check_reports_every_map_left_out_or_read_by_a_fallback(
+    mappings: Mappings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    warnings = "\n".join(str(w) for w in mappings.warnings)
+    assert "ConceptMap-retired.json ConceptMap.status: is retired" in warnings
+    assert "'1.0.0' of https://terminology.example-icb.nhs.uk/fhir/ConceptMap/social-needs is " \
+        "not used: version '2.0.0'" in warnings  # fmt: skip
+    assert "group[1].target: is missing: read as" in warnings
+    assert "group[1].unmapped: mode fixed" in warnings
+    assert main(["mappings", "check", str(MAPPINGS)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("warning:") == len(mappings.warnings) == 4
+    assert "1 code(s) assert a concept only beside another coding (dependsOn)" in out
+
+
+def test_coverage_prints_notes_and_diagnostics(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["mappings", "coverage", "--mappings", str(MAPPINGS), "--source", str(EXPORT)])
+    out = capsys.readouterr().out
+    assert "2 × OperationOutcome issue: error (processing)" in out
+    assert f"1 × {NOTE_ONSET_TEXT}" in out
+
+
+def test_a_source_that_is_only_an_export_log_reads_as_nothing(tmp_path: Path) -> None:
+    log = tmp_path / "log.ndjson"
+    log.write_bytes((EXPORT / "log.ndjson").read_bytes())
+    columns = scan_source(tmp_path, load_mappings())
+    assert columns.quarantine == [] and sum(columns.diagnostics.values()) == 4
