@@ -25,6 +25,7 @@ def summarise(build: FeedBuild) -> list[str]:
         "replaced by a newer version; "
         f"{population.entries_held_with_quarantined_patient} held with a quarantined patient; "
         f"{population.entries_unattributed} for people not in the source.",
+        *population.uncounted(),
     ]
     if population.entry_versions and not build.facts_in_period:
         lines.append(
