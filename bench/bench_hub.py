@@ -39,16 +39,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ltcbridge.aggregate.cube import PROVIDER, Cube, Strata, count_people
-from ltcbridge.aggregate.outcomes import (
-    NHS_USE_MEASURE,
-    REFERRAL_GROUPS,
-    REFERRALS,
-    STAR_DISTANCE,
-    STAR_GROUP_SUFFIXES,
-    nhs_use_groups,
-)
-from ltcbridge.concepts import NHS_USE, STRATIFIERS
+from ltcbridge.concepts import NHS_USE, PROVIDER, STRATIFIERS
+from ltcbridge.counts import Cube
 from ltcbridge.disclosure.cells import DisclosureRules
 from ltcbridge.feed.release import ReleaseMeta
 from ltcbridge.hub.collate import Collator
@@ -59,6 +51,15 @@ from ltcbridge.hub.report.data import gather
 from ltcbridge.hub.report.html import write_html
 from ltcbridge.hub.report.tables import tidy_tables
 from ltcbridge.hub.store import HubStoreDb, open_store
+from ltcbridge.identifiable.counting import Strata, count_people
+from ltcbridge.identifiable.outcomes import (
+    NHS_USE_MEASURE,
+    REFERRAL_GROUPS,
+    REFERRALS,
+    STAR_DISTANCE,
+    STAR_GROUP_SUFFIXES,
+    nhs_use_groups,
+)
 from ltcbridge.measure_catalogue import SUPPORT_LEVEL, UNMET_NEED
 
 PRACTICES_PER_PCN = 5

@@ -20,14 +20,14 @@ from collections import Counter
 from datetime import date
 from pathlib import Path
 
-from ltcbridge.aggregate.population import build_population
 from ltcbridge.agreement import FLOOR_ROUNDING, parse_agreement
 from ltcbridge.disclosure.cells import DisclosureRules
 from ltcbridge.disclosure.from_cube import disclose_cubes
 from ltcbridge.disclosure.protected import measure_slug
+from ltcbridge.identifiable.population import build_population
+from ltcbridge.identifiable.scan import scan_source
 from ltcbridge.mapping import load_mappings
 from ltcbridge.pipeline import count_measures
-from ltcbridge.scan import scan_source
 from ltcbridge.synthetic.generate import generate
 
 MONTH = "2026-10"

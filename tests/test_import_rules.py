@@ -30,7 +30,9 @@ def test_the_tree_keeps_every_contract() -> None:
 def test_a_feed_module_reaching_the_scan_breaks_the_build(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "src" / "ltcbridge", tmp_path / "ltcbridge")
     files = tmp_path / "ltcbridge" / "feed" / "files.py"
-    files.write_text(files.read_text() + "\nfrom ltcbridge.scan import scan_source  # noqa\n")
+    files.write_text(
+        files.read_text() + "\nfrom ltcbridge.identifiable.scan import scan_source  # noqa\n"
+    )
     result = _lint(tmp_path)
     assert result.returncode != 0
-    assert "ltcbridge.feed is not allowed to import ltcbridge.scan" in result.stdout
+    assert "ltcbridge.feed is not allowed to import ltcbridge.identifiable.scan" in result.stdout

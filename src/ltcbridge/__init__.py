@@ -26,13 +26,13 @@ _EXPORTS: dict[str, str] = {
     "Mappings": "ltcbridge.mapping",
     "StarDefinition": "ltcbridge.mapping",
     "load_mappings": "ltcbridge.mapping",
-    "Reader": "ltcbridge.read",
-    "EntryRecord": "ltcbridge.model",
-    "PatientRecord": "ltcbridge.model",
-    "OrganizationRecord": "ltcbridge.model",
-    "StarReading": "ltcbridge.model",
-    "Version": "ltcbridge.model",
-    "QuarantineItem": "ltcbridge.model",
+    "Reader": "ltcbridge.identifiable.read",
+    "EntryRecord": "ltcbridge.identifiable.model",
+    "PatientRecord": "ltcbridge.identifiable.model",
+    "OrganizationRecord": "ltcbridge.identifiable.model",
+    "StarReading": "ltcbridge.identifiable.model",
+    "Version": "ltcbridge.identifiable.model",
+    "QuarantineItem": "ltcbridge.identifiable.model",
     "is_valid_nhs_number": "ltcbridge.nhs_number",
     # agreements and the feed
     "Agreement": "ltcbridge.agreement",
@@ -41,7 +41,7 @@ _EXPORTS: dict[str, str] = {
     "build_feed": "ltcbridge.pipeline",
     "write_feed": "ltcbridge.feed.files",
     "ProtectedRelease": "ltcbridge.disclosure.protected",
-    "scan_source": "ltcbridge.scan",
+    "scan_source": "ltcbridge.identifiable.scan",
     # errors
     "LtcbridgeError": "ltcbridge.errors",
     "MappingError": "ltcbridge.errors",
@@ -100,8 +100,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: the same names, eagerly
         SmartBackendAuth,
         SyncFhirClient,
     )
-    from ltcbridge.mapping import Mappings, StarDefinition, load_mappings
-    from ltcbridge.model import (
+    from ltcbridge.identifiable.model import (
         EntryRecord,
         OrganizationRecord,
         PatientRecord,
@@ -109,6 +108,9 @@ if TYPE_CHECKING:  # what type checkers and editors see: the same names, eagerly
         StarReading,
         Version,
     )
+    from ltcbridge.identifiable.read import Reader
+    from ltcbridge.identifiable.scan import scan_source
+    from ltcbridge.mapping import Mappings, StarDefinition, load_mappings
     from ltcbridge.nhs_number import is_valid_nhs_number
     from ltcbridge.pipeline import FeedBuild, build_feed
     from ltcbridge.provider import (
@@ -120,5 +122,3 @@ if TYPE_CHECKING:  # what type checkers and editors see: the same names, eagerly
         SyncProviderClient,
         distance_travelled,
     )
-    from ltcbridge.read import Reader
-    from ltcbridge.scan import scan_source

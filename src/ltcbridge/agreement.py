@@ -27,9 +27,9 @@ from pydantic import (
     field_validator,
 )
 
-from ltcbridge.aggregate.cube import PROVIDER, month_end_int, month_int
-from ltcbridge.concepts import NHS_USE, STRATIFIERS
+from ltcbridge.concepts import NHS_USE, PROVIDER, STRATIFIERS
 from ltcbridge.errors import AgreementError
+from ltcbridge.period import month_end_int, month_int
 
 LEVELS = ("practice", "pcn")
 STATUSES = ("active", "suspended", "revoked")

@@ -25,7 +25,7 @@ from ltcbridge.cli_support import add_data_dir_option
 from ltcbridge.errors import LtcbridgeError, MappingError
 
 if TYPE_CHECKING:
-    from ltcbridge.scan import ProgressCallback
+    from ltcbridge.identifiable.scan import ProgressCallback
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_QUARANTINED = 0, 1, 2, 3
 
@@ -107,8 +107,8 @@ def _mappings_check(args: argparse.Namespace) -> int:
 
 
 def _mappings_coverage(args: argparse.Namespace) -> int:
+    from ltcbridge.identifiable.scan import scan_source
     from ltcbridge.mapping import load_mappings
-    from ltcbridge.scan import scan_source
 
     mappings = load_mappings(args.mappings)
     with _progress("Scanning") as progress:

@@ -160,8 +160,8 @@ def run_status(args: argparse.Namespace) -> int:
 def run_replay(args: argparse.Namespace) -> int:
     from ltcbridge.daemon.lock import single_instance
     from ltcbridge.daemon.replay import replay_quarantine
+    from ltcbridge.identifiable.read import Reader
     from ltcbridge.mapping import load_mappings
-    from ltcbridge.read import Reader
 
     config = _configured(args)
     reader = Reader(load_mappings(config.mappings_dirs))

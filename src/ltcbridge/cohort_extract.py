@@ -24,18 +24,18 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from ltcbridge.aggregate.cube import Strata
-from ltcbridge.aggregate.measures import reporting_orgs
-from ltcbridge.aggregate.outcomes import Scope, nhs_use_cohort
-from ltcbridge.aggregate.population import Population, build_population
 from ltcbridge.agreement import Agreement
 from ltcbridge.concepts import NHS_USE, STRATIFIERS
 from ltcbridge.disclosure.rare_combinations import ProtectedExtract, protect_extract
 from ltcbridge.errors import AgreementError, LtcbridgeError
+from ltcbridge.identifiable.counting import Strata
+from ltcbridge.identifiable.measures import reporting_orgs
+from ltcbridge.identifiable.outcomes import Scope, nhs_use_cohort
+from ltcbridge.identifiable.population import Population, build_population
+from ltcbridge.identifiable.scan import ProgressCallback, scan_source
 from ltcbridge.mapping import Mappings
 from ltcbridge.period import check_period
 from ltcbridge.private_data import write_private
-from ltcbridge.scan import ProgressCallback, scan_source
 
 KEY_BYTES = 32
 COLUMNS = (

@@ -1,6 +1,6 @@
 """The measures a release can carry: their canonicals and groups. Vocabulary only, no counting.
 
-The counting code (``ltcbridge.aggregate``) counts people into these groups; the feed and the
+The counting code (``ltcbridge.identifiable``) counts people into these groups; the feed and the
 Measure definitions name them. Both read them here, so the feed needs nothing of the counting.
 """
 
@@ -45,7 +45,7 @@ class ConceptMeasure:
 
 UNMET_NEED = ConceptMeasure(MEASURE_BASE + "unmet-need", NEED_DOMAINS, NEED_ANY)
 SUPPORT_LEVEL = ConceptMeasure(MEASURE_BASE + "support-level", SUPPORT_LEVELS)
-# By the short name an agreement uses (referrals and outcomes: counted in aggregate.outcomes).
+# By the short name an agreement uses (referrals, outcomes: identifiable.outcomes).
 CONCEPT_MEASURES: dict[str, ConceptMeasure] = {
     "unmet-need": UNMET_NEED,
     "support-level": SUPPORT_LEVEL,

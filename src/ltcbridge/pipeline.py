@@ -18,16 +18,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ltcbridge.aggregate.cube import Cube, month_int
-from ltcbridge.aggregate.measures import count_measure
-from ltcbridge.aggregate.outcomes import (
-    Scope,
-    count_nhs_use,
-    count_referrals,
-    count_star_distance,
-)
-from ltcbridge.aggregate.population import Population, PopulationReport, build_population
 from ltcbridge.agreement import Agreement
+from ltcbridge.counts import Cube
 from ltcbridge.disclosure.cells import PublishedRelease
 from ltcbridge.disclosure.gate import GateResult, protect_release
 from ltcbridge.disclosure.protected import ProtectedRelease, ReleaseTerms
@@ -35,12 +27,20 @@ from ltcbridge.errors import LtcbridgeError
 from ltcbridge.feed.manifest import Manifest, build_manifest
 from ltcbridge.feed.measure_report import prepare_validation, release_reports
 from ltcbridge.feed.release import ReleaseMeta
+from ltcbridge.identifiable.measures import count_measure
+from ltcbridge.identifiable.model import QuarantineItem
+from ltcbridge.identifiable.outcomes import (
+    Scope,
+    count_nhs_use,
+    count_referrals,
+    count_star_distance,
+)
+from ltcbridge.identifiable.population import Population, PopulationReport, build_population
+from ltcbridge.identifiable.scan import Columns, ProgressCallback, scan_source
 from ltcbridge.mapping import Mappings
 from ltcbridge.measure_catalogue import CONCEPT_MEASURES
-from ltcbridge.model import QuarantineItem
-from ltcbridge.period import check_period
+from ltcbridge.period import check_period, month_int
 from ltcbridge.private_data import write_private
-from ltcbridge.scan import Columns, ProgressCallback, scan_source
 
 
 @dataclass

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from core_data import CONTRACT, SYNTHETIC
 
-from ltcbridge.aggregate.population import Population, build_population
+from ltcbridge.identifiable.population import Population, build_population
+from ltcbridge.identifiable.scan import Columns, scan_source
 from ltcbridge.mapping import Mappings, load_mappings
-from ltcbridge.scan import Columns, scan_source
 
 
 @pytest.fixture(scope="session")

@@ -14,9 +14,9 @@ import pytest
 
 from ltcbridge.cli import main
 from ltcbridge.errors import MappingError
+from ltcbridge.identifiable.model import EntryRecord
+from ltcbridge.identifiable.read import Reader
 from ltcbridge.mapping import Mappings, load_mappings
-from ltcbridge.model import EntryRecord
-from ltcbridge.read import Reader
 
 CONCEPT = "https://ltcbridge.github.io/fhir/CodeSystem/concept"
 LOCAL = "https://practice.example/codes"

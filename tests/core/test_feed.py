@@ -247,11 +247,11 @@ def test_a_scan_for_concept_measures_keeps_no_older_outcome_facts_and_counts_the
 ) -> None:  # type: ignore[no-untyped-def]
     """Pushing the measures down into the scan keeps fewer facts (memory) and changes no figure;
     a release that needs the dropped facts refuses to be built from that scan."""
-    from ltcbridge.aggregate.population import build_population
     from ltcbridge.agreement import parse_agreement
     from ltcbridge.errors import LtcbridgeError
+    from ltcbridge.identifiable.population import build_population
+    from ltcbridge.identifiable.scan import scan_source
     from ltcbridge.pipeline import ScannedSource, build_release, scan_for_feed
-    from ltcbridge.scan import scan_source
 
     def agreement(measures: list[str] | None) -> Any:
         return parse_agreement(
@@ -350,8 +350,8 @@ def test_a_byte_order_mark_at_the_start_of_an_export_file_is_read_past(tmp_path:
     counts (it used to be quarantined as not JSON)."""
     import gzip
 
+    from ltcbridge.identifiable.scan import scan_source
     from ltcbridge.mapping import load_mappings
-    from ltcbridge.scan import scan_source
 
     plain, marked = tmp_path / "plain", tmp_path / "marked"
     for folder, prefix in ((plain, b""), (marked, b"\xef\xbb\xbf")):
@@ -375,8 +375,8 @@ def test_a_bundle_in_the_export_is_read_as_its_resources(
     import numpy as np
     import orjson
 
-    from ltcbridge.aggregate.population import build_population
-    from ltcbridge.scan import scan_source
+    from ltcbridge.identifiable.population import build_population
+    from ltcbridge.identifiable.scan import scan_source
 
     resources = []
     for name in ("Patient.ndjson", "Observation.ndjson"):

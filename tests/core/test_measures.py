@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from ltcbridge.aggregate.measures import count_measure
+from ltcbridge.identifiable.measures import count_measure
 from ltcbridge.measure_catalogue import SUPPORT_LEVEL, ConceptMeasure
 
 

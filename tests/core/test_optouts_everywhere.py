@@ -8,14 +8,14 @@ from pathlib import Path
 import orjson
 from core_data import SYNTHETIC, WINDOW
 
-from ltcbridge.aggregate.population import build_population
 from ltcbridge.agreement import MEASURES, parse_agreement
 from ltcbridge.errors import BadResource
+from ltcbridge.identifiable.model import EntryRecord, PatientRecord
+from ltcbridge.identifiable.population import build_population
+from ltcbridge.identifiable.read import Reader
+from ltcbridge.identifiable.scan import scan_source
 from ltcbridge.mapping import Mappings
-from ltcbridge.model import EntryRecord, PatientRecord
 from ltcbridge.pipeline import count_measures
-from ltcbridge.read import Reader
-from ltcbridge.scan import scan_source
 
 MONTHS = ("2026-09", "2026-10", "2026-11")
 AGREEMENT = parse_agreement({

@@ -5,16 +5,17 @@ from __future__ import annotations
 import pytest
 from outcome_data import COSTS, MONTH, write_record
 
-from ltcbridge.aggregate.cube import PROVIDER, Cube
-from ltcbridge.aggregate.outcomes import (
+from ltcbridge.concepts import PROVIDER
+from ltcbridge.counts import Cube
+from ltcbridge.identifiable.outcomes import (
     Scope,
     count_nhs_use,
     count_referrals,
     count_star_distance,
 )
-from ltcbridge.aggregate.population import Population, build_population
+from ltcbridge.identifiable.population import Population, build_population
+from ltcbridge.identifiable.scan import scan_source
 from ltcbridge.mapping import Mappings, load_mappings
-from ltcbridge.scan import scan_source
 
 
 @pytest.fixture(scope="module")

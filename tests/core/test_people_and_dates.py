@@ -11,19 +11,19 @@ from typing import Any
 
 import pytest
 
-from ltcbridge.aggregate.population import Population, build_population
 from ltcbridge.concepts import COUNTED_CONCEPTS
 from ltcbridge.errors import BadResource
-from ltcbridge.mapping import load_mappings
-from ltcbridge.model import EntryRecord, PatientRecord
-from ltcbridge.read import (
+from ltcbridge.identifiable.model import EntryRecord, PatientRecord
+from ltcbridge.identifiable.population import Population, build_population
+from ltcbridge.identifiable.read import (
     NOTE_ETHNICITY_SYSTEM,
     NOTE_NHS_INVALID_BESIDE_VALID,
     NOTE_ONSET_AGE_UNIT,
     NOTE_ONSET_TEXT,
     Reader,
 )
-from ltcbridge.scan import scan_source
+from ltcbridge.identifiable.scan import scan_source
+from ltcbridge.mapping import load_mappings
 
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
 ODS = "https://fhir.nhs.uk/Id/ods-organization-code"

@@ -9,10 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ltcbridge.errors import BadResource
+from ltcbridge.identifiable.model import EntryRecord, PatientRecord
+from ltcbridge.identifiable.read import Reader, instant_us
 from ltcbridge.mapping import load_mappings
-from ltcbridge.model import EntryRecord, PatientRecord
 from ltcbridge.nhs_number import is_valid_nhs_number
-from ltcbridge.read import Reader, instant_us
 
 CONCEPT = "https://ltcbridge.github.io/fhir/CodeSystem/concept"
 

@@ -12,16 +12,16 @@ from pathlib import Path
 import pytest
 from core_data import ROOT
 
-from ltcbridge.aggregate.population import GP_NOT_IN_EXPORT, NO_GP, Population, build_population
 from ltcbridge.cli import main
 from ltcbridge.concepts import COUNTED_CONCEPTS, STRATIFIERS
-from ltcbridge.mapping import Mappings, load_mappings
-from ltcbridge.read import (
+from ltcbridge.identifiable.population import GP_NOT_IN_EXPORT, NO_GP, Population, build_population
+from ltcbridge.identifiable.read import (
     NOTE_ETHNICITY_SYSTEM,
     NOTE_NHS_INVALID_BESIDE_VALID,
     NOTE_ONSET_TEXT,
 )
-from ltcbridge.scan import Columns, scan_source
+from ltcbridge.identifiable.scan import Columns, scan_source
+from ltcbridge.mapping import Mappings, load_mappings
 
 SHAPES = ROOT / "tests" / "data" / "real-shapes"
 MAPPINGS, EXPORT = SHAPES / "mappings", SHAPES / "export"

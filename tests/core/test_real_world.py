@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from ltcbridge.aggregate.population import build_population
 from ltcbridge.concepts import COUNTED_CONCEPTS
+from ltcbridge.identifiable.population import build_population
+from ltcbridge.identifiable.scan import scan_source
 from ltcbridge.mapping import load_mappings
-from ltcbridge.scan import scan_source
 
 pytestmark = pytest.mark.real_world
 

@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from core_data import SYNTHETIC
 
-from ltcbridge.aggregate.measures import count_measure
-from ltcbridge.aggregate.population import build_population
 from ltcbridge.concepts import STRATIFIERS
+from ltcbridge.identifiable.measures import count_measure
+from ltcbridge.identifiable.population import build_population
+from ltcbridge.identifiable.scan import Columns, scan_source
 from ltcbridge.mapping import Mappings
 from ltcbridge.measure_catalogue import UNMET_NEED
-from ltcbridge.scan import Columns, scan_source
 
 Cell = tuple[str, str, str, str, str | None, str | None]
 

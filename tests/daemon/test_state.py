@@ -102,8 +102,8 @@ def test_a_malformed_gp_resource_is_quarantined_with_its_path_and_the_batch_goes
     """A value of the wrong JSON type from the GP server (here a number for ``meta``) is kept
     aside naming the element; it does not stop the cycle (it would, every cycle, otherwise)."""
     from ltcbridge.daemon.pull import store_resource
+    from ltcbridge.identifiable.read import Reader
     from ltcbridge.mapping import load_mappings
-    from ltcbridge.read import Reader
 
     reader = Reader(load_mappings())
     bad = {"resourceType": "Observation", "id": "o1", "meta": 5, "status": "final",
@@ -156,8 +156,8 @@ def test_a_bulk_export_file_with_bad_lines_is_stored_with_them_kept_aside(
     each quarantined with where it was; the good lines are stored; nothing stops the pull."""
     from ltcbridge.daemon.pull import PullCounts
     from ltcbridge.daemon.pull_bulk import _store_file
+    from ltcbridge.identifiable.read import Reader
     from ltcbridge.mapping import load_mappings
-    from ltcbridge.read import Reader
 
     lines = [
         '{"resourceType": "Patient", "id": "p1"}',

@@ -10,10 +10,10 @@ import httpx
 import orjson
 import pytest
 
-from ltcbridge.aggregate.outcomes import Scope, count_referrals
-from ltcbridge.aggregate.population import build_population
+from ltcbridge.identifiable.outcomes import Scope, count_referrals
+from ltcbridge.identifiable.population import build_population
+from ltcbridge.identifiable.scan import scan_source
 from ltcbridge.mapping import load_mappings
-from ltcbridge.scan import scan_source
 
 from .conftest import Loop
 from .loop_data import (

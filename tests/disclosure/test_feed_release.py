@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ltcbridge.aggregate.cube import Cube
+from ltcbridge.counts import Cube
 from ltcbridge.disclosure.audit import audit
 from ltcbridge.disclosure.cells import MASKED, DisclosureRules
 from ltcbridge.disclosure.from_cube import disclose_cube, release_from_cube

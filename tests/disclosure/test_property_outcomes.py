@@ -8,10 +8,11 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ltcbridge.aggregate.cube import Cube, GroupRelation, Strata, count_people
+from ltcbridge.counts import Cube, GroupRelation
 from ltcbridge.disclosure.audit import audit
 from ltcbridge.disclosure.cells import MASKED, DisclosureRules
 from ltcbridge.disclosure.from_cube import disclose_cubes
+from ltcbridge.identifiable.counting import Strata, count_people
 
 SETTINGS = settings(
     max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True

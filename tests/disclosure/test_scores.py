@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ltcbridge.aggregate.cube import Cube
+from ltcbridge.counts import Cube
 from ltcbridge.disclosure.gate import protect_release
 from ltcbridge.disclosure.protected import ProtectedMeasure, ReleaseTerms
 

@@ -34,8 +34,8 @@ from ltcbridge.daemon.referral import (
 from ltcbridge.daemon.routing import load_router
 from ltcbridge.daemon.state import StateStore, is_disk_full, now_iso
 from ltcbridge.fhirclient import FhirClient, FhirError
+from ltcbridge.identifiable.read import Reader
 from ltcbridge.mapping import Mappings, load_mappings
-from ltcbridge.read import Reader
 
 ClientFactory = Callable[..., FhirClient]
 

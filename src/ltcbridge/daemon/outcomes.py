@@ -30,8 +30,8 @@ from ltcbridge.daemon.state import StateStore, now_iso
 from ltcbridge.errors import BadResource
 from ltcbridge.fhir_problems import MALFORMED
 from ltcbridge.fhirclient import FhirClient, IncrementalState, NotFoundError
+from ltcbridge.identifiable.read import malformed
 from ltcbridge.mapping import Mappings
-from ltcbridge.read import malformed
 from ltcbridge.uris import ODS_CODE
 
 OUTCOME_TYPES = ("Observation", "Encounter", "Task")

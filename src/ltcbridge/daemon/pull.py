@@ -18,7 +18,7 @@ from ltcbridge.daemon.state import StateStore
 from ltcbridge.errors import BadResource
 from ltcbridge.fhir_problems import MALFORMED
 from ltcbridge.fhirclient import Capabilities, FhirClient, FhirHttpError, IncrementalState
-from ltcbridge.read import CARE_PLANNING_TYPES, Reader, instant_us
+from ltcbridge.identifiable.read import CARE_PLANNING_TYPES, Reader, instant_us
 
 GP_TYPES: tuple[str, ...] = ("Patient", *sorted(CARE_PLANNING_TYPES))
 GP_ENDPOINT = "gp"

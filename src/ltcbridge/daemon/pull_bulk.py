@@ -20,7 +20,7 @@ from ltcbridge.daemon.logs import event
 from ltcbridge.daemon.pull import GP_ENDPOINT, GP_TYPES, BatchWriter, Progress, PullCounts
 from ltcbridge.daemon.state import StateStore
 from ltcbridge.fhirclient import FhirClient
-from ltcbridge.read import Reader
+from ltcbridge.identifiable.read import Reader
 
 BULK_WATERMARK = "$export"
 

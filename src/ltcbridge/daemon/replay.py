@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ltcbridge.daemon.pull import store_resource
 from ltcbridge.daemon.state import StateStore
-from ltcbridge.read import Reader
+from ltcbridge.identifiable.read import Reader
 
 
 @dataclass(frozen=True)

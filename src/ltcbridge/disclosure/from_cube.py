@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 
-from ltcbridge.aggregate.cube import CellKey as CubeKey
-from ltcbridge.aggregate.cube import Cube
 from ltcbridge.concepts import NEED_ANY
+from ltcbridge.counts import CellKey as CubeKey
+from ltcbridge.counts import Cube
 from ltcbridge.disclosure.cells import (
     MASKED,
     CellKey,

@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ltcbridge.aggregate.cube import CellKey, Cube
+from ltcbridge.counts import CellKey, Cube
 from ltcbridge.disclosure.cells import (
     DisclosureRules,
     Published,

@@ -94,7 +94,9 @@ def star_observation(reading: Reading, *, subject: dict[str, Any]) -> dict[str, 
 
 def reading_from_observation(mappings: Mappings, observation: dict[str, Any]) -> Reading | None:
     """The Reading an Observation in Star form holds; None when it is not one (or retracted)."""
-    from ltcbridge.read import Reader  # the one place that knows every coded form of a Star
+    from ltcbridge.identifiable.read import (
+        Reader,  # the one place that knows every coded form of a Star
+    )
 
     record = Reader(mappings).read(observation)
     stars = getattr(record, "stars", ())

@@ -13,8 +13,8 @@ from datetime import date, timedelta
 import numpy as np
 
 from ltcbridge.concepts import CONCEPT_INDEX, OPTOUT, OPTOUT_WITHDRAWN
-from ltcbridge.read import AGE_MONTH
-from ltcbridge.scan import Columns
+from ltcbridge.identifiable.read import AGE_MONTH
+from ltcbridge.identifiable.scan import Columns
 
 _MERGE_HOPS = 32  # replaced-by chains longer than this are taken as loops
 NO_GP = "no generalPractitioner naming an organisation"

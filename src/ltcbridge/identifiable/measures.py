@@ -11,9 +11,11 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ltcbridge.aggregate.cube import PROVIDER, Cube, Strata, count_people
-from ltcbridge.aggregate.population import Population
+from ltcbridge.concepts import PROVIDER
+from ltcbridge.counts import Cube
 from ltcbridge.errors import AgreementError
+from ltcbridge.identifiable.counting import Strata, count_people
+from ltcbridge.identifiable.population import Population
 from ltcbridge.measure_catalogue import (
     ConceptMeasure,
 )

@@ -1,67 +1,18 @@
-"""Counting distinct people per organisation, group and stratum: the cube a measure publishes."""
+"""Counting distinct people per organisation, group and stratum into a cube (person-level in)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ltcbridge.concepts import NO_PROVIDER, PROVIDER, STRATIFIERS
+from ltcbridge.counts import Cube, GroupRelation
 from ltcbridge.errors import AgreementError
+from ltcbridge.period import month_end_int
 
 AGE_BANDS = ((0, 17), (18, 39), (40, 59), (60, 74), (75, 10_000))
-
-# A cell of a cube: (organisation, group, stratifier or None, stratum or None)
-CellKey = tuple[str, str, str | None, str | None]
-
-
-@dataclass(frozen=True)
-class GroupRelation:
-    """What a reader knows between two groups of one measure, in every organisation and stratum:
-    ``left <= right`` (a subset of the people) or ``left == right`` (the same people)."""
-
-    left: str
-    op: str  # "<=" or "=="
-    right: str
-
-
-@dataclass
-class Cube:
-    """Distinct-people counts of one measure for one month, at one organisation level.
-
-    ``totals[o, g]`` counts the people of organisation ``o`` in group ``g``;
-    ``strata[name][o, g, s]`` splits them by stratum ``s`` of that stratifier (they sum to the
-    total, because every person falls in exactly one stratum). A scored group also carries, per
-    cell, the sum of its people's values (``scores``): the mean is that over the count.
-    """
-
-    measure: str
-    month: str
-    level: str
-    orgs: list[str]
-    groups: list[str]
-    totals: np.ndarray
-    strata: dict[str, np.ndarray]
-    labels: dict[str, tuple[str, ...]] = field(default_factory=dict)  # strata of each stratifier
-    scores: dict[CellKey, float] = field(default_factory=dict)
-    score_units: dict[str, str] = field(default_factory=dict)  # scored group -> unit
-    # scored group -> (lowest, highest) value one person can add, when known: disclosure
-    # control checks a published total against the count it stands beside
-    score_bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
-    relations: tuple[GroupRelation, ...] = ()
-
-    def strata_of(self, name: str) -> tuple[str, ...]:
-        return self.labels.get(name) or STRATIFIERS[name]
-
-    def cells(self) -> Iterator[tuple[CellKey, int]]:
-        """Every cell with its true count, totals first, in a stable order."""
-        for o, org in enumerate(self.orgs):
-            for g, group in enumerate(self.groups):
-                yield (org, group, None, None), int(self.totals[o, g])
-                for name, counts in self.strata.items():
-                    for s, stratum in enumerate(self.strata_of(name)):
-                        yield (org, group, name, stratum), int(counts[o, g, s])
 
 
 @dataclass(frozen=True)
@@ -91,19 +42,6 @@ class Strata:
                 "imd-quintile": imd.astype(np.int64),
             }
         )
-
-
-def month_int(month: str) -> int:
-    """YYYYMM of a YYYY-MM month."""
-    return int(month[:4]) * 100 + int(month[5:7])
-
-
-def month_end_int(month: str) -> int:
-    """YYYYMMDD of the last day of a YYYY-MM month."""
-    year, mon = int(month[:4]), int(month[5:7])
-    next_first = np.datetime64(f"{year + (mon == 12):04d}-{mon % 12 + 1:02d}-01")
-    last = (next_first - np.timedelta64(1, "D")).astype(object)
-    return last.year * 10000 + last.month * 100 + last.day
 
 
 def age_bands(birth: np.ndarray, at: int) -> np.ndarray:

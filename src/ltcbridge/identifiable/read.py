@@ -20,8 +20,7 @@ from ltcbridge.concepts import (
 )
 from ltcbridge.errors import BadResource
 from ltcbridge.fhir_problems import MALFORMED, fhir_problem
-from ltcbridge.mapping import Mappings, normalise_postcode
-from ltcbridge.model import (
+from ltcbridge.identifiable.model import (
     EntryFields,
     EntryRecord,
     Link,
@@ -33,6 +32,7 @@ from ltcbridge.model import (
     SubjectRef,
     Version,
 )
+from ltcbridge.mapping import Mappings, normalise_postcode
 from ltcbridge.nhs_number import is_valid_nhs_number
 from ltcbridge.resource_types import FHIR_RESOURCE_TYPES
 from ltcbridge.uris import (

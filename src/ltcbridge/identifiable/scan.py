@@ -41,8 +41,7 @@ from ltcbridge.concepts import (
 )
 from ltcbridge.errors import BadResource, SourceError
 from ltcbridge.fhir_problems import MALFORMED
-from ltcbridge.mapping import Mappings
-from ltcbridge.model import (
+from ltcbridge.identifiable.model import (
     Link,
     OrganizationRecord,
     PatientFields,
@@ -50,8 +49,9 @@ from ltcbridge.model import (
     QuarantineItem,
     StarReading,
 )
-from ltcbridge.read import ENTRY_TYPES, Reader
-from ltcbridge.sources import CHUNK_BYTES, Chunk, open_lines, plan_chunks, source_files
+from ltcbridge.identifiable.read import ENTRY_TYPES, Reader
+from ltcbridge.identifiable.sources import CHUNK_BYTES, Chunk, open_lines, plan_chunks, source_files
+from ltcbridge.mapping import Mappings
 
 SEX_INDEX = {s: i for i, s in enumerate(STRATIFIERS["sex"])}
 ETHNICITY_INDEX = {s: i for i, s in enumerate(STRATIFIERS["ethnicity-group"])}

@@ -15,15 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ltcbridge.aggregate.cube import (
-    Cube,
-    GroupRelation,
-    Strata,
-    count_people,
-    month_int,
-)
-from ltcbridge.aggregate.measures import reporting_orgs
-from ltcbridge.aggregate.population import Population
 from ltcbridge.concepts import (
     CONCEPT_INDEX,
     NHS_USE,
@@ -37,7 +28,12 @@ from ltcbridge.concepts import (
     WINDOWS,
     nhs_use_groups,
 )
+from ltcbridge.counts import Cube, GroupRelation
+from ltcbridge.identifiable.counting import Strata, count_people
+from ltcbridge.identifiable.measures import reporting_orgs
+from ltcbridge.identifiable.population import Population
 from ltcbridge.measure_catalogue import NHS_USE_MEASURE, REFERRAL_GROUPS, REFERRALS, STAR_DISTANCE
+from ltcbridge.period import month_int
 
 FOLLOW_UP_MONTHS = 6  # NHS use is compared over six months before and six months after
 YEAR_ON_MONTHS = 12
