@@ -26,7 +26,7 @@ AGREEMENT = f"""[agreement]
 id = "DSA-COHORT-1"
 recipient = "QHM"
 valid_from = 2026-04-01
-valid_until = 2027-03-31
+valid_until = 2031-03-31
 [disclosure]
 threshold = 7
 rounding = 5

@@ -3,8 +3,9 @@
 The flow of the sealing guide, through the real command line: `feed seal` at practice level for
 each practice, then at PCN level for each PCN, then the month rebuilt after late entries and sealed
 again, then the same records under a second agreement (another threshold, other breakdowns) to a
-second recipient; `feed send` through a folder; `hub receive` at the commissioner. The attacker
-holds everything both recipients received and solves for every masked small figure.
+second recipient, then the next month (whose outcome windows overlap this one's); `feed send`
+through a folder; `hub receive` at the commissioner. The attacker holds everything both
+recipients received and solves for every masked small figure.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from sealing.helpers import SYNTHETIC, keys, registry, write_pem
 
 from .received_attacker import Received, figures, narrowed, score_totals
 
-PERIOD = "2026-10"
+PERIOD, NEXT = "2026-10", "2026-11"
 FIRST, SECOND = "QHM", "QHX"
 
 
@@ -42,7 +43,7 @@ def _agreement(
 id = "{name}"
 recipient = "{recipient}"
 valid_from = 2026-04-01
-valid_until = 2027-03-31
+valid_until = 2031-03-31
 
 [disclosure]
 {rules}
@@ -88,17 +89,18 @@ def _run_flow(root: Path, *, whole: bool, export: Path = SYNTHETIC) -> dict:
     pcn_of = load_mappings([export / "mappings"]).pcn_of
     pcns = sorted(set(pcn_of.values()))[:1]
     practices = sorted(p for p in pcn_of if pcn_of[p] in pcns)
-    plan = [(export, practice, p, "v1") for p in practices]
-    plan += [(export, pcn, p, "v1") for p in pcns]
+    plan = [(export, practice, p, "v1", PERIOD) for p in practices]
+    plan += [(export, pcn, p, "v1", PERIOD) for p in pcns]
     if whole:
-        plan += [(rebuilt, practice, p, "v2") for p in practices]
-        plan += [(rebuilt, other, p, "v2") for p in practices]
+        plan += [(rebuilt, practice, p, "v2", PERIOD) for p in practices]
+        plan += [(rebuilt, other, p, "v2", PERIOD) for p in practices]
+        plan += [(rebuilt, practice, p, "v2", NEXT) for p in practices]  # windows overlap
     sealed: list[tuple[Path, str]] = []
-    for source, agreement, sender, state in plan:
-        out = root / "sealed" / f"{agreement.stem}-{sender}-{state}"
+    for source, agreement, sender, state, period in plan:
+        out = root / "sealed" / f"{agreement.stem}-{sender}-{state}-{period}"
         status = main(
             ["feed", "seal", "--source", str(source), "--mappings", str(export / "mappings"),
-             "--agreement", str(agreement), "--period", PERIOD, "--workers", "1",
+             "--agreement", str(agreement), "--period", period, "--workers", "1",
              "--key", str(_key_file(root, sender)), "--recipient-key", str(hub_pem),
              "--sender", sender,
              "--out", str(out), "--data-dir", str(data)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,15 @@ from ltcbridge import cli_release
 from ltcbridge.cli import main
 
 from .helpers import DEMO_AGREEMENT, PERIOD, PRACTICE, SYNTHETIC, keys, write_pem
+
+
+@pytest.fixture(autouse=True)
+def practice_date(monkeypatch: pytest.MonkeyPatch) -> date:
+    """The practice's date, fixed: these tests are about the agreement's window, not the day
+    they happen to run."""
+    day = date(2026, 12, 3)
+    monkeypatch.setattr(cli_release, "today", lambda: day)
+    return day
 
 
 def _agreement(tmp_path: Path, replace: tuple[str, str]) -> Path:
@@ -70,4 +80,3 @@ def test_a_release_is_not_sent_once_its_agreement_is_revoked(
     assert status == 1
     assert "revoked" in capsys.readouterr().err
     assert list(drop.iterdir()) == []
-    assert cli_release.today()  # the practice's date decides
