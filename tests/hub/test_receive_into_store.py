@@ -4,6 +4,7 @@ reasons, and nothing of them reaches the figures."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
@@ -18,6 +19,8 @@ from ltcbridge.hub.load import read_reports
 from ltcbridge.hub.receive import Receiver
 from ltcbridge.hub.store import HubStoreDb
 
+AGREEMENT_ID = "DSA-DEMO-001"  # the demo feed's reports name the agreement they were made under
+
 
 def test_sealed_releases_arrive_collate_and_bad_ones_are_rejected(
     store: HubStoreDb, demo_feeds: dict[str, Path]
@@ -31,7 +34,7 @@ def test_sealed_releases_arrive_collate_and_bad_ones_are_rejected(
         org = report["reporter"]["identifier"]["value"]
         practice_keys[org] = ECKey.generate_key("P-384")
         registry.add(org, ECKey.import_key(practice_keys[org].as_pem(private=False)))
-        release = meta(sender=org, release_id=f"rel-{org}")
+        release = replace(meta(sender=org, release_id=f"rel-{org}"), agreement_id=AGREEMENT_ID)
         tokens.append(seal_release(release, [report], practice_keys[org], hub_key))
     receiver = Receiver(store=store, recipient="QHM", private_key=hub_key, sender_keys=registry)
     assert [receiver.receive(token, origin="test") for token in tokens] == [True] * 3
@@ -74,8 +77,8 @@ def test_a_release_whose_reports_have_the_wrong_shape_is_refused_not_a_crash(
     bad_stratum = orjson.loads(orjson.dumps(reports[0]))
     bad_stratum["group"][0]["stratifier"][0]["stratum"][0] = "masked"
     tokens = [
-        seal_release(meta(sender=org, release_id=f"rel-{n}", sequence=n), [report],
-                     practice_key, hub_key)
+        seal_release(replace(meta(sender=org, release_id=f"rel-{n}", sequence=n),
+                             agreement_id=AGREEMENT_ID), [report], practice_key, hub_key)
         for n, report in enumerate((bad_reporter, bad_stratum, reports[0]), start=1)
     ]  # fmt: skip
     receiver = Receiver(store=store, recipient="QHM", private_key=hub_key, sender_keys=registry)
