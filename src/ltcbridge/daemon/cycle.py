@@ -25,6 +25,7 @@ from ltcbridge.daemon.outcomes import OutcomePuller
 from ltcbridge.daemon.pull import Progress, PullCounts, Stopping, pull_gp
 from ltcbridge.daemon.pull_bulk import pull_gp_bulk
 from ltcbridge.daemon.referral import plan_referrals, plan_reinstatements, plan_withdrawals
+from ltcbridge.daemon.releases import release_health, run_releases
 from ltcbridge.daemon.routing import load_router
 from ltcbridge.daemon.state import StateStore, now_iso
 from ltcbridge.fhirclient import FhirClient, FhirError
@@ -122,6 +123,8 @@ class Syncer:
             summary["written_back"] = written.done
             summary["refused"] = sent.refused + written.refused
             clock.lap("outcome_seconds")
+        summary.update(run_releases(config, state))  # monthly releases: daemon/releases.py
+        clock.lap("release_seconds")
 
     async def _pull(self, gp: FhirClient) -> PullCounts:
         """The GP's changes since the last committed point, by search or by bulk export."""
@@ -151,8 +154,10 @@ class Syncer:
                 "next_run_due": next_run.isoformat(timespec="seconds"),
                 "backlog": result.summary.get("backlog", 0),
                 "quarantine": result.summary.get("quarantine", 0),
-                "errors": [result.error] if result.error else [],
+                "errors": ([result.error] if result.error else [])
+                + result.summary.get("release_errors", []),
                 "last_cycle": result.summary,
+                "releases": release_health(self.config),
             },
         )
 

@@ -1,0 +1,216 @@
+"""The daemon's monthly releases: prepared after the month and its grace, sent only once approved,
+sent once, received by the hub; a mistyped folder refused; a failed delivery sent again."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ltcbridge.daemon import releases
+from ltcbridge.daemon.config import Config, ConfigError
+from ltcbridge.daemon.releases import due_period, run_releases
+from ltcbridge.daemon.state import StateStore
+
+from .release_data import AGREEMENT_ID, Practice, config_text, make_practice, on
+
+
+@pytest.fixture
+def practice(tmp_path: Path) -> Practice:
+    return make_practice(tmp_path)
+
+
+def cycle(
+    practice: Practice, day: str, monkeypatch: pytest.MonkeyPatch, config: Config | None = None
+) -> dict:
+    """The cycle's release step on a given day (the practice's clock); ``config`` as a running
+    daemon loaded it earlier."""
+    monkeypatch.setattr(releases, "today", lambda: on(day))
+    config = config or practice.config
+    state = StateStore(config.state_path)
+    try:
+        return run_releases(config, state)
+    finally:
+        state.close()
+
+
+def listed(practice: Practice, capsys: pytest.CaptureFixture[str]) -> list[dict]:
+    capsys.readouterr()
+    assert practice.cli("release", "list", "--json") == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_due_period_waits_for_the_grace_days() -> None:
+    assert due_period(on("2026-11-05"), 5) == "2026-09"
+    assert due_period(on("2026-11-06"), 5) == "2026-10"
+    assert due_period(on("2026-11-01"), 0) == "2026-10"
+    assert due_period(on("2027-01-06"), 5) == "2026-12"
+
+
+def test_month_boundary_prepares_once_and_sends_nothing_unapproved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    practice = make_practice(tmp_path, valid_from="2026-10-01")  # September is outside it
+    assert cycle(practice, "2026-10-31", monkeypatch)["releases_prepared"] == 0
+    assert cycle(practice, "2026-11-05", monkeypatch)["releases_prepared"] == 0  # grace
+    summary = cycle(practice, "2026-11-06", monkeypatch)
+    assert summary["releases_prepared"] == 1 and summary["release_errors"] == []
+    assert cycle(practice, "2026-11-07", monkeypatch)["releases_prepared"] == 0  # once a month
+    [release] = listed(practice, capsys)
+    assert (release["period"], release["state"], release["agreement_id"]) == (
+        "2026-10", "prepared", AGREEMENT_ID)  # fmt: skip
+    folder = practice.config.state_path.parent / "releases" / release["release_id"]
+    manifest = (folder / "manifest.md").read_text()
+    assert "approve" in manifest and release["release_id"] in manifest
+    assert (folder / "manifest.md").stat().st_mode & 0o077 == 0
+    # the approval gate: nothing leaves, nothing is sealed
+    assert cycle(practice, "2026-11-08", monkeypatch)["releases_sent"] == 0
+    assert list(practice.drop.iterdir()) == []
+    assert not (folder / "sealed.jwe").exists()
+
+
+def test_approved_release_is_sealed_sent_once_and_received_by_the_hub(
+    practice: Practice, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert practice.cli("release", "prepare", "--period", "2026-10") == 0
+    [release] = listed(practice, capsys)
+    assert practice.cli("release", "approve", release["release_id"], "--by", "IG Lead") == 0
+    [approved] = listed(practice, capsys)
+    assert (approved["state"], approved["approved_by"]) == ("approved", "IG Lead")
+    state = practice.state()
+    audit = [(r["action"], json.loads(r["detail"])) for r in state.audit_records()]
+    state.close()
+    assert ("release-approved", {"by": "IG Lead", "period": "2026-10"}) in audit
+    assert cycle(practice, "2026-12-01", monkeypatch)["releases_sent"] == 1
+    assert cycle(practice, "2026-12-01", monkeypatch)["releases_sent"] == 0  # never twice
+    assert [p.name for p in practice.drop.iterdir()] == [f"{release['release_id']}.jwe"]
+    assert practice.hub_receive() == [(release["release_id"], "2026-10", 1)]
+    cycle(practice, "2026-12-02", monkeypatch)  # the file was collected: acknowledged
+    [done] = listed(practice, capsys)
+    assert (done["state"], done["sequence"]) == ("acknowledged", 1)
+
+
+def test_mistyped_folder_is_refused_and_never_created(practice: Practice) -> None:
+    mistyped = practice.tmp / "dorp"
+    practice.config_path.write_text(config_text(str(mistyped)))
+    with pytest.raises(ConfigError, match=r"\[feed\] folder: .*dorp does not exist"):
+        practice.config  # noqa: B018
+    assert not mistyped.exists()
+
+
+def test_feed_keys_are_checked_strictly(practice: Practice) -> None:
+    practice.config_path.write_text(
+        config_text(str(practice.drop), extra_feed='grace_dayz = 3\ntransport_x = "mesh"').replace(
+            'transport = "folder"', 'transport = "pigeon"'
+        )
+    )
+    with pytest.raises(ConfigError) as error:
+        practice.config  # noqa: B018
+    text = str(error.value)
+    assert "[feed] grace_dayz: not a [feed] key (did you mean 'grace_days'?)" in text
+    assert "[feed] transport: 'pigeon' is not one of mesh, https, folder" in text
+
+
+def test_failed_delivery_is_kept_and_sent_again_on_resend(
+    practice: Practice, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert practice.cli("release", "prepare", "--period", "2026-10") == 0
+    [release] = listed(practice, capsys)
+    assert practice.cli("release", "approve", release["release_id"]) == 0
+    moved, running = practice.tmp / "drop-away", practice.config
+    shutil.move(practice.drop, moved)  # the share went away after the daemon started
+    summary = cycle(practice, "2026-12-01", monkeypatch, running)
+    assert summary["releases_sent"] == 0 and "does not exist" in summary["release_errors"][0]
+    assert not practice.drop.exists()  # refused, not created
+    shutil.move(moved, practice.drop)
+    [failed] = listed(practice, capsys)
+    assert failed["state"] == "failed" and "does not exist" in failed["detail"]
+    assert cycle(practice, "2026-12-02", monkeypatch)["releases_sent"] == 0  # waits for a person
+    assert practice.cli("release", "resend", release["release_id"], "--by", "Practice IT") == 0
+    assert cycle(practice, "2026-12-02", monkeypatch)["releases_sent"] == 1
+    assert practice.hub_receive() == [(release["release_id"], "2026-10", 1)]
+    state = practice.state()
+    actions = [r["action"] for r in state.audit_records() if r["action"].startswith("release-")]
+    state.close()
+    assert actions == ["release-prepared", "release-approved", "release-failed",
+                       "release-resend", "release-sent"]  # fmt: skip
+
+
+def test_revised_month_supersedes_the_earlier_release_at_the_hub(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    practice = make_practice(tmp_path)
+    assert practice.cli("release", "prepare", "--period", "2026-10") == 0
+    [first] = listed(practice, capsys)
+    assert practice.cli("release", "approve", first["release_id"]) == 0
+    cycle(practice, "2026-12-01", monkeypatch)
+    practice.hub_receive()
+    assert practice.cli("release", "prepare", "--period", "2026-10") == 0  # after a correction
+    second = next(r for r in listed(practice, capsys) if r["release_id"] != first["release_id"])
+    assert second["history_size"] == 1  # protected against the first, recorded when sealed
+    assert practice.cli("release", "approve", second["release_id"]) == 0
+    assert cycle(practice, "2026-12-02", monkeypatch)["releases_sent"] == 1
+    received = practice.hub_receive()
+    assert [(r[0], r[2]) for r in received] == [(first["release_id"], 1), (second["release_id"], 2)]
+    assert practice.hub_latest() == [(second["release_id"],)]
+    states = {r["release_id"]: r["state"] for r in listed(practice, capsys)}
+    assert states == {first["release_id"]: "superseded", second["release_id"]: "sent"}
+
+
+def test_a_prepared_release_is_superseded_by_a_new_one_and_cannot_be_approved(
+    practice: Practice, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert practice.cli("release", "prepare", "--period", "2026-10") == 0
+    assert practice.cli("release", "prepare", "--period", "2026-10") == 0
+    old, new = listed(practice, capsys)
+    assert (old["state"], old["detail"], new["state"]) == ("superseded", new["release_id"],
+                                                           "prepared")  # fmt: skip
+    assert practice.cli("release", "approve", old["release_id"]) == 1
+    assert "is superseded, not prepared" in capsys.readouterr().err
+
+
+def test_release_sealed_after_another_was_recorded_is_prepared_again(
+    practice: Practice, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert practice.cli("release", "prepare", "--period", "2026-09") == 0
+    assert practice.cli("release", "prepare", "--period", "2026-10") == 0
+    september, october = listed(practice, capsys)
+    for release in (september, october):
+        assert practice.cli("release", "approve", release["release_id"]) == 0
+    summary = cycle(practice, "2026-12-01", monkeypatch)
+    # September was sealed first; October's figures were protected against an older history
+    assert summary["releases_sent"] == 1 and summary["releases_prepared"] == 0
+    states = {(r["period"], r["state"]) for r in listed(practice, capsys)}
+    assert states == {("2026-09", "sent"), ("2026-10", "superseded"), ("2026-10", "prepared")}
+
+
+def test_unknown_release_and_agreement_are_named(
+    practice: Practice, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert practice.cli("release", "approve", "no-such-release") == 1
+    assert "no release no-such-release" in capsys.readouterr().err
+    assert practice.cli("release", "prepare", "--period", "2026-10", "--agreement", "DSA-X") == 1
+    assert "no agreement 'DSA-X'" in capsys.readouterr().err
+
+
+def test_upgrading_the_state_reads_the_gp_record_once_more_to_keep_entries_whole(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    from ltcbridge.daemon.state import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:  # a state file of the release before
+        for script in MIGRATIONS[:2]:
+            db.executescript(script)
+        for kind in ("Patient", "Goal", "$deletions"):
+            db.execute("INSERT INTO watermark VALUES ('gp', ?, '{}', 'then')", (kind,))
+        db.execute("PRAGMA user_version = 2")
+    store = StateStore(path)
+    kept = store.db.execute("SELECT resource_type FROM watermark").fetchall()
+    assert [row[0] for row in kept] == ["$deletions"]
+    assert store.db.execute("SELECT count(*) FROM entry_resource").fetchone()[0] == 0
+    store.close()
