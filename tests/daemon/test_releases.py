@@ -214,3 +214,40 @@ def test_upgrading_the_state_reads_the_gp_record_once_more_to_keep_entries_whole
     assert [row[0] for row in kept] == ["$deletions"]
     assert store.db.execute("SELECT count(*) FROM entry_resource").fetchone()[0] == 0
     store.close()
+
+
+def test_status_and_health_show_what_waits_for_approval_and_what_failed(
+    practice: Practice, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ltcbridge.daemon.releases import release_health
+
+    assert practice.cli("release", "prepare", "--period", "2026-10") == 0
+    [release] = listed(practice, capsys)
+    health = release_health(practice.config)
+    assert health["waiting_for_approval"] == [release["release_id"]]
+    assert health["failed"] == [] and health["by_state"]["prepared"] == 1
+    assert practice.cli("status") == 3  # the fixture holds one unreadable resource
+    text = capsys.readouterr().out
+    assert "releases waiting for approval" in text and release["release_id"] in text
+
+
+def test_check_tries_the_folder_and_names_agreements_and_missing_keys(
+    practice: Practice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ltcbridge.daemon.feed_check import feed_checks
+
+    monkeypatch.setattr(releases, "today", lambda: on("2026-12-01"))
+    rows = {row.thing: row for row in feed_checks(practice.config)}
+    assert rows["commissioner feed (folder)"].status == "ready"
+    assert rows["release keys"].status == "ready"
+    assert rows[f"agreement {AGREEMENT_ID}"].status == "ready"
+    assert "threshold 7" in rows[f"agreement {AGREEMENT_ID}"].detail
+    monkeypatch.setattr(releases, "today", lambda: on("2031-04-01"))  # after valid_until
+    (practice.tmp / "agreement.toml").write_text(
+        (practice.tmp / "agreement.toml").read_text().replace('recipient = "QHM"',
+                                                              'recipient = "QHX"')
+    )  # fmt: skip
+    rows = {row.thing: row for row in feed_checks(practice.config)}
+    assert rows[f"agreement {AGREEMENT_ID}"].status == "problem"
+    assert "expired" in rows[f"agreement {AGREEMENT_ID}"].detail
+    assert "no public key for QHX" in rows["release keys"].detail

@@ -43,7 +43,7 @@ from ltcbridge.feed.receipts import ACKNOWLEDGED, ReceiptStore
 from ltcbridge.feed.release import ReleaseMeta, new_release_meta
 from ltcbridge.feed.seal import load_key, seal_release
 from ltcbridge.feed.transport.base import DeliveryError, RetryPolicy, Transport
-from ltcbridge.feed.transport.send import send_release
+from ltcbridge.feed.transport.send import SendOutcome, send_release
 from ltcbridge.mapping import Mappings, load_mappings
 from ltcbridge.measure_catalogue import CONCEPT_MEASURES
 from ltcbridge.period import check_period
@@ -408,26 +408,39 @@ def _deliver(
     transport: Transport,
     summary: dict[str, Any],
 ) -> int:
+    """Send each approved release; ask about each sent one whether it was acknowledged."""
     sent = 0
     with closing_receipts(config) as receipts:
-        for release in index.in_state(APPROVED, SENT):
+        for release in index.in_state(APPROVED):
             try:
-                sent += _deliver_one(config, state, index, receipts, release, transport)
+                sent += _send_one(config, state, index, receipts, release, transport)
             except LtcbridgeError as exc:
-                text = f"release {release.release_id}: {exc}"
-                summary["release_errors"].append(text)
-                event("release.failed", level=40, release=release.release_id, error=str(exc))
-                if receipts.get(release.release_id) is None:
-                    continue  # not sealed: tried again next cycle, once the cause is fixed
-                index.update(release.release_id, state=FAILED, detail=str(exc))
-                with state.unit():
-                    state.audit("release-failed", f"release/{release.release_id}",
-                                recipient=release.recipient, agreement=release.agreement_id,
-                                reason=str(exc))  # fmt: skip
+                summary["release_errors"].append(f"release {release.release_id}: {exc}")
+                _failed(state, index, receipts, release, str(exc))
+        for release in index.in_state(SENT):
+            try:
+                _record(state, index, release, _send(index, receipts, release, transport))
+            except LtcbridgeError as exc:  # cannot ask now: it stays sent, asked next cycle
+                event("release.unconfirmed", release=release.release_id, error=str(exc))
     return sent
 
 
-def _deliver_one(
+def _failed(
+    state: StateStore, index: ReleaseIndex, receipts: ReceiptStore, release: Release, why: str
+) -> None:
+    """A sealed release whose delivery failed waits for `release resend`; one not yet sealed is
+    tried again next cycle, once the cause (a key, the agreement's dates) is fixed."""
+    event("release.failed", level=40, release=release.release_id, error=why)
+    if receipts.get(release.release_id) is None:
+        return
+    index.update(release.release_id, state=FAILED, detail=why)
+    with state.unit():
+        state.audit("release-failed", f"release/{release.release_id}",
+                    recipient=release.recipient, agreement=release.agreement_id,
+                    reason=why)  # fmt: skip
+
+
+def _send_one(
     config: Config,
     state: StateStore,
     index: ReleaseIndex,
@@ -435,29 +448,48 @@ def _deliver_one(
     release: Release,
     transport: Transport,
 ) -> int:
-    """Seal (once) and send (once) one approved release; refresh a sent one's acknowledgement."""
+    """Seal (once) and send (once) one approved release."""
     agreement = load_agreement(config.agreements[release.agreement_id])
     agreement.check_in_force(today())
-    token_path = index.folder_of(release.release_id) / "sealed.jwe"
     if receipts.get(release.release_id) is None:
         if len(HistoryStore(config.state_path.parent / HISTORY_FILE)) != release.history_size:
             _prepare_again(config, state, release, agreement)
             return 0
-        _seal(config, index, receipts, release, token_path)
-    _check_folder(config)
-    outcome = send_release(token_path.read_text(encoding="ascii").strip(), transport, receipts,
-                           policy=RetryPolicy(attempts=3, initial_wait=1.0))  # fmt: skip
+        _seal(config, index, receipts, release)
+    receipt = receipts.get(release.release_id)
+    if receipt is not None and not receipt.delivered:
+        _check_folder(config)
+    outcome = _send(index, receipts, release, transport)
+    _record(state, index, release, outcome)
+    return int(outcome.delivered_now)
+
+
+def _send(
+    index: ReleaseIndex, receipts: ReceiptStore, release: Release, transport: Transport
+) -> SendOutcome:
+    """The sealed file through `send_release`: delivered unless the receipts show it was (then
+    only its acknowledgement is asked for)."""
+    token = _token_path(index, release.release_id).read_text(encoding="ascii").strip()
+    return send_release(token, transport, receipts, policy=RetryPolicy(attempts=3))
+
+
+def _record(state: StateStore, index: ReleaseIndex, release: Release, outcome: SendOutcome) -> None:
+    """The release's new state (sent, acknowledged) in the index and the audit log."""
     receipt = outcome.receipt
     new_state = ACKNOWLEDGED if receipt.status == ACKNOWLEDGED else SENT
-    if new_state != release.state or outcome.delivered_now:
-        index.update(release.release_id, state=new_state, sequence=receipt.sequence,
-                     sent_at=receipt.sent_at, detail=receipt.message_id)  # fmt: skip
-        with state.unit():
-            state.audit(f"release-{new_state}", f"release/{release.release_id}",
-                        recipient=release.recipient, agreement=release.agreement_id,
-                        transport=receipt.transport, message=receipt.message_id)  # fmt: skip
-        _supersede_earlier(index, release)
-    return int(outcome.delivered_now)
+    if new_state == release.state and not outcome.delivered_now:
+        return
+    index.update(release.release_id, state=new_state, sequence=receipt.sequence,
+                 sent_at=receipt.sent_at, detail=receipt.message_id)  # fmt: skip
+    with state.unit():
+        state.audit(f"release-{new_state}", f"release/{release.release_id}",
+                    recipient=release.recipient, agreement=release.agreement_id,
+                    transport=receipt.transport, message=receipt.message_id)  # fmt: skip
+    _supersede_earlier(index, release)
+
+
+def _token_path(index: ReleaseIndex, release_id: str) -> Path:
+    return index.folder_of(release_id) / "sealed.jwe"
 
 
 def _seal(
@@ -465,7 +497,6 @@ def _seal(
     index: ReleaseIndex,
     receipts: ReceiptStore,
     release: Release,
-    token_path: Path,
 ) -> None:
     """Seal with the next sequence; history, then the sealed file, then the receipt. A crash
     before the receipt leaves it unsealed (the history keeps the same entry once)."""
@@ -487,7 +518,7 @@ def _seal(
     HistoryStore(config.state_path.parent / HISTORY_FILE).record(
         meta.recipient, meta.agreement_id, entry
     )
-    with write_private(token_path, "w", encoding="ascii") as handle:
+    with write_private(_token_path(index, release.release_id), "w", encoding="ascii") as handle:
         handle.write(token + "\n")
     receipts.record_sealed(meta)
     event("release.sealed", release=meta.release_id, sequence=meta.sequence)
@@ -561,3 +592,17 @@ def release_health(config: Config) -> dict[str, Any]:
         "failed": [r.release_id for r in releases if r.state == FAILED],
         "by_state": {s: sum(r.state == s for r in releases) for s in STATES},
     }
+
+
+def release_status_rows(config: Config) -> list[tuple[str, str]]:
+    """``ltcbridge status`` lines: what waits for approval, what failed, how many were sent."""
+    health = release_health(config)
+    if not health["configured"]:
+        return [("monthly releases", "no [feed] section: none prepared or sent")]
+    counts = health["by_state"]
+    waiting, failed = health["waiting_for_approval"], health["failed"]
+    return [
+        ("releases waiting for approval", ", ".join(waiting) or "none"),
+        ("releases whose delivery failed (release resend)", ", ".join(failed) or "none"),
+        ("releases sent / acknowledged", f"{counts[SENT]} / {counts[ACKNOWLEDGED]}"),
+    ]
