@@ -452,7 +452,7 @@ def _send_one(
     agreement = load_agreement(config.agreements[release.agreement_id])
     agreement.check_in_force(today())
     if receipts.get(release.release_id) is None:
-        if len(HistoryStore(config.state_path.parent / HISTORY_FILE)) != release.history_size:
+        if _history_changed(config, index, release):
             _prepare_again(config, state, release, agreement)
             return 0
         _seal(config, index, receipts, release)
@@ -486,6 +486,14 @@ def _record(state: StateStore, index: ReleaseIndex, release: Release, outcome: S
                     recipient=release.recipient, agreement=release.agreement_id,
                     transport=receipt.transport, message=receipt.message_id)  # fmt: skip
     _supersede_earlier(index, release)
+
+
+def _history_changed(config: Config, index: ReleaseIndex, release: Release) -> bool:
+    """Whether a release other than this one was recorded since it was prepared (its own entry
+    is there already when a crash stopped its sealing half-way)."""
+    recorded = HistoryStore(config.state_path.parent / HISTORY_FILE).load_all()
+    own = decode((index.folder_of(release.release_id) / "history-entry.json").read_bytes())
+    return len(recorded) - (own in recorded) != release.history_size
 
 
 def _token_path(index: ReleaseIndex, release_id: str) -> Path:
