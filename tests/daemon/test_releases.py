@@ -13,6 +13,8 @@ from ltcbridge.daemon import releases
 from ltcbridge.daemon.config import Config, ConfigError
 from ltcbridge.daemon.releases import due_period, run_releases
 from ltcbridge.daemon.state import StateStore
+from ltcbridge.disclosure.history import HistoryStore
+from sealing.helpers import demo_build
 
 from .release_data import AGREEMENT_ID, Practice, config_text, make_practice, on
 
@@ -149,7 +151,7 @@ def test_revised_month_supersedes_the_earlier_release_at_the_hub(
     practice.hub_receive()
     assert practice.cli("release", "prepare", "--period", "2026-10") == 0  # after a correction
     second = next(r for r in listed(practice, capsys) if r["release_id"] != first["release_id"])
-    assert second["history_size"] == 1  # protected against the first, recorded when sealed
+    assert second["protected_against"] == 1  # the first, recorded in the history when sealed
     assert practice.cli("release", "approve", second["release_id"]) == 0
     assert cycle(practice, "2026-12-02", monkeypatch)["releases_sent"] == 1
     received = practice.hub_receive()
@@ -171,19 +173,36 @@ def test_a_prepared_release_is_superseded_by_a_new_one_and_cannot_be_approved(
     assert "is superseded, not prepared" in capsys.readouterr().err
 
 
-def test_release_sealed_after_another_was_recorded_is_prepared_again(
+def test_releases_prepared_together_are_protected_against_each_other(
     practice: Practice, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert practice.cli("release", "prepare", "--period", "2026-09") == 0
     assert practice.cli("release", "prepare", "--period", "2026-10") == 0
     september, october = listed(practice, capsys)
+    assert (september["protected_against"], october["protected_against"]) == (0, 1)
     for release in (september, october):
         assert practice.cli("release", "approve", release["release_id"]) == 0
     summary = cycle(practice, "2026-12-01", monkeypatch)
-    # September was sealed first; October's figures were protected against an older history
-    assert summary["releases_sent"] == 1 and summary["releases_prepared"] == 0
-    states = {(r["period"], r["state"]) for r in listed(practice, capsys)}
-    assert states == {("2026-09", "sent"), ("2026-10", "superseded"), ("2026-10", "prepared")}
+    assert (summary["releases_sent"], summary["releases_prepared"]) == (2, 0)
+    assert {(r["period"], r["state"]) for r in listed(practice, capsys)} == {
+        ("2026-09", "sent"), ("2026-10", "sent")}  # fmt: skip
+
+
+def test_release_sealed_after_an_unknown_one_was_recorded_is_prepared_again(
+    practice: Practice, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert practice.cli("release", "prepare", "--period", "2026-10") == 0
+    [october] = listed(practice, capsys)
+    assert practice.cli("release", "approve", october["release_id"]) == 0
+    # meanwhile a release is sealed by hand into the same history (`feed seal --data-dir`)
+    history = HistoryStore(practice.config.state_path.parent / "history.sqlite")
+    assert history.record("QHM", "DSA-OTHER", demo_build().release)
+    summary = cycle(practice, "2026-12-01", monkeypatch)
+    # its figures were protected against an older history: prepared again, to approve again
+    assert summary["releases_sent"] == 0 and list(practice.drop.iterdir()) == []
+    states = {(r["release_id"] == october["release_id"], r["state"], r["protected_against"])
+              for r in listed(practice, capsys)}  # fmt: skip
+    assert states == {(True, "superseded", 0), (False, "prepared", 1)}
 
 
 def test_unknown_release_and_agreement_are_named(

@@ -72,7 +72,9 @@ def test_daemon_prepares_after_the_month_and_sends_only_once_approved(
                    "--store", str(store))  # fmt: skip
     with open_store(store) as hub:
         assert hub.last_sequence(PRACTICE, AGREEMENT_ID) == 1
-        figures = hub.rows("SELECT count FROM figures WHERE release_id = ? AND stratifier IS NULL", (waiting,))
+        figures = hub.rows(
+            "SELECT count FROM figures WHERE release_id = ? AND stratifier IS NULL", (waiting,)
+        )
     assert 10 in {count for (count,) in figures}  # 12 people with these needs, rounded to 5
     capsys.readouterr()
     assert main_ok("release", "list", *config, "--json")

@@ -21,6 +21,7 @@ Life of a release (``releases.sqlite`` in the state directory keeps its state):
 from __future__ import annotations
 
 import getpass
+import hashlib
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -36,6 +37,7 @@ from ltcbridge.daemon.config import Config
 from ltcbridge.daemon.logs import event
 from ltcbridge.daemon.release_source import state_export
 from ltcbridge.daemon.state import StateStore, now_iso
+from ltcbridge.disclosure.cells import PublishedRelease
 from ltcbridge.disclosure.history import HistoryStore, decode, encode
 from ltcbridge.errors import LtcbridgeError
 from ltcbridge.feed.manifest import release_measures, reports_of_org
@@ -61,7 +63,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS release (
     release_id TEXT PRIMARY KEY, agreement_id TEXT NOT NULL, recipient TEXT NOT NULL,
     sender TEXT NOT NULL, period TEXT NOT NULL, state TEXT NOT NULL,
-    prepared_at TEXT NOT NULL, prepared_by TEXT NOT NULL, history_size INTEGER NOT NULL,
+    prepared_at TEXT NOT NULL, prepared_by TEXT NOT NULL, protected_against INTEGER NOT NULL,
     approved_by TEXT, approved_at TEXT, sequence INTEGER, sent_at TEXT, detail TEXT,
     updated_at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS release_month ON release (agreement_id, period);
@@ -89,7 +91,7 @@ class Release:
     state: str
     prepared_at: str
     prepared_by: str
-    history_size: int
+    protected_against: int
     approved_by: str | None
     approved_at: str | None
     sequence: int | None
@@ -143,13 +145,13 @@ class ReleaseIndex:
         )
         return [Release(**dict(row)) for row in rows]
 
-    def add(self, meta: ReleaseMeta, history_size: int, by: str) -> None:
+    def add(self, meta: ReleaseMeta, protected_against: int, by: str) -> None:
         now = now_iso()
         self.db.execute(
             "INSERT INTO release (release_id, agreement_id, recipient, sender, period, state, "
-            "prepared_at, prepared_by, history_size, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            "prepared_at, prepared_by, protected_against, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (meta.release_id, meta.agreement_id, meta.recipient, meta.sender, meta.period,
-             PREPARED, now, by, history_size, now),
+             PREPARED, now, by, protected_against, now),
         )  # fmt: skip
 
     def update(self, release_id: str, **values: Any) -> None:
@@ -212,10 +214,33 @@ def prepare_releases(
     made = []
     with open_index(config) as index:
         for agreement in agreements:
-            recorded = history.load_all()
-            build = build_release(scanned, mappings, agreement, period, history=recorded)
-            made.append(_keep(config, index, state, build, len(recorded), by))
+            against = [*history.load_all(), *_pending_entries(config, index, agreement, period)]
+            build = build_release(scanned, mappings, agreement, period, history=against)
+            made.append(_keep(config, index, state, build, against, by))
     return made
+
+
+def _pending_entries(
+    config: Config, index: ReleaseIndex, agreement: Agreement, period: str
+) -> list[PublishedRelease]:
+    """Releases prepared or approved but not sealed yet, of other agreements or months: not in
+    the history until sealed, but they may leave, so a new release is protected against them
+    too (then sealing one does not force the others to be prepared and approved again)."""
+    pending = []
+    for release in index.in_state(PREPARED, APPROVED):
+        same_month = (release.agreement_id, release.period) == (agreement.id, period)
+        if not same_month and not _sealed(config, release.release_id):
+            pending.append(_entry_of(index, release.release_id))
+    return pending
+
+
+def _entry_of(index: ReleaseIndex, release_id: str) -> PublishedRelease:
+    return decode((index.folder_of(release_id) / "history-entry.json").read_bytes())
+
+
+def _digests(entries: list[PublishedRelease]) -> list[str]:
+    """What identifies each entry (as the history keeps them: one per distinct body)."""
+    return sorted({hashlib.sha256(encode(entry)).hexdigest() for entry in entries})
 
 
 def _check_releasable(agreement: Agreement, period: str) -> None:
@@ -244,7 +269,7 @@ def _keep(
     index: ReleaseIndex,
     state: StateStore,
     build: FeedBuild,
-    history_size: int,
+    against: list[PublishedRelease],
     by: str,
 ) -> Release:
     """Keep a built release (owner-only) and supersede any not-yet-sealed one of its month."""
@@ -267,12 +292,13 @@ def _keep(
     _write(folder / "reports.json", orjson.dumps(reports))
     _write(folder / "meta.json", meta.to_json().encode())
     _write(folder / "history-entry.json", encode(build.release))
+    _write(folder / "protected-against.json", orjson.dumps(_digests(against)))
     _write(folder / "manifest.md", _manifest_text(build, meta).encode())
     with sqlite_unit(index.db):
         for earlier in index.of_month(meta.agreement_id, meta.period):
             if earlier.state in (PREPARED, APPROVED) and not _sealed(config, earlier.release_id):
                 index.update(earlier.release_id, state=SUPERSEDED, detail=meta.release_id)
-        index.add(meta, history_size, by)
+        index.add(meta, len(_digests(against)), by)
     with state.unit():
         state.audit("release-prepared", f"release/{meta.release_id}", recipient=meta.recipient,
                     agreement=meta.agreement_id, period=meta.period, by=by)  # fmt: skip
@@ -489,11 +515,13 @@ def _record(state: StateStore, index: ReleaseIndex, release: Release, outcome: S
 
 
 def _history_changed(config: Config, index: ReleaseIndex, release: Release) -> bool:
-    """Whether a release other than this one was recorded since it was prepared (its own entry
-    is there already when a crash stopped its sealing half-way)."""
+    """Whether a release this one was not protected against was recorded since it was prepared
+    (its own entry may be there already when a crash stopped its sealing half-way)."""
+    folder = index.folder_of(release.release_id)
+    known = set(orjson.loads((folder / "protected-against.json").read_bytes()))
+    known.update(_digests([_entry_of(index, release.release_id)]))
     recorded = HistoryStore(config.state_path.parent / HISTORY_FILE).load_all()
-    own = decode((index.folder_of(release.release_id) / "history-entry.json").read_bytes())
-    return len(recorded) - (own in recorded) != release.history_size
+    return not set(_digests(recorded)) <= known
 
 
 def _token_path(index: ReleaseIndex, release_id: str) -> Path:
