@@ -270,3 +270,18 @@ def test_check_tries_the_folder_and_names_agreements_and_missing_keys(
     assert rows[f"agreement {AGREEMENT_ID}"].status == "problem"
     assert "expired" in rows[f"agreement {AGREEMENT_ID}"].detail
     assert "no public key for QHX" in rows["release keys"].detail
+
+
+def test_an_agreement_the_state_cannot_count_is_reported_not_released(
+    practice: Practice, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sealing.helpers import DEMO_AGREEMENT
+
+    shutil.copy(DEMO_AGREEMENT, practice.tmp / "agreement.toml")  # every measure
+    summary = cycle(practice, "2026-11-06", monkeypatch)
+    assert summary["releases_prepared"] == 0
+    [error] = summary["release_errors"]
+    assert "referrals" in error and "cannot count from its state" in error
+    assert practice.cli("release", "prepare", "--period", "2026-10") == 1
+    assert "[measures] include" in capsys.readouterr().err
+    assert listed(practice, capsys) == []

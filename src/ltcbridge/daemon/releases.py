@@ -408,23 +408,32 @@ def run_releases(
 
 
 def _prepare_due(config: Config, state: StateStore, errors: list[str]) -> int:
+    """The due month's release of each agreement covering it that has none yet: one read of the
+    state for all of them; an agreement that cannot release is reported, the others go on."""
     period = due_period(today(), config.feed.grace_days)
-    due = []
     with open_index(config) as index:
-        for agreement_id in sorted(config.agreements):
-            if not index.of_month(agreement_id, period):
-                due.append(agreement_id)
-    prepared = 0
+        due = [i for i in sorted(config.agreements) if not index.of_month(i, period)]
+    ready = []
     for agreement_id in due:
         try:
             agreement = load_agreement(config.agreements[agreement_id])
-            if not agreement.covers_period(period):
-                continue
-            prepared += len(prepare_releases(config, state, period, [agreement], by="daemon"))
+            if agreement.covers_period(period):
+                _check_releasable(agreement, period)
+                ready.append(agreement)
         except LtcbridgeError as exc:
-            errors.append(f"preparing {agreement_id} {period}: {exc}")
-            event("release.error", level=40, agreement=agreement_id, period=period, error=str(exc))
-    return prepared
+            _prepare_failed(errors, agreement_id, period, exc)
+    if not ready:
+        return 0
+    try:
+        return len(prepare_releases(config, state, period, ready, by="daemon"))
+    except LtcbridgeError as exc:
+        _prepare_failed(errors, ", ".join(a.id for a in ready), period, exc)
+        return 0
+
+
+def _prepare_failed(errors: list[str], what: str, period: str, exc: LtcbridgeError) -> None:
+    errors.append(f"preparing {what} {period}: {exc}")
+    event("release.error", level=40, agreement=what, period=period, error=str(exc))
 
 
 def _deliver(
