@@ -64,7 +64,8 @@ def run_prepare(args: argparse.Namespace) -> int:
     for release, folder in zip(made, folders, strict=True):
         out.print(
             f"Prepared release {release.release_id} ({release.agreement_id}, {release.period}) "
-            f"to {release.recipient}. Read {folder / 'manifest.md'} (stays here), then "
+            f"to {release.recipient}. Read {folder / 'preview.txt'} (every figure that would "
+            f"leave) and {folder / 'manifest.md'} (both stay here), then "
             f"`ltcbridge release approve --config {args.config} {release.release_id}`."
         )
     return EXIT_OK

@@ -67,6 +67,8 @@ def test_month_boundary_prepares_once_and_sends_nothing_unapproved(
     manifest = (folder / "manifest.md").read_text()
     assert "approve" in manifest and release["release_id"] in manifest
     assert (folder / "manifest.md").stat().st_mode & 0o077 == 0
+    preview = (folder / "preview.txt").read_text()
+    assert "unmet-need · Y00011 · 2026-10" in preview and "physical activity" in preview
     # the approval gate: nothing leaves, nothing is sealed
     assert cycle(practice, "2026-11-08", monkeypatch)["releases_sent"] == 0
     assert list(practice.drop.iterdir()) == []

@@ -294,6 +294,7 @@ def _keep(
     _write(folder / "history-entry.json", encode(build.release))
     _write(folder / "protected-against.json", orjson.dumps(_digests(against)))
     _write(folder / "manifest.md", _manifest_text(build, meta).encode())
+    _write(folder / "preview.txt", preview_text(reports).encode())
     with sqlite_unit(index.db):
         for earlier in index.of_month(meta.agreement_id, meta.period):
             if earlier.state in (PREPARED, APPROVED) and not _sealed(config, earlier.release_id):
@@ -309,9 +310,26 @@ def _keep(
 
 def _manifest_text(build: FeedBuild, meta: ReleaseMeta) -> str:
     return manifest_of(build).text() + (
-        "\n\nApproval: this release is sent only after a person approves it "
+        "\n\nWhat would leave, figure by figure: preview.txt beside this file.\n"
+        "Approval: this release is sent only after a person approves it "
         f"(`ltcbridge release approve --config FILE {meta.release_id}`).\n"
     )
+
+
+def preview_text(reports: list[dict[str, Any]]) -> str:
+    """Every figure that would leave (masked ones as "masked"), as `ltcbridge feed preview`
+    shows them: what the IG lead reads beside the manifest before approving."""
+    import io
+
+    from rich.console import Console
+
+    from ltcbridge.cli_release import report_tables
+
+    console = Console(file=io.StringIO(), record=True, width=120)
+    for report in reports:
+        for table in report_tables(report):
+            console.print(table)
+    return console.export_text()
 
 
 def _write(path: Path, data: bytes) -> None:
