@@ -287,3 +287,15 @@ def test_an_agreement_the_state_cannot_count_is_reported_not_released(
     assert practice.cli("release", "prepare", "--period", "2026-10") == 1
     assert "[measures] include" in capsys.readouterr().err
     assert listed(practice, capsys) == []
+
+
+def test_feed_without_transport_or_mesh_settings_names_each_key(practice: Practice) -> None:
+    base = config_text(str(practice.drop))
+    practice.config_path.write_text(base.replace('transport = "folder"\n', ""))
+    with pytest.raises(ConfigError, match=r"\[feed\] transport: missing"):
+        practice.config  # noqa: B018
+    practice.config_path.write_text(base.replace('transport = "folder"', 'transport = "mesh"'))
+    with pytest.raises(ConfigError) as error:
+        practice.config  # noqa: B018
+    for key in ("mesh_url", "mailbox", "mesh_to"):
+        assert f"[feed] {key}: transport 'mesh' needs it" in str(error.value)

@@ -68,7 +68,9 @@ def parse_feed(
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             problems.append(f"[feed] {key}: not a [feed] key{hint}; the keys are {', '.join(KEYS)}")
     transport = table.get("transport")
-    if transport not in TRANSPORTS:
+    if transport is None:
+        problems.append(f"[feed] transport: missing; give one of {', '.join(TRANSPORTS)}")
+    elif transport not in TRANSPORTS:
         problems.append(f"[feed] transport: {transport!r} is not one of {', '.join(TRANSPORTS)}")
         transport = None
     text = {k: table[k] for k in ("url", "mesh_url", "mailbox", "mesh_to", "workflow_id")
