@@ -13,13 +13,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from ltcbridge import Reader  # the public name (the module behind it may move)
 from ltcbridge.cli import main
 from ltcbridge.daemon.config import Config, load_config
-from ltcbridge.daemon.pull import store_batch
+from ltcbridge.daemon.pull import GP_TYPES, store_batch
 from ltcbridge.daemon.state import StateStore
 from ltcbridge.hub.store import open_store
 from ltcbridge.mapping import load_mappings
-from ltcbridge.read import CARE_PLANNING_TYPES, Reader
 from sealing.helpers import DEMO_AGREEMENT, SYNTHETIC, keys, write_pem
 
 PRACTICE, HUB, AGREEMENT_ID = "Y00011", "QHM", "DSA-DEMO-001"
@@ -116,7 +116,7 @@ def fill_state(practice: Practice, only: set[str] | None = None) -> None:
     reader = Reader(load_mappings([MAPPINGS]))
     state = practice.state()
     try:
-        for kind in ("Patient", *sorted(CARE_PLANNING_TYPES)):
+        for kind in GP_TYPES:  # what the daemon's pull reads
             path = SYNTHETIC / f"{kind}.ndjson"
             if not path.exists():
                 continue
