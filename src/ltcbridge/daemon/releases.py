@@ -50,14 +50,19 @@ from ltcbridge.mapping import Mappings, load_mappings
 from ltcbridge.measure_catalogue import CONCEPT_MEASURES
 from ltcbridge.period import check_period
 from ltcbridge.pipeline import FeedBuild, build_release, manifest_of, scan_for_feed
-from ltcbridge.private_data import HISTORY_FILE, RECEIPTS_FILE, private_file, write_private
+from ltcbridge.private_data import (
+    HISTORY_FILE,
+    RECEIPTS_FILE,
+    RELEASES_DIR,
+    private_file,
+    write_private,
+)
 
 PREPARED, APPROVED, SENT, FAILED, SUPERSEDED = (
     "prepared", "approved", "sent", "failed", "superseded"
 )  # fmt: skip
 STATES = (PREPARED, APPROVED, SENT, ACKNOWLEDGED, FAILED, SUPERSEDED)
 INDEX_FILE = "releases.sqlite"
-RELEASES_DIR = "releases"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS release (
