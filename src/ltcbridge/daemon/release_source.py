@@ -43,7 +43,11 @@ def state_export(state: StateStore, practice_ods: str) -> Iterator[Path]:
     work = private_dir(state.path.parent / WORK_DIR) / uuid.uuid4().hex
     private_dir(work)
     try:
-        _write_export(state, work, practice_ods)
+        state.db.execute("BEGIN")  # one snapshot: a sync writing meanwhile is seen whole or not
+        try:
+            _write_export(state, work, practice_ods)
+        finally:
+            state.db.execute("COMMIT")
         yield work
     finally:
         shutil.rmtree(work, ignore_errors=True)
