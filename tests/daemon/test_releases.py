@@ -299,3 +299,51 @@ def test_feed_without_transport_or_mesh_settings_names_each_key(practice: Practi
         practice.config  # noqa: B018
     for key in ("mesh_url", "mailbox", "mesh_to"):
         assert f"[feed] {key}: transport 'mesh' needs it" in str(error.value)
+
+
+def test_https_release_is_posted_once_and_a_refusal_is_resent_by_hand(
+    practice: Practice, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import httpx
+
+    from ltcbridge.feed.transport.https import HttpsTransport
+
+    text = config_text(str(practice.drop)).replace(
+        'transport = "folder"', 'transport = "https"\nurl = "https://hub.invalid/releases"'
+    )
+    practice.config_path.write_text(text.replace(f'folder = "{practice.drop}"\n', ""))
+    answers, posted = [403, 201], []
+
+    def hub(request: httpx.Request) -> httpx.Response:
+        posted.append(request.headers["Idempotency-Key"])
+        return httpx.Response(answers.pop(0))
+
+    https = HttpsTransport(
+        "https://hub.invalid/releases", client=httpx.Client(transport=httpx.MockTransport(hub))
+    )
+    monkeypatch.setattr(releases, "today", lambda: on("2026-12-01"))
+    assert practice.cli("release", "prepare", "--period", "2026-10") == 0
+    [release] = listed(practice, capsys)
+    assert practice.cli("release", "approve", release["release_id"]) == 0
+    state = StateStore(practice.config.state_path)
+    try:
+        refused = run_releases(practice.config, state, https)
+        assert "refused the release with 403" in refused["release_errors"][0]
+        assert run_releases(practice.config, state, https)["releases_sent"] == 0  # waits
+        assert practice.cli("release", "resend", release["release_id"]) == 0
+        assert run_releases(practice.config, state, https)["releases_sent"] == 1
+        assert run_releases(practice.config, state, https)["releases_sent"] == 0
+    finally:
+        state.close()
+    assert posted == [release["release_id"]] * 2  # refused once, delivered once, never again
+    [sent] = listed(practice, capsys)
+    assert sent["state"] == "sent"
+
+
+def test_an_https_feed_must_use_https(practice: Practice) -> None:
+    text = config_text(str(practice.drop)).replace(
+        'transport = "folder"', 'transport = "https"\nurl = "http://hub.invalid/releases"'
+    )
+    practice.config_path.write_text(text)
+    with pytest.raises(ConfigError, match=r"\[feed\] url: give an https:// address"):
+        practice.config  # noqa: B018
