@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.markup import escape
 
-from ltcbridge import __version__, cli_daemon, cli_hub, cli_provider, cli_release
+from ltcbridge import __version__, cli_daemon, cli_hub, cli_monthly, cli_provider, cli_release
 from ltcbridge.cli_support import add_command as _command
 from ltcbridge.cli_support import add_data_dir_option
 from ltcbridge.errors import LtcbridgeError, MappingError
@@ -184,6 +184,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_mappings(commands)
     cli_daemon.register(commands)
     cli_provider.register(commands)
+    cli_monthly.register(commands)
     _add_hub(commands)
     return parser
 

@@ -149,8 +149,10 @@ def run_status(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     with _store(config) as state:
         status = read_status(config, state)
+    from ltcbridge.daemon.releases import release_status_rows
+
     table = Table(title="ltcbridge status", show_header=False)
-    for what, value in status.rows():
+    for what, value in [*status.rows(), *release_status_rows(config)]:
         table.add_row(what, escape(value))
     out.print(table)
     return EXIT_QUARANTINED if status.quarantine or status.set_aside else EXIT_OK

@@ -35,8 +35,8 @@ files = ["dsa.toml"]
 [schedule]
 every = "15m"
 [feed]
-transport = "mesh"
-mailbox = "X26ABC1"
+transport = "folder"
+folder = "drop"
 [log]
 level = "debug"
 json = true
@@ -49,6 +49,9 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "secrets").mkdir()
     (tmp_path / "secrets" / "pw").write_text("provider-password\n")
     (tmp_path / "dsa.toml").write_text('[agreement]\nid = "DSA-1"\n')
+    (tmp_path / "drop").mkdir()
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "private-key.pem").write_text("(the key init makes)")
     return tmp_path
 
 
@@ -70,7 +73,9 @@ def test_a_complete_file_loads_with_paths_relative_to_it(folder: Path) -> None:
     assert config.state_path == folder / "state" / "ltcbridge.db"
     assert config.health_path == folder / "state" / "health.json"
     assert config.every_seconds == 900
-    assert config.feed == {"transport": "mesh", "mailbox": "X26ABC1"}
+    assert (config.feed.transport, config.feed.folder) == ("folder", folder / "drop")
+    assert config.feed.signing_key == folder / "keys" / "private-key.pem"
+    assert config.feed.grace_days == 5
     assert (config.log_level, config.log_json) == ("debug", True)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from ltcbridge.daemon.clients import make_client
 from ltcbridge.daemon.config import Config, EndpointConfig
+from ltcbridge.daemon.feed_check import feed_checks
 from ltcbridge.daemon.pull import GP_TYPES, HISTORY, RECONCILE_PAGE, deletion_method
 from ltcbridge.daemon.state import SCHEMA_VERSION, StateError, StateStore
 from ltcbridge.errors import LtcbridgeError
@@ -52,7 +53,7 @@ def run_checks(
         )
     )
     rows += asyncio.run(_endpoints(config, client_factory))
-    rows.append(_feed(config.feed))
+    rows += feed_checks(config)  # [feed] and the agreements' releases: daemon/feed_check.py
     return rows
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ltcbridge.daemon.feed_config import FeedConfig, parse_feed
 from ltcbridge.daemon.secrets import Secret, SecretError, secret_from_file, secret_from_value
 from ltcbridge.errors import LtcbridgeError
 
@@ -78,7 +79,7 @@ class Config:
     state_path: Path
     health_path: Path
     every_seconds: int
-    feed: dict[str, Any] = field(default_factory=dict)
+    feed: FeedConfig = field(default_factory=FeedConfig)  # [feed]: daemon/feed_config.py
     log_level: str = "info"
     log_json: bool = False
     batch_size: int = 500
@@ -154,6 +155,7 @@ class _Reader:
         mappings = self._table(self.data, "mappings")
         dirs = tuple(self._existing(mappings.get("dirs", []), "[mappings] dirs", is_dir=True))
         batch_size = self._batch_size(state)
+        feed = parse_feed(self._table(self.data, "feed"), self._resolve, self.problems)
         if self.problems or gp is None or ods is None:
             return None
         return Config(
@@ -166,7 +168,7 @@ class _Reader:
             state_path=state_path,
             health_path=health or state_path.with_name("health.json"),
             every_seconds=every,
-            feed=dict(self._table(self.data, "feed")),
+            feed=feed,
             log_level=level,
             log_json=bool(log.get("json", False)),
             batch_size=batch_size,

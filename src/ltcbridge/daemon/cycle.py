@@ -31,6 +31,7 @@ from ltcbridge.daemon.referral import (
     plan_reinstatements,
     plan_withdrawals,
 )
+from ltcbridge.daemon.releases import release_health, run_releases
 from ltcbridge.daemon.routing import load_router
 from ltcbridge.daemon.state import StateStore, is_disk_full, now_iso
 from ltcbridge.fhirclient import FhirClient, FhirError
@@ -186,7 +187,9 @@ class Syncer:
                 summary[f"effects_{what}"] = getattr(sent, what) + getattr(written, what)
             summary["refused"] = summary["effects_refused"]
             clock.lap("outcome_seconds")
-            if problems:
+            summary.update(run_releases(config, state))  # monthly releases: daemon/releases.py
+            clock.lap("release_seconds")
+            if problems:  # after the releases: an unreachable provider holds back no release
                 raise PartialFailure("; ".join(problems))
 
     async def _pull(self, gp: FhirClient) -> PullCounts:
@@ -218,8 +221,10 @@ class Syncer:
                 "backlog": result.summary.get("backlog", 0),
                 "quarantine": result.summary.get("quarantine", 0),
                 "set_aside": _set_aside(self.state),
-                "errors": [result.error] if result.error else [],
+                "errors": ([result.error] if result.error else [])
+                + result.summary.get("release_errors", []),
                 "last_cycle": result.summary,
+                "releases": release_health(self.config),
             },
         )
 

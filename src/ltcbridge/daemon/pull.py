@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ltcbridge.daemon.logs import event
+from ltcbridge.daemon.release_source import keep_entry_resource
 from ltcbridge.daemon.state import StateStore
 from ltcbridge.errors import BadResource
 from ltcbridge.fhir_problems import MALFORMED
@@ -235,7 +236,8 @@ def store_resource(state: StateStore, reader: Reader, resource: dict[str, Any]) 
             rid, updated, version, nhs, *_ = reader.patient_fields(resource)
             state.put_patient(rid, updated, version, nhs, json.dumps(resource))
         elif kind in CARE_PLANNING_TYPES:
-            state.put_entry(reader.entry_fields(kind, resource))
+            if state.put_entry(reader.entry_fields(kind, resource)):
+                keep_entry_resource(state, kind, resource)  # the monthly release reads it
         else:
             return True
     except (BadResource, *MALFORMED) as exc:

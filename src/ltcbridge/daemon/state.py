@@ -74,6 +74,14 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO counter VALUES ('consent', 0);
     ALTER TABLE referral ADD COLUMN consent_seq INTEGER NOT NULL DEFAULT 0;
     """,
+    # 3: each current GP entry kept whole, so the monthly release is built from the state
+    # (daemon/release_source.py); the GP record is read once more to fill it
+    """
+    CREATE TABLE entry_resource (
+        resource_type TEXT NOT NULL, id TEXT NOT NULL, resource TEXT NOT NULL,
+        PRIMARY KEY (resource_type, id));
+    DELETE FROM watermark WHERE endpoint = 'gp' AND resource_type != '$deletions';
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

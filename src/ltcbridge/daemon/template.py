@@ -67,13 +67,21 @@ every = "15m"                          # 30s, 15m, 1h, 1d
 # the configured provider that offers most of the person's needs; without it, to the first one.
 # base_url = "https://directory.example/fhir"
 
-[feed]
-# How the commissioner feed leaves the practice. `ltcbridge check` shakes hands with the MESH
-# mailbox; its password and shared key come from the environment: MESH_PASSWORD, MESH_SHARED_KEY.
-transport = "mesh"
+# [feed]
+# The monthly releases to the commissioner (`ltcbridge release list`). Without this section the
+# daemon prepares and sends none. A release is prepared once a month has closed and grace_days
+# have passed, and is sent only after a person approves it (`ltcbridge release approve`).
+# transport = "mesh"                   # mesh | https | folder
+# recipient_keys = {{ QHM = "keys/QHM-public.pem" }}  # each agreement's recipient: its public key
+# signing_key = "keys/private-key.pem" # the default: the key `ltcbridge init` made
+# grace_days = 5                       # days after the month closes, for late entries
+# mesh: password and shared key come from the environment (MESH_PASSWORD, MESH_SHARED_KEY)
 # mesh_url = "https://your-mesh-server.example"     # the MESH environment NHS England gave you
-# mailbox = "X26ABC1"
+# mailbox = "X26ABC1"                  # this practice's mailbox
+# mesh_to = "X26ABC2"                  # the commissioner's mailbox
 # workflow_id = "LTCBRIDGE_FEED"
+# https:   url = "https://hub.example.nhs.uk/releases"   token = "env:LTCBRIDGE_HUB_TOKEN"
+# folder:  folder = "/mnt/commissioner-drop"   (must exist: it is never created)
 
 [log]
 level = "info"                         # debug | info | warning | error
