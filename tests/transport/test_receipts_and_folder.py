@@ -33,6 +33,7 @@ def test_sequences_count_up_per_sender_recipient_and_agreement(tmp_path: Path) -
 
 def test_folder_send_twice_delivers_once(tmp_path: Path) -> None:
     drop = tmp_path / "drop"
+    drop.mkdir()
     token = token_for()
     with ReceiptStore(tmp_path / "r.sqlite") as receipts:
         first = send_release(token, FolderTransport(drop), receipts)
@@ -44,6 +45,7 @@ def test_folder_send_twice_delivers_once(tmp_path: Path) -> None:
 
 def test_interrupted_send_is_checked_before_sending_again(tmp_path: Path) -> None:
     drop = tmp_path / "drop"
+    drop.mkdir()
     token = token_for()
     release, meta = sealed_from_token(token)
     with ReceiptStore(tmp_path / "r.sqlite") as receipts:
@@ -58,6 +60,7 @@ def test_interrupted_send_is_checked_before_sending_again(tmp_path: Path) -> Non
 
 def test_folder_acknowledgement_is_the_hub_taking_the_file(tmp_path: Path) -> None:
     drop = tmp_path / "drop"
+    drop.mkdir()
     token = token_for()
     with ReceiptStore(tmp_path / "r.sqlite") as receipts:
         sent = send_release(token, FolderTransport(drop), receipts).receipt
@@ -65,3 +68,20 @@ def test_folder_acknowledgement_is_the_hub_taking_the_file(tmp_path: Path) -> No
         again = send_release(token, FolderTransport(drop), receipts)
         assert again.receipt.status == "acknowledged" and not again.delivered_now
         assert list(drop.iterdir()) == []  # and it was not dropped again
+
+
+def test_a_mistyped_folder_is_refused_and_the_release_can_go_to_the_right_one(
+    tmp_path: Path,
+) -> None:
+    """A drop folder that does not exist is never created (it would report a delivery nobody
+    collects, and every later send would say "already delivered"); the right one still works."""
+    from ltcbridge.feed.transport.base import DeliveryError
+
+    token, right = token_for(), tmp_path / "drop"
+    right.mkdir()
+    with ReceiptStore(tmp_path / "r.sqlite") as receipts:
+        with pytest.raises(DeliveryError, match="does not exist"):
+            send_release(token, FolderTransport(tmp_path / "dorp"), receipts)
+        assert not (tmp_path / "dorp").exists()
+        outcome = send_release(token, FolderTransport(right), receipts)
+        assert outcome.delivered_now and [p.read_text() for p in right.iterdir()] == [token]

@@ -20,11 +20,17 @@ class FolderTransport:
         self.directory = Path(directory)
 
     def deliver(self, release: SealedFile) -> str:
+        """Drop the file whole. The folder must exist already: one that does not is a mistyped
+        path, and creating it would report a delivery nobody will ever collect."""
         target = self.directory / release.filename
         if target.exists():
             return release.filename
+        if not self.directory.is_dir():
+            raise DeliveryError(
+                f"the drop folder {self.directory} does not exist (or is not a folder): nothing "
+                "was sent. Correct the path (it is never created), then send again"
+            )
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
             partial = self.directory / f".{release.filename}.partial"
             partial.write_text(release.token, encoding="ascii")
             os.replace(partial, target)
