@@ -391,7 +391,7 @@ class _PracticeCheck:
         self.members = members
         self.view = practices
         self.threshold = practices.rules.threshold
-        self.attacker = _Attacker([*history, published])
+        self.attacker = AreaAttacker([*history, published])
 
     def narrowed(self) -> list[CellKey]:
         """Area figures that narrow some practice's masked figure, in release order."""
@@ -402,13 +402,12 @@ class _PracticeCheck:
             if not masked:
                 continue
             low, high = self._area_range(key)
-            intervals = [self._interval(p, key) for p in practices]
-            sum_low = sum(i[0] for i in intervals)
-            sum_high = sum(i[1] for i in intervals)
+            intervals = {p: self._interval(p, key) for p in practices}
             for practice in masked:
-                mine_low, mine_high = self._interval(practice, key)
-                lowest = max(mine_low, low - (sum_high - mine_high))
-                highest = min(mine_high, high - (sum_low - mine_low))
+                others = [i for p, i in intervals.items() if p != practice]
+                mine_low, mine_high = intervals[practice]
+                lowest = max(mine_low, low - sum(i[1] for i in others))
+                highest = min(mine_high, high - sum(i[0] for i in others))
                 if highest - lowest + 1 < self.threshold:
                     flagged.append(key)
                     break
@@ -431,7 +430,7 @@ class _PracticeCheck:
         return self.attacker.range(key)
 
 
-class _Attacker:
+class AreaAttacker:
     """Exact bounds of area figures over every area release (HiGHS; LP first, MILP if needed)."""
 
     def __init__(self, releases: list[PublishedRelease]) -> None:

@@ -1,0 +1,87 @@
+"""The field, the sharing, the share documents and the agreement section."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ltcbridge.errors import AgreementError
+from ltcbridge.secagg.config import parse_secure_aggregation
+from ltcbridge.secagg.contribute import split_practice
+from ltcbridge.secagg.document import (
+    ShareDocumentError,
+    counts_of,
+    read_share_document,
+    share_document,
+)
+from ltcbridge.secagg.field import PRIME, add, reconstruct, split, total
+
+from .helpers import month
+
+
+def test_two_shares_add_up_to_the_counts_and_sums_of_shares_to_the_sum() -> None:
+    counts = np.array([[0, 1, 7, 8], [1234, 0, 3, 999_999]])
+    first, second = split(counts)
+    assert (reconstruct(first, second) == counts).all()
+    assert first.max() < PRIME and second.max() < PRIME
+    both = [split(row) for row in counts]
+    summed = reconstruct(total([f for f, _ in both], 4), total([s for _, s in both], 4))
+    assert summed.tolist() == counts.sum(axis=0).tolist()
+
+
+def test_a_share_is_not_the_count() -> None:
+    first, second = split(np.zeros(1000, dtype=np.int64))
+    assert (first != 0).mean() > 0.99 and (add(first, second) == 0).all()
+
+
+def test_negative_counts_cannot_be_shared() -> None:
+    with pytest.raises(ValueError, match="only counts"):
+        split(np.array([-1]))
+
+
+def test_share_document_round_trip_keeps_every_cell_as_a_decimal_string() -> None:
+    data = month()
+    practice = data.cube.orgs[0]
+    leader_set, helper_set = split_practice(data.cube, practice)
+    document = share_document(leader_set)
+    assert document["resourceType"] == "MeasureReport"
+    assert document["reporter"]["identifier"]["value"] == practice
+    assert isinstance(document["group"][0]["extension"][0]["valueString"], str)
+    back = read_share_document(document)
+    assert back.layout == leader_set.layout and back.sender == practice
+    again = read_share_document(share_document(helper_set))
+    assert reconstruct(back.elements, again.elements).tolist() == (
+        counts_of(data.cube, practice).tolist()
+    )
+
+
+def test_a_share_outside_the_field_is_refused_with_the_report_named() -> None:
+    document = share_document(split_practice(month().cube, month().cube.orgs[0])[0])
+    document["group"][0]["extension"][0]["valueString"] = str(PRIME + 5)
+    with pytest.raises(ShareDocumentError, match="not an ltcbridge share document"):
+        read_share_document(document)
+
+
+def test_agreement_section_is_parsed_and_checked() -> None:
+    assert parse_secure_aggregation({}, "a.toml") is None
+    section = {"secure_aggregation": {"aggregators": ["qxx", "X9L1A"], "min_practices": 6}}
+    config = parse_secure_aggregation(section, "a.toml")
+    assert config is not None
+    assert (config.leader, config.helper, config.min_practices) == ("QXX", "X9L1A", 6)
+    assert config.areas == ("pcn", "icb")
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"aggregators": ["QXX", "qxx"]}, "different organisations"),
+        ({"aggregators": ["QXX"]}, "aggregators"),
+        ({"aggregators": ["QXX", "A", "B"]}, "aggregators"),
+        ({"aggregators": ["QXX", "LA1"], "min_practices": 4}, "min_practices"),
+        ({"aggregators": ["QXX", "LA1"], "areas": ["region"]}, "areas"),
+        ({"aggregators": ["QXX", "LA1"], "aggregator": "typo"}, "aggregator"),
+    ],
+)
+def test_agreement_section_mistakes_name_the_key(section: dict, message: str) -> None:
+    with pytest.raises(AgreementError, match=rf"a\.toml: .*{message}"):
+        parse_secure_aggregation({"secure_aggregation": section}, "a.toml")
