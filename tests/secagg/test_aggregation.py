@@ -8,7 +8,8 @@ import orjson
 import pytest
 
 from ltcbridge.disclosure.audit import audit
-from ltcbridge.disclosure.cells import DisclosureRules, round_count
+from ltcbridge.disclosure.cells import DisclosureRules, Release, round_count
+from ltcbridge.disclosure.secondary import primary_only
 from ltcbridge.secagg.contribute import seal_shares
 from ltcbridge.secagg.disclose import AREA_RECIPIENT, AreaAttacker, PracticeView
 from ltcbridge.secagg.document import counts_of, layout_of
@@ -138,16 +139,17 @@ def test_shares_that_do_not_reconstruct_to_counts_are_rejected_with_the_reason(
 
 
 @pytest.fixture
-def thirty_two() -> IcbMonth:
-    data = month(32, 7)
+def twelve() -> IcbMonth:
+    """Two PCNs of 5 and 7 practices (small enough for the exact attacker to run quickly)."""
+    data = month(12, 7)
     assert len(data.pcns[max(data.pcns)]) == 7
     return data
 
 
 def test_a_late_practice_gives_a_second_version_whose_difference_is_protected(
-    aggregators: Aggregators, thirty_two: IcbMonth
+    aggregators: Aggregators, twelve: IcbMonth
 ) -> None:
-    data = thirty_two
+    data = twelve
     last_pcn = max(data.pcns)
     late = data.pcns[last_pcn][-1]
     aggregators.contribute(data, [p for p in data.cube.orgs if p != late])
@@ -164,8 +166,12 @@ def test_a_late_practice_gives_a_second_version_whose_difference_is_protected(
         key[3:]: v for key, v in hidden2.true_values.items() if key[2] == f"{last_pcn}+late@v2"
     }
     assert late_part == true_sums(data, {late})
-    # the exact attacker over both versions and every hidden figure narrows nothing
+    # the exact attacker over both versions and every hidden figure narrows nothing ...
     assert audit(published2, RULES, [hidden1, published1, hidden2]) == []
+    # ... while the same second version with primary masks alone gives the late practice away
+    naive = primary_only(Release(dict(published2.true_values), list(published2.constraints)), RULES)
+    found = audit(naive, RULES, [hidden1, published1, hidden2])
+    assert any(str(f.key[2]) == f"{last_pcn}+late@v2" for f in found)
     shown = figures_by_area(aggregators.leader.area_figures())
     assert {f.version for f in shown[last_pcn].values()} == {2}
     assert {f.practices for f in shown[last_pcn].values()} == {7}
@@ -173,9 +179,9 @@ def test_a_late_practice_gives_a_second_version_whose_difference_is_protected(
 
 
 def test_without_secondary_suppression_a_late_practice_is_held_back(
-    aggregators: Aggregators, thirty_two: IcbMonth
+    aggregators: Aggregators, twelve: IcbMonth
 ) -> None:
-    data = thirty_two
+    data = twelve
     late = data.pcns[max(data.pcns)][-1]
     aggregators.contribute(data, [p for p in data.cube.orgs if p != late])
     aggregators.run(data, secondary=False)
