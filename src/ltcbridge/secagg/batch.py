@@ -12,11 +12,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ltcbridge.errors import LtcbridgeError
-from ltcbridge.secagg.document import Layout, ShareSet
+from ltcbridge.feed.release import new_release_meta
+from ltcbridge.feed.seal import Key, seal_release
+from ltcbridge.secagg.document import Layout, ShareSet, share_document
 from ltcbridge.secagg.field import total
 from ltcbridge.secagg.store import Batch, ShareStore
 
@@ -44,6 +47,39 @@ class Proposal:
     @property
     def sorted(self) -> list[str]:
         return sorted(self.practices)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The proposal as the leader hands it to the helper (codes only: nothing secret)."""
+        return {
+            "batch": self.batch_id,
+            "area": self.area,
+            "level": self.level,
+            "measure": self.measure,
+            "month": self.month,
+            "version": self.version,
+            "practices": self.sorted,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Proposal:
+        """Read a proposal back; its batch id must match its contents."""
+        try:
+            proposal = cls(
+                str(data["area"]),
+                str(data["level"]),
+                str(data["measure"]),
+                str(data["month"]),
+                int(data["version"]),
+                frozenset(str(p) for p in data["practices"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BatchRefused(f"not a batch proposal: {exc!r}") from None
+        if data.get("batch") != proposal.batch_id:
+            raise BatchRefused(
+                f"batch proposal for {proposal.area}: its id does not match its practices "
+                "(altered after the leader wrote it?)"
+            )
+        return proposal
 
     def as_batch(self) -> Batch:
         return Batch(self.area, self.level, self.measure, self.month, self.version, self.practices)
@@ -145,3 +181,29 @@ def check_partner_sum(mine: ShareSet, theirs: ShareSet, proposal: Proposal) -> n
     if theirs.layout != mine.layout:
         raise BatchRefused(f"batch {proposal.batch_id}: the two sums have different cells")
     return theirs.elements
+
+
+def seal_partial_sums(
+    sums: list[ShareSet],
+    *,
+    agreement_id: str,
+    helper: str,
+    leader: str,
+    signing_key: Key,
+    leader_key: Key,
+    sequence: int,
+) -> str:
+    """The helper's partial sums of one month, signed by the helper and sealed to the leader.
+
+    ``agreement_id`` is the share releases' (``contribute.secagg_agreement_id``); the sums of
+    one month travel as one release, like a practice's figures.
+    """
+    meta = new_release_meta(
+        agreement_id=agreement_id,
+        sender=helper,
+        recipient=leader,
+        period=sums[0].month,
+        sequence=sequence,
+        measures=tuple(dict.fromkeys(s.measure for s in sums)),
+    )
+    return seal_release(meta, [share_document(s) for s in sums], signing_key, leader_key)

@@ -49,7 +49,7 @@ from ltcbridge.secagg.field import PLAUSIBLE_MAX, reconstruct
 from ltcbridge.secagg.store import AreaFigure, ShareStore
 
 AREA_RECIPIENT = "area-figures"  # the history store's recipient name for area releases
-MAX_ROUNDS = 4  # practice-check rounds: the cell, then its group, then the whole area
+MAX_ROUNDS = 6  # practice-check rounds: see _escalate
 
 
 class ImplausibleSum(BatchRefused):
@@ -179,7 +179,7 @@ def disclose_month(
     members = {t.proposal.area: t.proposal.practices for t in totals}
     if secondary:
         published, forced = _protect_with_practices(
-            release, rules, [*earlier, hidden], practices, members
+            release, rules, [*earlier, hidden], practices, members, parent_of
         )
     else:
         published, forced = primary_only(release, rules), set()
@@ -325,6 +325,7 @@ def _protect_with_practices(
     history: list[PublishedRelease],
     practices: PracticeView | None,
     members: Mapping[str, frozenset[str]],
+    parent_of: Mapping[str, str],
 ) -> tuple[PublishedRelease, set[CellKey]]:
     """Protect, then check the practices' masked figures; mask and protect again as needed."""
     forced: set[CellKey] = set()
@@ -338,7 +339,7 @@ def _protect_with_practices(
             return published, forced
         for key in flagged:
             steps[key] = steps.get(key, 0) + 1
-            forced |= _escalate(release, key, steps[key])
+            forced |= _escalate(release, key, steps[key], parent_of)
     raise BatchRefused(
         f"cannot release: a practice's masked figure ({flagged[0]!r}) can be narrowed from the "
         "area figures whatever is masked; nothing was released"
@@ -357,13 +358,26 @@ def _forced(release: Release, rules: DisclosureRules, keys: set[CellKey]) -> Pub
     )
 
 
-def _escalate(release: Release, key: CellKey, step: int) -> set[CellKey]:
-    """The cell itself, then its whole group in the area, then the whole area."""
+def _escalate(
+    release: Release, key: CellKey, step: int, parent_of: Mapping[str, str]
+) -> set[CellKey]:
+    """What to mask after the ``step``-th finding on ``key``, widening each time.
+
+    The cell itself; then its group in its area (a masked total is otherwise worked out from its
+    published breakdowns); then the same cell and then its group in the parent area (an ICB
+    figure less its other PCNs bounds a PCN figure); then the whole area.
+    """
     measure, month, area, group = key[:4]
+    parent = parent_of.get(str(area))
     if step == 1:
         return {key}
-    if step == 2:
+    if step == 2 or (parent is None and step < 5):
         return {k for k in release.cells if k[:4] == (measure, month, area, group)}
+    if step == 3:
+        moved = (measure, month, parent, *key[3:])
+        return {moved} if moved in release.cells else set()
+    if step == 4:
+        return {k for k in release.cells if k[:4] == (measure, month, parent, group)}
     return {k for k in release.cells if k[:3] == (measure, month, area)}
 
 

@@ -22,6 +22,7 @@ from ltcbridge.secagg.disclose import (
     combine,
     disclose_month,
 )
+from ltcbridge.secagg.document import ShareSet
 from ltcbridge.secagg.store import ShareStore
 
 
@@ -89,6 +90,45 @@ def proposals_for(
     return proposals
 
 
+def helper_sums(
+    helper: ShareStore, proposals: list[Proposal], config: SecureAggregation
+) -> tuple[list[ShareSet], list[str]]:
+    """The helper's step: check each proposed batch and sum its shares over it."""
+    sums, refused = [], []
+    for proposal in proposals:
+        try:
+            accept(helper, proposal, config.min_practices)
+            sums.append(partial_sum(helper, proposal, config.helper))
+        except BatchRefused as exc:
+            refused.append(str(exc))
+    return sums, refused
+
+
+def leader_totals(
+    leader: ShareStore,
+    proposals: list[Proposal],
+    theirs: Mapping[str, ShareSet],
+    config: SecureAggregation,
+    outcome: MonthOutcome,
+) -> list[AreaTotals]:
+    """The leader's step: its own sums, added to the helper's, checked; refusals recorded."""
+    totals = []
+    for proposal in proposals:
+        other = theirs.get(proposal.batch_id)
+        if other is None:
+            outcome.refused.append(
+                f"{proposal.area} {proposal.month}: no partial sum from {config.helper} for "
+                f"batch {proposal.batch_id} (refused by the helper, or not yet received)"
+            )
+            continue
+        try:
+            mine = partial_sum(leader, proposal, config.leader)
+            totals.append(combine(proposal, mine, other))
+        except BatchRefused as exc:
+            outcome.refused.append(str(exc))
+    return totals
+
+
 def run_month(
     leader: ShareStore,
     helper: ShareStore,
@@ -105,18 +145,12 @@ def run_month(
 ) -> MonthOutcome:
     """Both aggregators' steps for one measure-month, in one process (tests and benchmarks)."""
     outcome = MonthOutcome()
-    totals: list[AreaTotals] = []
-    for proposal in proposals_for(
-        leader, areas, config, measure=measure, month=month, outcome=outcome
-    ):
-        try:
-            accept(helper, proposal, config.min_practices)
-            theirs = partial_sum(helper, proposal, config.helper)
-            mine = partial_sum(leader, proposal, config.leader)
-            totals.append(combine(proposal, mine, theirs))
-        except BatchRefused as exc:
-            outcome.refused.append(str(exc))
-    parent_of = {a.code: a.parent for a in areas if a.parent}
+    proposals = proposals_for(leader, areas, config, measure=measure, month=month, outcome=outcome)
+    sums, refused = helper_sums(helper, proposals, config)
+    outcome.refused += refused
+    theirs = {s.batch or "": s for s in sums}
+    summed = [p for p in proposals if p.batch_id in theirs]  # the helper said why for the rest
+    totals = leader_totals(leader, summed, theirs, config, outcome)
     outcome.release = disclose_month(
         leader,
         history,
@@ -124,7 +158,7 @@ def run_month(
         agreement_id=agreement_id,
         rules=rules,
         secondary=secondary,
-        parent_of=parent_of,
+        parent_of={a.code: a.parent for a in areas if a.parent},
         practices=practices,
     )
     return outcome

@@ -58,12 +58,17 @@ def icb_month(
     seed: int = 15,
     icb: str = "QXX",
     rate: float = MONTHLY_RATE,
+    start: int = 1,
 ) -> IcbMonth:
-    """A month of ``practices`` practices in PCNs of about ``per_pcn`` (the last may be larger)."""
+    """A month of ``practices`` practices in PCNs of about ``per_pcn`` (the last may be larger).
+
+    Practice codes run from ``Y{start:05d}`` and PCN codes from ``U{start:05d}``, so several
+    ICBs generated with different starts never share a code.
+    """
     rng = np.random.default_rng(seed)
-    codes = [f"Y{index:05d}" for index in range(1, practices + 1)]
+    codes = [f"Y{index:05d}" for index in range(start, start + practices)]
     n_pcns = max(1, practices // per_pcn)
-    pcn_of = {code: f"U{min(i // per_pcn, n_pcns - 1) + 1:05d}" for i, code in enumerate(codes)}
+    pcn_of = {code: f"U{start + min(i // per_pcn, n_pcns - 1):05d}" for i, code in enumerate(codes)}
     sizes = np.maximum(1_500, rng.lognormal(np.log(MEAN_LIST_SIZE) - 0.08, 0.4, practices))
     people = rng.binomial(sizes.astype(np.int64), rate)
     person_org = np.repeat(np.arange(practices), people)
