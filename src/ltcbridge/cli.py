@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.markup import escape
 
-from ltcbridge import __version__, cli_daemon, cli_hub, cli_provider, cli_release
+from ltcbridge import __version__, cli_daemon, cli_hub, cli_provider, cli_release, cli_secagg
 from ltcbridge.cli_support import add_command as _command
 from ltcbridge.errors import LtcbridgeError, MappingError
 
@@ -175,6 +175,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_daemon.register(commands)
     cli_provider.register(commands)
     _add_hub(commands)
+    cli_secagg.register(commands)  # secure aggregation (issue 15)
     return parser
 
 

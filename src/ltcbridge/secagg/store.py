@@ -206,6 +206,11 @@ class ShareStore:
         )
         return {practice for (practice,) in rows}
 
+    def measures(self, month: str) -> list[str]:
+        """The measures any practice sent shares of for this month."""
+        rows = self._db.execute("SELECT DISTINCT measure FROM share WHERE month = ?", (month,))
+        return sorted(measure for (measure,) in rows)
+
     def shares(self, measure: str, month: str, practices: set[str]) -> list[ShareSet]:
         """The share sets of these practices (sorted by practice)."""
         rows = self._db.execute(
