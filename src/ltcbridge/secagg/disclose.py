@@ -347,8 +347,11 @@ def _protect_with_practices(
 
 
 def _forced(release: Release, rules: DisclosureRules, keys: set[CellKey]) -> PublishedRelease:
-    """Keys the practice check masks, as an earlier release that masked them (masked stays)."""
-    cells = {key: release.cells[key] for key in keys}
+    """Keys the practice check masks, as an earlier release that masked them (masked stays).
+
+    In the release's own order, so the engine sees the same input whatever the set's order.
+    """
+    cells = {key: value for key, value in release.cells.items() if key in keys}
     return PublishedRelease(
         values=dict.fromkeys(cells, MASKED),
         reasons=dict.fromkeys(cells, "history"),
