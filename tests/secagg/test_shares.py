@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import orjson
 import pytest
 
 from ltcbridge.errors import AgreementError
+from ltcbridge.secagg.batch import BatchRefused, Proposal
 from ltcbridge.secagg.config import parse_secure_aggregation
 from ltcbridge.secagg.contribute import split_practice
 from ltcbridge.secagg.document import (
@@ -15,6 +17,7 @@ from ltcbridge.secagg.document import (
     share_document,
 )
 from ltcbridge.secagg.field import PRIME, add, reconstruct, split, total
+from ltcbridge.secagg.pipeline import areas_of
 
 from .helpers import month
 
@@ -85,3 +88,20 @@ def test_agreement_section_is_parsed_and_checked() -> None:
 def test_agreement_section_mistakes_name_the_key(section: dict, message: str) -> None:
     with pytest.raises(AgreementError, match=rf"a\.toml: .*{message}"):
         parse_secure_aggregation({"secure_aggregation": section}, "a.toml")
+
+
+def test_a_batch_proposal_survives_json_and_an_altered_one_is_refused() -> None:
+    proposal = Proposal("U00001", "pcn", "m", "2026-10", 1, frozenset({"Y1", "Y2", "Y3"}))
+    data = orjson.loads(orjson.dumps(proposal.to_dict()))
+    assert Proposal.from_dict(data) == proposal
+    data["practices"] = ["Y1", "Y2"]  # someone drops a practice on the way to the helper
+    with pytest.raises(BatchRefused, match="does not match its practices"):
+        Proposal.from_dict(data)
+
+
+def test_areas_are_the_pcns_and_the_icb_of_the_practice_map() -> None:
+    pcn_of = {"Y1": "U1", "Y2": "U1", "Y3": "U2"}
+    areas = {a.code: a for a in areas_of(pcn_of, "QXX", ("pcn", "icb"))}
+    assert areas["U1"].members == {"Y1", "Y2"} and areas["U1"].parent == "QXX"
+    assert areas["QXX"].members == {"Y1", "Y2", "Y3"} and areas["QXX"].level == "icb"
+    assert set(a.code for a in areas_of(pcn_of, "QXX", ("icb",))) == {"QXX"}
