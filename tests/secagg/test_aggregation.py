@@ -73,6 +73,17 @@ def test_a_batch_below_min_practices_is_refused_and_the_icb_rest_is_protected(
     assert audit(published, RULES, [hidden]) == []
 
 
+def test_without_secondary_suppression_an_icb_with_a_refused_pcn_is_held_back(
+    aggregators: Aggregators,
+) -> None:
+    data = month()
+    members = sorted(data.pcns.items())[0][1]
+    aggregators.contribute(data, [p for p in data.cube.orgs if p != members[0]])
+    outcome = aggregators.run(data, secondary=False)
+    assert len(outcome.release.held_back) == 1 and data.icb in outcome.release.held_back[0]
+    assert {f.level for f in aggregators.leader.area_figures()} == {"pcn"}
+
+
 def test_the_helper_refuses_a_batch_it_holds_no_shares_for(aggregators: Aggregators) -> None:
     data = month()
     pcn, members = sorted(data.pcns.items())[1]

@@ -172,6 +172,13 @@ def disclose_month(
             for t in late
         ]
         totals = [t for t in totals if t.proposal.version == 1]
+        rests = _ReleaseBuilder(store, totals, earlier, parent_of).with_rest() if totals else []
+        result.held_back += [
+            f"{area}: held back: it includes practices of no released PCN, which it would give "
+            "away as the ICB less the other PCNs (the agreement has no secondary suppression)"
+            for area in rests
+        ]
+        totals = [t for t in totals if t.proposal.area not in rests]
     if not totals:
         return result
     builder = _ReleaseBuilder(store, totals, earlier, parent_of)
@@ -218,6 +225,13 @@ class _ReleaseBuilder:
         self.hidden_cells: dict[CellKey, int] = {}
         self.hidden_constraints: list[LinearConstraint] = []
         self.constraints: list[LinearConstraint] = []
+
+    def with_rest(self) -> list[str]:
+        """The areas whose figures would include practices of no released child area."""
+        self.release()
+        return sorted(
+            {key[2].removesuffix("-rest") for key in self.hidden_cells if key[2].endswith("-rest")}
+        )
 
     def key(self, area: str, cell: Cell) -> CellKey:
         return cell_key(self.measure, self.month, area, cell)
