@@ -13,6 +13,7 @@ from ltcbridge.secagg.contribute import split_practice
 from ltcbridge.secagg.document import (
     ShareDocumentError,
     counts_of,
+    layout_of,
     read_share_document,
     share_document,
 )
@@ -105,3 +106,11 @@ def test_areas_are_the_pcns_and_the_icb_of_the_practice_map() -> None:
     assert areas["U1"].members == {"Y1", "Y2"} and areas["U1"].parent == "QXX"
     assert areas["QXX"].members == {"Y1", "Y2", "Y3"} and areas["QXX"].level == "icb"
     assert set(a.code for a in areas_of(pcn_of, "QXX", ("icb",))) == {"QXX"}
+
+
+def test_a_practices_counts_are_its_cells_in_cube_order() -> None:
+    cube = month().cube
+    for org in cube.orgs[:5]:
+        cells = [(key[1:], value) for key, value in cube.cells() if key[0] == org]
+        assert list(layout_of(cube)) == [cell for cell, _ in cells]
+        assert counts_of(cube, org).tolist() == [value for _, value in cells]

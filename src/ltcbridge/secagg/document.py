@@ -57,13 +57,25 @@ class ShareSet:
 
 def layout_of(cube: Cube) -> Layout:
     """The cells of one organisation of ``cube``, in the order ``Cube.cells`` yields them."""
-    first = cube.orgs[0] if cube.orgs else ""
-    return tuple((g, n, s) for (org, g, n, s), _ in cube.cells() if org == first)
+    return tuple(
+        cell
+        for group in cube.groups
+        for cell in (
+            (group, None, None),
+            *((group, name, s) for name in cube.strata for s in cube.strata_of(name)),
+        )
+    )
 
 
 def counts_of(cube: Cube, org: str) -> np.ndarray:
-    """One organisation's exact counts, in ``layout_of`` order."""
-    return np.asarray([v for (o, *_), v in cube.cells() if o == org], dtype=np.int64)
+    """One organisation's exact counts, in ``layout_of`` order (read from the arrays directly:
+    going through ``Cube.cells`` would walk every organisation for each one)."""
+    o = cube.orgs.index(org)
+    parts: list[np.ndarray] = []
+    for g in range(len(cube.groups)):
+        parts.append(cube.totals[o, g : g + 1])
+        parts.extend(cube.strata[name][o, g] for name in cube.strata)
+    return np.concatenate(parts).astype(np.int64)
 
 
 def share_document(shares: ShareSet) -> dict[str, Any]:
