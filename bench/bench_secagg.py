@@ -39,9 +39,16 @@ from ltcbridge.disclosure.history import HistoryStore
 from ltcbridge.feed.release import new_release_meta
 from ltcbridge.secagg.config import SecureAggregation
 from ltcbridge.secagg.contribute import split_practice
-from ltcbridge.secagg.disclose import PracticeView
+from ltcbridge.secagg.disclose import PracticeView, disclose_month
 from ltcbridge.secagg.document import counts_of, layout_of, share_document
-from ltcbridge.secagg.pipeline import areas_of, run_month
+from ltcbridge.secagg.pipeline import (
+    MonthOutcome,
+    areas_of,
+    helper_sums,
+    leader_totals,
+    proposals_for,
+    run_month,
+)
 from ltcbridge.secagg.store import ShareStore
 from ltcbridge.secagg.volume import IcbMonth, icb_month
 
@@ -205,28 +212,42 @@ def national(practices: int, per_icb: int) -> None:
         leader, helper = contribute(Path(tmp), icbs)
         shared = time.perf_counter() - started
         history = HistoryStore(Path(tmp) / "history.sqlite")
-        started = time.perf_counter()
+        summing = disclosing = 0.0
         figures = refused = 0
         for data in icbs:
-            outcome = run_month(
+            started = time.perf_counter()
+            outcome = MonthOutcome()
+            proposals = proposals_for(
                 leader,
-                helper,
-                history,
                 areas_of(data.pcn_of, data.icb, CONFIG.areas),
                 CONFIG,
                 measure=data.cube.measure,
                 month=data.cube.month,
+                outcome=outcome,
+            )
+            sums, _ = helper_sums(helper, proposals, CONFIG)
+            theirs = {s.batch or "": s for s in sums}
+            totals = leader_totals(leader, proposals, theirs, CONFIG, outcome)
+            middle = time.perf_counter()
+            release = disclose_month(
+                leader,
+                history,
+                totals,
                 agreement_id=f"DSA-{data.icb}",  # each ICB: its own agreement and history
                 rules=RULES,
+                secondary=True,
+                parent_of=dict.fromkeys(data.pcns, data.icb),
             )
-            figures += len(outcome.release.figures)
+            summing += middle - started
+            disclosing += time.perf_counter() - middle
+            figures += len(release.figures)
             refused += len(outcome.refused)
-        aggregated = time.perf_counter() - started
     print(
-        f"share and receive into two stores: {shared:.1f} s; batches, sums, combine and "
-        f"disclosure: {aggregated:.1f} s; {figures:,} area figures, {refused} batches refused"
+        f"share and receive into two stores: {shared:.1f} s; propose, accept, sum on both sides "
+        f"and combine: {summing:.1f} s; disclosure of the area figures: {disclosing:.1f} s; "
+        f"{figures:,} area figures, {refused} batches refused"
     )
-    print(f"whole month: {shared + aggregated:.1f} s")
+    print(f"whole month: {shared + summing + disclosing:.1f} s")
 
 
 def report(name: str, shown: Shown) -> None:
