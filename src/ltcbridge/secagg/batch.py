@@ -101,7 +101,7 @@ def propose(
     whose shares are here. A later batch of the same area-month (a late practice) must hold
     every practice of the one released before.
     """
-    have = store.holders(measure, month) & set(members)
+    have = store.holders(measure, month, among=members)
     released = store.batches(area, measure, month)
     last = released[-1] if released else None
     if last is not None:
@@ -129,7 +129,8 @@ def accept(store: ShareStore, proposal: Proposal, min_practices: int) -> None:
             f"batch {proposal.batch_id} for {proposal.area} has {len(proposal.practices)} "
             f"practice(s), fewer than min_practices = {min_practices}: refused"
         )
-    missing = sorted(proposal.practices - store.holders(proposal.measure, proposal.month))
+    held = store.holders(proposal.measure, proposal.month, among=proposal.practices)
+    missing = sorted(proposal.practices - held)
     if missing:
         raise BatchRefused(
             f"batch {proposal.batch_id} for {proposal.area}: no shares here from "

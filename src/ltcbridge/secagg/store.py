@@ -11,7 +11,7 @@ area figures, which are the one thing meant to be read.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,10 +199,19 @@ class ShareStore:
         return [tuple(row) for row in rows]
 
     # -- shares -----------------------------------------------------------------------------
-    def holders(self, measure: str, month: str) -> set[str]:
-        """The practices whose shares of this measure and month are here."""
+    def holders(self, measure: str, month: str, among: Collection[str] | None = None) -> set[str]:
+        """The practices (of ``among``, when given) whose shares of this measure-month are here."""
+        if among is None:
+            rows = self._db.execute(
+                "SELECT practice FROM share WHERE measure = ? AND month = ?", (measure, month)
+            )
+            return {practice for (practice,) in rows}
+        wanted = sorted(among)
+        marks = ", ".join("?" * len(wanted))
         rows = self._db.execute(
-            "SELECT practice FROM share WHERE measure = ? AND month = ?", (measure, month)
+            "SELECT practice FROM share WHERE measure = ? AND month = ? "
+            f"AND practice IN ({marks})",  # only placeholders are formatted
+            (measure, month, *wanted),
         )
         return {practice for (practice,) in rows}
 
@@ -213,16 +222,22 @@ class ShareStore:
 
     def shares(self, measure: str, month: str, practices: set[str]) -> list[ShareSet]:
         """The share sets of these practices (sorted by practice)."""
+        wanted = sorted(practices)
+        marks = ", ".join("?" * len(wanted))
         rows = self._db.execute(
             "SELECT practice, idx, layout, elements FROM share WHERE measure = ? AND month = ? "
-            "ORDER BY practice",
-            (measure, month),
+            f"AND practice IN ({marks}) ORDER BY practice",  # only placeholders are formatted
+            (measure, month, *wanted),
         )
-        return [
-            ShareSet("share", practice, measure, month, idx, _layout(layout), _elements(elements))
-            for practice, idx, layout, elements in rows
-            if practice in practices
-        ]
+        layouts: dict[bytes, Layout] = {}  # practices of one measure share one layout
+        sets = []
+        for practice, idx, blob, elements in rows:
+            if blob not in layouts:
+                layouts[blob] = _layout(blob)
+            sets.append(
+                ShareSet("share", practice, measure, month, idx, layouts[blob], _elements(elements))
+            )
+        return sets
 
     def partial_sum(self, batch: str) -> ShareSet | None:
         row = self._db.execute(
