@@ -30,6 +30,7 @@ from pydantic import (
 from ltcbridge.concepts import NHS_USE, PROVIDER, STRATIFIERS
 from ltcbridge.errors import AgreementError
 from ltcbridge.period import month_end_int, month_int
+from ltcbridge.secagg.config import SecureAggregation
 
 LEVELS = ("practice", "pcn")
 STATUSES = ("active", "suspended", "revoked")
@@ -64,6 +65,8 @@ class Agreement:
     measures: tuple[str, ...] = MEASURES  # which measures a release carries (short names)
     unit_costs: dict[str, float] = field(default_factory=dict)  # NHS-use kind -> £ per unit
     cohort_extract: bool = False  # a pseudonymised cohort extract is allowed (docs/feed.md)
+    # area totals by secret shares to two aggregators (docs/secure-aggregation.md)
+    secure_aggregation: SecureAggregation | None = None
     origin: str = field(default="agreement", compare=False)  # the file, for messages
 
     @property
@@ -221,7 +224,7 @@ UnitCostsTable: type[_Table] = create_model(
     **{kind.replace("-", "_"): (float | None, Field(None, alias=kind, ge=0)) for kind in NHS_USE},
 )
 
-TABLES: dict[str, type[_Table]] = {
+TABLES: dict[str, type[BaseModel]] = {
     "agreement": AgreementTable,
     "disclosure": DisclosureTable,
     "breakdowns": BreakdownsTable,
@@ -229,7 +232,9 @@ TABLES: dict[str, type[_Table]] = {
     "measures": MeasuresTable,
     "unit_costs": UnitCostsTable,
     "cohort_extract": CohortExtractTable,
+    "secure_aggregation": SecureAggregation,  # optional: absent means no secure aggregation
 }
+OPTIONAL_TABLES = frozenset({"secure_aggregation"})
 
 
 def _known_names(chosen: list[str], known: tuple[str, ...]) -> list[str]:
@@ -273,6 +278,8 @@ def parse_agreement(data: dict[str, Any], origin: str = "agreement") -> Agreemen
     problems = _unknown_tables(data)
     tables: dict[str, Any] = {}
     for name, model in TABLES.items():
+        if name in OPTIONAL_TABLES and name not in data:
+            continue
         raw = data.get(name, {})
         if not isinstance(raw, dict):
             problems.append(
@@ -435,5 +442,6 @@ def _agreement(tables: dict[str, Any], origin: str) -> Agreement:
         measures=tuple(name for name in MEASURES if name in measures.include),
         unit_costs={kind: float(price) for kind, price in costs.items()},
         cohort_extract=tables["cohort_extract"].allowed,
+        secure_aggregation=tables.get("secure_aggregation"),
         origin=origin,
     )

@@ -19,7 +19,15 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.markup import escape
 
-from ltcbridge import __version__, cli_daemon, cli_hub, cli_monthly, cli_provider, cli_release
+from ltcbridge import (
+    __version__,
+    cli_daemon,
+    cli_hub,
+    cli_monthly,
+    cli_provider,
+    cli_release,
+    cli_secagg,
+)
 from ltcbridge.cli_support import add_command as _command
 from ltcbridge.cli_support import add_data_dir_option
 from ltcbridge.errors import LtcbridgeError, MappingError
@@ -186,6 +194,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_provider.register(commands)
     cli_monthly.register(commands)
     _add_hub(commands)
+    cli_secagg.register(commands)  # secure aggregation (issue 15)
     return parser
 
 
