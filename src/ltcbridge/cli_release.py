@@ -22,15 +22,11 @@ from ltcbridge.cli_support import add_data_dir_option, practice_data, refuse_ins
 from ltcbridge.errors import LtcbridgeError
 
 if TYPE_CHECKING:
-    from rich.table import Table
-
-    from ltcbridge.disclosure.protected import FigureKey, ProtectedMeasure
     from ltcbridge.feed.release import ReleaseMeta
     from ltcbridge.feed.transport.base import Transport
     from ltcbridge.pipeline import FeedBuild
 
 EXIT_OK, EXIT_ERROR, EXIT_ATTENTION = 0, 1, 3
-MASKED_TEXT = "masked"
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -43,59 +39,15 @@ class SendSetupError(LtcbridgeError):
 # -- feed preview --------------------------------------------------------------------------------
 def run_feed_preview(args: argparse.Namespace) -> int:
     """Show exactly what would leave, and the manifest; send and write nothing."""
+    from ltcbridge.feed.preview import release_tables
     from ltcbridge.pipeline import manifest_of
 
     build = build_protected(args)
-    for measure in build.protected.measures:
-        for org in measure.orgs:
-            for table in measure_tables(measure, org, build.period):
-                out.print(table)
+    for table in release_tables(build.protected):
+        out.print(table)
     out.print(escape(manifest_of(build).text()))
     out.print("Nothing was sent or written. `ltcbridge feed seal` seals this release.")
     return EXIT_ATTENTION if build.quarantine else EXIT_OK
-
-
-def measure_tables(measure: ProtectedMeasure, org: str, period: str) -> list[Table]:
-    """One table per breakdown of one organisation's figures (rows: groups; columns: all, then
-    each stratum), from the protected release itself: exactly what would leave."""
-    title = f"{measure.slug} · {org} · {period}"
-    if not measure.stratifiers:
-        return [_table(title, measure, org, None, ())]
-    return [
-        _table(f"{title} · by {name}", measure, org, name, strata)
-        for name, strata in measure.stratifiers
-    ]
-
-
-def _table(
-    title: str, measure: ProtectedMeasure, org: str, name: str | None, strata: tuple[str, ...]
-) -> Table:
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left")
-    table.add_column("group", no_wrap=True)
-    for column in ("all", *strata):
-        table.add_column(column, justify="right")
-    for group in measure.groups:
-        row = [_group_words(group), _figure(measure, (org, group, None, None))]
-        row += [_figure(measure, (org, group, name, stratum)) for stratum in strata]
-        table.add_row(*row)
-    return table
-
-
-def _group_words(code: str) -> str:
-    """``need-physical-activity`` -> ``physical activity``; ``need-any`` -> ``any of these``."""
-    return "any of these" if code == "need-any" else code.removeprefix("need-").replace("-", " ")
-
-
-def _figure(measure: ProtectedMeasure, key: FigureKey) -> str:
-    """A group's or stratum's count (or masked), with its mean score when it has one."""
-    figure = measure.figures[key]
-    if figure.count is None:
-        return MASKED_TEXT
-    unit = measure.score_units.get(key[1], "")
-    mean = f" (mean {figure.mean:+g} {unit})" if figure.mean is not None else ""
-    return f"{figure.count}{mean}"
 
 
 # -- feed seal -----------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from ltcbridge.disclosure.cells import PublishedRelease
 from ltcbridge.disclosure.history import HistoryStore, decode, encode
 from ltcbridge.errors import LtcbridgeError
 from ltcbridge.feed.manifest import release_measures, reports_of_org
+from ltcbridge.feed.preview import preview_text
 from ltcbridge.feed.receipts import ACKNOWLEDGED, ReceiptStore
 from ltcbridge.feed.release import ReleaseMeta, new_release_meta
 from ltcbridge.feed.seal import load_key, seal_release
@@ -299,7 +300,7 @@ def _keep(
     _write(folder / "history-entry.json", encode(build.release))
     _write(folder / "protected-against.json", orjson.dumps(_digests(against)))
     _write(folder / "manifest.md", _manifest_text(build, meta).encode())
-    _write(folder / "preview.txt", preview_text(reports).encode())
+    _write(folder / "preview.txt", preview_text(build.protected, sender).encode())
     with sqlite_unit(index.db):
         for earlier in index.of_month(meta.agreement_id, meta.period):
             if earlier.state in (PREPARED, APPROVED) and not _sealed(config, earlier.release_id):
@@ -319,22 +320,6 @@ def _manifest_text(build: FeedBuild, meta: ReleaseMeta) -> str:
         "Approval: this release is sent only after a person approves it "
         f"(`ltcbridge release approve --config FILE {meta.release_id}`).\n"
     )
-
-
-def preview_text(reports: list[dict[str, Any]]) -> str:
-    """Every figure that would leave (masked ones as "masked"), as `ltcbridge feed preview`
-    shows them: what the IG lead reads beside the manifest before approving."""
-    import io
-
-    from rich.console import Console
-
-    from ltcbridge.cli_release import report_tables
-
-    console = Console(file=io.StringIO(), record=True, width=120)
-    for report in reports:
-        for table in report_tables(report):
-            console.print(table)
-    return console.export_text()
 
 
 def _write(path: Path, data: bytes) -> None:
