@@ -62,8 +62,9 @@ def run_feed_seal(args: argparse.Namespace) -> int:
     from ltcbridge.feed.manifest import release_measures, reports_of_org
     from ltcbridge.feed.receipts import ReceiptStore
     from ltcbridge.feed.release import new_release_meta
-    from ltcbridge.feed.seal import load_key, seal_release
+    from ltcbridge.feed.seal import load_key
     from ltcbridge.private_data import HISTORY_FILE, RECEIPTS_FILE
+    from ltcbridge.sealing import seal_and_record
 
     data = practice_data(args)
     refuse_inside(data, args.out, "the practice data directory")
@@ -82,12 +83,18 @@ def run_feed_seal(args: argparse.Namespace) -> int:
             sequence=receipts.next_sequence(sender, build.agreement.recipient, build.agreement.id),
             measures=release_measures(reports),
         )
-        token = seal_release(meta, reports, signing_key, recipient_key)
-        HistoryStore(data / HISTORY_FILE).record(
-            build.agreement.recipient, build.agreement.id, build.release
+        out_dir = Path(args.out)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        sealed = seal_and_record(
+            meta,
+            reports,
+            build.release,
+            keys=(signing_key, recipient_key),
+            history=HistoryStore(data / HISTORY_FILE),
+            receipts=receipts,
+            sealed_path=out_dir / f"{meta.release_id}.jwe",
         )
-        sealed, manifest = _write_release(args.out, meta, token, build, data)
-        receipts.record_sealed(meta)
+        manifest = _write_manifest(meta, build, data)
     quarantined = keep_quarantine(args, build)
     for line in summarise(build):
         out.print(escape(line))
@@ -142,23 +149,15 @@ def _sender(build: FeedBuild, given: str | None) -> str:
     )
 
 
-def _write_release(
-    directory: str, meta: ReleaseMeta, token: str, build: FeedBuild, data: Path
-) -> tuple[Path, Path]:
-    """The sealed release into --out; its manifest (why figures were masked) into the practice
-    data directory only."""
+def _write_manifest(meta: ReleaseMeta, build: FeedBuild, data: Path) -> Path:
+    """The manifest (why figures were masked) into the practice data directory only."""
     from ltcbridge.pipeline import manifest_of
     from ltcbridge.private_data import RELEASES_DIR, write_private
 
-    out_dir = Path(directory)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    sealed = out_dir / f"{meta.release_id}.jwe"
-    with write_private(sealed, "w", encoding="ascii") as handle:
-        handle.write(token + "\n")
     manifest = data / RELEASES_DIR / f"{meta.release_id}.manifest.md"
     with write_private(manifest, "w", encoding="utf-8") as handle:
         handle.write(manifest_of(build, meta).text())
-    return sealed, manifest
+    return manifest
 
 
 # -- feed send -----------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ from ltcbridge.feed.manifest import release_measures, reports_of_org
 from ltcbridge.feed.preview import preview_text
 from ltcbridge.feed.receipts import ACKNOWLEDGED, ReceiptStore
 from ltcbridge.feed.release import ReleaseMeta, new_release_meta
-from ltcbridge.feed.seal import load_key, seal_release
+from ltcbridge.feed.seal import load_key
 from ltcbridge.feed.transport.base import DeliveryError, RetryPolicy, Transport
 from ltcbridge.feed.transport.send import SendOutcome, send_release
 from ltcbridge.mapping import Mappings, load_mappings
@@ -58,6 +58,7 @@ from ltcbridge.private_data import (
     private_file,
     write_private,
 )
+from ltcbridge.sealing import seal_and_record
 
 PREPARED, APPROVED, SENT, FAILED, SUPERSEDED = (
     "prepared", "approved", "sent", "failed", "superseded"
@@ -565,15 +566,18 @@ def _seal(
             f'agreement {meta.agreement_id}: add {meta.recipient} = "PATH.pem"'
         )
     assert config.feed.signing_key is not None  # parse_feed always sets it
-    token = seal_release(meta, reports, load_key(config.feed.signing_key, private=True),
-                         load_key(recipient_key, private=False))  # fmt: skip
-    entry = decode((folder / "history-entry.json").read_bytes())
-    HistoryStore(config.state_path.parent / HISTORY_FILE).record(
-        meta.recipient, meta.agreement_id, entry
+    seal_and_record(
+        meta,
+        reports,
+        decode((folder / "history-entry.json").read_bytes()),
+        keys=(
+            load_key(config.feed.signing_key, private=True),
+            load_key(recipient_key, private=False),
+        ),
+        history=HistoryStore(config.state_path.parent / HISTORY_FILE),
+        receipts=receipts,
+        sealed_path=_token_path(index, release.release_id),
     )
-    with write_private(_token_path(index, release.release_id), "w", encoding="ascii") as handle:
-        handle.write(token + "\n")
-    receipts.record_sealed(meta)
     event("release.sealed", release=meta.release_id, sequence=meta.sequence)
 
 
