@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SYNTHETIC = ROOT / "fixtures" / "synthetic"
 CONTRACT = ROOT / "tests" / "data" / "contract"
 # The validity window of the test agreements: it covers every month the fixtures hold.
-WINDOW = {"valid_from": date(2026, 4, 1), "valid_until": date(2031, 3, 31)}
+WINDOW = {"valid_from": date(2026, 4, 1), "valid_until": date(2027, 3, 31)}
 
 
 def write_agreement(path: Path, **overrides: Any) -> Path:
