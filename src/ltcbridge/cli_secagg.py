@@ -242,7 +242,7 @@ def run_figures(args: argparse.Namespace) -> int:
                 "stratifier",
                 "stratum",
                 "value",
-                "masked_because",
+                "status",
                 "practices",
                 "version",
             ]
@@ -258,7 +258,7 @@ def run_figures(args: argparse.Namespace) -> int:
                     f.stratifier or "",
                     f.stratum or "",
                     "" if f.value is None else f.value,
-                    f.reason or "",
+                    "masked" if f.value is None else "published",  # never why: see the docs
                     f.practices,
                     f.version,
                 ]
