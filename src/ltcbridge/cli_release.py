@@ -117,11 +117,37 @@ def _check_sealable(args: argparse.Namespace) -> None:
 
     agreement = load_agreement(args.agreement)
     agreement.check_in_force(today())
+    _refuse_after_shares(args)
     if not agreement.covers_period(check_period(args.period)):
         raise LtcbridgeError(
             f"agreement {agreement.id} runs from {agreement.valid_from} to "
             f"{agreement.valid_until}; {args.period} is outside it, so no release of that month "
             "is sealed under it ([agreement] valid_from / valid_until)"
+        )
+
+
+def _refuse_after_shares(args: argparse.Namespace) -> None:
+    """Once this practice's exact counts of a month went to secure aggregation, the area totals
+    made from them are published where this practice never sees them: a practice-level
+    release of the same month could not be protected against them, so none is sealed."""
+    from ltcbridge.feed.receipts import ReceiptStore
+    from ltcbridge.private_data import RECEIPTS_FILE
+    from ltcbridge.secagg.contribute import AGREEMENT_SUFFIX
+
+    path = practice_data(args) / RECEIPTS_FILE
+    if not path.exists():
+        return
+    with ReceiptStore(path) as receipts:
+        shared = [
+            r for r in receipts.all()
+            if r.period == args.period and r.agreement_id.endswith(AGREEMENT_SUFFIX)
+        ]  # fmt: skip
+    if shared:
+        raise LtcbridgeError(
+            f"this practice sent secret shares of its {args.period} counts for secure "
+            f"aggregation ({shared[0].agreement_id}); the area totals made from them cannot be "
+            "seen here, so a practice-level release of that month could not be protected "
+            "against them and is not sealed (docs/secure-aggregation.md)"
         )
 
 

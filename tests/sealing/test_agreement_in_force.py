@@ -80,3 +80,24 @@ def test_a_release_is_not_sent_once_its_agreement_is_revoked(
     assert status == 1
     assert "revoked" in capsys.readouterr().err
     assert list(drop.iterdir()) == []
+
+
+def test_no_practice_release_of_a_month_whose_counts_went_to_secure_aggregation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The area totals made from the shares are published where the practice never sees them,
+    so a practice-level release of that month could not be protected against them."""
+    from dataclasses import replace
+
+    from ltcbridge.feed.receipts import ReceiptStore
+    from ltcbridge.secagg.contribute import secagg_agreement_id
+
+    from .helpers import meta_for
+
+    with ReceiptStore(tmp_path / "data" / "receipts.sqlite") as receipts:
+        receipts.record_sealed(
+            replace(meta_for(), agreement_id=secagg_agreement_id("DSA-DEMO-001"), period=PERIOD)
+        )
+    assert _seal(tmp_path, DEMO_AGREEMENT) == 1
+    assert "secure aggregation" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
