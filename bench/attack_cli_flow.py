@@ -17,7 +17,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from disclosure import test_cli_release_attacker as flow_test  # noqa: E402
 from disclosure.received_attacker import narrowed, score_totals  # noqa: E402
-
 from ltcbridge.disclosure.history import HistoryStore  # noqa: E402
 from ltcbridge.synthetic import generate  # noqa: E402
 
