@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -32,8 +32,10 @@ from ltcbridge.errors import AgreementError
 from ltcbridge.period import month_end_int, month_int
 from ltcbridge.secagg.config import SecureAggregation
 
-LEVELS = ("practice", "pcn")
-STATUSES = ("active", "suspended", "revoked")
+Level = Literal["practice", "pcn"]
+Status = Literal["active", "suspended", "revoked"]
+LEVELS: tuple[str, ...] = get_args(Level)
+STATUSES: tuple[str, ...] = get_args(Status)
 # The measures a release may carry, by short name (the last part of the Measure canonical).
 MEASURES = ("unmet-need", "referrals", "support-level", "star-distance-travelled", "nhs-use")
 # What [breakdowns] allowed may name: the demographic stratifiers (every measure) and the provider
@@ -180,7 +182,7 @@ class AgreementTable(_Table):
     purpose: Text = "jsna"
     valid_from: date = Field(description="the first day in force, a TOML date such as 2026-04-01")
     valid_until: date = Field(description="the last day in force, a TOML date such as 2027-03-31")
-    status: Literal[STATUSES] = "active"
+    status: Status = "active"
     internal_recipient: bool = False
 
 
@@ -192,7 +194,7 @@ class DisclosureTable(_Table):
 
 class BreakdownsTable(_Table):
     allowed: list[str] = []
-    level: Literal[LEVELS] = "practice"
+    level: Level = "practice"
 
     @field_validator("allowed")
     @classmethod
@@ -218,11 +220,10 @@ class CohortExtractTable(_Table):
 
 
 # One optional £ >= 0 per NHS-use kind, keyed by the kind's name as written in the file.
-UnitCostsTable: type[_Table] = create_model(
-    "UnitCostsTable",
-    __base__=_Table,
-    **{kind.replace("-", "_"): (float | None, Field(None, alias=kind, ge=0)) for kind in NHS_USE},
-)
+_UNIT_COST_FIELDS: dict[str, Any] = {
+    kind.replace("-", "_"): (float | None, Field(None, alias=kind, ge=0)) for kind in NHS_USE
+}
+UnitCostsTable: type[_Table] = create_model("UnitCostsTable", __base__=_Table, **_UNIT_COST_FIELDS)
 
 TABLES: dict[str, type[BaseModel]] = {
     "agreement": AgreementTable,
@@ -248,7 +249,7 @@ def _known_names(chosen: list[str], known: tuple[str, ...]) -> list[str]:
     return chosen
 
 
-def _keys(model: type[_Table]) -> list[str]:
+def _keys(model: type[BaseModel]) -> list[str]:
     """The keys a table accepts, as written in the file."""
     return [info.alias or name for name, info in model.model_fields.items()]
 

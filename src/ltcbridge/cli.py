@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -134,7 +135,9 @@ def _mappings_coverage(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _print_coverage(unmapped, questionnaires, limit: int) -> None:  # type: ignore[no-untyped-def]
+def _print_coverage(
+    unmapped: Counter[tuple[str, str]], questionnaires: Counter[str], limit: int
+) -> None:
     from rich.table import Table
 
     if not unmapped and not questionnaires:

@@ -9,7 +9,8 @@ and left out for a person to fix.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from rich.console import Console
 from rich.markup import escape
@@ -18,7 +19,11 @@ from ltcbridge.cli_support import add_command as _command
 from ltcbridge.errors import LtcbridgeError
 
 if TYPE_CHECKING:
+    from ltcbridge.mapping import Mappings
     from ltcbridge.provider.csv_import import ImportReport
+    from ltcbridge.provider.directory import Directory
+
+T = TypeVar("T")
 
 EXIT_OK, EXIT_ROWS_LEFT_OUT = 0, 3
 
@@ -93,7 +98,7 @@ def run_import(args: argparse.Namespace) -> int:
     return EXIT_ROWS_LEFT_OUT if report.problems else EXIT_OK
 
 
-async def _import(file: str, endpoint: str, provider: str, mappings) -> ImportReport:  # type: ignore[no-untyped-def]
+async def _import(file: str, endpoint: str, provider: str, mappings: Mappings) -> ImportReport:
     from ltcbridge.fhirclient import FhirClient
     from ltcbridge.provider.csv_import import import_csv
 
@@ -180,7 +185,7 @@ def run_find(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _with_directory(endpoint: str, action):  # type: ignore[no-untyped-def]
+async def _with_directory(endpoint: str, action: Callable[[Directory], Awaitable[T]]) -> T:
     from ltcbridge.fhirclient import FhirClient
     from ltcbridge.provider.directory import Directory
 

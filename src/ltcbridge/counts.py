@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -24,7 +25,7 @@ class GroupRelation:
     ``left <= right`` (a subset of the people) or ``left == right`` (the same people)."""
 
     left: str
-    op: str  # "<=" or "=="
+    op: Literal["<=", "=="]
     right: str
 
 

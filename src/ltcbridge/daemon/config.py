@@ -156,7 +156,7 @@ class _Reader:
         dirs = tuple(self._existing(mappings.get("dirs", []), "[mappings] dirs", is_dir=True))
         batch_size = self._batch_size(state)
         feed = parse_feed(self._table(self.data, "feed"), self._resolve, self.problems)
-        if self.problems or gp is None or ods is None:
+        if self.problems or gp is None or ods is None or state_path is None:
             return None
         return Config(
             path=path,

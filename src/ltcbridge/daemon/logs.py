@@ -48,11 +48,11 @@ class TextFormatter(logging.Formatter):
         return text
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StderrHandler(logging.StreamHandler):
     """Writes to ``sys.stderr`` as it is when a line is logged, not as it was when logging
     was set up (a service wrapper or a test may replace it; the old one may be closed)."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 

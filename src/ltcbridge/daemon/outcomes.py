@@ -187,7 +187,7 @@ class OutcomePuller:
         patient_id = self._gp_patient(source)
         if patient_id is None:
             return None
-        copy = {
+        copy: dict[str, Any] = {
             "resourceType": "Task",
             "identifier": [identifier(REFERRAL_SYSTEM, value)],
             "status": status,

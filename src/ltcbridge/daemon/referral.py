@@ -152,7 +152,7 @@ def plan_withdrawals(state: StateStore, practice_ods: str) -> int:
             value = referral_value(practice_ods, entry.source)
             key = latest_key(state, value)
             found = state.effect(key) if key else None
-            if found is None:
+            if found is None or key is None:  # no effect without a key
                 continue
             effect, status = found
             if status == "pending":

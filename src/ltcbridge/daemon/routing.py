@@ -31,7 +31,9 @@ class Router:
         by_ods = {p.ods: p for p in self.providers if p.ods}
         reachable = [e for e in self.listings if e.listing.ods in by_ods]
         chosen = choose_provider(reachable, needs, self.locality)
-        return by_ods[chosen.listing.ods] if chosen is not None else None
+        if chosen is None or chosen.listing.ods is None:  # reachable ones all have an ODS code
+            return None
+        return by_ods[chosen.listing.ods]
 
 
 async def load_router(config: Config, client_factory: Callable[..., Any]) -> Router:

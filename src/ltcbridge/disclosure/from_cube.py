@@ -119,7 +119,7 @@ def _pcn_relations(
 
 def _holds(
     whole: CellKey,
-    parts: list[CellKey],
+    parts: Sequence[CellKey],
     cells: dict[CellKey, int],
     sent: dict[CellKey, int],
     level: str,

@@ -28,6 +28,7 @@ moving `threshold - 1`, no programme could find two ways either, and none is run
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Protocol
 
 import highspy
@@ -162,7 +163,9 @@ class LayerProgramme:
         where = np.searchsorted(many, row[take])
         table[where, slot[take]] = col[take]
         table[where, width + slot[take]] = coef[take]
-        numbers: dict[bytes, int] = {}  # each distinct relation, numbered in its first order
+        # each distinct relation (a row's bytes; numpy types them as bytes or tuple), numbered
+        # in its first order
+        numbers: dict[Hashable, int] = {}
         group = np.zeros(0, dtype=np.int64)
         if len(many):
             keys = table.view(np.dtype((np.void, table.itemsize * table.shape[1]))).ravel()

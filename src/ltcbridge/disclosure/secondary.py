@@ -281,7 +281,7 @@ class _Protector:
     def _in_layers(self, var: int) -> bool:
         """Protect `var` within its table, its group's sums, or those with need-any's sums;
         False if it needs more."""
-        order = (self.tables, self.sums, self.paired)
+        order: tuple[_Layers | _PairedLayers, ...] = (self.tables, self.sums, self.paired)
         if self._total_is_masked(var):
             order = (self.sums, self.paired, self.tables)
         return any(var not in self.open_targets or self._solve(layers, var) for layers in order)
@@ -381,7 +381,7 @@ class _PairedLayers:
         self.twin = _twins(protector.system)
         self.programmes: dict[tuple[int, int], LayerProgramme] = {}
 
-    def key(self, var: int) -> Hashable | None:
+    def key(self, var: int) -> tuple[int, int] | None:
         """The pair of sums layers `var` and its bound are in (None: no bound of its own)."""
         twin = self.twin[var]
         if twin is None or self.sums.root[var] == self.sums.root[twin]:

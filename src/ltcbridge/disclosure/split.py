@@ -9,14 +9,13 @@ whole.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TypeVar
 
 from ltcbridge.disclosure.cells import (
     CellKey,
     LinearConstraint,
     PublishedRelease,
-    PublishedValue,
-    Reason,
     Release,
 )
 
@@ -101,6 +100,22 @@ def _within(
     return out
 
 
+_V = TypeVar("_V")
+
+
+def _by_part(
+    source: Mapping[CellKey, _V], part_by_key: Mapping[CellKey, int | None], parts: int
+) -> list[dict[CellKey, _V]]:
+    """One mapping per part, each with the keys of ``source`` in that part (keys in no part
+    are left out); generic so each of a release's mappings keeps its own value type."""
+    out: list[dict[CellKey, _V]] = [{} for _ in range(parts)]
+    for key, value in source.items():
+        part = part_by_key.get(key)
+        if part is not None:
+            out[part][key] = value
+    return out
+
+
 def _restricted(
     past: PublishedRelease,
     groups: _KeyGroups,
@@ -110,15 +125,9 @@ def _restricted(
 ) -> list[PublishedRelease]:
     """An earlier release seen through each part: its figures with keys in the part."""
     part_by_key = {key: part_of.get(groups.root(key)) for key in past.values}
-    values: list[dict[CellKey, PublishedValue]] = [{} for _ in range(parts)]
-    reasons: list[dict[CellKey, Reason]] = [{} for _ in range(parts)]
-    truth: list[dict[CellKey, int]] = [{} for _ in range(parts)]
-    sources = ((values, past.values), (reasons, past.reasons), (truth, past.true_values))
-    for target, source in sources:
-        for key, value in source.items():
-            part = part_by_key.get(key)
-            if part is not None:
-                target[part][key] = value  # type: ignore[index]
+    values = _by_part(past.values, part_by_key, parts)
+    reasons = _by_part(past.reasons, part_by_key, parts)
+    truth = _by_part(past.true_values, part_by_key, parts)
     return [
         PublishedRelease(
             values=values[part],

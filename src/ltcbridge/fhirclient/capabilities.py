@@ -32,7 +32,7 @@ class Capabilities:
 
     @classmethod
     def from_statement(cls, statement: Mapping[str, Any]) -> Capabilities:
-        rest = next(
+        rest: Mapping[str, Any] = next(
             (r for r in statement.get("rest") or () if r.get("mode", "server") == "server"), {}
         )
         resources = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -143,7 +143,9 @@ class FhirClient:
         """One resource by id; raises NotFoundError (404, or 410 when deleted)."""
         return (await self._send("GET", f"{resource_type}/{resource_id}")).body
 
-    async def search(self, resource_type: str, params: Params = None) -> AsyncIterator[Resource]:
+    async def search(
+        self, resource_type: str, params: Params = None
+    ) -> AsyncGenerator[Resource, None]:
         """Matching resources, page by page (``_include``-d ones are left out: see
         :meth:`search_entries`)."""
         async for entry in search_entries(self._fetch_page, resource_type, params):

@@ -92,7 +92,7 @@ def _import_jwk(entry: dict[str, Any], origin: str) -> Key:
     public = {
         k: v for k, v in entry.items() if k not in ("ods", "kid", "d", "p", "q", "dp", "dq", "qi")
     }
-    kinds = {"RSA": RSAKey, "EC": ECKey}
+    kinds: dict[str, type[RSAKey] | type[ECKey]] = {"RSA": RSAKey, "EC": ECKey}
     kind = kinds.get(str(entry.get("kty")))
     if kind is None:
         raise KeyRegistryError(f"{origin}: kty must be RSA or EC")

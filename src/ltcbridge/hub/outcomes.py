@@ -355,11 +355,16 @@ def _stars(
         reviewed = _merged(groups, "star", star) if star else None
         if reviewed is None and not area_cells:
             continue
+        improved, reviewed_year_on, improved_year_on = (
+            _people(groups, "star", star + suffix) for suffix in STAR_SUFFIXES
+        )
         found.append(
             StarOutcome(
                 star,
                 reviewed,
-                *(_people(groups, "star", star + suffix) for suffix in STAR_SUFFIXES),
+                improved,
+                reviewed_year_on,
+                improved_year_on,
                 areas=area_cells,
             )
         )

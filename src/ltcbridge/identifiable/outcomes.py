@@ -229,7 +229,10 @@ def count_nhs_use(
         values += [units[(kind, window)] for window in WINDOWS]
     if costs:
         for window in WINDOWS:
-            values.append(sum(units[(kind, window)] * price for kind, price in costs.items()))
+            start = np.zeros(len(cohort.patient))  # typed as an array, not sum()'s int 0
+            values.append(
+                sum((units[(kind, window)] * price for kind, price in costs.items()), start)
+            )
     person = np.tile(cohort.patient, len(groups))
     group = np.repeat(np.arange(len(groups)), len(cohort.patient))
     provider = np.full(len(population.sex), -1, np.int64)

@@ -558,7 +558,7 @@ class Reader:
                 continue
             for coding in (extension.get("valueCodeableConcept") or {}).get("coding", ()):
                 if coding.get("system") in _ETHNICITY_SYSTEMS and coding.get("code"):
-                    return coding["code"]  # type: ignore[no-any-return]
+                    return coding["code"]
             self.notes[NOTE_ETHNICITY_SYSTEM] += 1
         return None
 

@@ -11,6 +11,7 @@ import csv
 import datetime as dt
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ltcbridge.mapping import Mappings
@@ -212,7 +213,7 @@ class _RowChecker:
             )
         return found
 
-    def _scores(self, kind: str, cell, messages: list[str]) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    def _scores(self, kind: str, cell: Callable[[str], str], messages: list[str]) -> dict[str, int]:
         scores: dict[str, int] = {}
         filled = {h: cell(h) for h in self.template.area_columns if cell(h)}
         if kind != "star":

@@ -174,7 +174,7 @@ class Directory:
         organization, service = listing_resources(listing)
         org_urn = f"urn:uuid:{_uuid(listing.key)}"
         service["providedBy"] = {"reference": org_urn, "display": listing.name}
-        entries = [
+        entries: list[dict[str, Any]] = [
             {"fullUrl": org_urn, "resource": organization, "request": _put(organization, listing)},
             {"resource": service, "request": _put(service, listing)},
         ]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import highspy
 import numpy as np
@@ -203,6 +204,13 @@ def cell_key(measure: str, month: str, area: str, cell: Cell) -> CellKey:
     return (measure, month, area, *cell)
 
 
+def _fields(key: CellKey) -> tuple[Any, ...]:
+    """The fields of an area figure's key: always a tuple here (``cell_key``), though the shared
+    disclosure code types a key only as hashable."""
+    assert isinstance(key, tuple)
+    return key
+
+
 class _ReleaseBuilder:
     """The area release with every relation a reader knows, and the hidden figures it implies."""
 
@@ -230,7 +238,11 @@ class _ReleaseBuilder:
         """The areas whose figures would include practices of no released child area."""
         self.release()
         return sorted(
-            {key[2].removesuffix("-rest") for key in self.hidden_cells if key[2].endswith("-rest")}
+            {
+                _fields(key)[2].removesuffix("-rest")
+                for key in self.hidden_cells
+                if _fields(key)[2].endswith("-rest")
+            }
         )
 
     def key(self, area: str, cell: Cell) -> CellKey:
@@ -384,18 +396,19 @@ def _escalate(
     published breakdowns); then the same cell and then its group in the parent area (an ICB
     figure less its other PCNs bounds a PCN figure); then the whole area.
     """
-    measure, month, area, group = key[:4]
+    fields = _fields(key)
+    measure, month, area, group = fields[:4]
     parent = parent_of.get(str(area))
     if step == 1:
         return {key}
     if step == 2 or (parent is None and step < 5):
-        return {k for k in release.cells if k[:4] == (measure, month, area, group)}
+        return {k for k in release.cells if _fields(k)[:4] == (measure, month, area, group)}
     if step == 3:
-        moved = (measure, month, parent, *key[3:])
+        moved = (measure, month, parent, *fields[3:])
         return {moved} if moved in release.cells else set()
     if step == 4:
-        return {k for k in release.cells if k[:4] == (measure, month, parent, group)}
-    return {k for k in release.cells if k[:3] == (measure, month, area)}
+        return {k for k in release.cells if _fields(k)[:4] == (measure, month, parent, group)}
+    return {k for k in release.cells if _fields(k)[:3] == (measure, month, area)}
 
 
 class _PracticeCheck:
@@ -428,7 +441,7 @@ class _PracticeCheck:
         """Area figures that narrow some practice's masked figure, in release order."""
         flagged = []
         for key in self.published.values:
-            practices = self.members.get(str(key[2]), frozenset())
+            practices = self.members.get(str(_fields(key)[2]), frozenset())
             masked = [p for p in practices if self._interval(p, key)[0] == 1]
             if not masked:
                 continue
@@ -446,10 +459,10 @@ class _PracticeCheck:
 
     def _interval(self, practice: str, key: CellKey) -> tuple[float, float]:
         figures = self.view.figures.get(practice)
-        cell = tuple(key[3:])
+        cell = tuple(_fields(key)[3:])
         if figures is None or cell not in figures:
             return (0, math.inf)
-        value = figures[cell]  # type: ignore[index]
+        value = figures[cell]
         if value is None:
             return (1, math.inf)
         return published_interval(value, self.view.rules)

@@ -327,7 +327,7 @@ class ShareStore:
 
 
 def _layout(blob: bytes) -> Layout:
-    return tuple(tuple(cell) for cell in orjson.loads(blob))  # type: ignore[misc]
+    return tuple(tuple(cell) for cell in orjson.loads(blob))
 
 
 def _elements(blob: bytes) -> Any:

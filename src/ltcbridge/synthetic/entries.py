@@ -165,8 +165,11 @@ def star_reading(
     else:
         star = codes.concept_coding(codes.STAR)
         areas = [codes.concept_coding(a) for a in codes.STAR_AREAS]
-    kept = [(a, coding, s) for a, coding, s in zip(codes.STAR_AREAS, areas, scores, strict=True)]
-    kept = [k for k in kept if k[2] is not None]
+    kept = [
+        (a, coding, s)
+        for a, coding, s in zip(codes.STAR_AREAS, areas, scores, strict=True)
+        if s is not None
+    ]
     if provider is not None:
         kw["performer"] = performer or [records.ods_ref(provider)]
     return single(

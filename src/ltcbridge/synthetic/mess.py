@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from . import codes, entries, records
 from .ledger import Ledger
@@ -72,7 +73,7 @@ def write_versions(
     kind: str,
     rid: str,
     versions: list[tuple[str, entries.Code, str | None, str | None, str | None]],
-    **kw: object,
+    **kw: Any,
 ) -> None:
     """Write versions (when, code, status, lastUpdated, versionId) in the order given."""
     for when, code, status, updated, vid in versions:
@@ -510,7 +511,7 @@ NO_PRACTICE_ORG = "org-branch-pharmacy"
 
 @scenario("no-practice: no generalPractitioner, a Practitioner only, an Organization w/o ODS")
 def no_practice(s: Scene) -> None:
-    gps = (
+    gps: tuple[list[dict[str, Any]], ...] = (
         [],
         [{"reference": "Practitioner/gp-0001"}],
         [records.literal_gp(NO_PRACTICE_ORG)],

@@ -100,7 +100,7 @@ def review_answers(rng: random.Random, practice: Practice) -> Answers:
     needs = pick_need_codes(rng, practice)
     support = rng.choice(codes.SUPPORT_LEVELS) if rng.random() < 0.8 else None
     referred = support in ("support-moderate", "support-high") and rng.random() < 0.6
-    declined = ()
+    declined: tuple[Code, ...] = ()
     if t.star_uses_local_codes and rng.random() < 0.5:
         declined = tuple(t.code_for(n) for n in codes.NEEDS if t.code_for(n) not in needs)[:2]
     return Answers(

@@ -115,7 +115,7 @@ def _icb_questionnaire() -> dict[str, Any]:
 
 
 def _coded_item(link_id: str, kind: str, code: Code, **extra: Any) -> dict[str, Any]:
-    item = {"linkId": link_id, "text": code.display, "type": kind}
+    item: dict[str, Any] = {"linkId": link_id, "text": code.display, "type": kind}
     item["code"] = [RIVERSIDE.coding(code)]
     item.update(extra)
     return item

@@ -104,7 +104,7 @@ def _cells(people: dict[str, Person], facts: list[Fact], groups_of: Any, pcn_of:
     members: dict[tuple[str, str, str, str], set[str]] = defaultdict(set)
     for f in facts:
         p = people.get(f.patient)
-        if p is None:
+        if p is None or p.practice is None:
             continue
         for group in groups_of(f.concepts):
             for level, org in (("practice", p.practice), ("pcn", pcn_of[p.practice])):
@@ -141,6 +141,8 @@ def _outcome_rows(
     cells: dict[tuple, list] = defaultdict(lambda: [0, None])
     for pid, month, provider, groups in results:
         p = people[pid]
+        if p.practice is None:  # never: counted people all have a practice (see countable)
+            continue
         strata = [(None, None), *p.strata(month).items(), ("provider", provider or NO_PROVIDER)]
         for level, org in (("practice", p.practice), ("pcn", pcn_of[p.practice])):
             for group, score in groups.items():

@@ -11,7 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 from ltcbridge.errors import LtcbridgeError
 
@@ -66,7 +72,7 @@ class RetryPolicy:
     max_wait: float = 60.0
 
     def run(self, action: Callable[[], T], on_retry: Callable[[int, str], None] | None = None) -> T:
-        def before_sleep(state) -> None:  # type: ignore[no-untyped-def]
+        def before_sleep(state: RetryCallState) -> None:
             if on_retry is not None and state.outcome is not None:
                 on_retry(state.attempt_number, str(state.outcome.exception()))
 

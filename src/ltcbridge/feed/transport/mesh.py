@@ -83,7 +83,9 @@ class MeshTransport:
         if not message_id:
             return False
         status = self.tracking(message_id)
-        return bool(status) and status.get("status_success") is not False
+        if not status:
+            return False
+        return status.get("status_success") is not False
 
     def acknowledged(self, message_id: str) -> bool | None:
         status = self.tracking(message_id)

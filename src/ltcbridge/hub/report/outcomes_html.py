@@ -112,6 +112,7 @@ def referral_table(rows: list[ProviderOutcome], caption: str) -> str:
         [month(r.period), count(r.referrals.made), count(r.referrals.accepted),
          count(r.referrals.declined), ratio(r.referrals.acceptance, r.referrals.made)]
         for r in monthly(rows, "referrals")
+        if r.referrals is not None
     ]  # fmt: skip
     header = ["Month", "Referrals made", "Accepted", "Declined", "Acceptance rate"]
     return table(caption, header, body) if body else ""

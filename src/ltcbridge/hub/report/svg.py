@@ -8,6 +8,7 @@ bar up to its lowest possible value and a hatched extension up to its highest, n
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
 
@@ -117,7 +118,15 @@ def line_chart(title: str, desc: str, series: list[Series], width: int = 640) ->
     return "".join(parts)
 
 
-def _axes(left: float, top: float, w: float, h: float, top_value: float, xs: list[str], px) -> str:  # type: ignore[no-untyped-def]
+def _axes(
+    left: float,
+    top: float,
+    w: float,
+    h: float,
+    top_value: float,
+    xs: list[str],
+    px: Callable[[str], float],
+) -> str:
     parts = []
     for fraction in (0, 0.25, 0.5, 0.75, 1):
         y = top + h * (1 - fraction)
