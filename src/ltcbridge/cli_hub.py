@@ -70,6 +70,9 @@ def run_report(args: argparse.Namespace) -> int:
     out.print(f"  HTML (offline, single file): {files.html}")
     out.print(f"  Workbook: {files.xlsx}")
     out.print(f"  Tidy CSV: {', '.join(p.name for p in files.csv)} in {files.csv[0].parent}")
+    if area is not None:
+        shown = escape(str(args.area_figures))
+        out.print(f"  Area totals from secure aggregation: {len(area.values):,} from {shown}")
     out.print(
         f"  FHIR definitions (Measures, CodeSystems): {len(files.definitions)} files in "
         f"{files.definitions[0].parent}"

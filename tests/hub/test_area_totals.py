@@ -27,7 +27,7 @@ from ltcbridge.disclosure.secondary import primary_only
 from ltcbridge.errors import LtcbridgeError
 from ltcbridge.hub.collate import Collator, TotalRow
 from ltcbridge.hub.config import UNMET_NEED, HubConfig
-from ltcbridge.hub.report.area_totals import AREA_SOURCE, RANGE_SOURCE, AreaTotals
+from ltcbridge.hub.report.area_totals import AREA_SOURCE, RANGE_SOURCE, AreaTotals, area_totals
 from ltcbridge.hub.report.build import ReportFiles, write_report
 from ltcbridge.hub.report.data import gather, label
 from ltcbridge.hub.report.html import render_html
@@ -209,7 +209,9 @@ def test_a_missing_share_store_is_a_clear_error(stores: Stores, tmp_path: Path) 
         read_area_totals(garbage)
 
 
-def test_the_command_takes_the_share_store(stores: Stores, tmp_path: Path) -> None:
+def test_the_command_takes_the_share_store(
+    stores: Stores, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "cli"
     config = tmp_path / "hub.toml"
     practices = "\n".join(f'{p} = "{n}"' for p, n in stores.data.pcn_of.items())
@@ -218,3 +220,17 @@ def test_the_command_takes_the_share_store(stores: Stores, tmp_path: Path) -> No
     argv = ["--store", str(stores.hub_path), "--config", str(config), "--out", str(out)]
     assert hub("report", *argv, "--area-figures", str(stores.leader)) == 0
     assert AREA_SOURCE in (out / "report.html").read_text(encoding="utf-8")
+    printed = capsys.readouterr().out
+    assert f"Area totals from secure aggregation: {len(stores.figures):,} from" in printed
+
+
+def test_the_latest_version_of_a_figure_wins_whatever_the_order() -> None:
+    """A late practice gives an area a second version: the report shows that one."""
+    cell = (UNMET_NEED, "2026-10", "pcn", "U00001", NEED_ANY, None, None)
+    first, second = (AreaFigure(*cell, value, None, 5, version)
+                     for value, version in ((40, 1), (45, 2)))  # fmt: skip
+    row = TotalRow(*cell, total=None)  # type: ignore[arg-type]
+    for figures in ([first, second], [second, first]):
+        assert area_totals(figures).text(row) == "45"
+    masked = AreaFigure(*cell, None, "secondary", 6, 3)
+    assert area_totals([first, masked, second]).columns(row) == ("masked", AREA_SOURCE)

@@ -29,15 +29,32 @@ Key = tuple[str, str, str, str, str, str | None, str | None]
 class AreaFigure(Protocol):
     """What is read of ``ltcbridge.secagg.store.AreaFigure`` (its ``reason`` never is)."""
 
-    measure: str
-    month: str
-    level: str
-    area: str
-    group: str
-    stratifier: str | None
-    stratum: str | None
-    value: int | None
-    version: int
+    @property
+    def measure(self) -> str: ...
+
+    @property
+    def month(self) -> str: ...
+
+    @property
+    def level(self) -> str: ...
+
+    @property
+    def area(self) -> str: ...
+
+    @property
+    def group(self) -> str: ...
+
+    @property
+    def stratifier(self) -> str | None: ...
+
+    @property
+    def stratum(self) -> str | None: ...
+
+    @property
+    def value(self) -> int | None: ...
+
+    @property
+    def version(self) -> int: ...
 
 
 @dataclass(frozen=True)
