@@ -10,11 +10,18 @@ Exit status as for every ltcbridge command: 0 done; 1 error (the message says wh
 from __future__ import annotations
 
 import argparse
+import sqlite3
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
 
 from ltcbridge.cli_support import add_command as _command
+from ltcbridge.errors import LtcbridgeError
+
+if TYPE_CHECKING:
+    from ltcbridge.hub.report.area_totals import AreaTotals
 
 EXIT_OK, EXIT_REFUSED, EXIT_INCOMPLETE = 0, 3, 4  # 1 and 2 are cli.py's error and usage
 
@@ -55,13 +62,17 @@ def run_report(args: argparse.Namespace) -> int:
     from ltcbridge.hub.store import open_store
 
     config = load_hub_config(args.config)
+    area = None if args.area_figures is None else read_area_totals(args.area_figures)
     with open_store(args.store) as store:
-        files = write_report(Collator(store, config), args.out)
+        files = write_report(Collator(store, config), args.out, area)
     latest = files.data.latest or "no unmet-need figures yet"
     out.print(f"Report for {escape(config.name)} (latest month {latest}):")
     out.print(f"  HTML (offline, single file): {files.html}")
     out.print(f"  Workbook: {files.xlsx}")
     out.print(f"  Tidy CSV: {', '.join(p.name for p in files.csv)} in {files.csv[0].parent}")
+    if area is not None:
+        shown = escape(str(args.area_figures))
+        out.print(f"  Area totals from secure aggregation: {len(area.values):,} from {shown}")
     out.print(
         f"  FHIR definitions (Measures, CodeSystems): {len(files.definitions)} files in "
         f"{files.definitions[0].parent}"
@@ -110,6 +121,29 @@ def run_status(args: argparse.Namespace) -> int:
     return EXIT_INCOMPLETE if args.strict and done.missing else EXIT_OK
 
 
+def read_area_totals(path: str | Path) -> AreaTotals:
+    """The area figures of the leader aggregator's share store at ``path``, for the report (read
+    here: the hub imports nothing of secure aggregation). A clear error when the file is missing
+    (opening it would create an empty store and show nothing) or is not a share store."""
+    from ltcbridge.hub.report.area_totals import area_totals
+    from ltcbridge.secagg.store import ShareStore
+
+    path = Path(path)
+    if not path.is_file():
+        raise LtcbridgeError(
+            f"--area-figures {path}: no such file; give the leader aggregator's share store "
+            "(the SQLite file its secure aggregation writes)"
+        )
+    try:
+        with ShareStore(path) as store:
+            return area_totals(store.area_figures())
+    except sqlite3.DatabaseError as exc:
+        raise LtcbridgeError(
+            f"--area-figures {path}: not a readable share store ({exc}); give the leader "
+            "aggregator's share store"
+        ) from None
+
+
 def register(hub: argparse._SubParsersAction) -> None:
     """Add ``load``, ``report`` and ``status`` to the ``hub`` command group."""
     load = _command(
@@ -131,6 +165,12 @@ def register(hub: argparse._SubParsersAction) -> None:
     )
     _store_options(report)
     report.add_argument("--out", required=True, help="folder for report.html, hub.xlsx, csv/")
+    report.add_argument(
+        "--area-figures",
+        metavar="SHARE_STORE",
+        help="the leader aggregator's share store: show its exact PCN and ICB totals (secure "
+        "aggregation) beside the ranges summed from practice figures",
+    )
     status = _command(
         hub,
         "status",

@@ -9,6 +9,7 @@ from pathlib import Path
 from ltcbridge.errors import LtcbridgeError
 from ltcbridge.hub.collate import Collator
 from ltcbridge.hub.definitions import write_hub_definitions
+from ltcbridge.hub.report.area_totals import AreaTotals
 from ltcbridge.hub.report.csv_out import write_csv
 from ltcbridge.hub.report.data import ReportData, gather
 from ltcbridge.hub.report.html import write_html
@@ -25,8 +26,11 @@ class ReportFiles:
     definitions: list[Path]
 
 
-def write_report(collator: Collator, out: Path | str) -> ReportFiles:
-    """``out/report.html``, ``out/hub.xlsx``, ``out/csv/*.csv`` and ``out/definitions/``."""
+def write_report(
+    collator: Collator, out: Path | str, area: AreaTotals | None = None
+) -> ReportFiles:
+    """``out/report.html``, ``out/hub.xlsx``, ``out/csv/*.csv`` and ``out/definitions/``;
+    ``area``: secure aggregation's area totals, shown beside the ranges."""
     out = Path(out)
     try:
         (out / "csv").mkdir(parents=True, exist_ok=True)
@@ -34,7 +38,8 @@ def write_report(collator: Collator, out: Path | str) -> ReportFiles:
     except OSError as exc:
         raise LtcbridgeError(f"cannot create the report folder {out}: {exc}") from None
     data = gather(collator)
-    tables = tidy_tables(collator, (data.icb_outcomes, data.outcomes))
+    data.area_totals = area
+    tables = tidy_tables(collator, (data.icb_outcomes, data.outcomes), area)
     csv_files = write_csv(tables, out / "csv")
     title = f"ltcbridge hub: {collator.config.name}, produced {data.generated}"
     xlsx = write_xlsx(tables, out / "hub.xlsx", title)

@@ -19,6 +19,7 @@ from ltcbridge.hub.collate import (
 )
 from ltcbridge.hub.config import UNMET_NEED, HubConfig
 from ltcbridge.hub.outcomes import NO_PROVIDER, Outcomes, concept_info, outcomes
+from ltcbridge.hub.report.area_totals import AreaTotals
 
 OUTCOME_SECTIONS = ("star", "nhs_use")
 
@@ -75,6 +76,7 @@ class ReportData:
     releases: int = 0
     rejections: list[tuple[Any, ...]] = field(default_factory=list)
     rules: list[tuple[str, str, int]] = field(default_factory=list)  # (rules, source, releases)
+    area_totals: AreaTotals | None = None  # secure aggregation's figures (--area-figures)
 
     @property
     def other_measures(self) -> list[str]:

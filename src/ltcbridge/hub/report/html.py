@@ -16,6 +16,7 @@ from pathlib import Path
 from ltcbridge.concepts import NEED_ANY, NEED_DOMAINS
 from ltcbridge.hub.collate import TotalRow
 from ltcbridge.hub.report import outcomes_html
+from ltcbridge.hub.report.area_totals import AREA_SOURCE, RANGE_SOURCE
 from ltcbridge.hub.report.data import CostLine, MeasureView, ReportData, label, measure_name
 from ltcbridge.hub.report.html_parts import describe as _describe
 from ltcbridge.hub.report.html_parts import details as _details
@@ -189,11 +190,42 @@ def _by_pcn(data: ReportData) -> str:
         bars = [_bar(label(r.group), r) for r in rows]
         parts.append(bar_chart(f"Unmet need by domain, {name}", _describe(bars), bars))
     table_rows = [
-        [data.config.pcn_names.get(r.org, r.org), label(r.group), r.total.text()]
+        [data.config.pcn_names.get(r.org, r.org), label(r.group), *_people(data, r)]
         for r in data.pcn_domains
     ]
-    parts.append(_details("Table of these figures", ["PCN", "Need domain", "People"], table_rows))
+    header = ["PCN", "Need domain", *_people_header(data)]
+    parts.append(_area_note(data) + _details("Table of these figures", header, table_rows))
     return _section("by-pcn", "Unmet need by domain in each PCN", "".join(parts))
+
+
+def _people_header(data: ReportData) -> list[str]:
+    """The people columns' headings: one range, or with secure aggregation's figures the exact
+    area total first and the range beside it, each saying where it comes from."""
+    if data.area_totals is None:
+        return ["People"]
+    return [f"People: {AREA_SOURCE}", f"People: {RANGE_SOURCE}"]
+
+
+def _people(data: ReportData, row: TotalRow) -> list[str]:
+    """A row's people cells, matching ``_people_header`` (a masked area figure says 'masked',
+    never why)."""
+    if data.area_totals is None:
+        return [row.total.text()]
+    return [data.area_totals.text(row), row.total.text()]
+
+
+def _area_note(data: ReportData) -> str:
+    """Which number is which, where a table shows both."""
+    if data.area_totals is None:
+        return ""
+    return (
+        f"<p>The table shows two figures for each area. The {escape(AREA_SOURCE)} is the "
+        "area's count added up from every practice's exact counts without anyone seeing a "
+        "practice's own, then protected as a whole ('masked' when too small to show, 'none' "
+        f"where no such total was made). The {escape(RANGE_SOURCE)} adds the practices' own "
+        "masked and rounded figures, so it is a range that contains the true count. The "
+        "charts show the ranges.</p>"
+    )
 
 
 def _any_need(rows: list[TotalRow]) -> float:
@@ -214,7 +246,7 @@ def _trends(data: ReportData) -> str:
         f"{data.periods[0]} to {data.periods[-1]}."
     )
     chart = line_chart("Unmet need by month", desc, lines) + legend(lines)
-    rows = [[r.period, label(r.group), r.total.text()] for r in data.trends]
+    rows = [[r.period, label(r.group), *_people(data, r)] for r in data.trends]
     body = (
         f"<p>{escape(desc)} Shaded bands show the range where masked parts make a total "
         "uncertain.</p>"
@@ -222,7 +254,10 @@ def _trends(data: ReportData) -> str:
     return _section(
         "trends",
         "Trends by month",
-        body + chart + _details("Table of these figures", ["Month", "Need domain", "People"], rows),
+        body
+        + chart
+        + _area_note(data)
+        + _details("Table of these figures", ["Month", "Need domain", *_people_header(data)], rows),
     )
 
 
@@ -246,8 +281,8 @@ def _inequalities(data: ReportData) -> str:
         parts.append(
             _details(
                 f"Table: {label(stratifier)}",
-                [label(stratifier), "People"],
-                [[b.label, b.text] for b in bars],
+                [label(stratifier), *_people_header(data)],
+                [[label(r.stratum), *_people(data, r)] for r in rows],
             )
         )
     return _section("inequalities", "Inequalities", "".join(parts))

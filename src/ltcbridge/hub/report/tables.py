@@ -23,6 +23,7 @@ from ltcbridge.hub.outcomes import (
     Share,
     outcomes,
 )
+from ltcbridge.hub.report.area_totals import AREA_HEADER, RANGE_SOURCE, AreaTotals
 from ltcbridge.hub.report.data import provider_name
 from ltcbridge.hub.report.outcomes_html import amount, mean, money
 
@@ -45,11 +46,21 @@ TOTAL_HEADER = ("measure", "period", "level", "org", "group", "stratifier", "str
 
 
 def tidy_tables(
-    collator: Collator, found: tuple[Outcomes, Outcomes] | None = None
+    collator: Collator,
+    found: tuple[Outcomes, Outcomes] | None = None,
+    area: AreaTotals | None = None,
 ) -> list[TidyTable]:
     """Every table the CSV folder and the workbook hold, in order; ``found``: the outcomes
-    (ICB-wide, by provider) when already worked out, else they are worked out here."""
+    (ICB-wide, by provider) when already worked out, else they are worked out here; ``area``:
+    secure aggregation's exact area totals, added to the totals table as two columns."""
     store = collator.store
+    totals_about = ("PCN and ICB sums; low/high bound the true value when parts are masked "
+                    "(high empty: no upper bound)")  # fmt: skip
+    if area is not None:
+        totals_about += (
+            f". known..shown_as: {RANGE_SOURCE}; area_total: the exact area total "
+            "from secure aggregation where one exists ('masked' when protected)"
+        )
 
     def outcome_rows() -> Iterator[tuple[Any, ...]]:
         icb, by_provider = found or (outcomes(collator, by_provider=False), outcomes(collator))
@@ -57,9 +68,9 @@ def tidy_tables(
         yield from _outcome_rows(collator.config, by_provider)
 
     return [
-        TidyTable("totals", "PCN and ICB sums; low/high bound the true value when parts are "
-                  "masked (high empty: no upper bound)", TOTAL_HEADER,
-                  lambda: _totals(collator)),
+        TidyTable("totals", totals_about,
+                  TOTAL_HEADER if area is None else (*TOTAL_HEADER, *AREA_HEADER),
+                  lambda: _totals(collator, area)),
         TidyTable("outcomes_by_provider", "Referrals, Star distance travelled and NHS use per "
                   "provider and month (period 'all': every month added; provider 'all': the "
                   "whole ICB). low/high bound the true value (high empty: no upper bound); "
@@ -97,9 +108,10 @@ def total_row(row: TotalRow) -> tuple[Any, ...]:
     )
 
 
-def _totals(collator: Collator) -> Iterator[tuple[Any, ...]]:
+def _totals(collator: Collator, area: AreaTotals | None) -> Iterator[tuple[Any, ...]]:
     for level in ("icb", "pcn"):
-        yield from (total_row(row) for row in collator.totals(level))
+        for row in collator.totals(level):
+            yield total_row(row) if area is None else (*total_row(row), *area.columns(row))
 
 
 def _completeness(collator: Collator) -> Iterator[tuple[Any, ...]]:
