@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from ltcbridge.hub.collate import TotalRow
 
-AREA_SOURCE = "exact area total (secure aggregation)"
+AREA_SOURCE = "area total by secure aggregation (rounded)"
 RANGE_SOURCE = "sum of practice figures (range)"
 MASKED = "masked"
 NONE = "none"  # no secure-aggregation figure for this area and cell

@@ -58,8 +58,8 @@ def tidy_tables(
                     "(high empty: no upper bound)")  # fmt: skip
     if area is not None:
         totals_about += (
-            f". known..shown_as: {RANGE_SOURCE}; area_total: the exact area total "
-            "from secure aggregation where one exists ('masked' when protected)"
+            f". known..shown_as: {RANGE_SOURCE}; area_total: the area total "
+            "from secure aggregation, rounded, where one exists ('masked' when protected)"
         )
 
     def outcome_rows() -> Iterator[tuple[Any, ...]]:
