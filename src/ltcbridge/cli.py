@@ -30,7 +30,7 @@ from ltcbridge import (
     cli_secagg,
 )
 from ltcbridge.cli_support import add_command as _command
-from ltcbridge.cli_support import add_data_dir_option
+from ltcbridge.cli_support import add_data_dir_option, add_group
 from ltcbridge.errors import LtcbridgeError, MappingError
 
 if TYPE_CHECKING:
@@ -68,12 +68,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             "and its permissions (and free space), then run again"
         )
         return EXIT_ERROR
-
-
-def _group_help(parser: argparse.ArgumentParser) -> int:
-    """A command group named alone (``ltcbridge feed``) shows its own commands."""
-    parser.print_help()
-    return EXIT_USAGE
 
 
 # -- commands ------------------------------------------------------------------------------------
@@ -214,9 +208,7 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_feed(commands: argparse._SubParsersAction) -> None:
-    feed = commands.add_parser("feed", help="build the commissioner feed")
-    feed.set_defaults(run=lambda _: _group_help(feed))
-    sub = feed.add_subparsers(title="feed commands", metavar="COMMAND")
+    sub = add_group(commands, "feed", "build the commissioner feed")
     build = _command(
         sub,
         "build",
@@ -238,15 +230,13 @@ def _add_feed(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_hub(commands: argparse._SubParsersAction) -> None:
-    hub = commands.add_parser("hub", help="the commissioner's hub: receive, store, report")
-    sub = hub.add_subparsers(title="hub commands", metavar="COMMAND")
+    sub = add_group(commands, "hub", "the commissioner's hub: receive, store, report")
     cli_release.register_hub(sub)
     cli_hub.register(sub)
 
 
 def _add_mappings(commands: argparse._SubParsersAction) -> None:
-    mappings = commands.add_parser("mappings", help="check mappings and what they cover")
-    sub = mappings.add_subparsers(title="mappings commands", metavar="COMMAND")
+    sub = add_group(commands, "mappings", "check mappings and what they cover")
     check = _command(
         sub,
         "check",

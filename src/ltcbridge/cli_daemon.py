@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ltcbridge.cli_support import add_command as _command
+from ltcbridge.cli_support import add_group
 
 if TYPE_CHECKING:
     from ltcbridge.daemon.config import Config
@@ -290,8 +291,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         run_replay,
     )
     _config_option(replay)
-    audit = subparsers.add_parser("audit", help="the audit log")
-    audit_commands = audit.add_subparsers(title="audit commands", metavar="COMMAND")
+    audit_commands = add_group(subparsers, "audit", "the audit log")
     export = _command(
         audit_commands,
         "export",

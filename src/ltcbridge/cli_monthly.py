@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ltcbridge.cli_support import add_command as _command
+from ltcbridge.cli_support import add_group
 
 if TYPE_CHECKING:
     from ltcbridge.daemon.config import Config
@@ -118,8 +119,7 @@ def _daemon(args: argparse.Namespace) -> Iterator[tuple[Config, StateStore]]:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``release`` command group."""
-    group = subparsers.add_parser("release", help="the practice daemon's monthly releases")
-    commands = group.add_subparsers(title="release commands", metavar="COMMAND")
+    commands = add_group(subparsers, "release", "the practice daemon's monthly releases")
     listing = _command(
         commands,
         "list",

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ltcbridge.cli_support import add_command as _command
+from ltcbridge.cli_support import add_group
 from ltcbridge.errors import LtcbridgeError
 
 if TYPE_CHECKING:
@@ -32,8 +33,7 @@ out = Console(highlight=False, soft_wrap=True)
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``provider`` command group to the ``ltcbridge`` parser."""
-    provider = subparsers.add_parser("provider", help="take referrals and report outcomes")
-    sub = provider.add_subparsers(title="provider commands", metavar="COMMAND")
+    sub = add_group(subparsers, "provider", "take referrals and report outcomes")
     _add_template(sub)
     _add_import(sub)
     _add_register(sub)

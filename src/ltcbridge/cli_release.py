@@ -314,8 +314,9 @@ def run_feed_cohort(args: argparse.Namespace) -> int:
     """Write the pseudonymised cohort extract, when the agreement allows it."""
     from ltcbridge.agreement import load_agreement
     from ltcbridge.cohort_extract import (
-        build_cohort_extract,
+        cohort_rows,
         load_or_create_secret,
+        protect_cohort,
         write_extract,
     )
     from ltcbridge.mapping import load_mappings
@@ -336,10 +337,11 @@ def run_feed_cohort(args: argparse.Namespace) -> int:
             f"Created a new pseudonym key at {key} (readable by you only). Keep it and back "
             "it up: it never leaves the practice, and a new key changes every pseudonym."
         )
-    extract = build_cohort_extract(
+    rows = cohort_rows(
         args.source, load_mappings(args.mappings), agreement, args.period, secret,
         workers=args.workers,
     )  # fmt: skip
+    extract = protect_cohort(rows, agreement)
     name = f"cohort-{agreement.recipient}-{args.period}.csv"
     path = write_extract(extract, data / COHORT_DIR / name)
     generalised = "; ".join(extract.generalised) or "nothing generalised"
@@ -513,18 +515,24 @@ def register_hub(hub: argparse._SubParsersAction) -> None:
         "sequence, and store them; every rejection is recorded with its reason (exit status 3).",
         run_hub_receive,
     )
-    receive.add_argument("--from", dest="source", required=True, choices=("mesh", "folder"))
-    receive.add_argument("--dir", help="folder: where sealed releases (.jwe) arrive")
-    _add_mesh_options(receive)
-    receive.add_argument(
-        "--keys", required=True, help="practices' public keys: ODS.pem dir or JWKS"
-    )
-    receive.add_argument("--key", required=True, help="this hub's private key (PEM)")
+    add_receive_options(receive, senders="practices'", me="this hub's")
     receive.add_argument("--hub", required=True, help="this commissioner's ODS code")
     receive.add_argument("--store", required=True, help="hub store (SQLite path or database URL)")
     receive.add_argument(
         "--agreement-id", action="append", default=[], help="accept only these agreements (repeat)"
     )
+
+
+def add_receive_options(command: argparse.ArgumentParser, *, senders: str, me: str) -> None:
+    """Where sealed files arrive (MESH or a folder) and the keys to open and verify them: the
+    same for the hub and for a secure-aggregation aggregator."""
+    command.add_argument("--from", dest="source", required=True, choices=("mesh", "folder"))
+    command.add_argument("--dir", help="folder: where sealed files (.jwe) arrive")
+    _add_mesh_options(command)
+    command.add_argument(
+        "--keys", required=True, help=f"{senders} public keys: ODS.pem dir or JWKS"
+    )
+    command.add_argument("--key", required=True, help=f"{me} private key (PEM)")
 
 
 def _add_build_options(command: argparse.ArgumentParser) -> None:

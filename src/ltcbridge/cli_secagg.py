@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ltcbridge.cli_support import add_command as _command
-from ltcbridge.cli_support import add_data_dir_option, practice_data
+from ltcbridge.cli_support import add_data_dir_option, add_group, practice_data
 from ltcbridge.errors import AgreementError, LtcbridgeError
 
 if TYPE_CHECKING:
@@ -309,12 +309,9 @@ def _refusals(notes: list[str]) -> int:
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the ``secagg`` command group."""
-    from ltcbridge.cli_release import _add_mesh_options
+    from ltcbridge.cli_release import add_receive_options
 
-    group = commands.add_parser(
-        "secagg", help="secure aggregation of area totals between two aggregators"
-    )
-    sub = group.add_subparsers(title="secagg commands", metavar="COMMAND")
+    sub = add_group(commands, "secagg", "secure aggregation of area totals between two aggregators")
     contribute = _command(
         sub,
         "contribute",
@@ -345,11 +342,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "helper's sums at the leader) and keep them in this share store.",
         run_receive,
     )
-    receive.add_argument("--from", dest="source", required=True, choices=("mesh", "folder"))
-    receive.add_argument("--dir", help="folder: where sealed files (.jwe) arrive")
-    _add_mesh_options(receive)
-    receive.add_argument("--keys", required=True, help="senders' public keys: ODS.pem dir or JWKS")
-    receive.add_argument("--key", required=True, help="this aggregator's private key (PEM)")
+    add_receive_options(receive, senders="senders'", me="this aggregator's")
     receive.add_argument("--me", required=True, help="this aggregator's ODS code")
     _store(receive)
     propose = _command(

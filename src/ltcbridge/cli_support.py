@@ -16,6 +16,21 @@ def add_command(
     return command
 
 
+def add_group(
+    commands: argparse._SubParsersAction, name: str, text: str
+) -> argparse._SubParsersAction:
+    """A command group (``ltcbridge feed``, ``ltcbridge hub`` ...): named alone, it shows its own
+    commands (exit status 2, wrong usage) rather than the top-level help."""
+    group = commands.add_parser(name, help=text, description=text)
+
+    def show_help(_: argparse.Namespace) -> int:
+        group.print_help()
+        return 2
+
+    group.set_defaults(run=show_help)
+    return group.add_subparsers(title=f"{name} commands", metavar="COMMAND")
+
+
 def add_data_dir_option(command: argparse.ArgumentParser) -> None:
     """``--data-dir``: where what stays in the practice is kept (history, receipts, quarantine)."""
     from ltcbridge.private_data import DATA_DIR_ENV

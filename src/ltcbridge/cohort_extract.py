@@ -89,20 +89,11 @@ def load_or_create_secret(path: Path | str) -> tuple[bytes, bool]:
     return secret, False
 
 
-def build_cohort_extract(
-    source: Path | str,
-    mappings: Mappings,
-    agreement: Agreement,
-    period: str,
-    secret: bytes,
-    *,
-    workers: int | None = None,
-    progress: ProgressCallback | None = None,
+def protect_cohort(
+    rows: list[dict[str, str | int | float]], agreement: Agreement
 ) -> ProtectedExtract:
-    """The extract for a month, under an agreement that allows it, with no rare combination."""
-    rows = cohort_rows(
-        source, mappings, agreement, period, secret, workers=workers, progress=progress
-    )
+    """What may leave of `cohort_rows`: no combination rarer than the agreement's threshold;
+    breakdowns the agreement does not allow withheld."""
     withheld = [n.replace("-", "_") for n in STRATIFIERS if n not in agreement.breakdowns]
     return protect_extract(rows, max(agreement.threshold, 1), withheld)
 
@@ -118,7 +109,7 @@ def cohort_rows(
     progress: ProgressCallback | None = None,
 ) -> list[dict[str, str | int | float]]:
     """Every cohort member's row, pseudonymised but not yet protected: person-level, it stays
-    here (`build_cohort_extract` is what may leave)."""
+    here (`protect_cohort` makes what may leave)."""
     if not agreement.cohort_extract:
         raise AgreementError(
             f"agreement {agreement.id} does not allow a pseudonymised cohort extract: it needs "

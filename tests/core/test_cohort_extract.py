@@ -14,7 +14,6 @@ from ltcbridge.cli import main
 from ltcbridge.cohort_extract import (
     COLUMNS,
     PseudonymKeyError,
-    build_cohort_extract,
     cohort_rows,
     load_or_create_secret,
 )
@@ -57,7 +56,7 @@ def test_the_extract_is_refused_unless_the_agreement_allows_it(
 ) -> None:
     agreement = replace(load_agreement(agreement_file), cohort_extract=False)
     with pytest.raises(AgreementError, match=r"\[cohort_extract\] allowed = true"):
-        build_cohort_extract(source, load_mappings([]), agreement, MONTH, SECRET)
+        cohort_rows(source, load_mappings([]), agreement, MONTH, SECRET)
 
 
 def test_one_row_per_cohort_member_with_nhs_use_and_cost(
