@@ -137,7 +137,7 @@ def test_daemon_stops_cleanly_on_sigterm(loop: Loop) -> None:
 
 def test_init_offers_exactly_the_key_types_the_daemon_can_make() -> None:
     """The command line names the key types without importing the key code (start-up speed)."""
-    from ltcbridge import cli_daemon
+    from ltcbridge.cli import daemon as cli_daemon
     from ltcbridge.daemon import keys
 
     assert cli_daemon.KEY_TYPES == keys.KEY_TYPES
@@ -147,7 +147,7 @@ def test_the_command_starts_without_importing_what_its_commands_use() -> None:
     """Building the parser (``--help``, and before any command runs) imports none of the heavy
     parts: FHIR models, numpy, the HTTP client, the hub's workbook writer, the LP solver."""
     code = (
-        "import sys; import ltcbridge.cli as c; c._parser(); "
+        "import sys; import ltcbridge.cli.app as c; c._parser(); "
         "print(' '.join(m for m in ('fhir.resources', 'numpy', 'httpx', 'openpyxl', 'highspy', "
         "'cryptography', 'ltcbridge.pipeline', 'ltcbridge.daemon.cycle') if m in sys.modules))"
     )

@@ -20,7 +20,7 @@ from hub_data import meta, with_rules
 from openpyxl import load_workbook
 from test_cli_hub import hub
 
-from ltcbridge.cli_hub import read_area_totals
+from ltcbridge.cli.hub import read_area_totals
 from ltcbridge.concepts import NEED_ANY
 from ltcbridge.disclosure.cells import MASKED, Release
 from ltcbridge.disclosure.secondary import primary_only

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ltcbridge.cli_hub import EXIT_INCOMPLETE, EXIT_OK, EXIT_REFUSED, register
+from ltcbridge.cli.hub import EXIT_INCOMPLETE, EXIT_OK, EXIT_REFUSED, register
 from ltcbridge.errors import LtcbridgeError
 from ltcbridge.hub.store import open_store
 

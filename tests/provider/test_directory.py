@@ -7,7 +7,7 @@ import argparse
 import pytest
 from provider_data import count
 
-from ltcbridge.cli_provider import register
+from ltcbridge.cli.provider import register
 from ltcbridge.fhirclient import FhirClient
 from ltcbridge.provider.directory import Directory, DirectoryError, make_listing
 

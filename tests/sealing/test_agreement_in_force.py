@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ltcbridge import cli_release
+from ltcbridge.cli import feed as cli_release
 from ltcbridge.cli import main
 
 from .helpers import DEMO_AGREEMENT, PERIOD, PRACTICE, SYNTHETIC, keys, write_pem

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from ltcbridge import cli_release
+from ltcbridge.cli import feed as cli_release
 from ltcbridge.feed.manifest import build_manifest
 from ltcbridge.pipeline import manifest_of
 

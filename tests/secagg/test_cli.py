@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from ltcbridge import cli_release, cli_secagg
 from ltcbridge.agreement import load_agreement
+from ltcbridge.cli import hub as cli_hub
+from ltcbridge.cli import secagg as cli_secagg
 from ltcbridge.disclosure.cells import round_count
 from ltcbridge.errors import AgreementError
 from ltcbridge.mapping import load_mappings
@@ -36,7 +37,7 @@ def run(*argv: str) -> int:
 def output(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
     buffer = io.StringIO()
     monkeypatch.setattr(cli_secagg, "out", Console(file=buffer, width=300))
-    monkeypatch.setattr(cli_release, "out", Console(file=buffer, width=300))
+    monkeypatch.setattr(cli_hub, "out", Console(file=buffer, width=300))
     return buffer
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from ltcbridge import cli_release
+from ltcbridge.cli import feed as cli_release
+from ltcbridge.cli import hub as cli_hub
 from ltcbridge.disclosure.cells import DisclosureRules, Release
 from ltcbridge.disclosure.history import HistoryStore
 from ltcbridge.disclosure.secondary import primary_only
@@ -25,8 +26,8 @@ from .conftest import HUB_MAILBOX, PASSWORD, PRACTICE_MAILBOX, SHARED_KEY
 def run(*argv: str) -> int:
     parser = argparse.ArgumentParser(prog="ltcbridge")
     groups = parser.add_subparsers()
-    cli_release.register_feed(groups.add_parser("feed").add_subparsers())
-    cli_release.register_hub(groups.add_parser("hub").add_subparsers())
+    cli_release.register(groups.add_parser("feed").add_subparsers())
+    cli_hub.register(groups.add_parser("hub").add_subparsers())
     args = parser.parse_args(argv)
     return int(args.run(args))
 
@@ -36,6 +37,7 @@ def output(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
     buffer = io.StringIO()
     monkeypatch.setattr(cli_release, "out", Console(file=buffer, width=300))
     monkeypatch.setattr(cli_release, "err", Console(file=buffer, width=300))
+    monkeypatch.setattr(cli_hub, "out", Console(file=buffer, width=300))
     monkeypatch.setenv("MESH_PASSWORD", PASSWORD)
     monkeypatch.setenv("MESH_SHARED_KEY", SHARED_KEY)
     return buffer

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from rich.markup import escape
 
-from ltcbridge.cli_daemon import EXIT_ERROR, err, register
+from ltcbridge.cli.daemon import EXIT_ERROR, err, register
 from ltcbridge.errors import LtcbridgeError
 
 

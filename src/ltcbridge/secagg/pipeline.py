@@ -1,7 +1,7 @@
 """One month's aggregation, both aggregators' steps in order (in one process, or one per side).
 
 Deployed, the leader and the helper run their halves on their own machines and the helper's
-partial sums travel sealed (``cli_secagg``); in tests and benchmarks both halves run here with two
+partial sums travel sealed (``cli.secagg``); in tests and benchmarks both halves run here with two
 stores. Either way the steps are the same: propose, accept, sum on each side, combine at the
 leader, protect.
 """

@@ -1,7 +1,7 @@
 """Exact area totals from secure aggregation, shown beside the ranges collated from practices.
 
 The leader aggregator's share store holds protected PCN and ICB figures
-(docs/secure-aggregation.md). ``hub report --area-figures`` reads them (``cli_hub``: the hub
+(docs/secure-aggregation.md). ``hub report --area-figures`` reads them (``cli.hub``: the hub
 itself imports nothing of secure aggregation, whose store reaches practice-side counting code)
 and hands them here once; the HTML, CSV and workbook writers ask this module for a row's figure,
 so every output says the same thing. Only the value is kept: why a figure is masked stays in the

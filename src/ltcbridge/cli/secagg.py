@@ -3,7 +3,7 @@
 The practice runs ``contribute``; each aggregator runs ``receive`` into its own share store;
 the leader (the ICB hub) runs ``propose``, the helper (the second organisation) ``aggregate``,
 and the leader ``combine`` and ``figures``. Sealed files travel with ``ltcbridge feed send``
-(MESH, HTTPS or a folder), so every file has a receipt. ``cli.py`` wires the group in with
+(MESH, HTTPS or a folder), so every file has a receipt. ``cli.app`` wires the group in with
 ``register(commands)``; each command imports what it uses when it runs.
 
 Exit status: 0 done; 1 error (the message says what to do); 3 something was refused or
@@ -20,8 +20,8 @@ import orjson
 from rich.console import Console
 from rich.markup import escape
 
-from ltcbridge.cli_support import add_command as _command
-from ltcbridge.cli_support import add_data_dir_option, add_group, practice_data
+from ltcbridge.cli.support import add_command as _command
+from ltcbridge.cli.support import add_data_dir_option, add_group, practice_data
 from ltcbridge.errors import AgreementError, LtcbridgeError
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def _receipts(args: argparse.Namespace) -> Path:
 
 def run_contribute(args: argparse.Namespace) -> int:
     """Count the month, split every count into two shares, seal one to each aggregator."""
-    from ltcbridge.cli_release import _sender
+    from ltcbridge.cli.feed import _sender
     from ltcbridge.feed.receipts import ReceiptStore
     from ltcbridge.feed.seal import load_key
     from ltcbridge.mapping import load_mappings
@@ -103,7 +103,8 @@ def run_contribute(args: argparse.Namespace) -> int:
 
 def run_receive(args: argparse.Namespace) -> int:
     """Open, authenticate and check sealed share files, and keep them in this share store."""
-    from ltcbridge.cli_release import _print_received, mesh_settings
+    from ltcbridge.cli.feed import mesh_settings
+    from ltcbridge.cli.hub import print_received
     from ltcbridge.feed.seal import load_key
     from ltcbridge.hub.keys import load_key_registry
     from ltcbridge.hub.receive import Receiver, receive_folder, receive_mesh
@@ -123,7 +124,7 @@ def run_receive(args: argparse.Namespace) -> int:
         else:
             with mesh_settings(args).client() as client:
                 result = receive_mesh(receiver, client, args.workflow_id)
-    _print_received(result)
+    print_received(result)
     return EXIT_REFUSED if result.rejected else EXIT_OK
 
 
@@ -309,7 +310,7 @@ def _refusals(notes: list[str]) -> int:
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the ``secagg`` command group."""
-    from ltcbridge.cli_release import add_receive_options
+    from ltcbridge.cli.hub import add_receive_options
 
     sub = add_group(commands, "secagg", "secure aggregation of area totals between two aggregators")
     contribute = _command(

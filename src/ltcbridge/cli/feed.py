@@ -1,6 +1,7 @@
-"""``ltcbridge feed seal|preview|send|cohort|measures`` and ``hub receive``: releases on the move.
+"""``ltcbridge feed build|preview|seal|send|cohort|measures``: the month's release, built, sealed
+and on the move.
 
-Wired into ``cli.py`` by ``register_feed`` and ``register_hub``. Each command imports what it
+Wired into ``cli.app`` by ``register``. Each command imports what it
 uses when it runs, so that the ``ltcbridge`` command starts fast. Secrets (MESH password and
 shared key, an HTTPS bearer token) come from the environment, never from the command line, where
 other users of the machine could read them.
@@ -17,8 +18,15 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape
 
-from ltcbridge.cli_support import add_command as _command
-from ltcbridge.cli_support import add_data_dir_option, practice_data, refuse_inside
+from ltcbridge.cli.support import add_command as _command
+from ltcbridge.cli.support import (
+    add_data_dir_option,
+    add_mappings_option,
+    add_workers_option,
+    practice_data,
+    progress_bar,
+    refuse_inside,
+)
 from ltcbridge.errors import LtcbridgeError
 
 if TYPE_CHECKING:
@@ -34,6 +42,24 @@ out = Console(highlight=False, soft_wrap=True)
 
 class SendSetupError(LtcbridgeError):
     """A transport is missing a setting; the message names the option or variable to set."""
+
+
+# -- feed build ----------------------------------------------------------------------------------
+def run_feed_build(args: argparse.Namespace) -> int:
+    """Build the month's feed for inspection, protected against the practice's release history."""
+    from ltcbridge.build_summary import summarise
+    from ltcbridge.feed.files import write_feed
+
+    refuse_inside(practice_data(args), args.out, "the practice data directory")
+    with progress_bar("Reading") as progress:
+        build = build_protected(args, progress)
+    files = write_feed(build.protected, build.reports, args.out)
+    quarantined = keep_quarantine(args, build)
+    for line in summarise(build):
+        out.print(escape(line))
+    note = f"; quarantined input (patient data, stays here): {quarantined}" if quarantined else ""
+    out.print(f"Wrote {len(files)} file(s) to {args.out}{note}.")
+    return EXIT_ATTENTION if build.quarantine else EXIT_OK
 
 
 # -- feed preview --------------------------------------------------------------------------------
@@ -236,16 +262,16 @@ def make_transport(args: argparse.Namespace) -> Transport:
     from ltcbridge.feed.transport.folder import FolderTransport
 
     if args.via == "folder":
-        return FolderTransport(_required(args.to, "--to DIR"))
+        return FolderTransport(required(args.to, "--to DIR"))
     if args.via == "https":
         from ltcbridge.feed.transport.https import HttpsTransport
 
         token = os.environ.get(args.token_env) if args.token_env else None
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return HttpsTransport(_required(args.url, "--url URL"), headers=headers)
+        return HttpsTransport(required(args.url, "--url URL"), headers=headers)
     from ltcbridge.feed.transport.mesh import MeshTransport
 
-    return MeshTransport(mesh_settings(args), _required(args.mesh_to, "--mesh-to MAILBOX"))
+    return MeshTransport(mesh_settings(args), required(args.mesh_to, "--mesh-to MAILBOX"))
 
 
 def mesh_settings(args: argparse.Namespace) -> Any:
@@ -253,8 +279,8 @@ def mesh_settings(args: argparse.Namespace) -> Any:
 
     cert = (args.mesh_cert, args.mesh_cert_key) if args.mesh_cert else None
     return MeshSettings(
-        url=_required(args.mesh_url, "--mesh-url URL"),
-        mailbox=_required(args.mailbox, "--mailbox ID"),
+        url=required(args.mesh_url, "--mesh-url URL"),
+        mailbox=required(args.mailbox, "--mailbox ID"),
         password=_env("MESH_PASSWORD"),
         shared_key=_env("MESH_SHARED_KEY"),
         workflow_id=args.workflow_id,
@@ -262,51 +288,6 @@ def mesh_settings(args: argparse.Namespace) -> Any:
         verify=args.mesh_ca,
         cert=cert,
     )
-
-
-# -- hub receive ---------------------------------------------------------------------------------
-def run_hub_receive(args: argparse.Namespace) -> int:
-    """Collect releases, verify, decrypt, check and store them; report every rejection."""
-    from ltcbridge.feed.seal import load_key
-    from ltcbridge.hub.keys import load_key_registry
-    from ltcbridge.hub.receive import Receiver, receive_folder, receive_mesh
-    from ltcbridge.hub.store import open_store
-
-    private_key = load_key(args.key, private=True)
-    registry = load_key_registry(args.keys)
-    with open_store(args.store) as store:
-        receiver = Receiver(
-            store=store,
-            recipient=args.hub.upper(),
-            private_key=private_key,
-            sender_keys=registry,
-            agreements=frozenset(args.agreement_id) if args.agreement_id else None,
-        )
-        if args.source == "folder":
-            result = receive_folder(receiver, _required(args.dir, "--dir DIR"))
-        else:
-            with mesh_settings(args).client() as client:
-                result = receive_mesh(receiver, client, args.workflow_id)
-    return _print_received(result)
-
-
-def _print_received(result: Any) -> int:
-    out.print(f"Stored {len(result.stored)} release(s); rejected {len(result.rejected)}.")
-    for meta in result.stored:
-        out.print(f"  stored: {meta.sender} {meta.agreement_id} {meta.period} #{meta.sequence}")
-    for gap in result.gaps:
-        first, last = gap.missing
-        missing = f"{first}" if first == last else f"{first}..{last}"
-        out.print(
-            f"  gap: {gap.sender} under {gap.agreement_id} has not sent release(s) {missing}; "
-            "ask the practice to send them"
-        )
-    for rejection in result.rejected:
-        out.print(
-            f"  rejected ({rejection.reason}) from {rejection.sender or 'unknown sender'}: "
-            f"{escape(rejection.detail)} [{escape(rejection.origin)}]"
-        )
-    return EXIT_ATTENTION if result.rejected else EXIT_OK
 
 
 # -- feed cohort ---------------------------------------------------------------------------------
@@ -407,7 +388,7 @@ def keep_quarantine(args: argparse.Namespace, build: FeedBuild) -> Path | None:
     return write_quarantine(build.quarantine, folder, build.period)
 
 
-def _required(value: Any, option: str) -> Any:
+def required(value: Any, option: str) -> Any:
     if value in (None, ""):
         raise SendSetupError(f"this transport needs {option}")
     return value
@@ -429,8 +410,30 @@ def _close(thing: Any) -> None:
 
 
 # -- registration --------------------------------------------------------------------------------
-def register_feed(feed: argparse._SubParsersAction) -> None:
-    """Add ``seal``, ``preview`` and ``send`` to the ``feed`` command group."""
+def _add_build(sub: argparse._SubParsersAction) -> None:
+    build = _command(
+        sub,
+        "build",
+        "From a FHIR R4 bulk export, write one month's feed: every measure the agreement names "
+        "(unmet need, referrals, support levels, Star distance travelled, NHS use before and "
+        "after), as MeasureReport JSON and one CSV, unsealed, for inspection. Exit status 3 means "
+        "the feed was written but some input was quarantined for a person to look at.",
+        run_feed_build,
+    )
+    build.add_argument("--source", required=True, help="bulk export: a directory of .ndjson "
+                       "files (or .ndjson.gz), or one file")  # fmt: skip
+    add_mappings_option(build)
+    build.add_argument("--agreement", required=True, help="data-sharing agreement TOML file")
+    build.add_argument("--period", required=True, help="reporting month YYYY-MM")
+    build.add_argument("--out", required=True, help="directory for the feed files")
+    add_workers_option(build)
+    add_data_dir_option(build)
+
+
+def register(feed: argparse._SubParsersAction) -> None:
+    """Add ``build``, ``preview``, ``seal``, ``send``, ``cohort`` and ``measures`` to the ``feed``
+    command group."""
+    _add_build(feed)
     preview = _command(
         feed,
         "preview",
@@ -495,7 +498,7 @@ def register_feed(feed: argparse._SubParsersAction) -> None:
     send.add_argument("--url", help="https: the commissioner's receiving endpoint")
     send.add_argument("--token-env", help="https: environment variable holding a bearer token")
     send.add_argument("--mesh-to", help="mesh: the commissioner's mailbox id")
-    _add_mesh_options(send)
+    add_mesh_options(send)
     send.add_argument("--attempts", type=int, default=5, help="attempts for temporary failures")
     send.add_argument("--backoff", type=float, default=2.0, help="first wait in seconds, doubling")
     send.add_argument(
@@ -504,35 +507,6 @@ def register_feed(feed: argparse._SubParsersAction) -> None:
         "(suspended, revoked or out of its dates: nothing is sent)",
     )
     add_data_dir_option(send)
-
-
-def register_hub(hub: argparse._SubParsersAction) -> None:
-    """Add ``receive`` to the ``hub`` command group."""
-    receive = _command(
-        hub,
-        "receive",
-        "Collect sealed releases, verify and decrypt them, check recipient, agreement, period and "
-        "sequence, and store them; every rejection is recorded with its reason (exit status 3).",
-        run_hub_receive,
-    )
-    add_receive_options(receive, senders="practices'", me="this hub's")
-    receive.add_argument("--hub", required=True, help="this commissioner's ODS code")
-    receive.add_argument("--store", required=True, help="hub store (SQLite path or database URL)")
-    receive.add_argument(
-        "--agreement-id", action="append", default=[], help="accept only these agreements (repeat)"
-    )
-
-
-def add_receive_options(command: argparse.ArgumentParser, *, senders: str, me: str) -> None:
-    """Where sealed files arrive (MESH or a folder) and the keys to open and verify them: the
-    same for the hub and for a secure-aggregation aggregator."""
-    command.add_argument("--from", dest="source", required=True, choices=("mesh", "folder"))
-    command.add_argument("--dir", help="folder: where sealed files (.jwe) arrive")
-    _add_mesh_options(command)
-    command.add_argument(
-        "--keys", required=True, help=f"{senders} public keys: ODS.pem dir or JWKS"
-    )
-    command.add_argument("--key", required=True, help=f"{me} private key (PEM)")
 
 
 def _add_build_options(command: argparse.ArgumentParser) -> None:
@@ -546,7 +520,7 @@ def _add_build_options(command: argparse.ArgumentParser) -> None:
     add_data_dir_option(command)
 
 
-def _add_mesh_options(command: argparse.ArgumentParser) -> None:
+def add_mesh_options(command: argparse.ArgumentParser) -> None:
     from ltcbridge.feed.transport.mesh import DEFAULT_WORKFLOW_ID
 
     command.add_argument(

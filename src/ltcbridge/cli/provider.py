@@ -1,6 +1,6 @@
 """``ltcbridge provider ...``: the small provider's spreadsheet path and the directory.
 
-Wired into cli.py with ``register(subparsers)``. Each ``run`` imports what it uses when it runs
+Wired into ``cli.app`` with ``register(subparsers)``. Each ``run`` imports what it uses when it runs
 (so that the ``ltcbridge`` command starts fast) and returns an exit status: 0 done;
 1 error (LtcbridgeError, the message says what to do); 3 imported, but some rows were explained
 and left out for a person to fix.
@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, TypeVar
 from rich.console import Console
 from rich.markup import escape
 
-from ltcbridge.cli_support import add_command as _command
-from ltcbridge.cli_support import add_group
+from ltcbridge.cli.support import add_command as _command
+from ltcbridge.cli.support import add_group
 from ltcbridge.errors import LtcbridgeError
 
 if TYPE_CHECKING:

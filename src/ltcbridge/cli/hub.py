@@ -1,5 +1,5 @@
-"""``ltcbridge hub load | report | status``: the commissioner's commands, a thin shell over
-``ltcbridge.hub``. ``cli.py`` wires them in with ``register(hub_subparsers)``. Each command
+"""``ltcbridge hub receive | load | report | status``: the commissioner's commands, a thin
+shell over ``ltcbridge.hub``. ``cli.app`` wires them in with ``register``. Each command
 imports what it uses when it runs, so that the ``ltcbridge`` command starts fast.
 
 Exit status as for every ltcbridge command: 0 done; 1 error (the message says what to do).
@@ -12,18 +12,19 @@ from __future__ import annotations
 import argparse
 import sqlite3
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 
-from ltcbridge.cli_support import add_command as _command
+from ltcbridge.cli.feed import add_mesh_options, mesh_settings, required
+from ltcbridge.cli.support import add_command as _command
 from ltcbridge.errors import LtcbridgeError
 
 if TYPE_CHECKING:
     from ltcbridge.hub.report.area_totals import AreaTotals
 
-EXIT_OK, EXIT_REFUSED, EXIT_INCOMPLETE = 0, 3, 4  # 1 and 2 are cli.py's error and usage
+EXIT_OK, EXIT_REFUSED, EXIT_INCOMPLETE = 0, 3, 4  # 1 and 2 are cli.app's error and usage
 
 out = Console(highlight=False, soft_wrap=True)
 
@@ -144,8 +145,54 @@ def read_area_totals(path: str | Path) -> AreaTotals:
         ) from None
 
 
+# -- hub receive ---------------------------------------------------------------------------------
+def run_hub_receive(args: argparse.Namespace) -> int:
+    """Collect releases, verify, decrypt, check and store them; report every rejection."""
+    from ltcbridge.feed.seal import load_key
+    from ltcbridge.hub.keys import load_key_registry
+    from ltcbridge.hub.receive import Receiver, receive_folder, receive_mesh
+    from ltcbridge.hub.store import open_store
+
+    private_key = load_key(args.key, private=True)
+    registry = load_key_registry(args.keys)
+    with open_store(args.store) as store:
+        receiver = Receiver(
+            store=store,
+            recipient=args.hub.upper(),
+            private_key=private_key,
+            sender_keys=registry,
+            agreements=frozenset(args.agreement_id) if args.agreement_id else None,
+        )
+        if args.source == "folder":
+            result = receive_folder(receiver, required(args.dir, "--dir DIR"))
+        else:
+            with mesh_settings(args).client() as client:
+                result = receive_mesh(receiver, client, args.workflow_id)
+    return print_received(result)
+
+
+def print_received(result: Any) -> int:
+    out.print(f"Stored {len(result.stored)} release(s); rejected {len(result.rejected)}.")
+    for meta in result.stored:
+        out.print(f"  stored: {meta.sender} {meta.agreement_id} {meta.period} #{meta.sequence}")
+    for gap in result.gaps:
+        first, last = gap.missing
+        missing = f"{first}" if first == last else f"{first}..{last}"
+        out.print(
+            f"  gap: {gap.sender} under {gap.agreement_id} has not sent release(s) {missing}; "
+            "ask the practice to send them"
+        )
+    for rejection in result.rejected:
+        out.print(
+            f"  rejected ({rejection.reason}) from {rejection.sender or 'unknown sender'}: "
+            f"{escape(rejection.detail)} [{escape(rejection.origin)}]"
+        )
+    return EXIT_REFUSED if result.rejected else EXIT_OK
+
+
 def register(hub: argparse._SubParsersAction) -> None:
-    """Add ``load``, ``report`` and ``status`` to the ``hub`` command group."""
+    """Add ``receive``, ``load``, ``report`` and ``status`` to the ``hub`` command group."""
+    _add_receive(hub)
     load = _command(
         hub,
         "load",
@@ -181,6 +228,34 @@ def register(hub: argparse._SubParsersAction) -> None:
     status.add_argument(
         "--strict", action="store_true", help="exit 4 when any expected return is missing"
     )
+
+
+def _add_receive(hub: argparse._SubParsersAction) -> None:
+    receive = _command(
+        hub,
+        "receive",
+        "Collect sealed releases, verify and decrypt them, check recipient, agreement, period and "
+        "sequence, and store them; every rejection is recorded with its reason (exit status 3).",
+        run_hub_receive,
+    )
+    add_receive_options(receive, senders="practices'", me="this hub's")
+    receive.add_argument("--hub", required=True, help="this commissioner's ODS code")
+    receive.add_argument("--store", required=True, help="hub store (SQLite path or database URL)")
+    receive.add_argument(
+        "--agreement-id", action="append", default=[], help="accept only these agreements (repeat)"
+    )
+
+
+def add_receive_options(command: argparse.ArgumentParser, *, senders: str, me: str) -> None:
+    """Where sealed files arrive (MESH or a folder) and the keys to open and verify them: the
+    same for the hub and for a secure-aggregation aggregator."""
+    command.add_argument("--from", dest="source", required=True, choices=("mesh", "folder"))
+    command.add_argument("--dir", help="folder: where sealed files (.jwe) arrive")
+    add_mesh_options(command)
+    command.add_argument(
+        "--keys", required=True, help=f"{senders} public keys: ODS.pem dir or JWKS"
+    )
+    command.add_argument("--key", required=True, help=f"{me} private key (PEM)")
 
 
 def _store_options(command: argparse.ArgumentParser) -> None:

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.markup import escape
 
-from ltcbridge.cli_support import add_command as _command
-from ltcbridge.cli_support import add_group
+from ltcbridge.cli.support import add_command as _command
+from ltcbridge.cli.support import add_group
 
 if TYPE_CHECKING:
     from ltcbridge.daemon.config import Config

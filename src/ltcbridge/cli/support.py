@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from ltcbridge.identifiable.scan import ProgressCallback
 
 
 def add_command(
@@ -61,3 +68,41 @@ def refuse_inside(private: Path, out: str | Path | None, what: str) -> None:
             f"{what} ({private}) would be inside --out {out}, which may be sent or shared: "
             "choose another --data-dir or --out"
         )
+
+
+def add_mappings_option(command: argparse.ArgumentParser) -> None:
+    """``--mappings DIR`` (repeatable), added to the bundled mappings."""
+    command.add_argument(
+        "--mappings",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a mappings directory (ConceptMaps, Questionnaires, lookup CSVs) added to the "
+        "bundled mappings; may repeat",
+    )
+
+
+def add_workers_option(command: argparse.ArgumentParser) -> None:
+    """``--workers N``: processes to read a big source with."""
+    command.add_argument(
+        "--workers", type=int, help="processes to read with (default: all cores for big sources)"
+    )
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[ProgressCallback | None]:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    err = Console(stderr=True)
+    if not err.is_terminal:
+        yield None
+        return
+    with Progress(
+        f"{label}", BarColumn(), DownloadColumn(), TimeRemainingColumn(), console=err
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update

@@ -1,6 +1,6 @@
 """``ltcbridge release list|prepare|approve|resend``: the practice daemon's monthly releases.
 
-Wired into ``cli.py`` by ``register``. Each command reads the daemon's configuration and state
+Wired into ``cli.app`` by ``register``. Each command reads the daemon's configuration and state
 directory (``--config``); nothing here sends: the daemon's next cycle seals and sends what a person
 approved (``ltcbridge.daemon.releases``).
 """
@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.markup import escape
 
-from ltcbridge.cli_support import add_command as _command
-from ltcbridge.cli_support import add_group
+from ltcbridge.cli.support import add_command as _command
+from ltcbridge.cli.support import add_group
 
 if TYPE_CHECKING:
     from ltcbridge.daemon.config import Config
