@@ -274,19 +274,24 @@ def test_check_tries_the_folder_and_names_agreements_and_missing_keys(
     assert "no public key for QHX" in rows["release keys"].detail
 
 
-def test_an_agreement_the_state_cannot_count_is_reported_not_released(
-    practice: Practice, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from sealing.helpers import DEMO_AGREEMENT
+def test_a_state_of_schema_3_reads_each_providers_tasks_again(tmp_path: Path) -> None:
+    """Answers read before the state kept them are read again (their write-backs are keyed)."""
+    import sqlite3
 
-    shutil.copy(DEMO_AGREEMENT, practice.tmp / "agreement.toml")  # every measure
-    summary = cycle(practice, "2026-11-06", monkeypatch)
-    assert summary["releases_prepared"] == 0
-    [error] = summary["release_errors"]
-    assert "referrals" in error and "cannot count from its state" in error
-    assert practice.cli("release", "prepare", "--period", "2026-10") == 1
-    assert "[measures] include" in capsys.readouterr().err
-    assert listed(practice, capsys) == []
+    from ltcbridge.daemon.state import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        for script in MIGRATIONS[:3]:
+            db.executescript(script)
+        for endpoint, kind in (("provider:lead", "Task"), ("provider:lead", "Observation"),
+                               ("gp", "Patient")):  # fmt: skip
+            db.execute("INSERT INTO watermark VALUES (?, ?, '{}', 'then')", (endpoint, kind))
+        db.execute("PRAGMA user_version = 3")
+    store = StateStore(path)
+    kept = store.db.execute("SELECT endpoint, resource_type FROM watermark ORDER BY 1, 2")
+    assert [tuple(row) for row in kept] == [("gp", "Patient"), ("provider:lead", "Observation")]
+    store.close()
 
 
 def test_feed_without_transport_or_mesh_settings_names_each_key(practice: Practice) -> None:

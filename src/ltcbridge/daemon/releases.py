@@ -48,7 +48,6 @@ from ltcbridge.feed.seal import load_key
 from ltcbridge.feed.transport.base import DeliveryError, RetryPolicy, Transport
 from ltcbridge.feed.transport.send import SendOutcome, send_release
 from ltcbridge.mapping import Mappings, load_mappings
-from ltcbridge.measure_catalogue import CONCEPT_MEASURES
 from ltcbridge.period import check_period
 from ltcbridge.pipeline import FeedBuild, build_release, manifest_of, scan_for_feed
 from ltcbridge.private_data import (
@@ -251,23 +250,13 @@ def _digests(entries: list[PublishedRelease]) -> list[str]:
 
 
 def _check_releasable(agreement: Agreement, period: str) -> None:
-    """Refused before any work: an agreement not in force, a month outside it, or measures the
-    daemon's state cannot count (it holds no provider Tasks or NHS-use resources)."""
+    """Refused before any work: an agreement not in force, or a month outside it."""
     agreement.check_in_force(today())
     if not agreement.covers_period(period):
         raise ReleaseError(
             f"agreement {agreement.id} runs from {agreement.valid_from} to "
             f"{agreement.valid_until}; {period} is outside it, so no release of that month is "
             "prepared under it"
-        )
-    uncountable = [m for m in agreement.measures if m not in CONCEPT_MEASURES]
-    if uncountable:
-        raise ReleaseError(
-            f"agreement {agreement.id} ({agreement.origin}) names {', '.join(uncountable)}, "
-            "which the daemon cannot count from its state (it reads no provider Tasks, "
-            "appointments, encounters or prescriptions). List only "
-            f"{', '.join(CONCEPT_MEASURES)} in its [measures] include for the daemon's releases, "
-            "or build those with `ltcbridge feed seal` from a full export"
         )
 
 
