@@ -75,6 +75,26 @@ def test_month_boundary_prepares_once_and_sends_nothing_unapproved(
     assert not (folder / "sealed.jwe").exists()
 
 
+def test_a_daemon_that_was_off_prepares_each_missed_month_oldest_first_once(
+    practice: Practice, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = cycle(practice, "2026-08-10", monkeypatch)  # the agreement runs from April
+    assert (first["releases_prepared"], first["release_errors"]) == (1, [])  # July: not its past
+    back = cycle(practice, "2026-11-06", monkeypatch)  # off through August, September, October
+    assert (back["releases_prepared"], back["release_errors"]) == (3, [])
+    assert cycle(practice, "2026-11-07", monkeypatch)["releases_prepared"] == 0
+    made = sorted(listed(practice, capsys), key=lambda r: r["prepared_at"])
+    assert [r["period"] for r in made] == ["2026-07", "2026-08", "2026-09", "2026-10"]
+    assert {r["state"] for r in made} == {"prepared"}
+    # by hand, a month is prepared again: a revision superseding the earlier one
+    assert practice.cli("release", "prepare", "--period", "2026-08") == 0
+    august = [r for r in listed(practice, capsys) if r["period"] == "2026-08"]
+    earlier, revision = sorted(august, key=lambda r: r["prepared_at"])
+    assert (earlier["state"], earlier["detail"]) == ("superseded", revision["release_id"])
+    assert revision["state"] == "prepared" and revision["prepared_by"] != "daemon"
+    assert cycle(practice, "2026-11-08", monkeypatch)["releases_prepared"] == 0
+
+
 def test_approved_release_is_sealed_sent_once_and_received_by_the_hub(
     practice: Practice, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -73,6 +73,8 @@ CREATE TABLE IF NOT EXISTS release (
     approved_by TEXT, approved_at TEXT, sequence INTEGER, sent_at TEXT, detail TEXT,
     updated_at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS release_month ON release (agreement_id, period);
+CREATE TABLE IF NOT EXISTS agreement_start (
+    agreement_id TEXT PRIMARY KEY, first_period TEXT NOT NULL);
 """
 
 
@@ -170,6 +172,20 @@ class ReleaseIndex:
     def folder_of(self, release_id: str) -> Path:
         return self.folder / RELEASES_DIR / release_id
 
+    def first_period(self, agreement_id: str, due: str) -> str:
+        """The first month the daemon prepares by itself under an agreement: the month due when
+        it first met the agreement (or an earlier month it already has a release of), so a
+        daemon that was off catches up, but a new one does not prepare the agreement's past."""
+        self.db.execute(
+            "INSERT OR IGNORE INTO agreement_start SELECT ?, min(coalesce(min(period), ?), ?) "
+            "FROM release WHERE agreement_id = ?",
+            (agreement_id, due, due, agreement_id),
+        )
+        row = self.db.execute(
+            "SELECT first_period FROM agreement_start WHERE agreement_id = ?", (agreement_id,)
+        )
+        return str(row.fetchone()[0])
+
 
 @contextmanager
 def open_index(config: Config) -> Iterator[ReleaseIndex]:
@@ -186,6 +202,16 @@ def due_period(on: date, grace_days: int) -> str:
     closed = on - timedelta(days=grace_days)
     last_month = closed.replace(day=1) - timedelta(days=1)
     return f"{last_month.year:04d}-{last_month.month:02d}"
+
+
+def months(first: str, last: str) -> list[str]:
+    """Every ``YYYY-MM`` month from ``first`` to ``last``, both included, oldest first."""
+    year, month = int(first[:4]), int(first[5:7])
+    found = []
+    while f"{year:04d}-{month:02d}" <= last:
+        found.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return found
 
 
 def agreements_of(config: Config, only: str | None = None) -> list[Agreement]:
@@ -406,27 +432,44 @@ def run_releases(
 
 
 def _prepare_due(config: Config, state: StateStore, errors: list[str]) -> int:
-    """The due month's release of each agreement covering it that has none yet: one read of the
-    state for all of them; an agreement that cannot release is reported, the others go on."""
-    period = due_period(today(), config.feed.grace_days)
-    with open_index(config) as index:
-        due = [i for i in sorted(config.agreements) if not index.of_month(i, period)]
-    ready = []
-    for agreement_id in due:
-        try:
-            agreement = load_agreement(config.agreements[agreement_id])
-            if agreement.covers_period(period):
+    """Every closed month (grace over) of each agreement with no release yet, oldest first (a
+    daemon that was off catches up): one read of the state per month for all its agreements;
+    an agreement that cannot release is reported, the others go on. A month with a release is
+    prepared again only by hand (``release prepare``)."""
+    prepared = 0
+    for period, agreements in _waiting_months(config, errors):
+        ready = []
+        for agreement in agreements:
+            try:
                 _check_releasable(agreement, period)
                 ready.append(agreement)
+            except LtcbridgeError as exc:
+                _prepare_failed(errors, agreement.id, period, exc)
+        if not ready:
+            continue
+        try:
+            prepared += len(prepare_releases(config, state, period, ready, by="daemon"))
         except LtcbridgeError as exc:
-            _prepare_failed(errors, agreement_id, period, exc)
-    if not ready:
-        return 0
-    try:
-        return len(prepare_releases(config, state, period, ready, by="daemon"))
-    except LtcbridgeError as exc:
-        _prepare_failed(errors, ", ".join(a.id for a in ready), period, exc)
-        return 0
+            _prepare_failed(errors, ", ".join(a.id for a in ready), period, exc)
+    return prepared
+
+
+def _waiting_months(config: Config, errors: list[str]) -> list[tuple[str, list[Agreement]]]:
+    """(month, the agreements covering it with no release of it yet), oldest month first."""
+    due = due_period(today(), config.feed.grace_days)
+    waiting: dict[str, list[Agreement]] = {}
+    with open_index(config) as index:
+        for agreement_id in sorted(config.agreements):
+            first = index.first_period(agreement_id, due)
+            try:
+                agreement = load_agreement(config.agreements[agreement_id])
+            except LtcbridgeError as exc:
+                _prepare_failed(errors, agreement_id, due, exc)
+                continue
+            for period in months(first, due):
+                if agreement.covers_period(period) and not index.of_month(agreement_id, period):
+                    waiting.setdefault(period, []).append(agreement)
+    return sorted(waiting.items())
 
 
 def _prepare_failed(errors: list[str], what: str, period: str, exc: LtcbridgeError) -> None:
