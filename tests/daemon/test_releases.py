@@ -95,6 +95,45 @@ def test_a_daemon_that_was_off_prepares_each_missed_month_oldest_first_once(
     assert cycle(practice, "2026-11-08", monkeypatch)["releases_prepared"] == 0
 
 
+def test_an_agreement_needing_no_approval_is_sealed_and_sent_after_preparation(
+    practice: Practice, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    terms = practice.tmp / "agreement.toml"
+    terms.write_text(terms.read_text().replace("[disclosure]", "approval_required = false\n"
+                                               "[disclosure]"))  # fmt: skip
+    summary = cycle(practice, "2026-11-06", monkeypatch)
+    assert (summary["releases_prepared"], summary["releases_sent"]) == (1, 1)
+    assert summary["release_errors"] == []
+    [release] = listed(practice, capsys)
+    assert release["state"] == "sent"
+    assert (
+        release["approved_by"]
+        == f"agreement {AGREEMENT_ID} ([agreement] approval_required = false)"
+    )
+    assert [p.name for p in practice.drop.iterdir()] == [f"{release['release_id']}.jwe"]
+    folder = practice.config.state_path.parent / "releases" / release["release_id"]
+    assert "Approval: NOT REQUIRED" in (folder / "manifest.md").read_text()
+    state = practice.state()
+    try:
+        actions = [(r["action"], json.loads(r["detail"]).get("by")) for r in state.audit_records()]
+    finally:
+        state.close()
+    assert ("release-approved", release["approved_by"]) in actions
+    assert practice.hub_receive() == [(release["release_id"], "2026-10", 1)]
+
+
+def test_approval_required_must_be_true_or_false(practice: Practice) -> None:
+    from ltcbridge.agreement import load_agreement
+    from ltcbridge.errors import AgreementError
+
+    terms = practice.tmp / "agreement.toml"
+    assert load_agreement(terms).approval_required  # absent: a person approves every release
+    terms.write_text(terms.read_text().replace("[disclosure]", 'approval_required = "no"\n'
+                                               "[disclosure]"))  # fmt: skip
+    with pytest.raises(AgreementError, match=r"\[agreement\] approval_required: must be true or"):
+        load_agreement(terms)
+
+
 def test_approved_release_is_sealed_sent_once_and_received_by_the_hub(
     practice: Practice, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

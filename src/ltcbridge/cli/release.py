@@ -63,11 +63,14 @@ def run_prepare(args: argparse.Namespace) -> int:
         with open_index(config) as index:
             folders = [index.folder_of(r.release_id) for r in made]
     for release, folder in zip(made, folders, strict=True):
+        if release.approved_by is None:
+            then = f"then `ltcbridge release approve --config {args.config} {release.release_id}`"
+        else:  # the agreement needs no person's approval
+            then = f"approved by {release.approved_by}: the daemon's next cycle seals and sends it"
         out.print(
             f"Prepared release {release.release_id} ({release.agreement_id}, {release.period}) "
             f"to {release.recipient}. Read {folder / 'preview.txt'} (every figure that would "
-            f"leave) and {folder / 'manifest.md'} (both stay here), then "
-            f"`ltcbridge release approve --config {args.config} {release.release_id}`."
+            f"leave) and {folder / 'manifest.md'} (both stay here); {escape(then)}."
         )
     return EXIT_OK
 

@@ -327,14 +327,32 @@ def _keep(
                     agreement=meta.agreement_id, period=meta.period, by=by)  # fmt: skip
     event("release.prepared", release=meta.release_id, agreement=meta.agreement_id,
           period=meta.period)  # fmt: skip
+    if not build.agreement.approval_required:
+        _mark_approved(
+            index, state, index.get(meta.release_id), no_approval_needed(build.agreement)
+        )
     return index.get(meta.release_id)
 
 
+def no_approval_needed(agreement: Agreement) -> str:
+    """Who approved a release under an agreement that needs no person's approval."""
+    return f"agreement {agreement.id} ([agreement] approval_required = false)"
+
+
 def _manifest_text(build: FeedBuild, meta: ReleaseMeta) -> str:
+    if build.agreement.approval_required:
+        approval = (
+            "Approval: this release is sent only after a person approves it "
+            f"(`ltcbridge release approve --config FILE {meta.release_id}`).\n"
+        )
+    else:
+        approval = (
+            f"Approval: NOT REQUIRED. Agreement {build.agreement.id} says [agreement] "
+            "approval_required = false, so the daemon seals and sends this release after "
+            "preparing it, with no one approving it.\n"
+        )
     return manifest_of(build).text() + (
-        "\n\nWhat would leave, figure by figure: preview.txt beside this file.\n"
-        "Approval: this release is sent only after a person approves it "
-        f"(`ltcbridge release approve --config FILE {meta.release_id}`).\n"
+        "\n\nWhat would leave, figure by figure: preview.txt beside this file.\n" + approval
     )
 
 
@@ -376,11 +394,18 @@ def approve(config: Config, state: StateStore, release_id: str, by: str | None =
                 f"release {release_id} is {release.state}, not prepared: only a prepared "
                 "release is approved (`ltcbridge release list` shows each one's state)"
             )
-        index.update(release_id, state=APPROVED, approved_by=who, approved_at=now_iso())
-        with state.unit():
-            state.audit("release-approved", f"release/{release_id}", recipient=release.recipient,
-                        agreement=release.agreement_id, period=release.period, by=who)  # fmt: skip
+        _mark_approved(index, state, release, who)
         return index.get(release_id)
+
+
+def _mark_approved(index: ReleaseIndex, state: StateStore, release: Release, who: str) -> None:
+    """The release is approved by ``who`` (a person, or the agreement that needs none): in the
+    index, and in the audit log with who and when; the next cycle seals and sends it."""
+    index.update(release.release_id, state=APPROVED, approved_by=who, approved_at=now_iso())
+    with state.unit():
+        state.audit("release-approved", f"release/{release.release_id}",
+                    recipient=release.recipient, agreement=release.agreement_id,
+                    period=release.period, by=who)  # fmt: skip
 
 
 def resend(config: Config, state: StateStore, release_id: str, by: str | None = None) -> Release:
