@@ -311,6 +311,35 @@ def test_status_and_health_show_what_waits_for_approval_and_what_failed(
     assert "releases waiting for approval" in text and release["release_id"] in text
 
 
+def test_status_json_shows_waiting_failed_and_the_last_runs_release_problems(
+    practice: Practice, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for period in ("2026-09", "2026-10"):
+        assert practice.cli("release", "prepare", "--period", period) == 0
+    september, october = sorted(listed(practice, capsys), key=lambda r: r["period"])
+    assert practice.cli("release", "approve", october["release_id"]) == 0
+    config = practice.config  # as the running daemon loaded it
+    practice.drop.rmdir()  # then the drop folder went away: the delivery fails
+    state = StateStore(config.state_path)
+    try:
+        run = state.start_run()
+        monkeypatch.setattr(releases, "today", lambda: on("2026-11-07"))
+        summary = run_releases(config, state)
+        state.finish_run(run, "ok", summary)  # as the cycle records it
+    finally:
+        state.close()
+    practice.drop.mkdir()  # back, so that `status` can read the configuration
+    capsys.readouterr()
+    assert practice.cli("status", "--json") == 3  # the fixture holds one unreadable resource
+    shown = json.loads(capsys.readouterr().out)["releases"]
+    assert shown["waiting_for_approval"] == [september["release_id"]]
+    assert shown["failed"] == [october["release_id"]]
+    [problem] = shown["last_run_errors"]
+    assert october["release_id"] in problem and "does not exist" in problem
+    assert practice.cli("status") == 3
+    assert "release problems in the last run" in capsys.readouterr().out
+
+
 def test_check_tries_the_folder_and_names_agreements_and_missing_keys(
     practice: Practice, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -532,7 +532,8 @@ def _failed(
     """A sealed release whose delivery failed waits for `release resend`; one not yet sealed is
     tried again next cycle, once the cause (a key, the agreement's dates) is fixed."""
     event("release.failed", level=40, release=release.release_id, error=why)
-    if receipts.get(release.release_id) is None:
+    if receipts.get(release.release_id) is None:  # still approved; `release list` says why
+        index.update(release.release_id, detail=f"not sealed yet: {why}")
         return
     index.update(release.release_id, state=FAILED, detail=why)
     with state.unit():
@@ -708,8 +709,9 @@ def release_health(config: Config) -> dict[str, Any]:
     }
 
 
-def release_status_rows(config: Config) -> list[tuple[str, str]]:
-    """``ltcbridge status`` lines: what waits for approval, what failed, how many were sent."""
+def release_status_rows(config: Config, last_run_errors: list[str]) -> list[tuple[str, str]]:
+    """``ltcbridge status`` lines: what waits for approval, what failed (delivery, or in the
+    last run: preparing or sealing), how many were sent."""
     health = release_health(config)
     if not health["configured"]:
         return [("monthly releases", "no [feed] section: none prepared or sent")]
@@ -718,5 +720,6 @@ def release_status_rows(config: Config) -> list[tuple[str, str]]:
     return [
         ("releases waiting for approval", ", ".join(waiting) or "none"),
         ("releases whose delivery failed (release resend)", ", ".join(failed) or "none"),
+        ("release problems in the last run", "; ".join(last_run_errors) or "none"),
         ("releases sent / acknowledged", f"{counts[SENT]} / {counts[ACKNOWLEDGED]}"),
     ]
