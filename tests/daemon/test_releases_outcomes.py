@@ -34,7 +34,7 @@ from .loop_data import (
     put_all,
     review,
 )
-from .release_data import on
+from .release_data import on, without_date
 
 pytestmark = pytest.mark.integration
 
@@ -127,11 +127,6 @@ def export_gp(gp_url: str, folder: Path) -> Path:
         lines = [json.dumps(r) for r in all_of(gp_url, kind)]
         (folder / f"{kind}.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return folder
-
-
-def without_date(reports: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Reports by id, without the moment each was generated."""
-    return {r["id"]: {k: v for k, v in r.items() if k != "date"} for r in reports}
 
 
 def counted(reports: dict[str, dict[str, Any]], report_id: str, group: str) -> int | None:
