@@ -120,6 +120,14 @@ def test_an_agreement_needing_no_approval_is_sealed_and_sent_after_preparation(
         state.close()
     assert ("release-approved", release["approved_by"]) in actions
     assert practice.hub_receive() == [(release["release_id"], "2026-10", 1)]
+    # one prepared by hand (a revision of October) waits for no one either: the next cycle sends it
+    capsys.readouterr()
+    assert practice.cli("release", "prepare", "--period", "2026-10") == 0
+    assert "needs no approval" in capsys.readouterr().out
+    assert cycle(practice, "2026-11-07", monkeypatch)["releases_sent"] == 1
+    revision = max(listed(practice, capsys), key=lambda r: r["prepared_at"])
+    assert (revision["state"], revision["approved_by"]) == ("sent", release["approved_by"])
+    assert practice.hub_receive()[-1] == (revision["release_id"], "2026-10", 2)
 
 
 def test_approval_required_must_be_true_or_false(practice: Practice) -> None:

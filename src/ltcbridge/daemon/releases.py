@@ -327,16 +327,7 @@ def _keep(
                     agreement=meta.agreement_id, period=meta.period, by=by)  # fmt: skip
     event("release.prepared", release=meta.release_id, agreement=meta.agreement_id,
           period=meta.period)  # fmt: skip
-    if not build.agreement.approval_required:
-        _mark_approved(
-            index, state, index.get(meta.release_id), no_approval_needed(build.agreement)
-        )
     return index.get(meta.release_id)
-
-
-def no_approval_needed(agreement: Agreement) -> str:
-    """Who approved a release under an agreement that needs no person's approval."""
-    return f"agreement {agreement.id} ([agreement] approval_required = false)"
 
 
 def _manifest_text(build: FeedBuild, meta: ReleaseMeta) -> str:
@@ -441,6 +432,7 @@ def run_releases(
         return summary
     summary["releases_prepared"] = _prepare_due(config, state, summary["release_errors"])
     with open_index(config) as index:
+        _approve_where_not_required(config, state, index)
         if not index.in_state(APPROVED, SENT):
             return summary
         made = transport is None
@@ -495,6 +487,25 @@ def _waiting_months(config: Config, errors: list[str]) -> list[tuple[str, list[A
                 if agreement.covers_period(period) and not index.of_month(agreement_id, period):
                     waiting.setdefault(period, []).append(agreement)
     return sorted(waiting.items())
+
+
+def _approve_where_not_required(config: Config, state: StateStore, index: ReleaseIndex) -> None:
+    """Each prepared release whose agreement says ``approval_required = false`` is approved by
+    the agreement, so this cycle seals and sends it. Done here rather than when it is prepared,
+    so that one prepared by hand, or left prepared by a crash, is approved the same way."""
+    for release in index.in_state(PREPARED):
+        path = config.agreements.get(release.agreement_id)
+        try:
+            agreement = load_agreement(path) if path else None
+        except LtcbridgeError:  # reported when its months are prepared; a person may approve
+            continue
+        if agreement is not None and not agreement.approval_required:
+            _mark_approved(index, state, release, no_approval_needed(agreement))
+
+
+def no_approval_needed(agreement: Agreement) -> str:
+    """Who approved a release under an agreement that needs no person's approval."""
+    return f"agreement {agreement.id} ([agreement] approval_required = false)"
 
 
 def _prepare_failed(errors: list[str], what: str, period: str, exc: LtcbridgeError) -> None:
