@@ -64,6 +64,8 @@ class Agreement:
     valid_until: date
     status: str = "active"
     internal_recipient: bool = False
+    # false: the practice daemon seals and sends each release without a person's approval
+    approval_required: bool = True
     measures: tuple[str, ...] = MEASURES  # which measures a release carries (short names)
     unit_costs: dict[str, float] = field(default_factory=dict)  # NHS-use kind -> £ per unit
     cohort_extract: bool = False  # a pseudonymised cohort extract is allowed (docs/feed.md)
@@ -184,6 +186,7 @@ class AgreementTable(_Table):
     valid_until: date = Field(description="the last day in force, a TOML date such as 2027-03-31")
     status: Status = "active"
     internal_recipient: bool = False
+    approval_required: bool = True
 
 
 class DisclosureTable(_Table):
@@ -440,6 +443,7 @@ def _agreement(tables: dict[str, Any], origin: str) -> Agreement:
         valid_until=terms.valid_until,
         status=terms.status,
         internal_recipient=terms.internal_recipient,
+        approval_required=terms.approval_required,
         measures=tuple(name for name in MEASURES if name in measures.include),
         unit_costs={kind: float(price) for kind, price in costs.items()},
         cohort_extract=tables["cohort_extract"].allowed,

@@ -93,7 +93,7 @@ def test_lists_come_back_in_the_contracts_order_whatever_the_files_order() -> No
          "[disclosure] internal_recipient: unknown key here; it belongs in [agreement]"),
         ({"agreement": {"colour": "red"}},
          "[agreement] colour: unknown key; known here: id, recipient, purpose, valid_from, "
-         "valid_until, status, internal_recipient"),
+         "valid_until, status, internal_recipient, approval_required"),
         ({"disclosur": {"threshold": 7}},
          "[disclosur]: unknown table (did you mean [disclosure]?)"),
         ({"unit_costs": {"prescription": 9}},

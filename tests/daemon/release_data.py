@@ -133,3 +133,9 @@ def fill_state(practice: Practice, only: set[str] | None = None) -> None:
 
 def on(day: str) -> date:
     return date.fromisoformat(day)
+
+
+def without_date(reports: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """MeasureReports by id, without the moment each was generated: what two builds of the
+    same records must agree on."""
+    return {r["id"]: {k: v for k, v in r.items() if k != "date"} for r in reports}

@@ -75,6 +75,73 @@ def test_month_boundary_prepares_once_and_sends_nothing_unapproved(
     assert not (folder / "sealed.jwe").exists()
 
 
+def test_a_daemon_that_was_off_prepares_each_missed_month_oldest_first_once(
+    practice: Practice, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = cycle(practice, "2026-08-10", monkeypatch)  # the agreement runs from April
+    assert (first["releases_prepared"], first["release_errors"]) == (1, [])  # July: not its past
+    back = cycle(practice, "2026-11-06", monkeypatch)  # off through August, September, October
+    assert (back["releases_prepared"], back["release_errors"]) == (3, [])
+    assert cycle(practice, "2026-11-07", monkeypatch)["releases_prepared"] == 0
+    made = sorted(listed(practice, capsys), key=lambda r: r["prepared_at"])
+    assert [r["period"] for r in made] == ["2026-07", "2026-08", "2026-09", "2026-10"]
+    assert {r["state"] for r in made} == {"prepared"}
+    # by hand, a month is prepared again: a revision superseding the earlier one
+    assert practice.cli("release", "prepare", "--period", "2026-08") == 0
+    august = [r for r in listed(practice, capsys) if r["period"] == "2026-08"]
+    earlier, revision = sorted(august, key=lambda r: r["prepared_at"])
+    assert (earlier["state"], earlier["detail"]) == ("superseded", revision["release_id"])
+    assert revision["state"] == "prepared" and revision["prepared_by"] != "daemon"
+    assert cycle(practice, "2026-11-08", monkeypatch)["releases_prepared"] == 0
+
+
+def test_an_agreement_needing_no_approval_is_sealed_and_sent_after_preparation(
+    practice: Practice, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    terms = practice.tmp / "agreement.toml"
+    terms.write_text(terms.read_text().replace("[disclosure]", "approval_required = false\n"
+                                               "[disclosure]"))  # fmt: skip
+    summary = cycle(practice, "2026-11-06", monkeypatch)
+    assert (summary["releases_prepared"], summary["releases_sent"]) == (1, 1)
+    assert summary["release_errors"] == []
+    [release] = listed(practice, capsys)
+    assert release["state"] == "sent"
+    assert (
+        release["approved_by"]
+        == f"agreement {AGREEMENT_ID} ([agreement] approval_required = false)"
+    )
+    assert [p.name for p in practice.drop.iterdir()] == [f"{release['release_id']}.jwe"]
+    folder = practice.config.state_path.parent / "releases" / release["release_id"]
+    assert "Approval: NOT REQUIRED" in (folder / "manifest.md").read_text()
+    state = practice.state()
+    try:
+        actions = [(r["action"], json.loads(r["detail"]).get("by")) for r in state.audit_records()]
+    finally:
+        state.close()
+    assert ("release-approved", release["approved_by"]) in actions
+    assert practice.hub_receive() == [(release["release_id"], "2026-10", 1)]
+    # one prepared by hand (a revision of October) waits for no one either: the next cycle sends it
+    capsys.readouterr()
+    assert practice.cli("release", "prepare", "--period", "2026-10") == 0
+    assert "needs no approval" in capsys.readouterr().out
+    assert cycle(practice, "2026-11-07", monkeypatch)["releases_sent"] == 1
+    revision = max(listed(practice, capsys), key=lambda r: r["prepared_at"])
+    assert (revision["state"], revision["approved_by"]) == ("sent", release["approved_by"])
+    assert practice.hub_receive()[-1] == (revision["release_id"], "2026-10", 2)
+
+
+def test_approval_required_must_be_true_or_false(practice: Practice) -> None:
+    from ltcbridge.agreement import load_agreement
+    from ltcbridge.errors import AgreementError
+
+    terms = practice.tmp / "agreement.toml"
+    assert load_agreement(terms).approval_required  # absent: a person approves every release
+    terms.write_text(terms.read_text().replace("[disclosure]", 'approval_required = "no"\n'
+                                               "[disclosure]"))  # fmt: skip
+    with pytest.raises(AgreementError, match=r"\[agreement\] approval_required: must be true or"):
+        load_agreement(terms)
+
+
 def test_approved_release_is_sealed_sent_once_and_received_by_the_hub(
     practice: Practice, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -252,6 +319,35 @@ def test_status_and_health_show_what_waits_for_approval_and_what_failed(
     assert "releases waiting for approval" in text and release["release_id"] in text
 
 
+def test_status_json_shows_waiting_failed_and_the_last_runs_release_problems(
+    practice: Practice, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for period in ("2026-09", "2026-10"):
+        assert practice.cli("release", "prepare", "--period", period) == 0
+    september, october = sorted(listed(practice, capsys), key=lambda r: r["period"])
+    assert practice.cli("release", "approve", october["release_id"]) == 0
+    config = practice.config  # as the running daemon loaded it
+    practice.drop.rmdir()  # then the drop folder went away: the delivery fails
+    state = StateStore(config.state_path)
+    try:
+        run = state.start_run()
+        monkeypatch.setattr(releases, "today", lambda: on("2026-11-07"))
+        summary = run_releases(config, state)
+        state.finish_run(run, "ok", summary)  # as the cycle records it
+    finally:
+        state.close()
+    practice.drop.mkdir()  # back, so that `status` can read the configuration
+    capsys.readouterr()
+    assert practice.cli("status", "--json") == 3  # the fixture holds one unreadable resource
+    shown = json.loads(capsys.readouterr().out)["releases"]
+    assert shown["waiting_for_approval"] == [september["release_id"]]
+    assert shown["failed"] == [october["release_id"]]
+    [problem] = shown["last_run_errors"]
+    assert october["release_id"] in problem and "does not exist" in problem
+    assert practice.cli("status") == 3
+    assert "release problems in the last run" in capsys.readouterr().out
+
+
 def test_check_tries_the_folder_and_names_agreements_and_missing_keys(
     practice: Practice, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -274,19 +370,24 @@ def test_check_tries_the_folder_and_names_agreements_and_missing_keys(
     assert "no public key for QHX" in rows["release keys"].detail
 
 
-def test_an_agreement_the_state_cannot_count_is_reported_not_released(
-    practice: Practice, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from sealing.helpers import DEMO_AGREEMENT
+def test_a_state_of_schema_3_reads_each_providers_tasks_again(tmp_path: Path) -> None:
+    """Answers read before the state kept them are read again (their write-backs are keyed)."""
+    import sqlite3
 
-    shutil.copy(DEMO_AGREEMENT, practice.tmp / "agreement.toml")  # every measure
-    summary = cycle(practice, "2026-11-06", monkeypatch)
-    assert summary["releases_prepared"] == 0
-    [error] = summary["release_errors"]
-    assert "referrals" in error and "cannot count from its state" in error
-    assert practice.cli("release", "prepare", "--period", "2026-10") == 1
-    assert "[measures] include" in capsys.readouterr().err
-    assert listed(practice, capsys) == []
+    from ltcbridge.daemon.state import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        for script in MIGRATIONS[:3]:
+            db.executescript(script)
+        for endpoint, kind in (("provider:lead", "Task"), ("provider:lead", "Observation"),
+                               ("gp", "Patient")):  # fmt: skip
+            db.execute("INSERT INTO watermark VALUES (?, ?, '{}', 'then')", (endpoint, kind))
+        db.execute("PRAGMA user_version = 3")
+    store = StateStore(path)
+    kept = store.db.execute("SELECT endpoint, resource_type FROM watermark ORDER BY 1, 2")
+    assert [tuple(row) for row in kept] == [("gp", "Patient"), ("provider:lead", "Observation")]
+    store.close()
 
 
 def test_feed_without_transport_or_mesh_settings_names_each_key(practice: Practice) -> None:

@@ -90,7 +90,7 @@ def test_an_older_state_file_is_migrated_in_place(tmp_path: Path) -> None:
         db.execute("INSERT INTO referral VALUES ('QuestionnaireResponse/q1', 'queued', 'then')")
         db.execute("PRAGMA user_version = 1")
     store = StateStore(path)
-    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     assert store.decision("QuestionnaireResponse/q1") == "queued"
     row = store.db.execute("SELECT consent_seq FROM referral").fetchone()
     assert row[0] == 0

@@ -145,15 +145,19 @@ def run_status(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from ltcbridge.daemon.config import load_config
-    from ltcbridge.daemon.status import read_status
+    from ltcbridge.daemon.status import read_status, status_document
 
     config = load_config(args.config)
     with _store(config) as state:
         status = read_status(config, state)
+        document = status_document(config, state) if args.json else None
+    if document is not None:
+        sys.stdout.write(json.dumps(document, indent=1, sort_keys=True) + "\n")
+        return EXIT_QUARANTINED if status.quarantine or status.set_aside else EXIT_OK
     from ltcbridge.daemon.releases import release_status_rows
 
     table = Table(title="ltcbridge status", show_header=False)
-    for what, value in [*status.rows(), *release_status_rows(config)]:
+    for what, value in [*status.rows(), *release_status_rows(config, status.release_errors)]:
         table.add_row(what, escape(value))
     out.print(table)
     return EXIT_QUARANTINED if status.quarantine or status.set_aside else EXIT_OK
@@ -284,6 +288,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         subparsers, "status", "Show the last run, backlog, quarantine and next run.", run_status
     )
     _config_option(status)
+    status.add_argument("--json", action="store_true", help="one JSON object (for monitoring)")
     replay = _command(
         subparsers,
         "replay",

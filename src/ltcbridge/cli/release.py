@@ -57,17 +57,22 @@ def run_prepare(args: argparse.Namespace) -> int:
     from ltcbridge.daemon.releases import agreements_of, open_index, prepare_releases
 
     with _daemon(args) as (config, state):
-        made = prepare_releases(
-            config, state, args.period, agreements_of(config, args.agreement), by=_who(args)
-        )
+        agreements = {a.id: a for a in agreements_of(config, args.agreement)}
+        made = prepare_releases(config, state, args.period, [*agreements.values()], by=_who(args))
         with open_index(config) as index:
             folders = [index.folder_of(r.release_id) for r in made]
     for release, folder in zip(made, folders, strict=True):
+        if agreements[release.agreement_id].approval_required:
+            then = f"then `ltcbridge release approve --config {args.config} {release.release_id}`"
+        else:
+            then = (
+                f"agreement {release.agreement_id} needs no approval ([agreement] "
+                "approval_required = false): the daemon's next cycle seals and sends it"
+            )
         out.print(
             f"Prepared release {release.release_id} ({release.agreement_id}, {release.period}) "
             f"to {release.recipient}. Read {folder / 'preview.txt'} (every figure that would "
-            f"leave) and {folder / 'manifest.md'} (both stay here), then "
-            f"`ltcbridge release approve --config {args.config} {release.release_id}`."
+            f"leave) and {folder / 'manifest.md'} (both stay here); {escape(then)}."
         )
     return EXIT_OK
 

@@ -3,7 +3,9 @@
 The provider's Star readings, attendances and Task status changes since the provider watermark
 become write-back effects in the outbox, in the same transaction as the batch that found them.
 Only outcomes of this practice's referrals come back: the ServiceRequest they are based on must
-carry this practice's referral identifier and name it as requester.
+carry this practice's referral identifier and name it as requester. Each provider's answer (its
+Task) is also kept in the state as the GP-side copy, in the same transaction, so the monthly
+releases count the referrals answered (daemon/release_source.py).
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ from ltcbridge.daemon.identifiers import (
 from ltcbridge.daemon.logs import event
 from ltcbridge.daemon.pull import Stopping, keep_aside
 from ltcbridge.daemon.referral import WITHDRAWAL_SUFFIX, WITHDRAWN_REASON, latest_key
+from ltcbridge.daemon.release_source import keep_answer
 from ltcbridge.daemon.state import StateStore, now_iso
 from ltcbridge.errors import BadResource
 from ltcbridge.fhir_problems import MALFORMED
 from ltcbridge.fhirclient import FhirClient, IncrementalState, NotFoundError
-from ltcbridge.identifiable.read import malformed
+from ltcbridge.identifiable.read import Reader, malformed
 from ltcbridge.mapping import Mappings
 from ltcbridge.uris import ODS_CODE
 
@@ -54,6 +57,7 @@ class OutcomePuller:
         self.client = client
         self.state = state
         self.star_codes = set(mappings.stars)
+        self.reader = Reader(mappings)  # reads the answers kept for the monthly releases
         self.practice_ods = practice_ods
         self.endpoint = f"provider:{provider.name}"
 
@@ -63,7 +67,7 @@ class OutcomePuller:
         for resource_type in OUTCOME_TYPES:
             saved = self.state.watermark(self.endpoint, resource_type)
             window = IncrementalState.from_json(saved) if saved else IncrementalState()
-            batch: list[tuple[str, Resource]] = []
+            batch: list[tuple[str, Resource, str | None]] = []
             bad: list[tuple[Resource, BadResource]] = []
             async for resource in self.client.incremental(resource_type, window, count=100):
                 try:
@@ -72,10 +76,12 @@ class OutcomePuller:
                     bad.append((resource, malformed(resource, exc)))
                     continue
                 if effect is not None:
-                    batch.append(effect)
+                    batch.append((*effect, (resource.get("meta") or {}).get("lastUpdated")))
             with self.state.unit():  # effects and the watermark that found them, together
-                for key, payload in batch:
+                for key, payload, version in batch:
                     queued += self.state.enqueue(key, "writeback", "gp", payload)
+                    if payload["resource"]["resourceType"] == "Task":
+                        keep_answer(self.state, self.reader, payload["resource"], version)
                 for resource, problem in bad:
                     self._quarantine(resource, problem)
                 self.state.set_watermark(self.endpoint, resource_type, window.to_json())

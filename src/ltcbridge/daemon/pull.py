@@ -14,14 +14,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ltcbridge.daemon.logs import event
-from ltcbridge.daemon.release_source import keep_entry_resource
+from ltcbridge.daemon.release_source import store_entry
 from ltcbridge.daemon.state import StateStore
 from ltcbridge.errors import BadResource
 from ltcbridge.fhir_problems import MALFORMED
 from ltcbridge.fhirclient import Capabilities, FhirClient, FhirHttpError, IncrementalState
-from ltcbridge.identifiable.read import CARE_PLANNING_TYPES, Reader, instant_us
+from ltcbridge.identifiable.read import (
+    CARE_PLANNING_TYPES,
+    ENTRY_TYPES,
+    NHS_USE_TYPES,
+    Reader,
+    instant_us,
+)
 
-GP_TYPES: tuple[str, ...] = ("Patient", *sorted(CARE_PLANNING_TYPES))
+# NHS use is read for the monthly releases' nhs-use measure (daemon/release_source.py).
+GP_TYPES: tuple[str, ...] = ("Patient", *sorted(CARE_PLANNING_TYPES | NHS_USE_TYPES))
 GP_ENDPOINT = "gp"
 
 Progress = Callable[[str, int], None]
@@ -235,9 +242,8 @@ def store_resource(state: StateStore, reader: Reader, resource: dict[str, Any]) 
         if kind == "Patient":
             rid, updated, version, nhs, *_ = reader.patient_fields(resource)
             state.put_patient(rid, updated, version, nhs, json.dumps(resource))
-        elif kind in CARE_PLANNING_TYPES:
-            if state.put_entry(reader.entry_fields(kind, resource)):
-                keep_entry_resource(state, kind, resource)  # the monthly release reads it
+        elif kind in ENTRY_TYPES:
+            store_entry(state, reader, kind, resource)  # the monthly release reads it
         else:
             return True
     except (BadResource, *MALFORMED) as exc:

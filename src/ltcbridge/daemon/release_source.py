@@ -1,10 +1,13 @@
 """The daemon's state as a bulk export: what its monthly releases are built from (no second pull).
 
-The state keeps the latest version of every GP Patient and care-planning entry whole (the
-``patient`` and ``entry_resource`` tables). For a release they are written as NDJSON, one file per
-resource type, into a private temporary folder inside the state directory, read by the same
-pipeline as ``ltcbridge feed build``, and the folder is removed. Entries retracted at the GP
-(entered in error, cancelled, deleted) are left out, as the state itself no longer counts them.
+The state keeps the latest version of every Patient and entry the reader accepts whole (the
+``patient`` and ``entry_resource`` tables): the GP record's care-planning entries and NHS use
+(Encounter, Appointment, MedicationRequest: whatever the pull requests), and the providers'
+answers to this practice's referrals (each provider Task as the daemon writes it back to the GP
+record, kept when the daemon reads it: `keep_answer`). For a release they are written as NDJSON,
+one file per resource type, into a private temporary folder inside the state directory, read by
+the same pipeline as ``ltcbridge feed build``, and the folder is removed. Entries retracted (entered
+in error, cancelled, deleted at the GP) are left out, as the state itself no longer counts them.
 
 Patients name their practice by ODS identifier or by an ``Organization/`` reference; the daemon
 does not read Organization resources, so each referenced Organization is written as the
@@ -13,6 +16,7 @@ practice's own (``[practice] ods``): the GP record the daemon reads is the pract
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -23,10 +27,21 @@ from pathlib import Path
 from typing import Any
 
 from ltcbridge.daemon.state import StateStore
+from ltcbridge.identifiable.read import Reader
 from ltcbridge.private_data import private_dir, write_private
 
 ODS_SYSTEM = "https://fhir.nhs.uk/Id/ods-organization-code"
 WORK_DIR = "release-work"
+
+
+def store_entry(state: StateStore, reader: Reader, kind: str, resource: dict[str, Any]) -> bool:
+    """Store an entry of any type the reader accepts (inside the caller's transaction): its
+    fields for the daemon's decisions and, when it is the latest version, the whole resource for
+    the monthly release. True when it was the latest. Raises what the reader raises."""
+    if not state.put_entry(reader.entry_fields(kind, resource)):
+        return False
+    keep_entry_resource(state, kind, resource)
+    return True
 
 
 def keep_entry_resource(state: StateStore, kind: str, resource: dict[str, Any]) -> None:
@@ -35,6 +50,21 @@ def keep_entry_resource(state: StateStore, kind: str, resource: dict[str, Any]) 
         "INSERT OR REPLACE INTO entry_resource VALUES (?, ?, ?)",
         (kind, str(resource.get("id")), json.dumps(resource)),
     )
+
+
+def keep_answer(
+    state: StateStore, reader: Reader, copy: dict[str, Any], last_updated: str | None
+) -> bool:
+    """Keep a provider's answer (the Task copy the daemon writes back to the GP record) as an
+    entry, so the referrals and NHS-use measures count it as ``feed build`` counts the GP's copy.
+
+    Its id is made from its business identifier (one Task per referral, whatever its status),
+    and its version is the provider Task's ``meta.lastUpdated``, so a later answer replaces an
+    earlier one and a cancelled Task retracts it. Inside the caller's transaction."""
+    value = "|".join(f"{i.get('system')}|{i.get('value')}" for i in copy.get("identifier", ()))
+    rid = "ltcb-" + hashlib.sha256(value.encode()).hexdigest()[:32]
+    kept = {**copy, "id": rid, **({"meta": {"lastUpdated": last_updated}} if last_updated else {})}
+    return store_entry(state, reader, "Task", kept)
 
 
 @contextmanager

@@ -48,7 +48,6 @@ from ltcbridge.feed.seal import load_key
 from ltcbridge.feed.transport.base import DeliveryError, RetryPolicy, Transport
 from ltcbridge.feed.transport.send import SendOutcome, send_release
 from ltcbridge.mapping import Mappings, load_mappings
-from ltcbridge.measure_catalogue import CONCEPT_MEASURES
 from ltcbridge.period import check_period
 from ltcbridge.pipeline import FeedBuild, build_release, manifest_of, scan_for_feed
 from ltcbridge.private_data import (
@@ -74,6 +73,8 @@ CREATE TABLE IF NOT EXISTS release (
     approved_by TEXT, approved_at TEXT, sequence INTEGER, sent_at TEXT, detail TEXT,
     updated_at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS release_month ON release (agreement_id, period);
+CREATE TABLE IF NOT EXISTS agreement_start (
+    agreement_id TEXT PRIMARY KEY, first_period TEXT NOT NULL);
 """
 
 
@@ -171,6 +172,20 @@ class ReleaseIndex:
     def folder_of(self, release_id: str) -> Path:
         return self.folder / RELEASES_DIR / release_id
 
+    def first_period(self, agreement_id: str, due: str) -> str:
+        """The first month the daemon prepares by itself under an agreement: the month due when
+        it first met the agreement (or an earlier month it already has a release of), so a
+        daemon that was off catches up, but a new one does not prepare the agreement's past."""
+        self.db.execute(
+            "INSERT OR IGNORE INTO agreement_start SELECT ?, min(coalesce(min(period), ?), ?) "
+            "FROM release WHERE agreement_id = ?",
+            (agreement_id, due, due, agreement_id),
+        )
+        row = self.db.execute(
+            "SELECT first_period FROM agreement_start WHERE agreement_id = ?", (agreement_id,)
+        )
+        return str(row.fetchone()[0])
+
 
 @contextmanager
 def open_index(config: Config) -> Iterator[ReleaseIndex]:
@@ -187,6 +202,16 @@ def due_period(on: date, grace_days: int) -> str:
     closed = on - timedelta(days=grace_days)
     last_month = closed.replace(day=1) - timedelta(days=1)
     return f"{last_month.year:04d}-{last_month.month:02d}"
+
+
+def months(first: str, last: str) -> list[str]:
+    """Every ``YYYY-MM`` month from ``first`` to ``last``, both included, oldest first."""
+    year, month = int(first[:4]), int(first[5:7])
+    found = []
+    while f"{year:04d}-{month:02d}" <= last:
+        found.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return found
 
 
 def agreements_of(config: Config, only: str | None = None) -> list[Agreement]:
@@ -251,23 +276,13 @@ def _digests(entries: list[PublishedRelease]) -> list[str]:
 
 
 def _check_releasable(agreement: Agreement, period: str) -> None:
-    """Refused before any work: an agreement not in force, a month outside it, or measures the
-    daemon's state cannot count (it holds no provider Tasks or NHS-use resources)."""
+    """Refused before any work: an agreement not in force, or a month outside it."""
     agreement.check_in_force(today())
     if not agreement.covers_period(period):
         raise ReleaseError(
             f"agreement {agreement.id} runs from {agreement.valid_from} to "
             f"{agreement.valid_until}; {period} is outside it, so no release of that month is "
             "prepared under it"
-        )
-    uncountable = [m for m in agreement.measures if m not in CONCEPT_MEASURES]
-    if uncountable:
-        raise ReleaseError(
-            f"agreement {agreement.id} ({agreement.origin}) names {', '.join(uncountable)}, "
-            "which the daemon cannot count from its state (it reads no provider Tasks, "
-            "appointments, encounters or prescriptions). List only "
-            f"{', '.join(CONCEPT_MEASURES)} in its [measures] include for the daemon's releases, "
-            "or build those with `ltcbridge feed seal` from a full export"
         )
 
 
@@ -316,10 +331,19 @@ def _keep(
 
 
 def _manifest_text(build: FeedBuild, meta: ReleaseMeta) -> str:
+    if build.agreement.approval_required:
+        approval = (
+            "Approval: this release is sent only after a person approves it "
+            f"(`ltcbridge release approve --config FILE {meta.release_id}`).\n"
+        )
+    else:
+        approval = (
+            f"Approval: NOT REQUIRED. Agreement {build.agreement.id} says [agreement] "
+            "approval_required = false, so the daemon seals and sends this release after "
+            "preparing it, with no one approving it.\n"
+        )
     return manifest_of(build).text() + (
-        "\n\nWhat would leave, figure by figure: preview.txt beside this file.\n"
-        "Approval: this release is sent only after a person approves it "
-        f"(`ltcbridge release approve --config FILE {meta.release_id}`).\n"
+        "\n\nWhat would leave, figure by figure: preview.txt beside this file.\n" + approval
     )
 
 
@@ -361,11 +385,18 @@ def approve(config: Config, state: StateStore, release_id: str, by: str | None =
                 f"release {release_id} is {release.state}, not prepared: only a prepared "
                 "release is approved (`ltcbridge release list` shows each one's state)"
             )
-        index.update(release_id, state=APPROVED, approved_by=who, approved_at=now_iso())
-        with state.unit():
-            state.audit("release-approved", f"release/{release_id}", recipient=release.recipient,
-                        agreement=release.agreement_id, period=release.period, by=who)  # fmt: skip
+        _mark_approved(index, state, release, who)
         return index.get(release_id)
+
+
+def _mark_approved(index: ReleaseIndex, state: StateStore, release: Release, who: str) -> None:
+    """The release is approved by ``who`` (a person, or the agreement that needs none): in the
+    index, and in the audit log with who and when; the next cycle seals and sends it."""
+    index.update(release.release_id, state=APPROVED, approved_by=who, approved_at=now_iso())
+    with state.unit():
+        state.audit("release-approved", f"release/{release.release_id}",
+                    recipient=release.recipient, agreement=release.agreement_id,
+                    period=release.period, by=who)  # fmt: skip
 
 
 def resend(config: Config, state: StateStore, release_id: str, by: str | None = None) -> Release:
@@ -401,6 +432,7 @@ def run_releases(
         return summary
     summary["releases_prepared"] = _prepare_due(config, state, summary["release_errors"])
     with open_index(config) as index:
+        _approve_where_not_required(config, state, index)
         if not index.in_state(APPROVED, SENT):
             return summary
         made = transport is None
@@ -417,27 +449,63 @@ def run_releases(
 
 
 def _prepare_due(config: Config, state: StateStore, errors: list[str]) -> int:
-    """The due month's release of each agreement covering it that has none yet: one read of the
-    state for all of them; an agreement that cannot release is reported, the others go on."""
-    period = due_period(today(), config.feed.grace_days)
-    with open_index(config) as index:
-        due = [i for i in sorted(config.agreements) if not index.of_month(i, period)]
-    ready = []
-    for agreement_id in due:
-        try:
-            agreement = load_agreement(config.agreements[agreement_id])
-            if agreement.covers_period(period):
+    """Every closed month (grace over) of each agreement with no release yet, oldest first (a
+    daemon that was off catches up): one read of the state per month for all its agreements;
+    an agreement that cannot release is reported, the others go on. A month with a release is
+    prepared again only by hand (``release prepare``)."""
+    prepared = 0
+    for period, agreements in _waiting_months(config, errors):
+        ready = []
+        for agreement in agreements:
+            try:
                 _check_releasable(agreement, period)
                 ready.append(agreement)
+            except LtcbridgeError as exc:
+                _prepare_failed(errors, agreement.id, period, exc)
+        if not ready:
+            continue
+        try:
+            prepared += len(prepare_releases(config, state, period, ready, by="daemon"))
         except LtcbridgeError as exc:
-            _prepare_failed(errors, agreement_id, period, exc)
-    if not ready:
-        return 0
-    try:
-        return len(prepare_releases(config, state, period, ready, by="daemon"))
-    except LtcbridgeError as exc:
-        _prepare_failed(errors, ", ".join(a.id for a in ready), period, exc)
-        return 0
+            _prepare_failed(errors, ", ".join(a.id for a in ready), period, exc)
+    return prepared
+
+
+def _waiting_months(config: Config, errors: list[str]) -> list[tuple[str, list[Agreement]]]:
+    """(month, the agreements covering it with no release of it yet), oldest month first."""
+    due = due_period(today(), config.feed.grace_days)
+    waiting: dict[str, list[Agreement]] = {}
+    with open_index(config) as index:
+        for agreement_id in sorted(config.agreements):
+            first = index.first_period(agreement_id, due)
+            try:
+                agreement = load_agreement(config.agreements[agreement_id])
+            except LtcbridgeError as exc:
+                _prepare_failed(errors, agreement_id, due, exc)
+                continue
+            for period in months(first, due):
+                if agreement.covers_period(period) and not index.of_month(agreement_id, period):
+                    waiting.setdefault(period, []).append(agreement)
+    return sorted(waiting.items())
+
+
+def _approve_where_not_required(config: Config, state: StateStore, index: ReleaseIndex) -> None:
+    """Each prepared release whose agreement says ``approval_required = false`` is approved by
+    the agreement, so this cycle seals and sends it. Done here rather than when it is prepared,
+    so that one prepared by hand, or left prepared by a crash, is approved the same way."""
+    for release in index.in_state(PREPARED):
+        path = config.agreements.get(release.agreement_id)
+        try:
+            agreement = load_agreement(path) if path else None
+        except LtcbridgeError:  # reported when its months are prepared; a person may approve
+            continue
+        if agreement is not None and not agreement.approval_required:
+            _mark_approved(index, state, release, no_approval_needed(agreement))
+
+
+def no_approval_needed(agreement: Agreement) -> str:
+    """Who approved a release under an agreement that needs no person's approval."""
+    return f"agreement {agreement.id} ([agreement] approval_required = false)"
 
 
 def _prepare_failed(errors: list[str], what: str, period: str, exc: LtcbridgeError) -> None:
@@ -475,7 +543,8 @@ def _failed(
     """A sealed release whose delivery failed waits for `release resend`; one not yet sealed is
     tried again next cycle, once the cause (a key, the agreement's dates) is fixed."""
     event("release.failed", level=40, release=release.release_id, error=why)
-    if receipts.get(release.release_id) is None:
+    if receipts.get(release.release_id) is None:  # still approved; `release list` says why
+        index.update(release.release_id, detail=f"not sealed yet: {why}")
         return
     index.update(release.release_id, state=FAILED, detail=why)
     with state.unit():
@@ -651,8 +720,9 @@ def release_health(config: Config) -> dict[str, Any]:
     }
 
 
-def release_status_rows(config: Config) -> list[tuple[str, str]]:
-    """``ltcbridge status`` lines: what waits for approval, what failed, how many were sent."""
+def release_status_rows(config: Config, last_run_errors: list[str]) -> list[tuple[str, str]]:
+    """``ltcbridge status`` lines: what waits for approval, what failed (delivery, or in the
+    last run: preparing or sealing), how many were sent."""
     health = release_health(config)
     if not health["configured"]:
         return [("monthly releases", "no [feed] section: none prepared or sent")]
@@ -661,5 +731,6 @@ def release_status_rows(config: Config) -> list[tuple[str, str]]:
     return [
         ("releases waiting for approval", ", ".join(waiting) or "none"),
         ("releases whose delivery failed (release resend)", ", ".join(failed) or "none"),
+        ("release problems in the last run", "; ".join(last_run_errors) or "none"),
         ("releases sent / acknowledged", f"{counts[SENT]} / {counts[ACKNOWLEDGED]}"),
     ]

@@ -3,7 +3,8 @@
 What it holds and why:
 - ``watermark``: per endpoint and resource type, where the last committed pull ended;
 - ``entry`` / ``patient``: the latest version of each GP resource (by ``meta.lastUpdated``), so
-  consent and referrals are decided on current facts;
+  consent and referrals are decided on current facts; ``entry_resource`` keeps each entry whole
+  for the monthly releases, providers' answers (their Tasks) included (daemon/release_source.py);
 - ``outbox``: effects on other systems (referrals, write-backs) decided in a committed
   transaction and performed after it, each with an idempotency key, marked done later;
 - ``quarantine``: resources that could not be read, kept for ``replay``;
@@ -81,6 +82,11 @@ MIGRATIONS: tuple[str, ...] = (
         resource_type TEXT NOT NULL, id TEXT NOT NULL, resource TEXT NOT NULL,
         PRIMARY KEY (resource_type, id));
     DELETE FROM watermark WHERE endpoint = 'gp' AND resource_type != '$deletions';
+    """,
+    # 4: providers' answers (Tasks) kept as entries for the releases' outcome measures: each
+    # provider's Tasks are read once more to fill them in (their write-backs are keyed: no repeat)
+    """
+    DELETE FROM watermark WHERE endpoint LIKE 'provider:%' AND resource_type = 'Task';
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,14 +1,15 @@
-"""What ``ltcbridge status`` shows: last run, backlog, quarantine, next run."""
+"""What ``ltcbridge status`` shows: last run, backlog, quarantine, next run, monthly releases."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from ltcbridge.daemon.config import Config
 from ltcbridge.daemon.lock import in_use
+from ltcbridge.daemon.releases import release_health
 from ltcbridge.daemon.state import StateStore
 
 
@@ -21,6 +22,12 @@ class Status:
     next_run: str | None
     set_aside: list[str]
     running: bool = False  # a process holds the state file now
+
+    @property
+    def release_errors(self) -> list[str]:
+        """The monthly releases' problems in the last run (a release that could not be
+        prepared, sealed or sent, and why): also in the health file's ``errors``."""
+        return list((self.last_run or {}).get("summary", {}).get("release_errors", []))
 
     def rows(self) -> list[tuple[str, str]]:
         """(what, value) pairs for a table a person reads."""
@@ -71,3 +78,12 @@ def read_status(config: Config, state: StateStore) -> Status:
             for r in state.set_aside_effects()
         ],
     )
+
+
+def status_document(config: Config, state: StateStore) -> dict[str, Any]:
+    """What ``ltcbridge status --json`` prints: the table's facts for a monitoring script, with
+    the releases as the health file shows them (waiting for approval, failed) and the last
+    run's release problems."""
+    status = read_status(config, state)
+    releases = {**release_health(config), "last_run_errors": status.release_errors}
+    return {**asdict(status), "releases": releases}
