@@ -13,11 +13,20 @@ from __future__ import annotations
 import difflib
 import re
 import types
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+)
 
 # Text that must say something: surrounding spaces are dropped, and nothing left is an error.
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
@@ -94,24 +103,35 @@ class FileSchema:
     # The type words of messages a file's values may need beyond EXPECTED (e.g. "of pounds").
     expected: Mapping[str, str] = field(default_factory=dict)
 
-    def check(self, data: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    def check(
+        self, data: Mapping[str, Any], base: Path | None = None
+    ) -> tuple[dict[str, Any], list[str]]:
         """Every table that passed its model (arrays: a list of the entries that did), and
-        every problem found, in the order of the file's tables; nothing stops at the first."""
+        every problem found, in the order of the file's tables; nothing stops at the first.
+        ``base``: the file's folder, which relative paths are relative to."""
         problems = self.unknown_tables(data)
+        context = {"base": base}
         tables: dict[str, Any] = {}
         for name, model in self.tables.items():
             if name in self.optional and name not in data:
                 continue
             if name in self.arrays:
-                tables[name] = self._array(name, model, data.get(name, []), problems)
+                tables[name] = self._array(name, model, data.get(name, []), context, problems)
                 continue
-            table = self._table(name, model, data.get(name, {}), f"[{name}]", problems)
+            raw = data.get(name, {})
+            table = self._table(name, model, raw, f"[{name}]", context, problems)
             if table is not None:
                 tables[name] = table
         return tables, problems
 
     def _table(
-        self, name: str, model: type[BaseModel], raw: Any, label: str, problems: list[str]
+        self,
+        name: str,
+        model: type[BaseModel],
+        raw: Any,
+        label: str,
+        context: dict[str, Any],
+        problems: list[str],
     ) -> Any:
         """One table checked against its model; None (with its problems added) when it fails."""
         if not isinstance(raw, dict):
@@ -121,12 +141,19 @@ class FileSchema:
             )
             return None
         try:
-            return model.model_validate(raw)
+            return model.model_validate(raw, context=context)
         except ValidationError as invalid:
             problems.extend(self.explain(name, label, error) for error in invalid.errors())
             return None
 
-    def _array(self, name: str, model: type[BaseModel], raw: Any, problems: list[str]) -> list:
+    def _array(
+        self,
+        name: str,
+        model: type[BaseModel],
+        raw: Any,
+        context: dict[str, Any],
+        problems: list[str],
+    ) -> list:
         """A ``[[name]]`` list of tables: the entries that passed (each failed one named)."""
         if not isinstance(raw, list):
             problems.append(
@@ -135,7 +162,7 @@ class FileSchema:
             )
             return []
         entries = (
-            self._table(name, model, entry, _entry_label(name, entry, i), problems)
+            self._table(name, model, entry, _entry_label(name, entry, i), context, problems)
             for i, entry in enumerate(raw)
         )
         return [entry for entry in entries if entry is not None]
@@ -272,13 +299,30 @@ def check_names(chosen: list[str], known: Iterable[str]) -> list[str]:
     return chosen
 
 
-def text_from(kind: str) -> Callable[[Any], Any]:
-    """A before-validator for a key given as text that is read as something else (a duration,
-    a level): refuses anything but text with the usual message, so the real parser sees text."""
+# -- paths, relative to the configuration file --------------------------------------------------
+def _resolved(value: Any, info: ValidationInfo) -> Path:
+    """A path written in the file, made absolute against the file's folder (the ``base`` of
+    the validation context): the service's working directory is nobody's business."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"must be a path in double quotes (found {value!r:.60})")
+    path = Path(value).expanduser()
+    base = (info.context or {}).get("base")
+    return path if path.is_absolute() or base is None else (base / path).resolve()
 
-    def require_text(value: Any) -> Any:
-        if not isinstance(value, str):
-            raise ValueError(f"must be {kind} in double quotes (found {value!r:.60})")
-        return value
 
-    return require_text
+def _existing_file(path: Path) -> Path:
+    if not path.is_file():
+        raise ValueError(f"the file {path} does not exist")
+    return path
+
+
+def _existing_dir(path: Path) -> Path:
+    if not path.is_dir():
+        raise ValueError(f"the directory {path} does not exist (or is not a directory)")
+    return path
+
+
+# A path in quotes, relative to the configuration file; one that must exist already.
+LocalPath = Annotated[Path, BeforeValidator(_resolved)]
+ExistingFile = Annotated[LocalPath, AfterValidator(_existing_file)]
+ExistingDir = Annotated[LocalPath, AfterValidator(_existing_dir)]

@@ -130,9 +130,9 @@ def test_values_of_the_wrong_type_are_problems_with_their_key_not_tracebacks(
     )
     _problems(
         write(folder, text),
-        "[[provider]] lead agreement: give the agreement's id as text",
-        "[state] batch_size: 'lots' must be a whole number >= 1",
-        "[[provider]] third auth must be a table",
+        "[[provider]] lead agreement: must be text in double quotes (found [1])",
+        "[state] batch_size: must be a whole number, without quotes (found 'lots')",
+        "[[provider]] third auth: must be a table",
     )
 
 
