@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, Field, create_model, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from ltcbridge.concepts import NHS_USE, PROVIDER, STRATIFIERS
 from ltcbridge.config_schema import (
@@ -24,6 +24,7 @@ from ltcbridge.config_schema import (
     Text,
     check_names,
     problem_lines,
+    table_of_keys,
 )
 from ltcbridge.errors import AgreementError
 from ltcbridge.period import month_end_int, month_int
@@ -208,12 +209,7 @@ class CohortExtractTable(StrictTable):
 
 
 # One optional £ >= 0 per NHS-use kind, keyed by the kind's name as written in the file.
-_UNIT_COST_FIELDS: dict[str, Any] = {
-    kind.replace("-", "_"): (float | None, Field(None, alias=kind, ge=0)) for kind in NHS_USE
-}
-UnitCostsTable: type[StrictTable] = create_model(
-    "UnitCostsTable", __base__=StrictTable, **_UNIT_COST_FIELDS
-)
+UnitCostsTable = table_of_keys("UnitCostsTable", NHS_USE, float, ge=0)
 
 TABLES: dict[str, type[BaseModel]] = {
     "agreement": AgreementTable,

@@ -23,9 +23,12 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Field,
+    RootModel,
     StringConstraints,
     ValidationError,
     ValidationInfo,
+    create_model,
 )
 
 # Text that must say something: surrounding spaces are dropped, and nothing left is an error.
@@ -63,8 +66,22 @@ def did_you_mean(word: str, options: Iterable[str]) -> str:
 
 
 def keys_of(model: type[BaseModel]) -> list[str]:
-    """The keys a table accepts, as written in the file."""
+    """The keys a table accepts, as written in the file (none named for a free-form table)."""
+    if issubclass(model, RootModel):
+        return []
     return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def table_of_keys(
+    name: str, keys: Iterable[str], annotation: Any, **constraints: Any
+) -> type[StrictTable]:
+    """A table whose keys are a fixed set of names (often hyphenated, so written as aliases),
+    each optional and of one type: prices per kind, a sentence per need domain."""
+    fields: dict[str, Any] = {
+        key.replace("-", "_"): (annotation | None, Field(None, alias=key, **constraints))
+        for key in keys
+    }
+    return create_model(name, __base__=StrictTable, **fields)
 
 
 def problem_lines(problems: Iterable[str]) -> str:
