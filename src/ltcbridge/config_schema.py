@@ -48,11 +48,6 @@ def _ods_code(value: str) -> str:
 OdsCode = Annotated[str, AfterValidator(_ods_code)]
 
 
-def is_ods_code(value: str) -> bool:
-    """Whether ``value`` has the shape of an ODS code (any case)."""
-    return bool(_ODS.match(value.strip().upper()))
-
-
 class StrictTable(BaseModel):
     """A TOML table: nothing unknown, nothing converted, nothing changed once read."""
 

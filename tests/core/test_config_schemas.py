@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from core_data import write_agreement
 
 from ltcbridge.agreement import SCHEMA as AGREEMENT_SCHEMA
 from ltcbridge.agreement import parse_agreement
@@ -28,18 +29,6 @@ from ltcbridge.errors import AgreementError, LtcbridgeError
 from ltcbridge.hub.config import HubConfigError, load_hub_config, parse_hub_config
 
 ROOT = Path(__file__).resolve().parents[2]
-
-AGREEMENT = """
-[agreement]
-id = "DSA-T"
-recipient = "QHM"
-valid_from = 2026-04-01
-valid_until = 2027-03-31
-[disclosure]
-threshold = 7
-rounding = 5
-secondary = true
-"""
 
 DAEMON = """
 [practice]
@@ -66,6 +55,11 @@ Y00011 = "U00001"
 threshold = 7
 secondary = false
 """
+
+
+def _agreement(folder: Path) -> str:
+    """The text of an agreement at the floor, as the other core tests write it."""
+    return write_agreement(folder / "agreement.toml").read_text(encoding="utf-8")
 
 
 def _agreement_problems(folder: Path, text: str) -> list[str]:
@@ -96,10 +90,11 @@ def _lines(message: str) -> list[str]:
 
 
 Problems = Callable[[Path, str], list[str]]
-KINDS: dict[str, tuple[str, Problems]] = {
-    "agreement": (AGREEMENT, _agreement_problems),
-    "daemon": (DAEMON, _daemon_problems),
-    "hub": (HUB, _hub_problems),
+# Each kind of file: a good file's text (given a folder), and the problems of a text.
+KINDS: dict[str, tuple[Callable[[Path], str], Problems]] = {
+    "agreement": (_agreement, _agreement_problems),
+    "daemon": (lambda _folder: DAEMON, _daemon_problems),
+    "hub": (lambda _folder: HUB, _hub_problems),
 }
 
 
@@ -152,7 +147,7 @@ def test_each_mistake_is_one_line_starting_with_its_key_path(
     tmp_path: Path, kind: str, old: str, new: str, expected: str
 ) -> None:
     good, problems = KINDS[kind]
-    assert problems(tmp_path, _changed(good, old, new)) == [expected]
+    assert problems(tmp_path, _changed(good(tmp_path), old, new)) == [expected]
 
 
 # (kind, the changes, the key paths of the problems, in the file's order of tables)
@@ -177,7 +172,7 @@ def test_every_problem_is_reported_at_once_each_with_its_key_path(
     tmp_path: Path, kind: str, changes: list[tuple[str, str]], paths: list[str]
 ) -> None:
     good, problems = KINDS[kind]
-    text = good
+    text = good(tmp_path)
     for old, new in changes:
         text = _changed(text, old, new)
     found = problems(tmp_path, text)
@@ -272,14 +267,14 @@ def _toml_blocks() -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize(("where", "block"), _toml_blocks())
-def test_every_configuration_in_the_docs_parses(where: str, block: str) -> None:
+def test_every_configuration_in_the_docs_parses(tmp_path: Path, where: str, block: str) -> None:
     """A block is checked as the file it belongs to; an agreement table shown alone (e.g.
     [secure_aggregation]) is checked inside a minimal agreement."""
     data = tomllib.loads(block)
     if "hub" in data:
         assert parse_hub_config(data, where).name
     elif set(data) <= set(AGREEMENT_SCHEMA.tables):
-        assert parse_agreement(tomllib.loads(AGREEMENT) | data, where).id
+        assert parse_agreement(tomllib.loads(_agreement(tmp_path)) | data, where).id
     else:
         pytest.fail(f"{where}: a configuration block of no known kind: {sorted(data)}")
 
