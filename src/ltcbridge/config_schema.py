@@ -114,6 +114,8 @@ class FileSchema:
     arrays: frozenset[str] = frozenset()
     # The type words of messages a file's values may need beyond EXPECTED (e.g. "of pounds").
     expected: Mapping[str, str] = field(default_factory=dict)
+    # Keys whose values are never shown in a message (secrets, even when of the wrong type).
+    hidden: frozenset[str] = frozenset()
 
     def check(
         self, data: Mapping[str, Any], base: Path | None = None
@@ -240,6 +242,8 @@ class FileSchema:
         else:
             expected = {**EXPECTED, **self.expected}
             what = expected.get(kind, error["msg"][0].lower() + error["msg"][1:])
+        if self.hidden.intersection(part for part in loc if isinstance(part, str)):
+            return f"{path}: {what} (the value is not shown here)"
         return f"{path}: {what} (found {found!r:.60})"
 
 

@@ -256,6 +256,7 @@ SCHEMA = FileSchema(
     },
     optional=frozenset({"directory", "feed"}),
     arrays=frozenset({"provider"}),
+    hidden=frozenset(SECRETS),
 )
 
 
