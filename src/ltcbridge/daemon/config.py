@@ -119,6 +119,15 @@ class Config:
         return self.providers[0]
 
 
+@dataclass(frozen=True)
+class Endpoints:
+    """The endpoints of a checked file, with their secrets read."""
+
+    gp: EndpointConfig
+    directory: EndpointConfig | None
+    providers: tuple[EndpointConfig, ...]
+
+
 def parse_duration(text: str) -> int:
     """``"15m"`` -> 900 seconds; raises ValueError naming the accepted forms."""
     match = _DURATION.match(str(text))
@@ -135,6 +144,7 @@ def _duration_text(value: Any) -> int:
 
 
 def _http_url(value: str) -> str:
+    """An endpoint is a URL: a bare host name would fail at the first cycle, not at check."""
     if not value.startswith(("http://", "https://")):
         raise ValueError(
             f"{value!r} is not a URL: give the FHIR R4 base URL, e.g. "
@@ -312,15 +322,6 @@ def _unknown_agreements(providers: list[ProviderTable], agreements: dict[str, Pa
         for provider in providers
         if provider.agreement and provider.agreement not in agreements
     ]
-
-
-@dataclass(frozen=True)
-class Endpoints:
-    """The endpoints of a checked file, with their secrets read."""
-
-    gp: EndpointConfig
-    directory: EndpointConfig | None
-    providers: tuple[EndpointConfig, ...]
 
 
 def _auth(table: AuthTable, where: str, problems: list[str]) -> AuthConfig:
