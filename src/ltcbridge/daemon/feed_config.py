@@ -117,19 +117,9 @@ def feed_config(table: FeedTable | None, problems: list[str]) -> FeedConfig:
     problems are reported already); the token's problems are added to ``problems``."""
     if table is None:
         return FeedConfig()
+    values = table.model_dump(exclude={"folder", "token", "token_file"})
     return FeedConfig(
-        transport=table.transport,
+        **values,
         folder=table.folder if table.transport == "folder" else None,
-        url=table.url,
         token=secret_setting(table.token_file, table.token, "[feed] token", problems),
-        mesh_url=table.mesh_url,
-        mailbox=table.mailbox,
-        mesh_to=table.mesh_to,
-        workflow_id=table.workflow_id,
-        mesh_ca=table.mesh_ca,
-        mesh_cert=table.mesh_cert,
-        mesh_cert_key=table.mesh_cert_key,
-        recipient_keys=dict(table.recipient_keys),
-        signing_key=table.signing_key,
-        grace_days=table.grace_days,
     )
