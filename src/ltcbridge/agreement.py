@@ -9,25 +9,23 @@ organisation, and are then stated loudly on every build.
 
 from __future__ import annotations
 
-import difflib
 import tomllib
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Any, Literal, get_args
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    ValidationError,
-    create_model,
-    field_validator,
-)
+from pydantic import BaseModel, Field, field_validator
 
 from ltcbridge.concepts import NHS_USE, PROVIDER, STRATIFIERS
+from ltcbridge.config_schema import (
+    FileSchema,
+    StrictTable,
+    Text,
+    check_names,
+    problem_lines,
+    table_of_keys,
+)
 from ltcbridge.errors import AgreementError
 from ltcbridge.period import month_end_int, month_int
 from ltcbridge.secagg.config import SecureAggregation
@@ -168,17 +166,8 @@ def _weak_rules(threshold: int, rounding: int, secondary: bool) -> list[tuple[st
 
 
 # -- the schema: one strict model per table -------------------------------------------------------
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-
-
-class _Table(BaseModel):
-    """A TOML table: nothing unknown, nothing converted (TOML already has the right types)."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
 # The descriptions of required keys finish the "is required" message.
-class AgreementTable(_Table):
+class AgreementTable(StrictTable):
     id: Text = Field(description='the agreement\'s identifier in quotes, e.g. "DSA-2026-014"')
     recipient: Text = Field(description='the commissioner\'s ODS code in quotes, e.g. "QHM"')
     purpose: Text = "jsna"
@@ -189,44 +178,41 @@ class AgreementTable(_Table):
     approval_required: bool = True
 
 
-class DisclosureTable(_Table):
+class DisclosureTable(StrictTable):
     threshold: int = Field(ge=0, description="counts 1..threshold are masked, e.g. 7")
     rounding: int = Field(ge=1, description="counts are rounded to a multiple of it, e.g. 5")
     secondary: bool = True
 
 
-class BreakdownsTable(_Table):
-    allowed: list[str] = []
+class BreakdownsTable(StrictTable):
+    allowed: list[str] = Field(default_factory=list)
     level: Level = "practice"
 
     @field_validator("allowed")
     @classmethod
     def _known_breakdowns(cls, value: list[str]) -> list[str]:
-        return _known_names(value, BREAKDOWNS)
+        return check_names(value, BREAKDOWNS)
 
 
-class OptoutsTable(_Table):
+class OptoutsTable(StrictTable):
     exclude: bool = True
 
 
-class MeasuresTable(_Table):
+class MeasuresTable(StrictTable):
     include: list[str] = Field(default=list(MEASURES), min_length=1)
 
     @field_validator("include")
     @classmethod
     def _known_measures(cls, value: list[str]) -> list[str]:
-        return _known_names(value, MEASURES)
+        return check_names(value, MEASURES)
 
 
-class CohortExtractTable(_Table):
+class CohortExtractTable(StrictTable):
     allowed: bool = False
 
 
 # One optional £ >= 0 per NHS-use kind, keyed by the kind's name as written in the file.
-_UNIT_COST_FIELDS: dict[str, Any] = {
-    kind.replace("-", "_"): (float | None, Field(None, alias=kind, ge=0)) for kind in NHS_USE
-}
-UnitCostsTable: type[_Table] = create_model("UnitCostsTable", __base__=_Table, **_UNIT_COST_FIELDS)
+UnitCostsTable = table_of_keys("UnitCostsTable", NHS_USE, float, ge=0)
 
 TABLES: dict[str, type[BaseModel]] = {
     "agreement": AgreementTable,
@@ -241,26 +227,11 @@ TABLES: dict[str, type[BaseModel]] = {
 OPTIONAL_TABLES = frozenset({"secure_aggregation"})
 
 
-def _known_names(chosen: list[str], known: tuple[str, ...]) -> list[str]:
-    """Every name in ``chosen`` is one of ``known``, once (an error lists all that are not)."""
-    unknown = [f"{name!r}{_did_you_mean(name, known)}" for name in chosen if name not in known]
-    twice = sorted({name for name in chosen if chosen.count(name) > 1})
-    if unknown:
-        raise ValueError(f"unknown {', '.join(unknown)}; known: {', '.join(known)}")
-    if twice:
-        raise ValueError(f"lists {', '.join(map(repr, twice))} more than once")
-    return chosen
-
-
-def _keys(model: type[BaseModel]) -> list[str]:
-    """The keys a table accepts, as written in the file."""
-    return [info.alias or name for name, info in model.model_fields.items()]
-
-
-def _did_you_mean(word: str, options: Iterable[str]) -> str:
-    """The nearest known name, as a hint; empty when nothing is near."""
-    close = difflib.get_close_matches(word, list(options), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+SCHEMA = FileSchema(
+    TABLES,
+    optional=OPTIONAL_TABLES,
+    expected={"float_type": "must be a number of pounds, without quotes"},
+)
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -279,94 +250,13 @@ def load_agreement(path: Path | str) -> Agreement:
 def parse_agreement(data: dict[str, Any], origin: str = "agreement") -> Agreement:
     """Check the parsed TOML against the schema and the floor; raise one AgreementError listing
     every problem (each a line naming the key), or return the Agreement."""
-    problems = _unknown_tables(data)
-    tables: dict[str, Any] = {}
-    for name, model in TABLES.items():
-        if name in OPTIONAL_TABLES and name not in data:
-            continue
-        raw = data.get(name, {})
-        if not isinstance(raw, dict):
-            problems.append(
-                f"[{name}]: must be a table, written [{name}] on a line of its own "
-                f"(found {raw!r:.60})"
-            )
-            continue
-        try:
-            tables[name] = model.model_validate(raw)
-        except ValidationError as invalid:
-            problems += [_explain(name, error) for error in invalid.errors()]
+    tables, problems = SCHEMA.check(data)
     problems += _cross_checks(tables) + _floor_problems(tables, data)
     if problems:
-        lines = "\n".join(f"  - {problem}" for problem in problems)
-        raise AgreementError(f"{origin}: {len(problems)} problem(s) in the agreement:\n{lines}")
+        raise AgreementError(
+            f"{origin}: {len(problems)} problem(s) in the agreement:\n{problem_lines(problems)}"
+        )
     return _agreement(tables, origin)
-
-
-def _unknown_tables(data: dict[str, Any]) -> list[str]:
-    """Top-level names that are not one of TABLES: a misspelt table, or a key outside a table."""
-    problems = []
-    for name, value in data.items():
-        if name in TABLES:
-            continue
-        if isinstance(value, dict):
-            close = difflib.get_close_matches(name, list(TABLES), n=1)
-            hint = f" (did you mean [{close[0]}]?)" if close else f"; known: {', '.join(TABLES)}"
-            problems.append(f"[{name}]: unknown table{hint}")
-        else:
-            problems.append(f"{name}: {_unknown_key(name, None)}")
-    return problems
-
-
-def _unknown_key(key: str, table: str | None) -> str:
-    """Why ``key`` is unknown in ``table`` (None: at the top level), with the likeliest fix."""
-    where = "here" if table else "outside any table"
-    homes = [name for name, model in TABLES.items() if name != table and key in _keys(model)]
-    if homes:
-        return f"unknown key {where}; it belongs in [{homes[0]}]"
-    if table:
-        known = _keys(TABLES[table])
-        return "unknown key" + (_did_you_mean(key, known) or f"; known here: {', '.join(known)}")
-    home_of = {key: name for name, model in TABLES.items() for key in _keys(model)}
-    close = difflib.get_close_matches(key, list(home_of), n=1)
-    return f"unknown key {where}" + (
-        f" (did you mean [{home_of[close[0]]}] {close[0]}?)" if close else ""
-    )
-
-
-# What a value of each kind must look like, by pydantic's error type.
-EXPECTED = {
-    "bool_type": "must be true or false, without quotes",
-    "int_type": "must be a whole number, without quotes",
-    "float_type": "must be a number of pounds, without quotes",
-    "string_type": "must be text in double quotes",
-    "date_type": "must be a TOML date such as 2026-04-01, without quotes or a time",
-    "list_type": "must be a list in square brackets",
-    "missing": "is required",
-}
-
-
-def _explain(table: str, error: Any) -> str:
-    """One plain line for one pydantic error: the key path, what is wrong, what was found."""
-    loc = error["loc"]
-    path = f"[{table}]" + (f" {loc[0]}" if loc else "") + "".join(f"[{i}]" for i in loc[1:])
-    kind, found = error["type"], error.get("input")
-    ctx = error.get("ctx") or {}
-    if kind == "extra_forbidden":
-        return f"{path}: {_unknown_key(str(loc[-1]), table)}"
-    if kind == "missing":
-        about = TABLES[table].model_fields[loc[0]].description
-        return f"{path}: is required" + (f": {about}" if about else "")
-    if kind == "value_error":
-        return f"{path}: {ctx['error']}"
-    if kind in ("greater_than_equal", "greater_than"):
-        what = f"must be >= {ctx['ge']:g}" if "ge" in ctx else f"must be > {ctx['gt']:g}"
-    elif kind == "literal_error":
-        what = f"must be {ctx['expected']}"
-    elif kind in ("string_too_short", "too_short"):
-        what = "must not be empty"
-    else:
-        what = EXPECTED.get(kind, error["msg"][0].lower() + error["msg"][1:])
-    return f"{path}: {what} (found {found!r:.60})"
 
 
 def _cross_checks(tables: dict[str, Any]) -> list[str]:

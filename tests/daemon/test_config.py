@@ -94,6 +94,17 @@ def test_a_literal_secret_is_refused_without_echoing_it(folder: Path) -> None:
     assert "s3cret-literal" not in str(caught.value)
 
 
+@pytest.mark.parametrize("value", ["123456789", '["s3cret", 1]', "{ s3cret = 1 }"])
+def test_a_secret_of_the_wrong_type_is_named_without_its_value(folder: Path, value: str) -> None:
+    text = GOOD.replace('token = "env:LTCB_TEST_GP_TOKEN"', f"token = {value}")
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(folder, text))
+    assert caught.value.problems == [
+        "[gp] auth.token: must be text in double quotes (the value is not shown here)"
+    ]
+    assert "123456789" not in str(caught.value) and "s3cret" not in str(caught.value)
+
+
 def test_every_problem_is_listed_at_once_with_the_key_to_fix(
     folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -130,9 +141,9 @@ def test_values_of_the_wrong_type_are_problems_with_their_key_not_tracebacks(
     )
     _problems(
         write(folder, text),
-        "[[provider]] lead agreement: give the agreement's id as text",
-        "[state] batch_size: 'lots' must be a whole number >= 1",
-        "[[provider]] third auth must be a table",
+        "[[provider]] lead agreement: must be text in double quotes (found [1])",
+        "[state] batch_size: must be a whole number, without quotes (found 'lots')",
+        "[[provider]] third auth: must be a table",
     )
 
 

@@ -180,8 +180,8 @@ def test_feed_keys_are_checked_strictly(practice: Practice) -> None:
     with pytest.raises(ConfigError) as error:
         practice.config  # noqa: B018
     text = str(error.value)
-    assert "[feed] grace_dayz: not a [feed] key (did you mean 'grace_days'?)" in text
-    assert "[feed] transport: 'pigeon' is not one of mesh, https, folder" in text
+    assert "[feed] grace_dayz: unknown key (did you mean 'grace_days'?)" in text
+    assert "[feed] transport: must be 'mesh', 'https' or 'folder' (found 'pigeon')" in text
 
 
 def test_failed_delivery_is_kept_and_sent_again_on_resend(
@@ -393,7 +393,7 @@ def test_a_state_of_schema_3_reads_each_providers_tasks_again(tmp_path: Path) ->
 def test_feed_without_transport_or_mesh_settings_names_each_key(practice: Practice) -> None:
     base = config_text(str(practice.drop))
     practice.config_path.write_text(base.replace('transport = "folder"\n', ""))
-    with pytest.raises(ConfigError, match=r"\[feed\] transport: missing"):
+    with pytest.raises(ConfigError, match=r"\[feed\] transport: is required"):
         practice.config  # noqa: B018
     practice.config_path.write_text(base.replace('transport = "folder"', 'transport = "mesh"'))
     with pytest.raises(ConfigError) as error:

@@ -23,15 +23,20 @@ def test_a_set_tariff_overrides_only_its_level() -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"tariff": {"support-huge": 1}}, r"\[tariff\] support-huge is not one of"),
-        ({"tariff": {"support-high": -1}}, r"\[tariff\] support-high must be a price"),
-        ({"commissioned": {"need-gardening": "x"}}, r"need-gardening is not a need domain"),
-        ({"hub": {"months": ["2026-13"]}}, r"months must be a list of 'YYYY-MM'"),
-        ({"disclosure": {"threshold": "7"}}, r"threshold must be a whole number"),
-        ({"practices": {"Y1": 5}}, r"\[practices\] Y1 must be a string"),
-        ({"practices": "Y1"}, r"\[practices\] must be a table"),
+        ({"tariff": {"support-huge": 1}},
+         r"\[tariff\] support-huge: unknown key \(did you mean 'support-high'\?\)"),
+        ({"tariff": {"support-high": -1}}, r"\[tariff\] support-high: must be >= 0"),
+        ({"commissioned": {"need-gardening": "x"}},
+         r"\[commissioned\] need-gardening: unknown key"),
+        ({"hub": {"months": ["2026-13"]}}, r"\[hub\] months\[0\]: '2026-13' has no month 13"),
+        ({"hub": {"months": ["Oct 2026"]}}, r"'Oct 2026' is not a month written 'YYYY-MM'"),
+        ({"disclosure": {"threshold": "7"}}, r"threshold: must be a whole number, without quotes"),
+        ({"disclosure": {"secondary": "false"}},
+         r"secondary: must be true or false, without quotes \(found 'false'\)"),
+        ({"practices": {"Y1": 5}}, r"\[practices\] Y1: must be text in double quotes"),
+        ({"practices": "Y1"}, r"\[practices\]: must be a table"),
     ],
-)
+)  # fmt: skip
 def test_mistakes_are_named(data: dict, message: str) -> None:
     with pytest.raises(HubConfigError, match=message):
         parse_hub_config(data, "hub.toml")

@@ -1,7 +1,10 @@
-"""The daemon's one configuration file (TOML), checked in full at start.
+"""The daemon's one configuration file (TOML), checked in full at start by a strict schema.
 
-Every mistake is reported at once, each naming the section and key to fix, because the person
-reading it is practice IT, not a programmer. Relative paths are relative to the config file.
+Every table is a strict pydantic model (``ltcbridge.config_schema``): no unknown key or table (a
+typo gets the nearest name), no value of the wrong type (an ODS code must be text, a transport
+one of the known ones). Every mistake is reported at once, each naming the section and key to fix,
+because the person reading it is practice IT, not a programmer. Relative paths are relative to
+the config file.
 """
 
 from __future__ import annotations
@@ -10,18 +13,42 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, Self, get_args
 
-from ltcbridge.daemon.feed_config import FeedConfig, parse_feed
-from ltcbridge.daemon.secrets import Secret, SecretError, secret_from_file, secret_from_value
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+
+from ltcbridge.config_schema import (
+    ExistingDir,
+    ExistingFile,
+    FileSchema,
+    LocalPath,
+    OdsCode,
+    StrictTable,
+    Text,
+    problem_lines,
+)
+from ltcbridge.daemon.feed_config import FeedConfig, FeedTable, feed_config
+from ltcbridge.daemon.secrets import Secret, secret_setting
 from ltcbridge.errors import LtcbridgeError
 
-AUTH_KINDS = ("none", "bearer", "basic", "smart", "nhs-signed-jwt")
-LOG_LEVELS = ("debug", "info", "warning", "error")
-GP_MODES = ("rest", "bulk")
+AuthKind = Literal["none", "bearer", "basic", "smart", "nhs-signed-jwt"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+GpMode = Literal["rest", "bulk"]
+AUTH_KINDS: tuple[str, ...] = get_args(AuthKind)
+LOG_LEVELS: tuple[str, ...] = get_args(LogLevel)
+GP_MODES: tuple[str, ...] = get_args(GpMode)
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_ODS = re.compile(r"^[A-Z0-9]{3,10}$")
+# What each kind of authentication cannot do without; the secrets among them are read from a
+# file (KEY_file) or the environment (KEY = "env:NAME"), never written in the file.
+AUTH_NEEDS: dict[str, tuple[str, ...]] = {
+    "none": (),
+    "bearer": ("token",),
+    "basic": ("username", "password"),
+    "smart": ("client_id", "private_key", "kid"),
+    "nhs-signed-jwt": ("api_key", "private_key", "kid", "token_url"),
+}
+SECRETS = ("token", "password", "api_key", "private_key")
 
 
 class ConfigError(LtcbridgeError):
@@ -29,9 +56,8 @@ class ConfigError(LtcbridgeError):
 
     def __init__(self, path: Path, problems: list[str]) -> None:
         self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
         super().__init__(
-            f"{len(problems)} problem(s) in {path}:\n{lines}\n"
+            f"{len(problems)} problem(s) in {path}:\n{problem_lines(problems)}\n"
             "Fix them and run `ltcbridge check --config FILE` again."
         )
 
@@ -93,6 +119,15 @@ class Config:
         return self.providers[0]
 
 
+@dataclass(frozen=True)
+class Endpoints:
+    """The endpoints of a checked file, with their secrets read."""
+
+    gp: EndpointConfig
+    directory: EndpointConfig | None
+    providers: tuple[EndpointConfig, ...]
+
+
 def parse_duration(text: str) -> int:
     """``"15m"`` -> 900 seconds; raises ValueError naming the accepted forms."""
     match = _DURATION.match(str(text))
@@ -101,6 +136,141 @@ def parse_duration(text: str) -> int:
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
+def _duration_text(value: Any) -> int:
+    """A duration is written as text (``every = 15`` would leave the unit to guesswork)."""
+    if not isinstance(value, str):
+        raise ValueError(f'must be a duration in double quotes, e.g. "15m" (found {value!r:.60})')
+    return parse_duration(value)
+
+
+def _http_url(value: str) -> str:
+    """An endpoint is a URL: a bare host name would fail at the first cycle, not at check."""
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(
+            f"{value!r} is not a URL: give the FHIR R4 base URL, e.g. "
+            "https://fhir.example.nhs.uk/R4"
+        )
+    return value
+
+
+def _lower(value: Any) -> Any:
+    """Levels are read in any case (``INFO`` is what people write after years of log files)."""
+    return value.lower() if isinstance(value, str) else value
+
+
+Duration = Annotated[int, BeforeValidator(_duration_text)]  # seconds
+FhirUrl = Annotated[Text, AfterValidator(_http_url)]
+
+
+# -- the schema: one strict model per table -------------------------------------------------------
+# The descriptions of required keys finish the "is required" message.
+class AuthTable(StrictTable):
+    """``[gp.auth]``, ``[provider.auth]``, ``[directory.auth]``: which keys are needed depends on
+    ``type`` (AUTH_NEEDS); a secret comes as KEY_file = "PATH" or KEY = "env:NAME"."""
+
+    type: AuthKind = "none"
+    token: Text | None = None
+    token_file: LocalPath | None = None
+    username: Text | None = None
+    password: Text | None = None
+    password_file: LocalPath | None = None
+    client_id: Text | None = None
+    api_key: Text | None = None
+    api_key_file: LocalPath | None = None
+    private_key: Text | None = None
+    private_key_file: LocalPath | None = None
+    kid: Text | None = None
+    alg: Text = "RS384"
+    scope: Text = "system/*.read"
+    token_url: Text | None = None
+
+    @model_validator(mode="after")
+    def _what_the_type_needs(self) -> Self:
+        """Every key the chosen type needs and the file lacks, named in one message."""
+        missing = [_setting(key) for key in AUTH_NEEDS[self.type] if not self._given(key)]
+        if missing:
+            raise ValueError(f"type {self.type!r} needs {'; '.join(missing)}")
+        return self
+
+    def _given(self, key: str) -> bool:
+        return getattr(self, key) is not None or getattr(self, f"{key}_file", None) is not None
+
+
+def _setting(key: str) -> str:
+    """How the file gives ``key``: a secret by file or environment, anything else as text."""
+    return f'{key}_file = "PATH" or {key} = "env:NAME"' if key in SECRETS else key
+
+
+class EndpointTable(StrictTable):
+    """A FHIR R4 endpoint: ``[directory]``, and what ``[gp]`` and ``[[provider]]`` share."""
+
+    base_url: FhirUrl = Field(
+        description="the FHIR R4 base URL, e.g. https://fhir.example.nhs.uk/R4"
+    )
+    auth: AuthTable = Field(default_factory=AuthTable)
+    verify: bool = True
+    ca_bundle: ExistingFile | None = None
+
+
+class GpTable(EndpointTable):
+    mode: GpMode = "rest"  # rest: incremental search per type; bulk: $export with _since
+
+
+class ProviderTable(EndpointTable):
+    name: Text = Field(description='a name for the provider in quotes, e.g. "lead"')
+    ods: OdsCode = Field(description='the provider\'s ODS code in quotes, e.g. "NTP001"')
+    agreement: Text | None = None  # the id of a file in [agreements] files
+
+
+class PracticeTable(StrictTable):
+    ods: OdsCode = Field(description='the practice\'s ODS code in quotes, e.g. "Y00001"')
+    locality: Text | None = None
+
+
+class MappingsTable(StrictTable):
+    dirs: list[ExistingDir] = Field(default_factory=list)
+
+
+class AgreementsTable(StrictTable):
+    files: list[ExistingFile] = Field(default_factory=list)
+
+
+class StateTable(StrictTable):
+    path: LocalPath = Field("state/ltcbridge.db", validate_default=True)
+    health_file: LocalPath | None = None  # None: health.json beside the state
+    batch_size: int = Field(500, ge=1)
+
+
+class ScheduleTable(StrictTable):
+    every: Duration = Field("15m", validate_default=True)
+
+
+class LogTable(StrictTable):
+    level: Annotated[LogLevel, BeforeValidator(_lower)] = "info"
+    # "json" is a pydantic method's name: the key is read into json_lines
+    json_lines: bool = Field(False, alias="json")
+
+
+SCHEMA = FileSchema(
+    {
+        "practice": PracticeTable,
+        "gp": GpTable,
+        "provider": ProviderTable,
+        "directory": EndpointTable,
+        "mappings": MappingsTable,
+        "agreements": AgreementsTable,
+        "state": StateTable,
+        "schedule": ScheduleTable,
+        "feed": FeedTable,
+        "log": LogTable,
+    },
+    optional=frozenset({"directory", "feed"}),
+    arrays=frozenset({"provider"}),
+    hidden=frozenset(SECRETS),
+)
+
+
+# -- reading --------------------------------------------------------------------------------------
 def load_config(path: Path | str) -> Config:
     """Read and check the file; raises ConfigError listing every problem found."""
     path = Path(path).resolve()
@@ -108,240 +278,114 @@ def load_config(path: Path | str) -> Config:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(path, ["the file does not exist: run `ltcbridge init DIR`"]) from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(path, [f"not valid TOML: {exc}"]) from None
-    reader = _Reader(data, path.parent)
-    config = reader.config(path)
-    if reader.problems:
-        raise ConfigError(path, reader.problems)
-    assert config is not None
-    return config
-
-
-class _Reader:
-    """Walks the TOML, collecting problems instead of stopping at the first."""
-
-    def __init__(self, data: dict[str, Any], base: Path) -> None:
-        self.data = data
-        self.base = base
-        self.problems: list[str] = []
-
-    def config(self, path: Path) -> Config | None:
-        practice = self._table(self.data, "practice")
-        ods = self._ods(practice, "[practice] ods")
-        gp = self._endpoint(self._table(self.data, "gp"), "[gp]", "gp", need_ods=False)
-        directory = None
-        if "directory" in self.data:
-            directory = self._endpoint(
-                self._table(self.data, "directory"), "[directory]", "directory", need_ods=False
-            )
-        providers = self._providers()
-        agreements = self._agreements()
-        for provider in providers:
-            if provider.agreement and provider.agreement not in agreements:
-                self.problems.append(
-                    f"[[provider]] {provider.name}: agreement {provider.agreement!r} is not the "
-                    f"id of any file in [agreements] files (ids found: {sorted(agreements)})"
-                )
-        state = self._table(self.data, "state")
-        state_path = self._path(state, "path", "[state] path", default="state/ltcbridge.db")
-        health = self._path(state, "health_file", "[state] health_file", default=None)
-        schedule = self._table(self.data, "schedule")
-        every = self._every(schedule)
-        log = self._table(self.data, "log")
-        level = str(log.get("level", "info")).lower()
-        if level not in LOG_LEVELS:
-            self.problems.append(f"[log] level: {level!r} is not one of {', '.join(LOG_LEVELS)}")
-        mappings = self._table(self.data, "mappings")
-        dirs = tuple(self._existing(mappings.get("dirs", []), "[mappings] dirs", is_dir=True))
-        batch_size = self._batch_size(state)
-        feed = parse_feed(self._table(self.data, "feed"), self._resolve, self.problems)
-        if self.problems or gp is None or ods is None or state_path is None:
-            return None
-        return Config(
-            path=path,
-            practice_ods=ods,
-            gp=gp,
-            providers=tuple(providers),
-            mappings_dirs=dirs,
-            agreements=agreements,
-            state_path=state_path,
-            health_path=health or state_path.with_name("health.json"),
-            every_seconds=every,
-            feed=feed,
-            log_level=level,
-            log_json=bool(log.get("json", False)),
-            batch_size=batch_size,
-            gp_mode=self._gp_mode(),
-            directory=directory,
-            practice_locality=practice.get("locality") or None,
+    tables, problems = SCHEMA.check(data, base=path.parent)
+    if not data.get("provider"):
+        problems.append(
+            "[[provider]]: no provider configured; add at least the lead provider with "
+            "name, ods and base_url"
         )
+    agreements = _agreement_ids(tables.get("agreements"), problems)
+    problems += _unknown_agreements(tables.get("provider", []), agreements)
+    gp = _endpoint("gp", "[gp]", tables.get("gp"), problems)
+    directory = _endpoint("directory", "[directory]", tables.get("directory"), problems)
+    providers = [
+        _endpoint(table.name, f"[[provider]] {table.name}", table, problems)
+        for table in tables.get("provider", [])
+    ]
+    feed = feed_config(tables.get("feed"), problems)
+    if problems or gp is None:
+        raise ConfigError(path, problems)
+    endpoints = Endpoints(gp, directory, tuple(p for p in providers if p is not None))
+    return _config(path, tables, endpoints, agreements, feed)
 
-    # -- sections ------------------------------------------------------------------------------
-    def _table(self, parent: dict[str, Any], name: str) -> dict[str, Any]:
-        value = parent.get(name, {})
-        if not isinstance(value, dict):
-            self.problems.append(f"[{name}] must be a table (a [{name}] section)")
-            return {}
-        return value
 
-    def _providers(self) -> list[EndpointConfig]:
-        raw = self.data.get("provider")
-        if not isinstance(raw, list) or not raw:
-            self.problems.append(
-                "[[provider]]: no provider configured; add at least the lead provider with "
-                "name, ods and base_url"
-            )
-            return []
-        found = []
-        for i, table in enumerate(raw):
-            if not isinstance(table, dict):
-                self.problems.append(f"[[provider]] {i + 1}: must be a table ([[provider]])")
-                continue
-            name = str(table.get("name") or f"provider {i + 1}")
-            endpoint = self._endpoint(table, f"[[provider]] {name}", name, need_ods=True)
-            if endpoint is not None:
-                found.append(endpoint)
-        return found
-
-    def _agreements(self) -> dict[str, Path]:
-        files = self._table(self.data, "agreements").get("files", [])
-        found: dict[str, Path] = {}
-        for file in self._existing(files, "[agreements] files", is_dir=False):
-            try:
-                agreement_id = tomllib.loads(file.read_text(encoding="utf-8"))["agreement"]["id"]
-            except (tomllib.TOMLDecodeError, KeyError, TypeError):
-                self.problems.append(f"[agreements] files: {file} has no [agreement] id")
-                continue
-            found[str(agreement_id)] = file
-        return found
-
-    def _endpoint(
-        self, table: dict[str, Any], where: str, name: str, *, need_ods: bool
-    ) -> EndpointConfig | None:
-        url = table.get("base_url")
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            self.problems.append(
-                f"{where} base_url: give the FHIR R4 base URL, e.g. https://fhir.example.nhs.uk/R4"
-            )
-            url = None
-        ods = self._ods(table, f"{where} ods") if need_ods else None
-        agreement = table.get("agreement")
-        if agreement is not None and not isinstance(agreement, str):
-            self.problems.append(f"{where} agreement: give the agreement's id as text")
-            agreement = None
-        auth = self._auth(table.get("auth", {}), where)
-        ca = self._path(table, "ca_bundle", f"{where} ca_bundle", default=None)
-        if url is None or auth is None or (need_ods and ods is None):
-            return None
-        return EndpointConfig(
-            name=name,
-            base_url=url,
-            auth=auth,
-            ods=ods,
-            agreement=agreement,
-            verify=bool(table.get("verify", True)),
-            ca_bundle=ca,
-        )
-
-    def _auth(self, table: Any, where: str) -> AuthConfig | None:
-        if not isinstance(table, dict):
-            self.problems.append(f"{where} auth must be a table ([gp.auth] or auth = {{...}})")
-            return None
-        kind = str(table.get("type", "none"))
-        if kind not in AUTH_KINDS:
-            self.problems.append(f"{where} auth.type {kind!r}: use one of {', '.join(AUTH_KINDS)}")
-            return None
-        needs = {
-            "none": (),
-            "bearer": ("token",),
-            "basic": ("username", "password"),
-            "smart": ("client_id", "private_key", "kid"),
-            "nhs-signed-jwt": ("api_key", "private_key", "kid", "token_url"),
-        }[kind]
-        values: dict[str, Any] = {"kind": kind}
-        for key in needs:
-            value = self._auth_value(table, key, f"{where} auth")
-            if value is None:
-                return None
-            values[key] = value
-        for key in ("alg", "scope", "token_url"):
-            if key in table and key not in values:
-                values[key] = str(table[key])
-        return AuthConfig(**values)
-
-    def _auth_value(self, table: dict[str, Any], key: str, where: str) -> Any:
-        secret_keys = ("token", "password", "api_key", "private_key")
-        if key not in secret_keys:
-            if not table.get(key):
-                self.problems.append(f"{where}.{key} is missing")
-                return None
-            return str(table[key])
+def _agreement_ids(table: AgreementsTable | None, problems: list[str]) -> dict[str, Path]:
+    """Agreement id -> file, for each file in [agreements] files (each named by its id)."""
+    found: dict[str, Path] = {}
+    for file in table.files if table else []:
         try:
-            if f"{key}_file" in table:
-                return secret_from_file(self._resolve(table[f"{key}_file"]), f"{where}.{key}_file")
-            if key in table:
-                return secret_from_value(str(table[key]), f"{where}.{key}")
-        except SecretError as exc:
-            self.problems.append(str(exc))
-            return None
-        self.problems.append(f'{where}: set {key}_file = "PATH" or {key} = "env:NAME"')
+            agreement_id = tomllib.loads(file.read_text(encoding="utf-8"))["agreement"]["id"]
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, KeyError, TypeError):
+            problems.append(f"[agreements] files: {file} has no [agreement] id")
+            continue
+        found[str(agreement_id)] = file
+    return found
+
+
+def _unknown_agreements(providers: list[ProviderTable], agreements: dict[str, Path]) -> list[str]:
+    """A provider's agreement must be one of the files: it is what the audit log records."""
+    return [
+        f"[[provider]] {provider.name}: agreement {provider.agreement!r} is not the id of any "
+        f"file in [agreements] files (ids found: {sorted(agreements)})"
+        for provider in providers
+        if provider.agreement and provider.agreement not in agreements
+    ]
+
+
+def _auth(table: AuthTable, where: str, problems: list[str]) -> AuthConfig:
+    """The authentication the type asks for, its secrets read (only those it needs)."""
+    secrets = {
+        key: secret_setting(getattr(table, f"{key}_file"), getattr(table, key), f"{where}.{key}",
+                            problems)
+        for key in SECRETS if key in AUTH_NEEDS[table.type]
+    }  # fmt: skip
+    return AuthConfig(
+        kind=table.type,
+        username=table.username,
+        client_id=table.client_id,
+        kid=table.kid,
+        alg=table.alg,
+        scope=table.scope,
+        token_url=table.token_url,
+        **secrets,
+    )
+
+
+def _endpoint(
+    name: str, where: str, table: EndpointTable | None, problems: list[str]
+) -> EndpointConfig | None:
+    """The endpoint a table that passed describes, its secrets read (a secret that cannot be
+    read is added to ``problems``); None for no table (absent, or its problems reported)."""
+    if table is None:
         return None
+    return EndpointConfig(
+        name=name,
+        base_url=table.base_url,
+        auth=_auth(table.auth, f"{where} auth", problems),
+        ods=getattr(table, "ods", None),
+        agreement=getattr(table, "agreement", None),
+        verify=table.verify,
+        ca_bundle=table.ca_bundle,
+    )
 
-    # -- values --------------------------------------------------------------------------------
-    def _ods(self, table: dict[str, Any], where: str) -> str | None:
-        value = str(table.get("ods", "")).upper()
-        if not _ODS.match(value):
-            self.problems.append(f"{where}: give the organisation's ODS code (e.g. Y00001)")
-            return None
-        return value
 
-    def _batch_size(self, state: dict[str, Any]) -> int:
-        size = state.get("batch_size", 500)
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            self.problems.append(f"[state] batch_size: {size!r} must be a whole number >= 1")
-            return 500
-        return size
-
-    def _gp_mode(self) -> str:
-        mode = str(self._table(self.data, "gp").get("mode", "rest"))
-        if mode not in GP_MODES:
-            self.problems.append(f"[gp] mode {mode!r}: use one of {', '.join(GP_MODES)}")
-        return mode
-
-    def _every(self, schedule: dict[str, Any]) -> int:
-        try:
-            return parse_duration(schedule.get("every", "15m"))
-        except ValueError as exc:
-            self.problems.append(f"[schedule] every: {exc}")
-            return 900
-
-    def _resolve(self, value: Any) -> Path:
-        path = Path(str(value)).expanduser()
-        return path if path.is_absolute() else (self.base / path).resolve()
-
-    def _path(
-        self, table: dict[str, Any], key: str, where: str, *, default: str | None
-    ) -> Path | None:
-        value = table.get(key, default)
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value:
-            self.problems.append(f"{where}: give a file path")
-            return None
-        return self._resolve(value)
-
-    def _existing(self, values: Any, where: str, *, is_dir: bool) -> list[Path]:
-        if not isinstance(values, list):
-            self.problems.append(f'{where}: give a list, e.g. ["mappings"]')
-            return []
-        found = []
-        for value in values:
-            path = self._resolve(value)
-            exists = path.is_dir() if is_dir else path.is_file()
-            if not exists:
-                kind = "directory" if is_dir else "file"
-                self.problems.append(f"{where}: the {kind} {path} does not exist")
-            else:
-                found.append(path)
-        return found
+def _config(
+    path: Path,
+    tables: dict[str, Any],
+    endpoints: Endpoints,
+    agreements: dict[str, Path],
+    feed: FeedConfig,
+) -> Config:
+    """The Config the checked tables describe (called only when there is no problem)."""
+    practice, gp, state = tables["practice"], tables["gp"], tables["state"]
+    log = tables["log"]
+    return Config(
+        path=path,
+        practice_ods=practice.ods,
+        gp=endpoints.gp,
+        providers=endpoints.providers,
+        mappings_dirs=tuple(tables["mappings"].dirs),
+        agreements=agreements,
+        state_path=state.path,
+        health_path=state.health_file or state.path.with_name("health.json"),
+        every_seconds=tables["schedule"].every,
+        feed=feed,
+        log_level=log.level,
+        log_json=log.json_lines,
+        batch_size=state.batch_size,
+        gp_mode=gp.mode,
+        directory=endpoints.directory,
+        practice_locality=practice.locality,
+    )

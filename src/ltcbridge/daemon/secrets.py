@@ -67,3 +67,19 @@ def secret_from_file(path: Path, where: str) -> Secret:
         raise SecretError(f"{where}: the file {path} does not exist") from None
     except OSError as exc:
         raise SecretError(f"{where}: cannot read {path} ({exc.strerror})") from None
+
+
+def secret_setting(
+    file: Path | None, value: str | None, where: str, problems: list[str]
+) -> Secret | None:
+    """A secret the configuration gives as ``KEY_file = "PATH"`` (which wins) or ``KEY =
+    "env:NAME"``; None when neither is given, or when it cannot be read (the reason, naming
+    ``where``, is added to ``problems`` so that every problem is reported at once)."""
+    try:
+        if file is not None:
+            return secret_from_file(file, f"{where}_file")
+        if value is not None:
+            return secret_from_value(value, where)
+    except SecretError as exc:
+        problems.append(str(exc))
+    return None

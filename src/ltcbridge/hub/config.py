@@ -4,7 +4,9 @@ It is the commissioner's knowledge, not the practices': which practices belong t
 roll-ups and completeness), the disclosure threshold the agreements use (for masked ranges), the
 outcomes-based tariff, and what was commissioned against each need domain ("you said, we did").
 Everything has a default so that ``hub report`` works on a bare store; the report says when a
-default is in use.
+default is in use. The file is read by a strict schema (``ltcbridge.config_schema``): an unknown
+key or table is named with the nearest known one, a value of the wrong type (``secondary =
+"false"``: text, not a boolean) is refused, and every problem is reported at once.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel
 
 from ltcbridge.concepts import NEED_DOMAINS, SUPPORT_LEVELS
+from ltcbridge.config_schema import FileSchema, StrictTable, Text, problem_lines, table_of_keys
 from ltcbridge.errors import LtcbridgeError
 
 UNMET_NEED = "https://ltcbridge.github.io/fhir/Measure/unmet-need"
@@ -75,97 +80,100 @@ def load_hub_config(path: Path | str | None) -> HubConfig:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise HubConfigError(f"hub config {path} does not exist: check the path") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise HubConfigError(f"hub config {path} is not valid TOML: {exc}") from None
     return parse_hub_config(data, str(path))
 
 
+# -- the schema: one strict model per table -------------------------------------------------------
+def _month(value: str) -> str:
+    if not (len(value) == 7 and value[4] == "-" and value[:4].isdigit() and value[5:].isdigit()):
+        raise ValueError(f"{value!r} is not a month written 'YYYY-MM'")
+    if not 1 <= int(value[5:]) <= 12:
+        raise ValueError(f"{value!r} has no month {value[5:]}")
+    return value
+
+
+class HubTable(StrictTable):
+    name: Text = HubConfig.name
+    icb: Text = HubConfig.icb  # the commissioner's ODS code
+    months: list[Annotated[str, AfterValidator(_month)]] = Field(default_factory=list)
+
+
+class DisclosureTable(StrictTable):
+    threshold: int = Field(HubConfig.threshold, ge=0)
+    rounding: int = Field(HubConfig.rounding, ge=1)
+    secondary: bool = HubConfig.secondary
+
+
+class MeasuresTable(StrictTable):
+    star: Text = STAR_MEASURE
+    nhs_use: Text = NHS_USE_MEASURE
+    referrals: Text = REFERRALS_MEASURE
+    support_level: Text = SUPPORT_LEVEL_MEASURE
+
+
+class Names(RootModel[dict[str, Text]]):
+    """A table of codes the commissioner chooses (ODS codes) = text (a PCN's code, a name)."""
+
+    model_config = ConfigDict(strict=True, frozen=True)
+
+
+class Prices(RootModel[dict[str, Annotated[float, Field(ge=0)]]]):
+    """A table of codes = a price in pounds, 0 or more."""
+
+    model_config = ConfigDict(strict=True, frozen=True)
+
+
+SCHEMA = FileSchema(
+    {
+        "hub": HubTable,
+        "practices": Names,  # practice ODS code = its PCN's ODS code
+        "pcn_names": Names,
+        "provider_names": Names,
+        "disclosure": DisclosureTable,
+        "tariff": table_of_keys("TariffTable", DEFAULT_TARIFF, float, ge=0),
+        "commissioned": table_of_keys("CommissionedTable", NEED_DOMAINS, Text),
+        "unit_costs": Prices,  # NHS-use group code = £ a unit
+        "measures": MeasuresTable,
+    },
+    expected={"float_type": "must be a number of pounds, without quotes"},
+)
+
+
 def parse_hub_config(data: dict[str, Any], source: str) -> HubConfig:
-    """Check every section; a mistake names the key to fix."""
-    hub = _table(data, "hub", source)
-    disclosure = _table(data, "disclosure", source)
-    measures = _table(data, "measures", source)
+    """Check every table; raise one HubConfigError listing every problem (each a line naming
+    the key), or return the HubConfig (defaults for whatever the file leaves out)."""
+    tables, problems = SCHEMA.check(data)
+    if problems:
+        raise HubConfigError(
+            f"{source}: {len(problems)} problem(s) in the hub config:\n{problem_lines(problems)}"
+        )
+    hub, rules, measures = tables["hub"], tables["disclosure"], tables["measures"]
     return HubConfig(
-        name=str(hub.get("name", HubConfig.name)),
-        icb=str(hub.get("icb", HubConfig.icb)),
-        practices=_strings(_table(data, "practices", source), "practices", source),
-        pcn_names=_strings(_table(data, "pcn_names", source), "pcn_names", source),
-        provider_names=_strings(_table(data, "provider_names", source), "provider_names", source),
-        months=_months(hub.get("months", []), source),
-        threshold=_whole(disclosure.get("threshold", 7), "threshold", 0, source),
-        rounding=_whole(disclosure.get("rounding", 1), "rounding", 1, source),
-        secondary=bool(disclosure.get("secondary", False)),
-        tariff=_tariff(_table(data, "tariff", source), source),
-        commissioned=_commissioned(_table(data, "commissioned", source), source),
-        unit_costs=_prices(_table(data, "unit_costs", source), "unit_costs", source),
-        star_measure=str(measures.get("star", STAR_MEASURE)),
-        nhs_use_measure=str(measures.get("nhs_use", NHS_USE_MEASURE)),
-        referrals_measure=str(measures.get("referrals", REFERRALS_MEASURE)),
-        support_level_measure=str(measures.get("support_level", SUPPORT_LEVEL_MEASURE)),
+        name=hub.name,
+        icb=hub.icb,
+        practices=dict(tables["practices"].root),
+        pcn_names=dict(tables["pcn_names"].root),
+        provider_names=dict(tables["provider_names"].root),
+        months=tuple(sorted(hub.months)),
+        threshold=rules.threshold,
+        rounding=rules.rounding,
+        secondary=rules.secondary,
+        tariff={**DEFAULT_TARIFF, **_given(tables["tariff"])},
+        commissioned=_given(tables["commissioned"]),
+        unit_costs=dict(tables["unit_costs"].root),
+        star_measure=measures.star,
+        nhs_use_measure=measures.nhs_use,
+        referrals_measure=measures.referrals,
+        support_level_measure=measures.support_level,
         source=source,
     )
 
 
-def _table(data: dict[str, Any], key: str, source: str) -> dict[str, Any]:
-    value = data.get(key, {})
-    if not isinstance(value, dict):
-        raise HubConfigError(f"{source}: [{key}] must be a table")
-    return value
-
-
-def _strings(table: dict[str, Any], key: str, source: str) -> dict[str, str]:
-    for name, value in table.items():
-        if not isinstance(value, str):
-            raise HubConfigError(f"{source}: [{key}] {name} must be a string (an ODS code/name)")
-    return dict(table)
-
-
-def _months(value: Any, source: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(_is_month(m) for m in value):
-        raise HubConfigError(f"{source}: [hub] months must be a list of 'YYYY-MM' strings")
-    return tuple(sorted(value))
-
-
-def _is_month(value: Any) -> bool:
-    return (
-        isinstance(value, str)
-        and len(value) == 7
-        and value[4] == "-"
-        and value[:4].isdigit()
-        and value[5:].isdigit()
-        and 1 <= int(value[5:]) <= 12
-    )
-
-
-def _whole(value: Any, key: str, minimum: int, source: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise HubConfigError(f"{source}: [disclosure] {key} must be a whole number >= {minimum}")
-    return value
-
-
-def _tariff(table: dict[str, Any], source: str) -> dict[str, float]:
-    for level in table:
-        if level not in DEFAULT_TARIFF:
-            known = ", ".join(DEFAULT_TARIFF)
-            raise HubConfigError(f"{source}: [tariff] {level} is not one of {known}")
-    return {**DEFAULT_TARIFF, **_prices(table, "tariff", source)}
-
-
-def _prices(table: dict[str, Any], key: str, source: str) -> dict[str, float]:
-    for name, price in table.items():
-        if not isinstance(price, int | float) or isinstance(price, bool) or price < 0:
-            raise HubConfigError(f"{source}: [{key}] {name} must be a price in pounds >= 0")
-    return {name: float(price) for name, price in table.items()}
-
-
-def _commissioned(table: dict[str, Any], source: str) -> dict[str, str]:
-    for domain in table:
-        if domain not in NEED_DOMAINS:
-            raise HubConfigError(
-                f"{source}: [commissioned] {domain} is not a need domain "
-                f"({', '.join(NEED_DOMAINS)})"
-            )
-    return _strings(table, "commissioned", source)
+def _given(table: BaseModel) -> dict[str, Any]:
+    """The keys a table of fixed keys was given, as written in the file."""
+    return table.model_dump(by_alias=True, exclude_none=True)
 
 
 def is_support_level(code: str) -> bool:
