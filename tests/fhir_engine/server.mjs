@@ -3,7 +3,8 @@
 // Medplum's FhirRouter + MemoryRepository do the FHIR work (search, conditional create/update,
 // If-Match, batch/transaction). This wrapper adds what they lack and a real client needs to see:
 //   - Bundle.link self/next on searches (paging by _offset/_count; default _count 20),
-//   - _include of referenced resources (search.mode = "include"),
+//   - _include of referenced resources (search.mode = "include"), every one kept on next pages,
+//   - R4's :identifier modifier on reference parameters (Task?owner:identifier=system|value),
 //   - minimal validation (parseable JSON, resourceType present and matching the URL) -> 400 + OO,
 //   - ETag / Last-Modified / Location headers,
 //   - type- and system-level _history with _since, deletions included (relative next links),
@@ -135,7 +136,9 @@ function pageLink(req, path, query, offset, count) {
     cursors.set(token, { resourceType: path, query: { ...query }, offset, count });
     return `${baseUrl(req)}?_getpages=${token}`;
   }
-  const params = new URLSearchParams(query);
+  const params = new URLSearchParams(
+    Object.entries(query).flatMap(([k, v]) => (Array.isArray(v) ? v.map((x) => [k, x]) : [[k, v]]))
+  );
   params.set('_offset', String(offset));
   params.set('_count', String(count));
   return `${baseUrl(req)}/${path}?${params.toString()}`;
@@ -171,6 +174,22 @@ async function includedEntries(entries, includes) {
   return result;
 }
 
+/** R4's :identifier modifier on a reference parameter (system|value), which the MemoryRepository
+ * lacks; it indexes a logical reference as "identifier:system|value", so match on that. */
+function withIdentifierModifier(resourceType, query) {
+  const routed = {};
+  for (const [key, value] of Object.entries(query)) {
+    const [code, modifier] = key.split(':');
+    const type = globalSchema.types[resourceType]?.searchParams?.[code]?.type;
+    if (modifier === 'identifier' && type === 'reference') {
+      routed[code] = value.split(',').map((v) => `identifier:${v}`).join(',');
+    } else {
+      routed[key] = value;
+    }
+  }
+  return routed;
+}
+
 async function handleSearch(req, res, resourceType, url, cursor) {
   const query = cursor
     ? { ...cursor.query }
@@ -179,10 +198,14 @@ async function handleSearch(req, res, resourceType, url, cursor) {
       );
   const count = cursor ? cursor.count : Number(query._count ?? DEFAULT_COUNT);
   const offset = cursor ? cursor.offset : Number(query._offset ?? 0);
-  const includes = cursor ? [query._include].filter(Boolean) : url.searchParams.getAll('_include');
+  const includes = cursor ? cursor.query._include ?? [] : url.searchParams.getAll('_include');
   delete query._include;
   delete query._offset;
-  const routed = new URLSearchParams({ ...query, _count: String(count), _offset: String(offset) });
+  const routed = new URLSearchParams({
+    ...withIdentifierModifier(resourceType, query),
+    _count: String(count),
+    _offset: String(offset),
+  });
   const [outcome, bundle] = await router.handleRequest(
     { method: 'GET', url: `${resourceType}?${routed}`, pathname: '', body: undefined, params: {}, query: {} },
     repo
@@ -195,10 +218,7 @@ async function handleSearch(req, res, resourceType, url, cursor) {
     resource: e.resource,
     search: { mode: 'match' },
   }));
-  const linkQuery = { ...query };
-  for (const include of includes) {
-    linkQuery._include = include;
-  }
+  const linkQuery = includes.length ? { ...query, _include: includes } : { ...query };
   const link = [{ relation: 'self', url: pageLink(req, resourceType, linkQuery, offset, count) }];
   if (offset + count < bundle.total) {
     link.push({ relation: 'next', url: pageLink(req, resourceType, linkQuery, offset + count, count) });

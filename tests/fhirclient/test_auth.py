@@ -28,7 +28,10 @@ EC_KEY = ECKey.generate_key("P-384")
 class TokenEndpoint:
     """Checks signature (public key only), alg, kid and claims; issues short-lived tokens."""
 
-    def __init__(self, public_key, alg: str, issuer: str, now=time.time) -> None:
+    def __init__(
+        self, public_key, alg: str, issuer: str, now=time.time, audience: str = TOKEN_URL
+    ) -> None:
+        self.audience = audience
         self.public_key, self.alg, self.issuer, self.kid, self.now = (
             public_key,
             alg,
@@ -49,7 +52,7 @@ class TokenEndpoint:
         claims, header = token.claims, token.header
         assert header["alg"] == self.alg and header["kid"] == self.kid
         assert claims["iss"] == claims["sub"] == self.issuer
-        assert claims["aud"] == TOKEN_URL  # exact, not a prefix
+        assert claims["aud"] == self.audience  # exact, not a prefix
         assert claims["jti"] not in self.jtis, "jti reused"
         self.jtis.add(claims["jti"])
         assert self.now() < claims["exp"] <= self.now() + 300
@@ -127,3 +130,31 @@ async def test_basic_auth_header() -> None:
         caps = await fhir.capabilities()
     assert route.calls[0].request.headers["Authorization"] == "Basic ZGV2OnNlY3JldA=="
     assert caps.resources == {}
+
+
+@respx.mock
+async def test_clients_never_change_the_auth_they_are_given() -> None:
+    """One SMART auth object configures clients of two servers: each discovers its own token
+    endpoint and keeps its own token, and the caller's object is left as it was made."""
+    other_base, other_token_url = "https://other.example/fhir", "https://other.example/token"
+    endpoints = {}
+    for base, token_url in ((BASE, TOKEN_URL), (other_base, other_token_url)):
+        endpoints[base] = TokenEndpoint(
+            public(RSA_KEY), "RS384", issuer="ltcbridge-client", audience=token_url
+        )
+        respx.get(f"{base}/.well-known/smart-configuration").mock(
+            return_value=httpx.Response(200, json={"token_endpoint": token_url})
+        )
+        respx.post(token_url).mock(side_effect=endpoints[base])
+        respx.get(f"{base}/Patient/x").mock(
+            return_value=httpx.Response(200, json={"resourceType": "Patient", "id": "x"})
+        )
+    auth = SmartBackendAuth("ltcbridge-client", RSA_KEY.as_pem(private=True), "key-1")
+    before = dict(vars(auth))
+    async with FhirClient(BASE, auth=auth) as first, FhirClient(other_base, auth=auth) as second:
+        await first.read("Patient", "x")
+        await second.read("Patient", "x")
+        await first.read("Patient", "x")
+    assert vars(auth) == before
+    assert auth.fhir_base_url is None and auth.token_url is None
+    assert [len(e.issued) for e in endpoints.values()] == [1, 1]

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from provider_data import count, history_total, nhs_test_numbers
 
+from ltcbridge.cli import main
 from ltcbridge.fhirclient import FhirClient
 from ltcbridge.mapping import load_mappings
 from ltcbridge.provider.csv_import import import_csv
@@ -47,7 +48,7 @@ def test_template_opens_in_excel_with_a_bom_and_one_plain_header(tmp_path: Path)
 
 
 def test_the_documented_example_rows_are_all_good() -> None:
-    text = template_text(TEMPLATE, example=True)
+    text = template_text(TEMPLATE, example=True, today=TODAY)
     parsed = parse_csv(text.encode("utf-8-sig"), TEMPLATE, MAPPINGS, today=TODAY)
     assert parsed.problems == [] and [r.kind for r in parsed.rows] == [
         "referral",
@@ -55,6 +56,25 @@ def test_the_documented_example_rows_are_all_good() -> None:
         "star",
         "discharge",
     ]
+
+
+class FarFuture(dt.date):
+    """A day decades after the example rows were first written."""
+
+    @classmethod
+    def today(cls) -> FarFuture:
+        return cls(2061, 2, 28)
+
+
+def test_the_example_rows_written_on_any_day_import_that_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dt, "date", FarFuture)
+    assert main(["provider", "template", str(tmp_path / "t.csv"), "--example"]) == 0
+    parsed = parse_csv((tmp_path / "t.csv").read_bytes(), TEMPLATE, MAPPINGS)
+    assert parsed.problems == []
+    assert [r.kind for r in parsed.rows] == ["referral", "session", "star", "discharge"]
+    assert all(dt.date(2060, 11, 1) < r.date <= FarFuture.today() for r in parsed.rows)
 
 
 @pytest.mark.parametrize(

@@ -521,7 +521,7 @@ def _add_build_options(command: argparse.ArgumentParser) -> None:
 
 
 def add_mesh_options(command: argparse.ArgumentParser) -> None:
-    from ltcbridge.feed.transport.mesh import DEFAULT_WORKFLOW_ID
+    from ltcbridge.feed.transport.base import DEFAULT_WORKFLOW_ID  # base: no mesh-client
 
     command.add_argument(
         "--mesh-url",

@@ -13,7 +13,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import highspy
 import numpy as np
 
 from ltcbridge.disclosure.cells import (
@@ -31,6 +30,10 @@ from ltcbridge.disclosure.system import (
     attacker_bounds,
     build_system,
 )
+from ltcbridge.extras import HUB, PRACTICE, optional_imports
+
+with optional_imports(PRACTICE, HUB):
+    import highspy
 
 
 @dataclass(frozen=True)

@@ -31,12 +31,15 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Protocol
 
-import highspy
 import numpy as np
 
 from ltcbridge.disclosure.cells import masked_lower_bound
 from ltcbridge.disclosure.solver import INF, is_optimal, quiet_highs
 from ltcbridge.disclosure.system import System
+from ltcbridge.extras import HUB, PRACTICE, optional_imports
+
+with optional_imports(PRACTICE, HUB):
+    import highspy
 
 FREE, UP, DOWN = 0, 1, 2  # column kinds: move within what is known, paid moves beyond it
 FREE_MOVE_COST = 1e-6  # keeps the choice of moves stable without competing with masking

@@ -8,8 +8,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-import highspy
 import numpy as np
+
+from ltcbridge.extras import HUB, PRACTICE, optional_imports
+
+with optional_imports(PRACTICE, HUB):
+    import highspy
 
 INF = highspy.kHighsInf
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from joserfc import jwt
 from joserfc.errors import InvalidKeyTypeError
@@ -115,6 +116,14 @@ class SignedJwtAuth:
         self._expires_at = 0.0
         self._lock = asyncio.Lock()
 
+    def for_client(self, fhir_base_url: str) -> Self:
+        """The copy one FhirClient uses: its own token cache and lock. The caller's object is
+        never changed, so one can configure clients of several servers without a token (or a
+        discovered endpoint) of one leaking to another."""
+        own = copy.copy(self)
+        own._token, own._expires_at, own._lock = None, 0.0, asyncio.Lock()
+        return own
+
     def assertion(self, audience: str) -> str:
         """A fresh signed client assertion: unique ``jti``, ``exp`` five minutes ahead at most."""
         now = int(self._now())
@@ -189,7 +198,14 @@ class SmartBackendAuth(SignedJwtAuth):
             scope=scope,
             now=now,
         )
-        self.fhir_base_url: str | None = None  # set by FhirClient, for discovery
+        self.fhir_base_url: str | None = None  # set on FhirClient's copy, for discovery
+
+    def for_client(self, fhir_base_url: str) -> Self:
+        """As for every signed JWT, and the copy discovers its token endpoint at this client's
+        base URL."""
+        own = super().for_client(fhir_base_url)
+        own.fhir_base_url = fhir_base_url
+        return own
 
     async def token_endpoint(self, http: TokenHttp) -> str:
         if self.token_url:

@@ -13,7 +13,7 @@ from typing import Any, Self
 
 import httpx
 
-from .auth import Auth, SmartBackendAuth
+from .auth import Auth, SignedJwtAuth
 from .bulk import BulkExport, ExportResult, ProgressCallback
 from .capabilities import Capabilities
 from .errors import ConflictError
@@ -76,8 +76,8 @@ class FhirClient:
         now: Clock = time.time,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        if isinstance(auth, SmartBackendAuth):
-            auth.fhir_base_url = self.base_url
+        if isinstance(auth, SignedJwtAuth):  # a copy: the caller's object is never changed
+            auth = auth.for_client(self.base_url)
         verify_arg: ssl.SSLContext | bool = ssl_context(ca_bundle, client_cert) if verify else False
         self._http = httpx.AsyncClient(
             base_url=self.base_url + "/",

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ltcbridge.errors import LtcbridgeError
+from ltcbridge.extras import HUB, install_hint
 from ltcbridge.feed.measure_report import Figure, ReportError, figures, report_header
 from ltcbridge.feed.release import ReleaseMeta
 from ltcbridge.hub.checks import release_rules
@@ -61,8 +62,11 @@ def open_store(target: str | Path) -> HubStoreDb:
 def _connect_postgres(url: str) -> Any:
     try:
         import psycopg
-    except ImportError:  # pragma: no cover - psycopg is a dependency
-        raise StoreError("PostgreSQL needs psycopg 3: pip install 'psycopg[binary]'") from None
+    except ImportError:  # not installed, or installed without libpq (plain psycopg needs it)
+        raise StoreError(
+            f"a PostgreSQL store needs psycopg 3 and libpq: run {install_hint(HUB)} with "
+            f"Debian's libpq5, or {install_hint('postgres-binary')}"
+        ) from None
     try:
         return psycopg.connect(url, autocommit=True)
     except psycopg.OperationalError as exc:

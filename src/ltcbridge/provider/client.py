@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import Iterable, Sequence
 from typing import Any, Self
 
 from ltcbridge.errors import LtcbridgeError
-from ltcbridge.fhirclient import FhirClient, WriteResult
+from ltcbridge.fhirclient import BadRequestError, FhirClient, FhirError, WriteResult
 from ltcbridge.mapping import Mappings, load_mappings
 from ltcbridge.provider.identifiers import (
     REFERRAL_ID,
@@ -33,9 +34,17 @@ from ltcbridge.provider.outcomes import (
 )
 from ltcbridge.provider.referrals import Referral
 from ltcbridge.provider.stars import Reading, check_reading, reading_from_observation
+from ltcbridge.uris import ODS_CODE
+
+log = logging.getLogger("ltcbridge.provider")
 
 Resource = dict[str, Any]
+Params = list[tuple[str, str]]
 REFERRAL_TYPES = frozenset({"Patient", "Goal", "ServiceRequest", "Task"})
+# R4 Task search: focus is the ServiceRequest, patient the person. No R4 search parameter reaches
+# the Goals (ServiceRequest.supportingInfo), so they are read by one _id search instead.
+REFERRAL_INCLUDES = ("Task:focus", "Task:patient")
+GOALS_PER_SEARCH = 50  # _id values in one Goal search: keeps the URL short
 
 
 class ReferralError(LtcbridgeError):
@@ -68,22 +77,27 @@ class ProviderClient:
         self.mappings = mappings if mappings is not None else load_mappings()
         self.services = frozenset(services)  # e.g. "HealthcareService/abc": also this provider
         self._now = now
+        self._by_owner: bool | None = None  # searches Tasks by owner with includes; None: unasked
 
     # -- receiving -------------------------------------------------------------------------
     async def incoming(self) -> list[Referral]:
-        """Referrals waiting for this provider: Tasks ``requested`` whose owner is this provider."""
-        return [r async for r in self._referrals({"status": "requested"}) if self._owns(r)]
+        """Referrals waiting for this provider: Tasks ``requested`` whose owner is this provider.
+
+        Searched by owner (``owner:identifier`` for the ODS code, ``owner`` for the services) with
+        each Task's ServiceRequest and Patient included, so no other provider's referral is read.
+        """
+        return await self._owned("requested")
 
     async def withdrawn(self) -> list[Referral]:
         """Referrals the practice withdrew (recorded in error at the GP): Tasks ``cancelled`` by
         the requester, owned by this provider. Stop work on them; keep or remove what you hold
         as your retention rules say."""
-        return [r async for r in self._referrals({"status": "cancelled"}) if self._owns(r)]
+        return await self._owned("cancelled")
 
     async def referral(self, referral_id: str) -> Referral:
         """One referral by its ``.../referral`` value; ReferralError when there is none."""
-        params = {"identifier": f"{REFERRAL_ID}|{task_value(referral_id)}"}
-        async for found in self._referrals(params):
+        params = [("identifier", f"{REFERRAL_ID}|{task_value(referral_id)}")]
+        for found in await self._referrals(params):
             return found
         raise ReferralError(
             f"no referral {referral_id!r} on this endpoint: check the value, or poll incoming()"
@@ -108,27 +122,105 @@ class ProviderClient:
         owner = referral.task.get("owner") or {}
         return referral.owner_ods == self.provider_ods or owner.get("reference") in self.services
 
+    async def _owned(self, status: str) -> list[Referral]:
+        """This provider's referrals in ``status``, searched by owner where the server can.
+
+        A server whose CapabilityStatement lists no Task ``owner`` parameter or not both
+        includes, or that refuses the search (400: R4 servers reject a modifier they lack), is
+        read in full and filtered here, with a warning. Either way only owned ones are returned.
+        """
+        if await self._includes_supported():
+            try:
+                found = [
+                    referral
+                    for owner in self._owner_params()
+                    for referral in await self._referrals([("status", status), owner])
+                ]
+                return [r for r in found if self._owns(r)]
+            except BadRequestError as exc:
+                self._by_owner = False
+                log.warning(
+                    "the FHIR server refused the Task search by owner (%s): reading every Task "
+                    "and keeping this provider's",
+                    str(exc).splitlines()[0],
+                )
+        return [r for r in await self._referrals([("status", status)]) if self._owns(r)]
+
+    def _owner_params(self) -> list[tuple[str, str]]:
+        """The owner criteria: the ODS code (a logical reference), and any services (literal)."""
+        owners = [("owner:identifier", f"{ODS_CODE}|{self.provider_ods}")]
+        if self.services:
+            owners.append(("owner", ",".join(sorted(self.services))))
+        return owners
+
+    async def _includes_supported(self) -> bool:
+        """Whether the CapabilityStatement lists the Task ``owner`` parameter and both
+        includes; asked once per client, and a warning when not."""
+        if self._by_owner is None:
+            try:
+                task = (await self.fhir.capabilities()).resources.get("Task")
+            except FhirError:
+                task = None
+            self._by_owner = bool(
+                task
+                and "owner" in task.search_params
+                and set(REFERRAL_INCLUDES) <= set(task.search_includes)
+            )
+            if not self._by_owner:
+                log.warning(
+                    "the FHIR server's CapabilityStatement lists no Task search by owner with "
+                    "_include=%s: reading every Task (and what it references) and keeping this "
+                    "provider's",
+                    " and ".join(REFERRAL_INCLUDES),
+                )
+        return self._by_owner
+
     async def _by_task_value(self, value: str) -> Referral:
-        async for found in self._referrals({"identifier": f"{REFERRAL_ID}|{value}"}):
+        for found in await self._referrals([("identifier", f"{REFERRAL_ID}|{value}")]):
             return found
         raise ReferralError(f"the Task {value!r} was not stored: the endpoint lost the write")
 
-    async def _referrals(self, params: dict[str, str]) -> AsyncIterator[Referral]:
-        async for task in self.fhir.search("Task", params):
-            yield await self._assemble(task)
+    async def _referrals(self, params: Params) -> list[Referral]:
+        """The referrals whose Tasks match ``params``, every page, with what they reference:
+        included in the search where the server can, then Goals by ``_id``, then read one by
+        one only for what is still missing."""
+        includes = REFERRAL_INCLUDES if await self._includes_supported() else ()
+        tasks: list[Resource] = []
+        known: dict[str, Resource] = {}
+        query = [*params, *(("_include", include) for include in includes)]
+        async for entry in self.fhir.search_entries("Task", query):
+            if entry.mode == "match":
+                tasks.append(entry.resource)
+            elif entry.included:
+                known[local_reference(entry.resource)] = entry.resource
+        if includes:
+            await self._find_goals(_goal_references(tasks, known), known)
+        return [await self._assemble(task, known) for task in tasks]
 
-    async def _assemble(self, task: Resource) -> Referral:
-        request = await self._follow(task.get("focus"))
+    async def _find_goals(self, references: Iterable[str], known: dict[str, Resource]) -> None:
+        """Add the Goals ``references`` name to ``known``, a few searches by ``_id``."""
+        ids = sorted({ref.split("/")[1] for ref in references if ref not in known})
+        for start in range(0, len(ids), GOALS_PER_SEARCH):
+            chunk = ",".join(ids[start : start + GOALS_PER_SEARCH])
+            params = {"_id": chunk, "_count": str(GOALS_PER_SEARCH)}
+            async for goal in self.fhir.search("Goal", params):
+                known[local_reference(goal)] = goal
+
+    async def _assemble(self, task: Resource, known: dict[str, Resource]) -> Referral:
+        request = await self._follow(task.get("focus"), known)
         if request is None:
             raise ReferralError(f"Task/{task.get('id')} has no ServiceRequest in focus")
-        patient = await self._follow(request.get("subject"))
-        goals = [await self._follow(ref) for ref in request.get("supportingInfo") or ()]
+        patient = await self._follow(request.get("subject"), known)
+        goals = [await self._follow(ref, known) for ref in request.get("supportingInfo") or ()]
         return Referral(request, task, patient, [g for g in goals if g], self.mappings)
 
-    async def _follow(self, reference: Any) -> Resource | None:
+    async def _follow(self, reference: Any, known: dict[str, Resource]) -> Resource | None:
+        """The resource a literal reference names: from ``known`` (included), else read."""
         literal = (reference or {}).get("reference", "")
         if literal.count("/") != 1:
             return None
+        if literal in known:
+            return known[literal]
         kind, rid = literal.split("/")
         return await self.fhir.read(kind, rid)
 
@@ -221,6 +313,18 @@ class ProviderClient:
     async def _create_once(self, resource: Resource) -> Resource:
         result: WriteResult = await self.fhir.create_once(resource)
         return result.resource or resource
+
+
+def _goal_references(tasks: Sequence[Resource], known: dict[str, Resource]) -> list[str]:
+    """The Goal references of the ServiceRequests the tasks focus on (those already known)."""
+    references = []
+    for task in tasks:
+        request = known.get((task.get("focus") or {}).get("reference", "")) or {}
+        for info in request.get("supportingInfo") or ():
+            reference = info.get("reference", "")
+            if reference.startswith("Goal/") and reference.count("/") == 1:
+                references.append(reference)
+    return references
 
 
 def _put_by_id(resource: Resource) -> Resource:

@@ -9,6 +9,7 @@ mappings, with the names people know from the paper Star.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,11 +30,13 @@ NEEDS = "Needs"
 NOTE = "Outcome or note"
 FIXED_COLUMNS = (ROW_TYPE, DATE, NHS_NUMBER, PRACTICE, NEEDS, NOTE)
 
+# The example rows, each dated this many days before the day the template is written: a date in
+# the future is refused on import, so fixed dates would stop the example importing one day.
 EXAMPLE_ROWS = (
-    ("referral", "2026-10-01", "999 000 0018", "A81001", "physical activity; befriending", ""),
-    ("session", "2026-10-08", "999 000 0018", "A81001", "", ""),
-    ("star", "2026-10-08", "999 000 0018", "A81001", "", "first reading"),
-    ("discharge", "2027-01-14", "999 000 0018", "A81001", "", "Walks twice a week with the group"),
+    ("referral", 112, "999 000 0018", "A81001", "physical activity; befriending", ""),
+    ("session", 105, "999 000 0018", "A81001", "", ""),
+    ("star", 105, "999 000 0018", "A81001", "", "first reading"),
+    ("discharge", 7, "999 000 0018", "A81001", "", "Walks twice a week with the group"),
 )
 
 
@@ -68,21 +71,29 @@ def _display_names() -> dict[str, str]:
     return {c["code"]: c.get("display", c["code"]) for c in system.get("concept", [])}
 
 
-def template_text(template: Template, *, example: bool = False) -> str:
-    """The CSV text (without BOM): the header row, and the example rows when asked."""
+def template_text(
+    template: Template, *, example: bool = False, today: dt.date | None = None
+) -> str:
+    """The CSV text (without BOM): the header row, and the example rows when asked, dated back
+    from ``today`` (default: the real today) so that they always import."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(template.header)
     if example:
+        day = today or dt.date.today()
         star_scores = ["4", "6", "3", "5", "2", "7", "5", "3"]
-        for row in EXAMPLE_ROWS:
-            scores = star_scores if row[0] == "star" else []
-            writer.writerow([*row, *scores[: len(template.area_columns)]])
+        for kind, days_ago, *rest in EXAMPLE_ROWS:
+            scores = star_scores if kind == "star" else []
+            date = (day - dt.timedelta(days=days_ago)).isoformat()
+            writer.writerow([kind, date, *rest, *scores[: len(template.area_columns)]])
     return buffer.getvalue()
 
 
-def write_template(path: str | Path, template: Template, *, example: bool = False) -> Path:
+def write_template(
+    path: str | Path, template: Template, *, example: bool = False, today: dt.date | None = None
+) -> Path:
     """Write the template as UTF-8 with BOM, the encoding Excel recognises without asking."""
     target = Path(path)
-    target.write_text(template_text(template, example=example), encoding="utf-8-sig", newline="")
+    text = template_text(template, example=example, today=today)
+    target.write_text(text, encoding="utf-8-sig", newline="")
     return target

@@ -25,7 +25,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import highspy
 import numpy as np
 
 from ltcbridge.counts import Cube
@@ -44,10 +43,14 @@ from ltcbridge.disclosure.history import HistoryStore
 from ltcbridge.disclosure.secondary import primary_only, protect
 from ltcbridge.disclosure.solver import INF, ModelBuilder, is_optimal
 from ltcbridge.disclosure.system import Components, attacker_bounds, build_system
+from ltcbridge.extras import HUB, PRACTICE, optional_imports
 from ltcbridge.secagg.batch import BatchRefused, Proposal, check_partner_sum
 from ltcbridge.secagg.document import Cell, Layout, ShareSet
 from ltcbridge.secagg.field import PLAUSIBLE_MAX, reconstruct
 from ltcbridge.secagg.store import AreaFigure, ShareStore
+
+with optional_imports(PRACTICE, HUB):
+    import highspy
 
 AREA_RECIPIENT = "area-figures"  # the history store's recipient name for area releases
 MAX_ROUNDS = 6  # practice-check rounds: see _escalate

@@ -23,6 +23,10 @@ from ltcbridge.errors import LtcbridgeError
 
 T = TypeVar("T")
 
+# The MESH workflow ID unless agreed otherwise; here, not in mesh.py, so that the command line
+# can show it without importing mesh-client (an extra).
+DEFAULT_WORKFLOW_ID = "LTCBRIDGE_FEED"
+
 
 class DeliveryError(LtcbridgeError):
     """The release was not delivered and retrying will not help."""

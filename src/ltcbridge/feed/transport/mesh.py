@@ -12,12 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import requests
-from mesh_client import MeshClient, MeshError
+from ltcbridge.extras import HUB, PRACTICE, optional_imports
+from ltcbridge.feed.transport.base import (
+    DEFAULT_WORKFLOW_ID,
+    DeliveryError,
+    SealedFile,
+    TransientDeliveryError,
+)
 
-from ltcbridge.feed.transport.base import DeliveryError, SealedFile, TransientDeliveryError
+with optional_imports(PRACTICE, HUB):
+    import requests
+    from mesh_client import MeshClient, MeshError
 
-DEFAULT_WORKFLOW_ID = "LTCBRIDGE_FEED"
 BUSY_STATUS = frozenset({429, 503})
 ACKNOWLEDGED = "acknowledged"
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
-
+from ltcbridge.extras import HUB, optional_imports
 from ltcbridge.hub.report.cells_safe import sheet_cell, sheet_row
 from ltcbridge.hub.report.tables import TidyTable
+
+with optional_imports(HUB):
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+    from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 EXCEL_ROWS = 1_048_576
 
