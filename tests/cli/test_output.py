@@ -129,3 +129,22 @@ def test_feed_build_json_names_the_files_it_wrote(
     assert document["files"] == sorted(p.name for p in out.iterdir() if p.name != OUTPUT_MARK)
     assert document["quarantined"] > 0 and Path(document["quarantine_file"]).is_file()
     assert document["reports"] == len(list(out.glob("*.json")))
+
+
+def test_the_summary_says_opted_out_people_are_counted_when_the_agreement_says_so() -> None:
+    """Under ``[optouts] exclude = false`` the opted-out are counted; the summary used to say
+    they were "counted nowhere"."""
+    from dataclasses import replace
+
+    from ltcbridge.agreement import load_agreement
+    from ltcbridge.build_summary import summarise
+    from ltcbridge.mapping import load_mappings
+    from ltcbridge.pipeline import build_feed
+
+    agreement = load_agreement(AGREEMENT)
+    mappings = load_mappings([SYNTHETIC / "mappings"])
+    for exclude, says in ((True, "(counted nowhere): "), (False, "counted like everyone else")):
+        terms = replace(agreement, exclude_optouts=exclude, measures=("unmet-need",))
+        build = build_feed(SYNTHETIC, mappings, terms, "2026-10", workers=1)
+        (people,) = [line for line in summarise(build) if line.startswith("People:")]
+        assert says in people.split("opted out of secondary use", 1)[1].split(";")[0]
