@@ -98,7 +98,7 @@ MISTAKES = {
     ),
     "agreement naming a folder": Mistake(
         (*BUILD, "--agreement", "{t}", "--out", "{t}/out", "--data-dir", "{t}/data"),
-        1, ("Is a directory ({t})",), ("out",),
+        1, ("--agreement {t} is a folder",), ("out",),
     ),
     "feed build --out where nothing can be written": Mistake(
         (*BUILD, "--out", "{t}/a-file/out", "--data-dir", "{t}/data"),
@@ -111,6 +111,12 @@ MISTAKES = {
     "feed build --force on a folder it did not write": Mistake(
         (*BUILD, "--out", "{t}/mine", "--data-dir", "{t}/data", "--force"),
         1, ("holds files ltcbridge did not write",),
+    ),
+    "feed seal --out where nothing can be written (before the build)": Mistake(
+        ("feed", "seal", "--source", str(SYNTHETIC), "--agreement", str(AGREEMENT), "--period",
+         PERIOD, "--key", "{t}/no-key.pem", "--recipient-key", "{t}/no-key.pem", "--out",
+         "{t}/a-file/outgoing", "--data-dir", "{t}/data"),
+        1, ("--out {t}/a-file/outgoing: cannot write in",), ("a-file/outgoing",),
     ),
     "demo into a file's place": Mistake(
         ("demo", "--out", "{t}/a-file/demo"), 1, ("--out {t}/a-file/demo: cannot write in",),

@@ -32,6 +32,7 @@ from ltcbridge.cli.support import (
     print_json,
     print_table,
     set_aside,
+    showing_progress,
     staged_file,
 )
 from ltcbridge.cli.support import add_command as _command
@@ -246,7 +247,7 @@ def _progress() -> Iterator[ProgressCallback | None]:
     """A live count per resource type on a terminal (long first syncs); nothing otherwise."""
     from rich.progress import Progress, SpinnerColumn, TextColumn
 
-    if not err.is_terminal:
+    if not showing_progress():
         yield None
         return
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=err) as bar:

@@ -25,6 +25,7 @@ from ltcbridge.cli.support import (
     add_json_option,
     add_mappings_option,
     add_workers_option,
+    check_writable,
     err,
     out,
     practice_data,
@@ -179,6 +180,7 @@ def run_feed_seal(args: argparse.Namespace) -> int:
 
     data = practice_data(args)
     refuse_inside(data, args.out, "the practice data directory")
+    check_writable(args.out, "--out")  # before the build, not after it
     signing_key = load_key(args.key, private=True)
     recipient_key = load_key(args.recipient_key, private=False)
     _check_sealable(args)
@@ -223,7 +225,7 @@ def run_feed_seal(args: argparse.Namespace) -> int:
 def _check_sealable(args: argparse.Namespace) -> None:
     """Nothing is sealed under an agreement not in force today, or for a month outside it
     (checked before the export is read)."""
-    from ltcbridge.agreement import load_agreement
+    from ltcbridge.cli.support import load_agreement
     from ltcbridge.period import check_period
 
     agreement = load_agreement(args.agreement)
@@ -331,7 +333,7 @@ def run_feed_send(args: argparse.Namespace) -> int:
 
 def _check_agreement_for(path: str, meta: ReleaseMeta) -> None:
     """Nothing is sent under an agreement that is suspended, revoked or out of its dates."""
-    from ltcbridge.agreement import load_agreement
+    from ltcbridge.cli.support import load_agreement
 
     agreement = load_agreement(path)
     if agreement.id != meta.agreement_id:
@@ -378,7 +380,7 @@ def mesh_settings(args: argparse.Namespace) -> Any:
 # -- feed cohort ---------------------------------------------------------------------------------
 def run_feed_cohort(args: argparse.Namespace) -> int:
     """Write the pseudonymised cohort extract, when the agreement allows it."""
-    from ltcbridge.agreement import load_agreement
+    from ltcbridge.cli.support import load_agreement
     from ltcbridge.cohort_extract import (
         cohort_rows,
         load_or_create_secret,
@@ -444,7 +446,7 @@ def build_protected(args: argparse.Namespace) -> FeedBuild:
     directory, so a release built by any command (build, preview, seal, cohort) is protected
     against everything sealed before, to any recipient, under any agreement, at any level.
     """
-    from ltcbridge.agreement import load_agreement
+    from ltcbridge.cli.support import load_agreement
     from ltcbridge.disclosure.history import HistoryStore
     from ltcbridge.mapping import load_mappings
     from ltcbridge.pipeline import build_release, scan_for_feed

@@ -41,7 +41,7 @@ EXIT_REFUSED = EXIT_SET_ASIDE  # refused batches, rejected share files (docs/cli
 
 def load_section(path: str) -> tuple[Agreement, SecureAggregation]:
     """The agreement and its [secure_aggregation] section (required for every secagg command)."""
-    from ltcbridge.agreement import load_agreement
+    from ltcbridge.cli.support import load_agreement
 
     agreement = load_agreement(path)
     if agreement.secure_aggregation is None:

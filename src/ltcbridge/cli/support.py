@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 if TYPE_CHECKING:
+    from ltcbridge.agreement import Agreement
     from ltcbridge.identifiable.scan import ProgressCallback
 
 # One console for what a command says (standard output) and one for errors, warnings and progress
@@ -92,6 +93,32 @@ def refuse_inside(private: Path, out: str | Path | None, what: str) -> None:
             f"{what} ({private}) would be inside --out {out}, which may be sent or shared: "
             "choose another --data-dir or --out"
         )
+
+
+def load_agreement(path: str | Path) -> Agreement:
+    """The ``--agreement`` file, with a message naming the option when it is a folder (the
+    library's own message would only say "Is a directory")."""
+    from ltcbridge.agreement import load_agreement as load
+    from ltcbridge.errors import LtcbridgeError
+
+    if Path(path).is_dir():
+        raise LtcbridgeError(
+            f"--agreement {path} is a folder: give the data-sharing agreement's TOML file"
+        )
+    return load(path)
+
+
+def check_writable(out: str | Path, option: str) -> None:
+    """Before a long build: the folder ``out`` is (or will be made) somewhere that can be
+    written, so that a mistyped or forbidden place fails at once."""
+    from ltcbridge.errors import LtcbridgeError
+
+    target = Path(out)
+    if target.exists() and not target.is_dir():
+        raise LtcbridgeError(f"{option} {out} is a file, not a folder: give a folder")
+    base = target if target.is_dir() else _nearest_existing(target)
+    if not base.is_dir() or not os.access(base, os.W_OK | os.X_OK):
+        raise LtcbridgeError(f"{option} {out}: cannot write in {base}: give a folder you can write")
 
 
 def add_mappings_option(command: argparse.ArgumentParser) -> None:
