@@ -37,6 +37,7 @@ from ltcbridge.errors import LtcbridgeError, MappingError
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_SET_ASIDE", "EXIT_USAGE", "main"]
 
 EXIT_QUARANTINED = EXIT_SET_ASIDE  # the name earlier callers import
+PIPED_WIDTH = 1000  # wider than any table: a table is as wide as its content needs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -48,6 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     out.quiet = bool(args.quiet or getattr(args, "json", False))  # JSON goes to stdout alone
+    if not out.is_terminal:
+        out.width = PIPED_WIDTH  # rich would cut every table at 80 columns in a pipe or a file
     try:
         return args.run(args)
     except MappingError as exc:
