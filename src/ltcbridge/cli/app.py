@@ -34,7 +34,7 @@ from ltcbridge.cli.support import (
 from ltcbridge.cli.support import add_command as _command
 from ltcbridge.errors import LtcbridgeError, MappingError
 
-__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_SET_ASIDE", "EXIT_USAGE", "main"]
+__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_QUARANTINED", "EXIT_SET_ASIDE", "EXIT_USAGE", "main"]
 
 EXIT_QUARANTINED = EXIT_SET_ASIDE  # the name earlier callers import
 PIPED_WIDTH = 1000  # wider than any table: a table is as wide as its content needs
