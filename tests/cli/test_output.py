@@ -109,10 +109,12 @@ def test_force_replaces_only_an_earlier_output_and_leaves_nothing_old(tmp_path: 
     assert main(["feed", "measures", "--out", str(out)]) == 0
     assert (out / OUTPUT_MARK).is_file()
     (out / "stale-from-an-old-run.json").write_text("{}")
+    folder = out.stat().st_ino  # replaced in place: a shell inside it keeps its folder
     assert main(["feed", "measures", "--out", str(out)]) == 1  # not empty: refused
     assert (out / "stale-from-an-old-run.json").exists()
     assert main(["feed", "measures", "--out", str(out), "--force"]) == 0
     assert not (out / "stale-from-an-old-run.json").exists()
+    assert out.stat().st_ino == folder
     assert any(p.name.startswith("Measure-") for p in out.iterdir())
     assert [p.name for p in tmp_path.iterdir()] == ["definitions"]  # no staging left beside it
 

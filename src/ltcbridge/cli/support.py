@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -309,15 +309,16 @@ def staged_dir(out: str | Path, *, option: str = "--out", force: bool = False) -
     """Write an output folder whole or not at all.
 
     Checked and created before any work (an unwritable place fails at once, not after a long
-    build); filled under a hidden sibling name; moved into place only when the block ends
-    without error, replacing a previous output of ours (``force``). On any error the staging
-    folder is removed and ``out`` is as it was.
+    build); filled under a hidden name (beside ``out``, or inside it when it exists, so that
+    an existing folder stays the same folder: a shell's working directory, its permissions);
+    moved into place only when the block ends without error, replacing a previous output of
+    ours (``force``). On any error the staging folder is removed and ``out`` is as it was.
     """
     from ltcbridge.errors import LtcbridgeError
 
-    out = Path(out)
+    out = Path(out).absolute()  # "." has no name or parent to stage beside
     _refuse_existing_dir(out, option, force)
-    base = _nearest_existing(out)
+    base = out if out.is_dir() else _nearest_existing(out)
     staging = base / _staging_name(out, "partial")
     try:
         staging.mkdir()
@@ -338,20 +339,32 @@ def staged_dir(out: str | Path, *, option: str = "--out", force: bool = False) -
 
 
 def _move_into_place(staging: Path, out: Path, option: str) -> None:
-    """Swap the finished folder in; the previous output (if any) goes only once the new is in."""
+    """Put the finished output at ``out``: a new folder is one rename; into an existing one,
+    the previous output's files are moved aside first and removed once the new ones are in."""
     from ltcbridge.errors import LtcbridgeError
 
-    old = out.parent / _staging_name(out, "previous")
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if out.exists():
-            out.rename(old)
-        staging.rename(out)
+        if not out.is_dir():
+            out.parent.mkdir(parents=True, exist_ok=True)
+            staging.rename(out)
+            return
+        previous = out / _staging_name(out, "previous")
+        previous.mkdir()
+        _move_entries(out, previous, keep={staging.name, previous.name})
+        _move_entries(staging, out)
     except OSError as exc:
-        if old.exists() and not out.exists():
-            old.rename(out)
-        raise LtcbridgeError(f"{option} {out}: cannot move the output into place ({exc})") from None
-    shutil.rmtree(old, ignore_errors=True)
+        raise LtcbridgeError(
+            f"{option} {out}: cannot move the output into place ({exc.strerror}); any earlier "
+            "output is in a hidden .previous folder inside it"
+        ) from None
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def _move_entries(source: Path, target: Path, keep: Collection[str] = ()) -> None:
+    """Rename every entry of ``source`` (but those in ``keep``) into ``target``."""
+    for entry in list(source.iterdir()):
+        if entry.name not in keep:
+            entry.rename(target / entry.name)
 
 
 @contextmanager
