@@ -93,7 +93,7 @@ MISTAKES = {
         ("provider", "template", "{t}/filled.csv"), 1, ("{t}/filled.csv already exists", "--force"),
     ),
     "template into a file's place": Mistake(
-        ("provider", "template", "{t}/a-file/t.csv"), 1, ("{t}/a-file does not exist",),
+        ("provider", "template", "{t}/a-file/t.csv"), 1, ("{t}/a-file is not an existing folder",),
         ("a-file/t.csv",),
     ),
     "agreement naming a folder": Mistake(
@@ -221,3 +221,20 @@ def test_a_forgotten_mappings_option_is_a_warning_and_an_error_under_warn_error(
     assert_handled(result, 1, "unmet-need", "templates no mapping defines", "--warn-error")
     assert not (tmp_path / "out").exists()
     assert_no_staging(tmp_path)
+
+
+def test_audit_export_into_a_bad_place_or_over_an_earlier_export(workspace: Path) -> None:
+    """A fresh practice (``init``): the export into a file's place, and over an existing
+    export without --force, are refused and change nothing."""
+    practice = workspace / "practice"
+    assert_handled(ltcbridge("init", str(practice), "--key-type", "ec", cwd=workspace), 0)
+    (practice / "secrets").mkdir()
+    (practice / "secrets" / "provider-token").write_text("invented-token\n")
+    export = ("audit", "export", "--config", str(practice / "ltcbridge.toml"), "--out")
+
+    unwritable = ltcbridge(*export, str(workspace / "a-file" / "audit.json"), cwd=workspace)
+    assert_handled(unwritable, 1, f"{workspace / 'a-file'} is not an existing folder")
+    earlier = workspace / "filled.csv"  # any existing file: it is not replaced
+    assert_handled(ltcbridge(*export, str(earlier), cwd=workspace), 1, "already exists", "--force")
+    assert earlier.read_text() == "row,1\n"
+    assert_no_staging(workspace)

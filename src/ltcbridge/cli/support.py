@@ -384,7 +384,7 @@ def staged_file(target: str | Path, *, option: str, force: bool = False) -> Iter
         )
     if not target.parent.is_dir():
         raise LtcbridgeError(
-            f"{option} {target}: the folder {target.parent} does not exist: create it or give "
+            f"{option} {target}: {target.parent} is not an existing folder: create it or give "
             "another path"
         )
     partial = target.parent / f".{target.name}.partial-{os.getpid()}"
