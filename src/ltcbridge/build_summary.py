@@ -16,10 +16,15 @@ def summarise(build: FeedBuild) -> list[str]:
     population = build.population
     read = sum(build.resource_counts.values())
     by_type = ", ".join(f"{n} {kind}" for kind, n in sorted(build.resource_counts.items()))
+    optouts = (
+        f"opted out of secondary use (counted nowhere): {population.opted_out}"
+        if build.agreement.exclude_optouts
+        else "opted out of secondary use: counted like everyone else ([optouts] exclude = false "
+        "in the agreement)"
+    )
     lines = [
         f"Read {read} resources ({by_type}).",
-        f"People: {population.patients}; opted out of secondary use (counted nowhere): "
-        f"{population.opted_out}; without a practice (counted nowhere): "
+        f"People: {population.patients}; {optouts}; without a practice (counted nowhere): "
         f"{population.without_practice}.",
         f"Entries: {population.entry_versions} versions read, {population.replaced_versions} "
         "replaced by a newer version; "

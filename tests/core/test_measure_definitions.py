@@ -8,6 +8,7 @@ from pathlib import Path
 from core_data import SYNTHETIC
 
 from ltcbridge.cli import main
+from ltcbridge.cli.support import OUTPUT_MARK
 from ltcbridge.feed.measure_definitions import measure_definitions, measure_group_codes
 from ltcbridge.mapping import Mappings
 from ltcbridge.uris import MEASURE_GROUP_SYSTEM
@@ -40,7 +41,7 @@ def test_every_reported_group_and_stratifier_is_defined(
 
 def test_the_command_writes_valid_definitions(tmp_path: Path) -> None:
     assert main(["feed", "measures", "--out", str(tmp_path)]) == 0
-    written = sorted(p.name for p in tmp_path.iterdir())
+    written = sorted(p.name for p in tmp_path.iterdir() if p.name != OUTPUT_MARK)
     assert written == [
         "CodeSystem-ltcbridge-measure-group.json", "Measure-nhs-use.json", "Measure-referrals.json",
         "Measure-star-distance-travelled.json", "Measure-support-level.json",

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ltcbridge.cli import main
+from ltcbridge.cli.support import OUTPUT_MARK
 from sealing.helpers import DEMO_AGREEMENT, PERIOD, PRACTICE, SYNTHETIC, keys, write_pem
 
 BUILD = ["--source", str(SYNTHETIC), "--mappings", str(SYNTHETIC / "mappings"),
@@ -26,7 +27,8 @@ def test_feed_build_keeps_the_quarantine_owner_only_outside_out(tmp_path: Path) 
     assert _mode(data) == 0o700 and _mode(data / "quarantine") == 0o700
     assert _mode(quarantine) == 0o600
     assert '"resourceType"' in quarantine.read_text()  # whole resources: patient data
-    assert {p.suffix for p in out.iterdir()} == {".json", ".csv"}  # nothing else beside the feed
+    feed = [p for p in out.iterdir() if p.name != OUTPUT_MARK]  # the mark --force looks for
+    assert {p.suffix for p in feed} == {".json", ".csv"}  # nothing else beside the feed
     assert not list(tmp_path.glob("*quarantine*"))
 
 

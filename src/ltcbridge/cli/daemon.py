@@ -2,8 +2,8 @@
 
 ``register(subparsers)`` adds them to the ``ltcbridge`` command. Each command imports what it
 uses when it runs, so that ``ltcbridge --help`` and every other command start fast. Exit status
-as everywhere in ltcbridge: 0 done; 1 error (the message says what to do); 3 done, with
-quarantined input.
+as everywhere in ltcbridge (docs/cli.md): 0 done; 1 error (the message says what to do; ``check``:
+something is not ready); 3 done, but input was quarantined or set aside for a person.
 """
 
 from __future__ import annotations
@@ -18,11 +18,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.console import Console
 from rich.markup import escape
 
+from ltcbridge.cli.support import (
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_SET_ASIDE,
+    add_force_option,
+    add_group,
+    add_json_option,
+    err,
+    out,
+    print_json,
+    print_table,
+    set_aside,
+    showing_progress,
+    staged_file,
+)
 from ltcbridge.cli.support import add_command as _command
-from ltcbridge.cli.support import add_group
 
 if TYPE_CHECKING:
     from ltcbridge.daemon.config import Config
@@ -31,10 +44,8 @@ if TYPE_CHECKING:
 
 KEY_TYPES = ("rsa", "ec")  # as daemon.keys.KEY_TYPES (a test keeps them the same)
 
-EXIT_OK, EXIT_ERROR, EXIT_QUARANTINED = 0, 1, 3
-
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
+EXIT_QUARANTINED = EXIT_SET_ASIDE  # the name earlier callers import
+__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_QUARANTINED", "err", "out", "register"]
 
 
 # -- commands ------------------------------------------------------------------------------------
@@ -79,24 +90,29 @@ def run_init(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
-    from ltcbridge.daemon.check import PROBLEM, READY, run_checks
+    from ltcbridge.daemon.check import PROBLEM, run_checks
     from ltcbridge.daemon.config import load_config
 
     config = load_config(args.config)
     rows = run_checks(config)
-    table = Table(title=f"ltcbridge readiness: {config.path}")
-    for column in ("thing", "status", "detail", "what to do"):
-        table.add_column(column, overflow="fold")
-    colours = {READY: "green", PROBLEM: "red"}
-    for row in rows:
-        colour = colours.get(row.status, "yellow")
-        table.add_row(
-            row.thing, f"[{colour}]{row.status}[/]", escape(row.detail), escape(row.action)
-        )
-    out.print(table)
     problems = sum(row.status == PROBLEM for row in rows)
+    if args.json:
+        print_json(
+            {
+                "config": str(config.path),
+                "ready": not problems,
+                "checks": [
+                    {"thing": r.thing, "status": r.status, "detail": r.detail, "action": r.action}
+                    for r in rows
+                ],
+            }
+        )
+        return EXIT_ERROR if problems else EXIT_OK
+    print_table(
+        f"ltcbridge readiness: {config.path}",
+        ("thing", "status", "detail", "what to do"),
+        [(r.thing, r.status, r.detail, r.action) for r in rows],
+    )
     out.print("Ready to run." if not problems else f"{problems} problem(s): fix them, run again.")
     return EXIT_ERROR if problems else EXIT_OK
 
@@ -126,7 +142,7 @@ def run_sync(args: argparse.Namespace) -> int:
                 "lost: the next run resumes from the last committed point."
             )
         return EXIT_ERROR
-    return EXIT_QUARANTINED if summary.get("quarantine") or summary.get("set_aside") else EXIT_OK
+    return set_aside(summary.get("quarantine") or summary.get("set_aside"))
 
 
 @_json_errors
@@ -142,9 +158,8 @@ def run_service(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
     from ltcbridge.daemon.config import load_config
+    from ltcbridge.daemon.releases import release_status_rows
     from ltcbridge.daemon.status import read_status, status_document
 
     config = load_config(args.config)
@@ -152,15 +167,11 @@ def run_status(args: argparse.Namespace) -> int:
         status = read_status(config, state)
         document = status_document(config, state) if args.json else None
     if document is not None:
-        sys.stdout.write(json.dumps(document, indent=1, sort_keys=True) + "\n")
-        return EXIT_QUARANTINED if status.quarantine or status.set_aside else EXIT_OK
-    from ltcbridge.daemon.releases import release_status_rows
-
-    table = Table(title="ltcbridge status", show_header=False)
-    for what, value in [*status.rows(), *release_status_rows(config, status.release_errors)]:
-        table.add_row(what, escape(value))
-    out.print(table)
-    return EXIT_QUARANTINED if status.quarantine or status.set_aside else EXIT_OK
+        print_json(document)
+    else:
+        rows = [*status.rows(), *release_status_rows(config, status.release_errors)]
+        print_table("ltcbridge status", ("what", "value"), rows)
+    return set_aside(status.quarantine or status.set_aside)
 
 
 @_json_errors
@@ -179,7 +190,7 @@ def run_replay(args: argparse.Namespace) -> int:
         f"{result.still_quarantined} still need a fix. Put {result.resumed} effect(s) set aside "
         "back in the outbox. The next sync acts on them."
     )
-    return EXIT_QUARANTINED if result.still_quarantined else EXIT_OK
+    return set_aside(result.still_quarantined)
 
 
 def run_audit_export(args: argparse.Namespace) -> int:
@@ -196,8 +207,9 @@ def run_audit_export(args: argparse.Namespace) -> int:
     }
     text = json.dumps(bundle, indent=1)
     if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
-        out.print(f"Wrote {len(events)} AuditEvent(s) to {args.out}.")
+        with staged_file(args.out, option="--out", force=args.force) as partial:
+            partial.write_text(text + "\n", encoding="utf-8")
+        out.print(escape(f"Wrote {len(events)} AuditEvent(s) to {args.out}."))
     else:
         sys.stdout.write(text + "\n")
     return EXIT_OK
@@ -229,7 +241,7 @@ def _progress() -> Iterator[ProgressCallback | None]:
     """A live count per resource type on a terminal (long first syncs); nothing otherwise."""
     from rich.progress import Progress, SpinnerColumn, TextColumn
 
-    if not err.is_terminal:
+    if not showing_progress():
         yield None
         return
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=err) as bar:
@@ -268,6 +280,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         run_check,
     )
     _config_option(check)
+    add_json_option(check, "every check as one JSON object")
     sync = _command(
         subparsers,
         "sync",
@@ -288,7 +301,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         subparsers, "status", "Show the last run, backlog, quarantine and next run.", run_status
     )
     _config_option(status)
-    status.add_argument("--json", action="store_true", help="one JSON object (for monitoring)")
+    add_json_option(status, "the status as one JSON object")
     replay = _command(
         subparsers,
         "replay",
@@ -305,5 +318,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _config_option(export)
     export.add_argument("--out", metavar="FILE", help="output file (default: standard output)")
+    add_force_option(export)
     for command in (sync, service, replay):
         command.add_argument("--json-logs", action="store_true", help="log one JSON object a line")

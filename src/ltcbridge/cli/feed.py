@@ -15,18 +15,28 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
 from rich.markup import escape
 
-from ltcbridge.cli.support import add_command as _command
 from ltcbridge.cli.support import (
+    EXIT_OK,
+    EXIT_SET_ASIDE,
     add_data_dir_option,
+    add_force_option,
+    add_json_option,
     add_mappings_option,
     add_workers_option,
+    check_writable,
+    err,
+    out,
     practice_data,
+    print_json,
     progress_bar,
     refuse_inside,
+    set_aside,
+    stage,
+    staged_dir,
 )
+from ltcbridge.cli.support import add_command as _command
 from ltcbridge.errors import LtcbridgeError
 
 if TYPE_CHECKING:
@@ -34,10 +44,7 @@ if TYPE_CHECKING:
     from ltcbridge.feed.transport.base import Transport
     from ltcbridge.pipeline import FeedBuild
 
-EXIT_OK, EXIT_ERROR, EXIT_ATTENTION = 0, 1, 3
-
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
+EXIT_ATTENTION = EXIT_SET_ASIDE  # the name earlier callers import
 
 
 class SendSetupError(LtcbridgeError):
@@ -51,15 +58,74 @@ def run_feed_build(args: argparse.Namespace) -> int:
     from ltcbridge.feed.files import write_feed
 
     refuse_inside(practice_data(args), args.out, "the practice data directory")
-    with progress_bar("Reading") as progress:
-        build = build_protected(args, progress)
-    files = write_feed(build.protected, build.reports, args.out)
-    quarantined = keep_quarantine(args, build)
+    with staged_dir(args.out, force=args.force) as staging:  # checked before the build
+        build = build_protected(args)
+        files = write_feed(build.protected, build.reports, staging)
+        quarantined = keep_quarantine(args, build)  # before the feed is moved into place
+    if args.json:
+        print_json(build_json(build, summarise(build), files, args.out, quarantined))
+        return set_aside(build.quarantine)
     for line in summarise(build):
         out.print(escape(line))
     note = f"; quarantined input (patient data, stays here): {quarantined}" if quarantined else ""
-    out.print(f"Wrote {len(files)} file(s) to {args.out}{note}.")
-    return EXIT_ATTENTION if build.quarantine else EXIT_OK
+    out.print(escape(f"Wrote {len(files)} file(s) to {args.out}{note}."))
+    return set_aside(build.quarantine)
+
+
+def build_json(
+    build: FeedBuild, summary: list[str], files: list[Path], where: str, quarantine: Path | None
+) -> dict[str, Any]:
+    """``feed build --json``: what a script needs to act on (docs/cli.md lists the keys)."""
+    return {
+        "period": build.period,
+        "agreement": build.agreement.id,
+        "recipient": build.agreement.recipient,
+        "level": build.agreement.level,
+        "out": str(where),
+        "files": sorted(f.name for f in files),
+        "reports": len(build.reports),
+        "figures": build.protected.figure_count(),
+        "masked": dict(sorted(build.masked.items())),
+        "quarantined": len(build.quarantine),
+        "quarantine_file": None if quarantine is None else str(quarantine),
+        "unmapped_codings": sum(build.unmapped.values()),
+        "summary": summary,
+    }
+
+
+def check_mapped(build: FeedBuild, source: str, *, facts: int, strict: bool) -> None:
+    """A forgotten ``--mappings`` must not pass as a feed of zeros (dbt's way with warnings:
+    said plainly, an error under ``--warn-error``).
+
+    ``facts``: what the export's entries assert, any month. None at all while codings or
+    templates went unmapped is always an error: such a feed would report no need anywhere.
+    A measure that counted nobody in a month that has facts, while templates went unread, is
+    a warning. (Facts in other months only: the summary says to check ``--period``.)"""
+    templates = sum(build.unmapped_questionnaires.values())
+    advice = (
+        "give the practice's mappings with --mappings DIR (run `ltcbridge mappings coverage` "
+        "to see what is not covered)"
+    )
+    if not facts and (build.unmapped or templates):
+        raise LtcbridgeError(
+            f"nothing in --source {source} was counted: no entry matched a mapping while "
+            f"{sum(build.unmapped.values())} coding(s) and {templates} template answer(s) "
+            f"matched none; nothing was written: {advice}"
+        )
+    empty = [_measure_name(c.measure) for c in build.cubes if not c.totals.any()]
+    if not (empty and templates and build.facts_in_period):
+        return  # codings nobody maps are normal in a GP record; an unread template is not
+    message = (
+        f"{', '.join(empty)} counted nobody while {templates} QuestionnaireResponse(s) answer "
+        f"templates no mapping defines: {advice}"
+    )
+    if strict:
+        raise LtcbridgeError(f"{message} (--warn-error: nothing was written)")
+    err.print(f"[yellow]warning:[/] {escape(message)}")
+
+
+def _measure_name(canonical: str) -> str:
+    return canonical.rstrip("/").rsplit("/", 1)[-1]
 
 
 # -- feed preview --------------------------------------------------------------------------------
@@ -69,11 +135,31 @@ def run_feed_preview(args: argparse.Namespace) -> int:
     from ltcbridge.pipeline import manifest_of
 
     build = build_protected(args)
+    if getattr(args, "json", False):  # callers may build the namespace by hand
+        print_json(preview_json(build))
+        return set_aside(build.quarantine)
     for table in release_tables(build.protected):
         out.print(table)
     out.print(escape(manifest_of(build).text()))
     out.print("Nothing was sent or written. `ltcbridge feed seal` seals this release.")
-    return EXIT_ATTENTION if build.quarantine else EXIT_OK
+    return set_aside(build.quarantine)
+
+
+def preview_json(build: FeedBuild) -> dict[str, Any]:
+    """``feed preview --json``: every figure that would leave, as the CSV of ``feed build``
+    has them (a masked figure is ``null`` with status ``masked``), and the manifest's text."""
+    from ltcbridge.feed.files import csv_rows
+    from ltcbridge.pipeline import manifest_of
+
+    return {
+        "period": build.period,
+        "agreement": build.agreement.id,
+        "recipient": build.agreement.recipient,
+        "level": build.agreement.level,
+        "quarantined": len(build.quarantine),
+        "figures": list(csv_rows(build.protected)),
+        "manifest": manifest_of(build).text(),
+    }
 
 
 # -- feed seal -----------------------------------------------------------------------------------
@@ -94,6 +180,7 @@ def run_feed_seal(args: argparse.Namespace) -> int:
 
     data = practice_data(args)
     refuse_inside(data, args.out, "the practice data directory")
+    check_writable(args.out, "--out")  # before the build, not after it
     signing_key = load_key(args.key, private=True)
     recipient_key = load_key(args.recipient_key, private=False)
     _check_sealable(args)
@@ -132,13 +219,13 @@ def run_feed_seal(args: argparse.Namespace) -> int:
         + (f"Quarantined input (patient data, stays here): {quarantined}\n" if quarantined else "")
         + f"Next: ltcbridge feed send --release {sealed} --via mesh|https|folder ..."
     )
-    return EXIT_ATTENTION if build.quarantine else EXIT_OK
+    return set_aside(build.quarantine)
 
 
 def _check_sealable(args: argparse.Namespace) -> None:
     """Nothing is sealed under an agreement not in force today, or for a month outside it
     (checked before the export is read)."""
-    from ltcbridge.agreement import load_agreement
+    from ltcbridge.cli.support import load_agreement
     from ltcbridge.period import check_period
 
     agreement = load_agreement(args.agreement)
@@ -246,7 +333,7 @@ def run_feed_send(args: argparse.Namespace) -> int:
 
 def _check_agreement_for(path: str, meta: ReleaseMeta) -> None:
     """Nothing is sent under an agreement that is suspended, revoked or out of its dates."""
-    from ltcbridge.agreement import load_agreement
+    from ltcbridge.cli.support import load_agreement
 
     agreement = load_agreement(path)
     if agreement.id != meta.agreement_id:
@@ -293,7 +380,7 @@ def mesh_settings(args: argparse.Namespace) -> Any:
 # -- feed cohort ---------------------------------------------------------------------------------
 def run_feed_cohort(args: argparse.Namespace) -> int:
     """Write the pseudonymised cohort extract, when the agreement allows it."""
-    from ltcbridge.agreement import load_agreement
+    from ltcbridge.cli.support import load_agreement
     from ltcbridge.cohort_extract import (
         cohort_rows,
         load_or_create_secret,
@@ -344,37 +431,44 @@ def run_feed_measures(args: argparse.Namespace) -> int:
     from ltcbridge.feed.measure_definitions import write_definitions
     from ltcbridge.mapping import load_mappings
 
-    resources = write_definitions(load_mappings(args.mappings), args.out)
+    with staged_dir(args.out, force=args.force) as staging:
+        resources = write_definitions(load_mappings(args.mappings), staging)
     out.print(f"Wrote {len(resources)} FHIR definitions to {args.out}: " + ", ".join(
         r.get("url", r["id"]) for r in resources))  # fmt: skip
     return EXIT_OK
 
 
 # -- shared plumbing -----------------------------------------------------------------------------
-def build_protected(args: argparse.Namespace, progress: Any = None) -> FeedBuild:
+def build_protected(args: argparse.Namespace) -> FeedBuild:
     """Build the month's release, protected against every release this practice recorded.
 
     The history is always on: it comes from the practice data directory, whatever the working
     directory, so a release built by any command (build, preview, seal, cohort) is protected
     against everything sealed before, to any recipient, under any agreement, at any level.
     """
-    from ltcbridge.agreement import load_agreement
+    from ltcbridge.cli.support import load_agreement
     from ltcbridge.disclosure.history import HistoryStore
     from ltcbridge.mapping import load_mappings
-    from ltcbridge.pipeline import build_feed
+    from ltcbridge.pipeline import build_release, scan_for_feed
     from ltcbridge.private_data import HISTORY_FILE
 
     agreement = load_agreement(args.agreement)
     history = HistoryStore(practice_data(args) / HISTORY_FILE).load_all()
-    return build_feed(
+    mappings = load_mappings(args.mappings)
+    with progress_bar("Reading") as progress:
+        scanned = scan_for_feed(
+            args.source, mappings, args.period, agreement.measures, workers=args.workers,
+            progress=progress,
+        )  # fmt: skip
+    with stage("Counting and applying the disclosure rules"):
+        build = build_release(scanned, mappings, agreement, args.period, history=history)
+    check_mapped(
+        build,
         args.source,
-        load_mappings(args.mappings),
-        agreement,
-        args.period,
-        workers=args.workers,
-        progress=progress,
-        history=history,
+        facts=len(scanned.population.fact_date),
+        strict=getattr(args, "warn_error", False),
     )
+    return build
 
 
 def keep_quarantine(args: argparse.Namespace, build: FeedBuild) -> Path | None:
@@ -425,9 +519,14 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
     add_mappings_option(build)
     build.add_argument("--agreement", required=True, help="data-sharing agreement TOML file")
     build.add_argument("--period", required=True, help="reporting month YYYY-MM")
-    build.add_argument("--out", required=True, help="directory for the feed files")
+    build.add_argument(
+        "--out", required=True, help="new or empty folder for the feed files (written whole)"
+    )
+    add_force_option(build)
     add_workers_option(build)
     add_data_dir_option(build)
+    add_warn_error_option(build)
+    add_json_option(build, "the build summary as one JSON object")
 
 
 def register(feed: argparse._SubParsersAction) -> None:
@@ -442,6 +541,8 @@ def register(feed: argparse._SubParsersAction) -> None:
         run_feed_preview,
     )
     _add_build_options(preview)
+    add_warn_error_option(preview)
+    add_json_option(preview, "every figure that would leave and the manifest, as one JSON object")
     seal = _command(
         feed,
         "seal",
@@ -468,9 +569,16 @@ def register(feed: argparse._SubParsersAction) -> None:
         run_feed_measures,
     )
     measures.add_argument(
-        "--mappings", action="append", default=[], help="mappings directory (Stars are data)"
+        "--mappings",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="mappings directory added to the bundled ones (Stars are data); may repeat",
     )
-    measures.add_argument("--out", required=True, help="directory to write the JSON files to")
+    measures.add_argument(
+        "--out", required=True, help="new or empty folder to write the JSON files to"
+    )
+    add_force_option(measures)
     cohort = _command(
         feed,
         "cohort",
@@ -493,7 +601,12 @@ def register(feed: argparse._SubParsersAction) -> None:
         run_feed_send,
     )
     send.add_argument("--release", required=True, help="sealed release file (.jwe)")
-    send.add_argument("--via", required=True, choices=("mesh", "https", "folder"))
+    send.add_argument(
+        "--via",
+        required=True,
+        choices=("mesh", "https", "folder"),
+        help="how to send: NHS MESH, an HTTPS endpoint, or a folder the recipient collects from",
+    )
     send.add_argument("--to", help="folder: the directory the recipient collects from")
     send.add_argument("--url", help="https: the commissioner's receiving endpoint")
     send.add_argument("--token-env", help="https: environment variable holding a bearer token")
@@ -509,11 +622,19 @@ def register(feed: argparse._SubParsersAction) -> None:
     add_data_dir_option(send)
 
 
+def add_warn_error_option(command: argparse.ArgumentParser) -> None:
+    """``--warn-error`` (as dbt's): a warning that a measure counted nobody is an error."""
+    command.add_argument(
+        "--warn-error",
+        action="store_true",
+        help="treat a warning (a measure counted nobody while templates went unmapped) as an "
+        "error: exit 1, nothing written",
+    )
+
+
 def _add_build_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--source", required=True, help="bulk export directory or file")
-    command.add_argument(
-        "--mappings", action="append", default=[], metavar="DIR", help="mappings directory (repeat)"
-    )
+    add_mappings_option(command)
     command.add_argument("--agreement", required=True, help="data-sharing agreement TOML file")
     command.add_argument("--period", required=True, help="reporting month YYYY-MM")
     command.add_argument("--workers", type=int, help="processes to read with")

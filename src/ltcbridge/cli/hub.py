@@ -2,40 +2,84 @@
 shell over ``ltcbridge.hub``. ``cli.app`` wires them in with ``register``. Each command
 imports what it uses when it runs, so that the ``ltcbridge`` command starts fast.
 
-Exit status as for every ltcbridge command: 0 done; 1 error (the message says what to do).
-``hub load`` exits 3 when something in the folder was refused (the rest is loaded);
-``hub status --strict`` exits 4 when an expected practice return is missing, for schedulers.
+Exit status as for every ltcbridge command (docs/cli.md): 0 done; 1 error (the message says
+what to do); 3 done, but something was set aside: ``hub load`` refused a file or ``hub receive``
+rejected a release (the rest is stored); 4 incomplete: ``hub status --strict`` when an expected
+practice return is missing, for schedulers.
 """
 
 from __future__ import annotations
 
 import argparse
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
 from rich.markup import escape
 
 from ltcbridge.cli.feed import add_mesh_options, mesh_settings, required
+from ltcbridge.cli.support import (
+    EXIT_INCOMPLETE,
+    EXIT_OK,
+    EXIT_SET_ASIDE,
+    add_force_option,
+    add_json_option,
+    out,
+    print_json,
+    print_table,
+    set_aside,
+    staged_dir,
+)
 from ltcbridge.cli.support import add_command as _command
 from ltcbridge.errors import LtcbridgeError
 
 if TYPE_CHECKING:
     from ltcbridge.hub.report.area_totals import AreaTotals
+    from ltcbridge.hub.store import HubStoreDb
 
-EXIT_OK, EXIT_REFUSED, EXIT_INCOMPLETE = 0, 3, 4  # 1 and 2 are cli.app's error and usage
+EXIT_REFUSED = EXIT_SET_ASIDE  # the name earlier callers import
 
-out = Console(highlight=False, soft_wrap=True)
+
+@contextmanager
+def hub_store(target: str, *, reading: bool) -> Iterator[HubStoreDb]:
+    """The ``--store`` a command names, opened with a message that names it when it cannot be.
+
+    ``reading``: the command only reads (report, status), so a store that does not exist is a
+    mistyped path, refused rather than created empty (which would report nothing, silently)."""
+    from ltcbridge.hub.store import open_store
+
+    is_url = "://" in target
+    if reading and not is_url and not Path(target).is_file():
+        raise LtcbridgeError(
+            f"--store {target}: no such hub store. Check the path (`hub load` or `hub receive` "
+            "create a store; this command only reads one)"
+        )
+    if not is_url and Path(target).is_dir():
+        raise LtcbridgeError(f"--store {target} is a folder: give the SQLite file's path")
+    if not is_url and not Path(target).parent.is_dir():
+        raise LtcbridgeError(
+            f"--store {target}: {Path(target).parent} is not an existing folder: create it or "
+            "give another path"
+        )
+    try:
+        with open_store(target) as store:
+            yield store
+    except sqlite3.Error as exc:
+        raise LtcbridgeError(
+            f"--store {_shown(target)}: cannot use it as a hub store ({exc}): check that it is "
+            "a hub store file in a folder you can write, or give another path"
+        ) from None
 
 
 def run_load(args: argparse.Namespace) -> int:
     from ltcbridge.hub.config import load_hub_config
     from ltcbridge.hub.load import load_folder
-    from ltcbridge.hub.store import open_store
 
     config = load_hub_config(args.config)
-    with open_store(args.store) as store:
+    _existing_folder(args.dir, "DIR")
+    with hub_store(args.store, reading=False) as store:
         if args.config:
             store.set_practices(config.practices)
         result = load_folder(args.dir, store, args.recipient or config.icb)
@@ -52,20 +96,30 @@ def run_load(args: argparse.Namespace) -> int:
             f"{len(result.refused)} refused (recorded among the store's rejections): fix them and "
             "load the folder again; what was loaded is not loaded twice."
         )
-        return EXIT_REFUSED
-    return EXIT_OK
+    return set_aside(result.refused)
+
+
+def _existing_folder(path: str, option: str) -> None:
+    """A folder to read from that does not exist is a mistyped path, not an empty delivery."""
+    if not Path(path).is_dir():
+        raise LtcbridgeError(
+            f"{option} {path} is not a folder: check the path (nothing was stored)"
+        )
 
 
 def run_report(args: argparse.Namespace) -> int:
     from ltcbridge.hub.collate import Collator
     from ltcbridge.hub.config import load_hub_config
     from ltcbridge.hub.report.build import write_report
-    from ltcbridge.hub.store import open_store
 
     config = load_hub_config(args.config)
     area = None if args.area_figures is None else read_area_totals(args.area_figures)
-    with open_store(args.store) as store:
-        files = write_report(Collator(store, config), args.out, area)
+    with (
+        hub_store(args.store, reading=True) as store,
+        staged_dir(args.out, force=args.force) as staging,
+    ):
+        files = write_report(Collator(store, config), staging, area)
+    files = files.moved(staging, Path(args.out))
     latest = files.data.latest or "no unmet-need figures yet"
     out.print(f"Report for {escape(config.name)} (latest month {latest}):")
     out.print(f"  HTML (offline, single file): {files.html}")
@@ -92,17 +146,29 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
     from ltcbridge.hub.collate import Collator, completeness
     from ltcbridge.hub.config import load_hub_config
-    from ltcbridge.hub.store import open_store
 
     config = load_hub_config(args.config)
-    with open_store(args.store) as store:
+    with hub_store(args.store, reading=True) as store:
         done = completeness(Collator(store, config))
+    status = EXIT_INCOMPLETE if args.strict and done.missing else EXIT_OK
+    if args.json:
+        print_json(
+            {
+                "expected_practices": sorted(done.expected),
+                "months": list(done.months),
+                "expected_returns": done.expected_returns,
+                "missing_returns": done.missing_returns,
+                "missing": {p: list(m) for p, m in done.missing.items()},
+                "unexpected": sorted(done.unexpected),
+            }
+        )
+        return status
     if not done.expected:
-        out.print("No expected practices configured: list them under [practices] in --config.")
+        out.print(
+            escape("No expected practices configured: list them under [practices] in --config.")
+        )
         return EXIT_OK
     received = done.expected_returns - done.missing_returns
     out.print(
@@ -111,15 +177,14 @@ def run_status(args: argparse.Namespace) -> int:
         f"{', '.join(done.months) or 'none yet'})."
     )
     if done.missing:
-        table = Table(title="Practices that have not reported")
-        for column in ("practice", "PCN", "months missing"):
-            table.add_column(column)
-        for practice, months in done.missing.items():
-            table.add_row(practice, config.practices[practice], ", ".join(months))
-        out.print(table)
+        print_table(
+            "Practices that have not reported",
+            ("practice", "PCN", "months missing"),
+            [(p, config.practices[p], ", ".join(m)) for p, m in done.missing.items()],
+        )
     if done.unexpected:
         out.print(f"Received from organisations not in the config: {', '.join(done.unexpected)}")
-    return EXIT_INCOMPLETE if args.strict and done.missing else EXIT_OK
+    return status
 
 
 def read_area_totals(path: str | Path) -> AreaTotals:
@@ -151,11 +216,12 @@ def run_hub_receive(args: argparse.Namespace) -> int:
     from ltcbridge.feed.seal import load_key
     from ltcbridge.hub.keys import load_key_registry
     from ltcbridge.hub.receive import Receiver, receive_folder, receive_mesh
-    from ltcbridge.hub.store import open_store
 
+    if args.source == "folder":
+        _existing_folder(required(args.dir, "--dir DIR"), "--dir")
     private_key = load_key(args.key, private=True)
     registry = load_key_registry(args.keys)
-    with open_store(args.store) as store:
+    with hub_store(args.store, reading=False) as store:
         receiver = Receiver(
             store=store,
             recipient=args.hub.upper(),
@@ -187,7 +253,7 @@ def print_received(result: Any) -> int:
             f"  rejected ({rejection.reason}) from {rejection.sender or 'unknown sender'}: "
             f"{escape(rejection.detail)} [{escape(rejection.origin)}]"
         )
-    return EXIT_REFUSED if result.rejected else EXIT_OK
+    return set_aside(result.rejected)
 
 
 def register(hub: argparse._SubParsersAction) -> None:
@@ -211,7 +277,12 @@ def register(hub: argparse._SubParsersAction) -> None:
         run_report,
     )
     _store_options(report)
-    report.add_argument("--out", required=True, help="folder for report.html, hub.xlsx, csv/")
+    report.add_argument(
+        "--out",
+        required=True,
+        help="new or empty folder for report.html, hub.xlsx, csv/ (written whole)",
+    )
+    add_force_option(report)
     report.add_argument(
         "--area-figures",
         metavar="SHARE_STORE",
@@ -228,6 +299,7 @@ def register(hub: argparse._SubParsersAction) -> None:
     status.add_argument(
         "--strict", action="store_true", help="exit 4 when any expected return is missing"
     )
+    add_json_option(status, "completeness as one JSON object")
 
 
 def _add_receive(hub: argparse._SubParsersAction) -> None:
@@ -249,7 +321,13 @@ def _add_receive(hub: argparse._SubParsersAction) -> None:
 def add_receive_options(command: argparse.ArgumentParser, *, senders: str, me: str) -> None:
     """Where sealed files arrive (MESH or a folder) and the keys to open and verify them: the
     same for the hub and for a secure-aggregation aggregator."""
-    command.add_argument("--from", dest="source", required=True, choices=("mesh", "folder"))
+    command.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        choices=("mesh", "folder"),
+        help="where sealed releases arrive",
+    )
     command.add_argument("--dir", help="folder: where sealed files (.jwe) arrive")
     add_mesh_options(command)
     command.add_argument(
@@ -262,7 +340,8 @@ def _store_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--store",
         required=True,
-        help="the hub store: a SQLite file path (created if new) or a postgresql:// URL",
+        help="the hub store: a SQLite file path or a postgresql:// URL (load and receive "
+        "create a new SQLite file; report and status refuse one that does not exist)",
     )
     command.add_argument(
         "--config", help="hub config TOML: practices and PCNs, tariff, what was commissioned"

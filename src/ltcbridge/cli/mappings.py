@@ -5,15 +5,19 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 
-from rich.console import Console
 from rich.markup import escape
 
+from ltcbridge.cli.support import (
+    EXIT_OK,
+    add_json_option,
+    add_mappings_option,
+    add_workers_option,
+    out,
+    print_json,
+    print_table,
+    progress_bar,
+)
 from ltcbridge.cli.support import add_command as _command
-from ltcbridge.cli.support import add_mappings_option, add_workers_option, progress_bar
-
-EXIT_OK = 0
-
-out = Console(highlight=False, soft_wrap=True)
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -42,6 +46,19 @@ def run_coverage(args: argparse.Namespace) -> int:
     mappings = load_mappings(args.mappings)
     with progress_bar("Scanning") as progress:
         columns = scan_source(args.source, mappings, workers=args.workers, progress=progress)
+    if args.json:
+        print_json(
+            {
+                "unmapped": [
+                    {"system": system, "code": code, "count": count}
+                    for (system, code), count in columns.unmapped.most_common(args.limit or None)
+                ],
+                "unmapped_templates": dict(columns.unmapped_questionnaires.most_common()),
+                "notes": dict(sorted(columns.notes.items())),
+                "diagnostics": dict(sorted(columns.diagnostics.items())),
+            }
+        )
+        return EXIT_OK
     _print_coverage(columns.unmapped, columns.unmapped_questionnaires, args.limit)
     tallies = {
         "Read, though not as written": columns.notes,
@@ -58,17 +75,17 @@ def run_coverage(args: argparse.Namespace) -> int:
 def _print_coverage(
     unmapped: Counter[tuple[str, str]], questionnaires: Counter[str], limit: int
 ) -> None:
-    from rich.table import Table
-
     if not unmapped and not questionnaires:
         out.print("Every coding and template in the source is covered by a mapping.")
         return
-    table = Table(title="Codes no mapping covers (most frequent first)")
-    for column in ("count", "system", "code"):
-        table.add_column(column, overflow="fold")
-    for (system, code), count in unmapped.most_common(limit or None):
-        table.add_row(str(count), system or "(no system)", code or "(no code)")
-    out.print(table)
+    print_table(
+        "Codes no mapping covers (most frequent first)",
+        ("count", "system", "code"),
+        [
+            (count, system or "(no system)", code or "(no code)")
+            for (system, code), count in unmapped.most_common(limit or None)
+        ],
+    )
     for canonical, count in questionnaires.most_common():
         out.print(f"{count} response(s) to a template no mapping defines: {canonical}")
     out.print(
@@ -97,3 +114,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_mappings_option(coverage)
     coverage.add_argument("--limit", type=int, default=50, help="rows to show (0 = all)")
     add_workers_option(coverage)
+    add_json_option(coverage, "the uncovered codes and templates as one JSON object")

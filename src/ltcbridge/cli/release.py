@@ -8,30 +8,22 @@ approved (``ltcbridge.daemon.releases``).
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from rich.console import Console
 from rich.markup import escape
 
+from ltcbridge.cli.support import EXIT_OK, add_group, out, print_json, print_table
 from ltcbridge.cli.support import add_command as _command
-from ltcbridge.cli.support import add_group
 
 if TYPE_CHECKING:
     from ltcbridge.daemon.config import Config
     from ltcbridge.daemon.state import StateStore
 
-EXIT_OK = 0
-out = Console(highlight=False, soft_wrap=True)
-
 
 def run_list(args: argparse.Namespace) -> int:
     """Every release and its state; ``--json`` for scripts and monitoring."""
-    from rich.table import Table
-
     from ltcbridge.daemon.config import load_config
     from ltcbridge.daemon.releases import open_index
 
@@ -39,16 +31,17 @@ def run_list(args: argparse.Namespace) -> int:
     with open_index(config) as index:
         releases = index.all()
     if args.json:
-        sys.stdout.write(json.dumps([r.to_dict() for r in releases], indent=1) + "\n")
+        print_json([r.to_dict() for r in releases])
         return EXIT_OK
-    table = Table(title=f"ltcbridge releases: {config.path}")
-    for column in ("release", "agreement", "month", "state", "approved by", "detail"):
-        table.add_column(column, overflow="fold")
-    for r in releases:
-        approved = f"{r.approved_by} {r.approved_at}" if r.approved_by else ""
-        table.add_row(r.release_id, r.agreement_id, r.period, r.state, escape(approved),
-                      escape(r.detail or ""))  # fmt: skip
-    out.print(table)
+    print_table(
+        f"ltcbridge releases: {config.path}",
+        ("release", "agreement", "month", "state", "approved by", "detail"),
+        [
+            (r.release_id, r.agreement_id, r.period, r.state,
+             f"{r.approved_by} {r.approved_at}" if r.approved_by else "", r.detail or "")
+            for r in releases
+        ],
+    )  # fmt: skip
     return EXIT_OK
 
 
@@ -132,7 +125,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "sent, acknowledged, failed, superseded).",
         run_list,
     )
-    listing.add_argument("--json", action="store_true", help="one JSON array")
+    listing.add_argument(
+        "--json", action="store_true", help="print one JSON array of releases (docs/cli.md)"
+    )
     prepare = _command(
         commands,
         "prepare",

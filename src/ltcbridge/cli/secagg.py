@@ -17,11 +17,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from rich.console import Console
 from rich.markup import escape
 
+from ltcbridge.cli.support import (
+    EXIT_OK,
+    EXIT_SET_ASIDE,
+    add_data_dir_option,
+    add_group,
+    add_mappings_option,
+    out,
+    practice_data,
+)
 from ltcbridge.cli.support import add_command as _command
-from ltcbridge.cli.support import add_data_dir_option, add_group, practice_data
 from ltcbridge.errors import AgreementError, LtcbridgeError
 
 if TYPE_CHECKING:
@@ -29,13 +36,12 @@ if TYPE_CHECKING:
     from ltcbridge.secagg.config import SecureAggregation
     from ltcbridge.secagg.pipeline import Area
 
-EXIT_OK, EXIT_REFUSED = 0, 3
-out = Console(highlight=False, soft_wrap=True)
+EXIT_REFUSED = EXIT_SET_ASIDE  # refused batches, rejected share files (docs/cli.md)
 
 
 def load_section(path: str) -> tuple[Agreement, SecureAggregation]:
     """The agreement and its [secure_aggregation] section (required for every secagg command)."""
-    from ltcbridge.agreement import load_agreement
+    from ltcbridge.cli.support import load_agreement
 
     agreement = load_agreement(path)
     if agreement.secure_aggregation is None:
@@ -118,8 +124,10 @@ def run_receive(args: argparse.Namespace) -> int:
             sender_keys=load_key_registry(args.keys),
         )
         if args.source == "folder":
-            if not args.dir:
-                raise LtcbridgeError("--from folder needs --dir DIR")
+            if not args.dir or not Path(args.dir).is_dir():
+                raise LtcbridgeError(
+                    f"--from folder needs --dir DIR, an existing folder (given: {args.dir})"
+                )
             result = receive_folder(receiver, args.dir)
         else:
             with mesh_settings(args).client() as client:
@@ -321,7 +329,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         run_contribute,
     )
     contribute.add_argument("--source", required=True, help="bulk export directory or file")
-    contribute.add_argument("--mappings", action="append", default=[], metavar="DIR")
+    add_mappings_option(contribute)
     _agreement(contribute)
     contribute.add_argument("--period", required=True, help="reporting month YYYY-MM")
     contribute.add_argument("--key", required=True, help="the practice's private key (PEM)")

@@ -9,6 +9,7 @@ numbers are.
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,24 +39,31 @@ def write_feed(
 
 def write_csv(release: ProtectedRelease, path: Path) -> Path:
     """Every figure of the release, one row each, as the MeasureReports carry them."""
-    terms = release.terms
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(CSV_COLUMNS)
-        for measure in release.measures:
-            for org in measure.orgs:
-                report = report_id(measure, org, terms.period)
-                for key in measure.keys(org):
-                    figure = measure.figures[key]
-                    _, group, stratifier, stratum = key
-                    scored = figure.score_total is not None
-                    writer.writerow(
-                        [measure.canonical, terms.period, terms.level, org, report, group,
-                         stratifier or "", stratum or "",
-                         "" if figure.masked else figure.count,
-                         "masked" if figure.masked else "published",
-                         "" if figure.mean is None else figure.mean,
-                         figure.score_total if scored else "",
-                         measure.score_units.get(group, "") if scored else ""]
-                    )  # fmt: skip
+        for row in csv_rows(release):
+            writer.writerow(["" if value is None else value for value in row.values()])
     return path
+
+
+def csv_rows(release: ProtectedRelease) -> Iterator[dict[str, Any]]:
+    """The CSV's rows as ``CSV_COLUMNS``-keyed dicts (``None`` where the CSV is empty), shared
+    by the CSV and ``feed preview --json`` so both always show the same figures."""
+    terms = release.terms
+    for measure in release.measures:
+        for org in measure.orgs:
+            report = report_id(measure, org, terms.period)
+            for key in measure.keys(org):
+                figure = measure.figures[key]
+                _, group, stratifier, stratum = key
+                scored = figure.score_total is not None
+                yield dict(zip(CSV_COLUMNS, (
+                    measure.canonical, terms.period, terms.level, org, report, group,
+                    stratifier or None, stratum or None,
+                    None if figure.masked else figure.count,
+                    "masked" if figure.masked else "published",
+                    figure.mean,
+                    figure.score_total if scored else None,
+                    measure.score_units.get(group, "") if scored else None,
+                ), strict=True))  # fmt: skip

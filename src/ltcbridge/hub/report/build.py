@@ -25,6 +25,21 @@ class ReportFiles:
     data: ReportData
     definitions: list[Path]
 
+    def moved(self, old: Path, new: Path) -> ReportFiles:
+        """The same files once their folder ``old`` was moved to ``new`` (the command line
+        writes a report into a staging folder and moves it into place whole)."""
+
+        def at(path: Path) -> Path:
+            return new / path.relative_to(old)
+
+        return ReportFiles(
+            html=at(self.html),
+            xlsx=at(self.xlsx),
+            csv=[at(p) for p in self.csv],
+            data=self.data,
+            definitions=[at(p) for p in self.definitions],
+        )
+
 
 def write_report(
     collator: Collator, out: Path | str, area: AreaTotals | None = None
