@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -31,7 +30,7 @@ from ltcbridge.mapping import load_mappings
 
 from .conftest import Loop
 from .loop_data import CONCEPT, put_all
-from .pull_data import ACT_CODE, EVERYDAY, MAPPINGS, noisy_practice, read_ndjson
+from .pull_data import ACT_CODE, EVERYDAY, MAPPINGS, Counting, noisy_practice, read_ndjson
 
 Rows = dict[str, Any]
 
@@ -116,30 +115,6 @@ def test_long_filters_are_spread_over_several_exports_each_type_only_where_filte
 
 
 # -- against the real engine ---------------------------------------------------------------------
-
-
-class Counting(httpx.AsyncBaseTransport):
-    """The client's transport, counting what comes back; ``refuse`` answers 400 with an
-    OperationOutcome for the requests it matches (the fault the test engine never produces)."""
-
-    def __init__(self, refuse: Callable[[httpx.Request], bool] = lambda r: False) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
-        self.refuse = refuse
-        self.requests = 0
-        self.refused = 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.requests += 1
-        if self.refuse(request):
-            self.refused += 1
-            outcome = {"resourceType": "OperationOutcome", "issue": [
-                {"severity": "error", "code": "not-supported", "diagnostics": "unknown parameter"}
-            ]}  # fmt: skip
-            return httpx.Response(400, json=outcome)
-        return await self.inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 async def _pull(
