@@ -103,8 +103,9 @@ async def pull_gp(
 ) -> PullCounts:
     """Read what the mappings and measures need from the GP record, changed since each search's
     watermark (``daemon/pull_plan.py``; ``plan`` replaces it, e.g. ``full_plan()``)."""
+    capabilities = await gp.capabilities()  # asked once: the plan and deletions both follow it
     if plan is None:
-        plan = plan_pull(reader.mappings, await gp.capabilities())
+        plan = plan_pull(reader.mappings, capabilities)
     warn_unfiltered(plan)
     counts = PullCounts()
     writer = PullWriter(state, reader, batch_size, should_stop, progress, counts)
@@ -131,7 +132,7 @@ async def pull_gp(
     for resource_type, read in counts.read.items():
         if read:
             event("gp.pulled", resource_type=resource_type, count=read)
-    counts.deleted, counts.deletion_method = await pull_deletions(gp, state, reader)
+    counts.deleted, counts.deletion_method = await pull_deletions(gp, state, reader, capabilities)
     return counts
 
 
@@ -252,7 +253,9 @@ def deletion_method(capabilities: Capabilities) -> str:
     return HISTORY if all(capabilities.supports(t, "history-type") for t in types) else RECONCILE
 
 
-async def pull_deletions(gp: FhirClient, state: StateStore, reader: Reader) -> tuple[int, str]:
+async def pull_deletions(
+    gp: FhirClient, state: StateStore, reader: Reader, capabilities: Capabilities
+) -> tuple[int, str]:
     """Follow deletions (and changes a filtered search no longer sees) at the GP, so a deleted
     entry neither counts nor is referred.
 
@@ -264,7 +267,7 @@ async def pull_deletions(gp: FhirClient, state: StateStore, reader: Reader) -> t
     first time are current by definition. The watermark is the server's clock (its ``Date``),
     never this machine's.
     """
-    method = deletion_method(await gp.capabilities())
+    method = deletion_method(capabilities)
     server_now = gp.server_date or datetime.now(UTC)
     first_pass = state.watermark(GP_ENDPOINT, DELETIONS) is None
     deleted = 0
