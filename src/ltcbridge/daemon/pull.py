@@ -1,8 +1,10 @@
 """Pulling the GP record's changes since the watermark into the state.
 
-Each page batch is one transaction (entries and quarantine); a resource type's watermark is
-committed only after its whole window is read, so a crash or an outage re-reads that window from
-the last committed watermark, and the version check in the store makes re-reading harmless.
+What is asked for is the pull plan's (``daemon/pull_plan.py``): only what the mappings and
+measures need. Each page batch is one transaction (entries and quarantine); a search's
+watermark is committed only after its whole window is read, so a crash or an outage re-reads
+that window from the last committed watermark, and the version check in the store makes
+re-reading harmless.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """Pulling the GP record by Bulk Data ``$export`` (``[gp] mode = "bulk"``).
 
 For a large first sync this is far cheaper than paging a search (the server writes NDJSON once);
-later syncs pass the previous export's ``transactionTime`` as ``_since``. The watermark is
-committed only after every file was stored, so an interrupted pull simply exports again from the
-same point; the version check in the store makes re-reading harmless. Files are deleted once
-read: they hold patient data.
+later syncs pass the previous export's ``transactionTime`` as ``_since``. Only what the mappings
+need is exported (``_type`` and ``_typeFilter`` from the pull plan, ``daemon/pull_plan.py``).
+The watermark is committed only after every file was stored, so an interrupted pull simply
+exports again from the same point; the version check in the store makes re-reading harmless.
+Files are deleted once read: they hold patient data.
 """
 
 from __future__ import annotations
@@ -69,8 +70,13 @@ async def pull_gp_bulk(
     except FhirHttpError as exc:
         if not any(s.params for s in plan.searches) or exc.status not in REFUSED_FILTER:
             raise
-        event("gp.filter_refused", level=30, parameter="_typeFilter", status=exc.status,
-              fallback="full export")  # fmt: skip
+        event(
+            "gp.filter_refused",
+            level=30,
+            parameter="_typeFilter",
+            status=exc.status,
+            fallback="full export",
+        )
         plan = full_plan()
         result = await _export(gp, work_dir, plan, saved, poll_seconds)
     counts = PullCounts()
