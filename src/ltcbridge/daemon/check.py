@@ -32,7 +32,8 @@ from ltcbridge.identifiable.read import NHS_USE_TYPES
 from ltcbridge.mapping import load_mappings
 
 PROVIDER_TYPES = ("Patient", "ServiceRequest", "Task", "Goal")
-GP_READ_TYPES = (*GP_TYPES, *sorted(NHS_USE_TYPES))  # NHS use: the referral cohort's
+# What the daemon reads from the GP: NHS use for the referral cohort too (daemon/pull_plan.py).
+GP_READ_TYPES = tuple(dict.fromkeys((*GP_TYPES, *sorted(NHS_USE_TYPES))))
 READY, PROBLEM, NOTE = "ready", "problem", "note"
 
 
