@@ -8,6 +8,16 @@ bundles, then times `python -m ltcbridge.daemon sync --once` (REST incremental s
 with consent go to a second engine, the provider) as a separate process, with its peak RSS.
 Then a day's changes (amended entries) are written and a second sync is timed.
 
+`--transfer` measures instead what the first sync asks the GP server for (issue 13 item 5): a
+practice of `--plain` Patients with no care-planning entry plus the synthetic care-planning people
+(`--resources`), each person with `--noise` everyday resources no mapping names (NHS use among
+them: tests/daemon/pull_data.py), read in-process through a counting transport by the filtered
+pull and by a full read, REST and bulk; requests, resources and body bytes, against what the
+mappings and measures need (every Patient, the entries that assert something, and the referral
+cohort's NHS use). A full read by REST search is measured only with `--rest-full`: the test
+engine re-scans and re-sorts the whole type for every page, so at this size it measures the
+engine, not the daemon.
+
 Every synthetic review carries consent; only the first --referred people keep it, because the
 test engine answers a conditional write in O(resources of that type) (about 0.5-1 s per referral
 transaction once it holds a thousand referrals), which would make a full-size send measure the
@@ -17,6 +27,7 @@ engine rather than the daemon. The summary line shows where each sync spent its 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import subprocess
@@ -32,7 +43,15 @@ sys.path.insert(0, str(ROOT))
 
 from tests.conftest import running_engine  # noqa: E402
 from tests.daemon.loop_data import config_text  # noqa: E402
+from tests.daemon.pull_data import Counting, noisy_practice  # noqa: E402
 
+from ltcbridge.daemon.pull import pull_gp, referral_cohort  # noqa: E402
+from ltcbridge.daemon.pull_bulk import pull_gp_bulk  # noqa: E402
+from ltcbridge.daemon.pull_plan import PullPlan, full_plan  # noqa: E402
+from ltcbridge.daemon.state import StateStore  # noqa: E402
+from ltcbridge.fhirclient import FhirClient  # noqa: E402
+from ltcbridge.identifiable.read import CARE_PLANNING_TYPES, NHS_USE_TYPES, Reader  # noqa: E402
+from ltcbridge.mapping import load_mappings  # noqa: E402
 from ltcbridge.synthetic import generate_bulk  # noqa: E402
 
 MAPPINGS = ROOT / "fixtures" / "synthetic" / "mappings"
@@ -130,8 +149,85 @@ def _high_water_kib(pid: int) -> int:
     return 0
 
 
+async def _first_sync(gp: str, state: StateStore, plan: PullPlan | None, mode: str) -> Counting:
+    """One first sync in-process, counted at the client transport."""
+    counting = Counting()
+    reader = Reader(load_mappings([MAPPINGS]))
+    async with FhirClient(gp, transport=counting, timeout=600) as client:
+        if mode == "bulk":
+            work = state.path.parent / f"export-{state.path.stem}"
+            await pull_gp_bulk(client, state, reader, work, plan=plan, poll_seconds=0.2)
+        else:
+            await pull_gp(client, state, reader, plan=plan)
+    return counting
+
+
+def needed(state: StateStore) -> tuple[int, int]:
+    """Resources and compact JSON bytes the mappings and measures need, from a full read's
+    state: every Patient, every care-planning entry asserting something, and the NHS use of
+    the referral cohort."""
+    cohort = set(referral_cohort(state))
+    rows = [raw for (raw,) in state.db.execute("SELECT resource FROM patient")]
+    entries = state.db.execute(
+        "SELECT e.resource_type, e.subject_value, e.concepts, r.resource FROM entry e JOIN "
+        "entry_resource r ON r.resource_type = e.resource_type AND r.id = e.id"
+    )
+    for kind, subject, concepts, raw in entries:
+        if (kind in CARE_PLANNING_TYPES and concepts != "||") or (
+            kind in NHS_USE_TYPES and subject in cohort
+        ):
+            rows.append(raw)
+    compact = sum(len(json.dumps(json.loads(r), separators=(",", ":")).encode()) for r in rows)
+    return len(rows), compact
+
+
+def transfer(args: argparse.Namespace) -> int:
+    """--transfer: what the first sync transfers, filtered and in full, against what is needed."""
+    tmp = Path(tempfile.mkdtemp(prefix="ltcbridge-bench-transfer-"))
+    source = tmp / "practice.ndjson"
+    lines = noisy_practice(source, args.resources, args.noise, plain=args.plain)
+    with running_engine() as gp:
+        started = time.monotonic()
+        loaded, _ = load(gp, source, referred=10**9)
+        print(f"loaded {loaded} resources ({lines} lines) in {time.monotonic() - started:.0f} s")
+        results = {}
+        runs = [("rest", "filtered"), ("bulk", "filtered"), ("bulk", "full")]
+        runs += [("rest", "full")] if args.rest_full else []
+        for mode, name in runs:
+            state = StateStore(tmp / f"{mode}-{name}.db")
+            plan = full_plan() if name == "full" else None
+            started = time.monotonic()
+            counted = asyncio.run(_first_sync(gp, state, plan, mode))
+            print(f"{mode} {name}: {time.monotonic() - started:.0f} s", flush=True)
+            results[mode, name] = (counted, state)
+        full = results["bulk", "full"][1]
+        need, need_bytes = needed(full)
+        people = full.db.execute("SELECT count(*) FROM patient").fetchone()[0]
+        cohort = len(referral_cohort(full))
+        print(
+            f"practice: {loaded} resources, {people} patients, referral cohort {cohort}; needed "
+            f"{need} resources ({need / loaded:.1%}), {need_bytes / 1e6:.1f} MB"
+        )
+        print("| mode | pull | requests | resources | MB | resources / needed | bytes / needed |")
+        print("|---|---|---:|---:|---:|---:|---:|")
+        for (mode, name), (c, _) in results.items():
+            print(
+                f"| {mode} | {name} | {c.requests} | {c.resources} | {c.bytes / 1e6:.1f} | "
+                f"{c.resources / need:.2f} | {c.bytes / need_bytes:.2f} |"
+            )
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--transfer", action="store_true", help="measure what is transferred")
+    parser.add_argument("--noise", type=int, default=200, help="unrelated resources a person")
+    parser.add_argument("--plain", type=int, default=0, help="Patients with no care planning")
+    parser.add_argument(
+        "--rest-full",
+        action="store_true",
+        help="also a full read by REST search (the test engine pages it in quadratic time)",
+    )
     parser.add_argument("--resources", type=int, default=180_000)
     parser.add_argument("--day", type=int, default=1500, help="entries changed in a day")
     parser.add_argument("--mode", choices=("rest", "bulk"), default="bulk", help="[gp] mode")
@@ -139,6 +235,8 @@ def main() -> int:
         "--referred", type=int, default=200, help="people whose consent answers are kept"
     )
     args = parser.parse_args()
+    if args.transfer:
+        return transfer(args)
     tmp = Path(tempfile.mkdtemp(prefix="ltcbridge-bench-"))
     source = tmp / "practice.ndjson"
     lines = generate_bulk(source, args.resources)

@@ -126,6 +126,24 @@ class Mappings:
             return fixed
         return None
 
+    def asserting_codings(self) -> list[tuple[str, str | None]]:
+        """Every (system, code) a coded entry must carry to assert a concept, sorted: plainly
+        mapped codes and the codes of conditional mappings; ``(system, None)`` for a system
+        whose every code asserts something (group.unmapped mode fixed). The daemon asks the GP
+        server for these codes only (daemon/pull_plan.py), so a coding outside this list must
+        assert nothing whatever else the resource carries."""
+        found: set[tuple[str, str | None]] = {(system, None) for system in self.fixed}
+        for rules in (self.by_system, self.conditional):
+            for system, codes in rules.items():
+                if system not in self.fixed:
+                    found.update((system, code) for code in codes)
+        return sorted(found, key=lambda pair: (pair[0], pair[1] or ""))
+
+    def template_canonicals(self) -> list[str]:
+        """Every canonical a QuestionnaireResponse may name to be read (``url`` and each
+        ``url|version`` loaded), sorted."""
+        return sorted(self.questionnaires)
+
     def questionnaire(self, canonical: str) -> QuestionnaireMap | None:
         """The template a QuestionnaireResponse names: exact ``url|version``, else newest of url."""
         return self.questionnaires.get(canonical) or self.questionnaires.get(

@@ -154,7 +154,7 @@ def test_a_bulk_export_file_with_bad_lines_is_stored_with_them_kept_aside(
 ) -> None:
     """A line that is not JSON, one that is JSON but not a resource, and one of the wrong shape:
     each quarantined with where it was; the good lines are stored; nothing stops the pull."""
-    from ltcbridge.daemon.pull import PullCounts
+    from ltcbridge.daemon.pull import PullCounts, PullWriter
     from ltcbridge.daemon.pull_bulk import _store_file
     from ltcbridge.identifiable.read import Reader
     from ltcbridge.mapping import load_mappings
@@ -170,8 +170,8 @@ def test_a_bulk_export_file_with_bad_lines_is_stored_with_them_kept_aside(
     export.write_text("\n".join(lines) + "\n")
     counts = PullCounts()
     reader = Reader(load_mappings())
-    read = _store_file(store, reader, "Patient", export, 2, lambda: False, None, counts)
-    assert read == 4 and counts.quarantined == 3
+    _store_file(PullWriter(store, reader, 2, lambda: False, None, counts), "Patient", export)
+    assert counts.read == {"Patient": 4} and counts.quarantined == 3
     rows = store.db.execute("SELECT resource, reason, path FROM quarantine").fetchall()
     assert sorted(tuple(r) for r in rows) == [
         ("$export/Patient.ndjson:2", "malformed-json", ""),

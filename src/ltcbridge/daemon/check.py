@@ -15,6 +15,7 @@ from ltcbridge.daemon.clients import make_client
 from ltcbridge.daemon.config import Config, EndpointConfig
 from ltcbridge.daemon.feed_check import feed_checks
 from ltcbridge.daemon.pull import GP_TYPES, HISTORY, RECONCILE_PAGE, deletion_method
+from ltcbridge.daemon.pull_plan import plan_pull
 from ltcbridge.daemon.state import SCHEMA_VERSION, StateError, StateStore
 from ltcbridge.errors import LtcbridgeError
 from ltcbridge.feed.transport.mesh import MeshSettings
@@ -27,9 +28,12 @@ from ltcbridge.fhirclient import (
     RetryPolicy,
     TokenError,
 )
+from ltcbridge.identifiable.read import NHS_USE_TYPES
 from ltcbridge.mapping import load_mappings
 
 PROVIDER_TYPES = ("Patient", "ServiceRequest", "Task", "Goal")
+# What the daemon reads from the GP: NHS use for the referral cohort too (daemon/pull_plan.py).
+GP_READ_TYPES = tuple(dict.fromkeys((*GP_TYPES, *sorted(NHS_USE_TYPES))))
 READY, PROBLEM, NOTE = "ready", "problem", "note"
 
 
@@ -123,14 +127,40 @@ def _state(config: Config) -> CheckRow:
 
 
 async def _endpoints(config: Config, factory: Callable[..., FhirClient]) -> list[CheckRow]:
-    gp, capabilities = await _endpoint(config.gp, "GP record", GP_TYPES, factory)
+    gp, capabilities = await _endpoint(config.gp, "GP record", GP_READ_TYPES, factory)
     rows = [gp]
+    if capabilities is not None:
+        rows.append(filtering_row(config, capabilities))
     if capabilities is not None and config.gp_mode != "bulk":
         rows.append(_deletions(capabilities))
     for provider in config.providers:
         label = f"provider {provider.name}"
         rows.append((await _endpoint(provider, label, PROVIDER_TYPES, factory))[0])
     return rows
+
+
+def filtering_row(config: Config, capabilities: Capabilities) -> CheckRow:
+    """Whether the daemon can ask the GP server for only what the mappings need, or must read
+    some types in full (correct, but it transfers far more)."""
+    try:
+        plan = plan_pull(load_mappings(config.mappings_dirs), capabilities)
+    except LtcbridgeError:
+        return CheckRow("GP pull filtering", NOTE, "not known until the mappings load")
+    if plan.unfiltered:
+        return CheckRow(
+            "GP pull filtering",
+            NOTE,
+            "; ".join(plan.unfiltered),
+            "ask the GP system's supplier to support these search parameters",
+        )
+    searches = sum(1 for search in plan.searches if search.params)
+    return CheckRow(
+        "GP pull filtering",
+        READY,
+        f"entries asked for by the mappings' codes and templates ({searches} filtered searches); "
+        f"NHS use only for the referral cohort; a bulk export that refuses _typeFilter is read "
+        f"in full",
+    )
 
 
 def _deletions(capabilities: Capabilities) -> CheckRow:

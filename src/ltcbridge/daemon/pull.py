@@ -1,34 +1,34 @@
 """Pulling the GP record's changes since the watermark into the state.
 
-Each page batch is one transaction (entries and quarantine); a resource type's watermark is
-committed only after its whole window is read, so a crash or an outage re-reads that window from
-the last committed watermark, and the version check in the store makes re-reading harmless.
+What is asked for is the pull plan's (``daemon/pull_plan.py``): only what the mappings and
+measures need. Each page batch is one transaction (entries and quarantine); a search's
+watermark is committed only after its whole window is read, so a crash or an outage re-reads
+that window from the last committed watermark, and the version check in the store makes
+re-reading harmless.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ltcbridge.concepts import REFERRAL
 from ltcbridge.daemon.logs import event
+from ltcbridge.daemon.pull_plan import PATIENT_PARAM, PullPlan, Search, plan_pull
 from ltcbridge.daemon.release_source import store_entry
 from ltcbridge.daemon.state import StateStore
 from ltcbridge.errors import BadResource
 from ltcbridge.fhir_problems import MALFORMED
 from ltcbridge.fhirclient import Capabilities, FhirClient, FhirHttpError, IncrementalState
-from ltcbridge.identifiable.read import (
-    CARE_PLANNING_TYPES,
-    ENTRY_TYPES,
-    NHS_USE_TYPES,
-    Reader,
-    instant_us,
-)
+from ltcbridge.identifiable.read import CARE_PLANNING_TYPES, NHS_USE_TYPES, Reader, instant_us
 
-# NHS use is read for the monthly releases' nhs-use measure (daemon/release_source.py).
-GP_TYPES: tuple[str, ...] = ("Patient", *sorted(CARE_PLANNING_TYPES | NHS_USE_TYPES))
+# Read practice-wide (filtered by the mappings where the server can: daemon/pull_plan.py).
+GP_TYPES: tuple[str, ...] = ("Patient", *sorted(CARE_PLANNING_TYPES))
+# What the state keeps as entries: the care-planning ones, and the referral cohort's NHS use.
+GP_ENTRY_TYPES = CARE_PLANNING_TYPES | NHS_USE_TYPES
 GP_ENDPOINT = "gp"
 
 Progress = Callable[[str, int], None]
@@ -101,26 +101,140 @@ async def pull_gp(
     batch_size: int = 500,
     should_stop: Callable[[], bool] = lambda: False,
     progress: Progress | None = None,
+    plan: PullPlan | None = None,
 ) -> PullCounts:
-    """Read every GP resource type ltcbridge uses, changed since its watermark."""
+    """Read what the mappings and measures need from the GP record, changed since each search's
+    watermark (``daemon/pull_plan.py``; ``plan`` replaces it, e.g. ``full_plan()``)."""
+    capabilities = await gp.capabilities()  # asked once: the plan and deletions both follow it
+    if plan is None:
+        plan = plan_pull(reader.mappings, capabilities)
+    warn_unfiltered(plan)
     counts = PullCounts()
-    for resource_type in GP_TYPES:
-        saved = state.watermark(GP_ENDPOINT, resource_type)
-        window_state = IncrementalState.from_json(saved) if saved else IncrementalState()
-        batches = BatchWriter(state, reader, resource_type, batch_size, should_stop, progress)
-        async for resource in gp.incremental(resource_type, window_state, count=100):
-            batches.add(resource)
-        read = batches.finish()
-        counts.quarantined += batches.quarantined
-        with state.unit():
-            state.set_watermark(GP_ENDPOINT, resource_type, window_state.to_json())
-        counts.read[resource_type] = read
+    writer = PullWriter(state, reader, batch_size, should_stop, progress, counts)
+    refused: set[str] = set()  # types whose filtered search the server refused this cycle
+    for search in plan.searches:
+        if search.resource_type in refused:
+            continue
+        try:
+            await _pull_search(gp, state, search, writer)
+        except FhirHttpError as exc:
+            if not search.params or exc.status not in REFUSED_FILTER:
+                raise
+            refused.add(search.resource_type)
+            event(
+                "gp.filter_refused",
+                level=30,
+                resource_type=search.resource_type,
+                parameter=search.params[0][0],
+                status=exc.status,
+                fallback="full read",
+            )
+            await _pull_search(gp, state, Search(search.resource_type), writer)
+    await pull_cohort(gp, state, plan.cohort_types, writer)
+    for resource_type, read in counts.read.items():
         if read:
             event("gp.pulled", resource_type=resource_type, count=read)
-        if should_stop():
-            raise Stopping
-    counts.deleted, counts.deletion_method = await pull_deletions(gp, state)
+    counts.deleted, counts.deletion_method = await pull_deletions(gp, state, reader, capabilities)
     return counts
+
+
+def warn_unfiltered(plan: PullPlan) -> None:
+    """Log each type the server cannot filter (read in full): ``ltcbridge check`` says it too."""
+    for why in plan.unfiltered:
+        event("gp.filter_unavailable", level=30, detail=why)
+
+
+@dataclass
+class PullWriter:
+    """What every search of one pull stores through: the state, the reader and the counts."""
+
+    state: StateStore
+    reader: Reader
+    batch_size: int
+    should_stop: Callable[[], bool]
+    progress: Progress | None
+    counts: PullCounts
+
+    def batches(self, resource_type: str) -> BatchWriter:
+        """A batch writer for one search or export file."""
+        state, size, stop = self.state, self.batch_size, self.should_stop
+        return BatchWriter(state, self.reader, resource_type, size, stop, self.progress)
+
+    def finish(self, resource_type: str, batches: BatchWriter) -> None:
+        """Store what is left of ``batches`` and add what it read to the counts."""
+        read = batches.finish()
+        self.counts.quarantined += batches.quarantined
+        self.counts.read[resource_type] = self.counts.read.get(resource_type, 0) + read
+
+    async def store(self, resource_type: str, resources: AsyncIterable[dict[str, Any]]) -> None:
+        """Store every resource a search yields, batch by batch, and count them."""
+        batches = self.batches(resource_type)
+        async for resource in resources:
+            batches.add(resource)
+        self.finish(resource_type, batches)
+
+
+async def _pull_search(
+    gp: FhirClient, state: StateStore, search: Search, writer: PullWriter
+) -> None:
+    """One search's changes since its own watermark, committed once its window was read whole."""
+    saved = state.watermark(GP_ENDPOINT, search.key)
+    window_state = IncrementalState.from_json(saved) if saved else IncrementalState()
+    params = list(search.params)
+    found = gp.incremental(search.resource_type, window_state, params=params, count=100)
+    await writer.store(search.resource_type, found)
+    with state.unit():
+        state.set_watermark(GP_ENDPOINT, search.key, window_state.to_json())
+    if writer.should_stop():
+        raise Stopping
+
+
+COHORT = "$cohort"
+COHORT_BATCH = 50  # people per patient= search
+
+
+def referral_cohort(state: StateStore) -> list[str]:
+    """Patient ids of the people with a current referral entry the daemon knows of (an entry
+    naming its person by NHS number is resolved through the Patients held)."""
+    ids: set[str] = set()
+    for entry in state.entries_asserting(REFERRAL):
+        patient = state.patient(entry.subject_kind, entry.subject_value)
+        if patient is not None:
+            ids.add(patient["id"])
+        elif entry.subject_kind == "Patient" and entry.subject_value:
+            ids.add(entry.subject_value)
+    return sorted(ids)
+
+
+async def pull_cohort(
+    gp: FhirClient, state: StateStore, types: tuple[str, ...], writer: PullWriter
+) -> None:
+    """NHS use (what the outcome measures count) for the referral cohort only, by ``patient=``
+    searches of ``COHORT_BATCH`` people: a person new to the cohort is read from the beginning,
+    the others since the watermark, which is the server's clock when this pass began."""
+    if not types:
+        return
+    cohort = referral_cohort(state)
+    saved = state.watermark(GP_ENDPOINT, COHORT) or {}
+    known = set(saved.get("members", ()))
+    since = datetime.fromisoformat(saved["since"]) if saved.get("since") else None
+    began = gp.server_date or datetime.now(UTC)
+    groups = (
+        ([p for p in cohort if p not in known], None),
+        ([p for p in cohort if p in known], since),
+    )
+    for resource_type in types:
+        for people, window_since in groups:
+            for start in range(0, len(people), COHORT_BATCH):
+                refs = ",".join(f"Patient/{p}" for p in people[start : start + COHORT_BATCH])
+                window = IncrementalState(window_since)
+                query = [(PATIENT_PARAM, refs)]
+                found = gp.incremental(resource_type, window, params=query, count=100)
+                await writer.store(resource_type, found)
+                if writer.should_stop():
+                    raise Stopping
+    with state.unit():
+        state.set_watermark(GP_ENDPOINT, COHORT, {"since": began.isoformat(), "members": cohort})
 
 
 DELETIONS = "$deletions"
@@ -129,6 +243,9 @@ HISTORY, RECONCILE = "history", "reconcile"
 RECONCILE_PAGE = 100  # ids asked about in one search
 # What a server answers for an interaction it does not have (404/405/501 mostly; 400 from some).
 _UNSUPPORTED = frozenset({400, 404, 405, 410, 422, 501})
+# What a server answers for a search parameter it does not support (strict handling), or for a
+# URL longer than it takes.
+REFUSED_FILTER = frozenset({400, 414, 422, 501})
 
 
 def deletion_method(capabilities: Capabilities) -> str:
@@ -138,27 +255,38 @@ def deletion_method(capabilities: Capabilities) -> str:
     return HISTORY if all(capabilities.supports(t, "history-type") for t in types) else RECONCILE
 
 
-async def pull_deletions(gp: FhirClient, state: StateStore) -> tuple[int, str]:
-    """Follow deletions at the GP, so a deleted entry neither counts nor is referred.
+async def pull_deletions(
+    gp: FhirClient, state: StateStore, reader: Reader, capabilities: Capabilities
+) -> tuple[int, str]:
+    """Follow deletions (and changes a filtered search no longer sees) at the GP, so a deleted
+    entry neither counts nor is referred.
 
     Returns (how many entries were found deleted, the method used). The method follows the
     CapabilityStatement; a server that claims history but answers it with "not supported" is
-    reconciled instead for this cycle (an optional interaction never fails the cycle). The
-    watermark is the server's clock (its ``Date``), never this machine's.
+    reconciled instead for this cycle (an optional interaction never fails the cycle). NHS-use
+    entries (the referral cohort's, few) are always reconciled: their type's ``_history`` would
+    carry the whole practice's. The first pass only sets the starting point: entries read for the
+    first time are current by definition. The watermark is the server's clock (its ``Date``),
+    never this machine's.
     """
-    method = deletion_method(await gp.capabilities())
+    method = deletion_method(capabilities)
     server_now = gp.server_date or datetime.now(UTC)
+    first_pass = state.watermark(GP_ENDPOINT, DELETIONS) is None
     deleted = 0
-    if method == HISTORY:
+    reconcile = sorted(NHS_USE_TYPES)
+    if first_pass:
+        reconcile = []
+    elif method == HISTORY:
         try:
-            deleted = await _deletions_in_history(gp, state)
+            deleted = await _deletions_in_history(gp, state, reader)
         except FhirHttpError as exc:
             if exc.status not in _UNSUPPORTED:
                 raise
             event("gp.history_unavailable", level=30, status=exc.status, method=RECONCILE)
             method = RECONCILE
-    if method == RECONCILE:
-        deleted = await _deletions_by_reconciling(gp, state, server_now)
+    if method == RECONCILE and not first_pass:
+        reconcile = sorted(GP_ENTRY_TYPES)
+    deleted += await _deletions_by_reconciling(gp, state, reader, server_now, reconcile)
     with state.unit():
         since = server_now - CLOCK_OVERLAP
         state.set_watermark(GP_ENDPOINT, DELETIONS, {"since": since.isoformat(), "method": method})
@@ -167,9 +295,10 @@ async def pull_deletions(gp: FhirClient, state: StateStore) -> tuple[int, str]:
     return deleted, method
 
 
-async def _deletions_in_history(gp: FhirClient, state: StateStore) -> int:
-    """Deletions in each type's ``_history`` since the last pass. The first pass only sets the
-    starting point: entries read for the first time are current by definition."""
+async def _deletions_in_history(gp: FhirClient, state: StateStore, reader: Reader) -> int:
+    """Deletions in each care-planning type's ``_history`` since the last pass. A newer version
+    of an entry held is stored too: a code changed to one the filtered search does not ask for
+    must still replace what the entry asserted."""
     saved = state.watermark(GP_ENDPOINT, DELETIONS)
     if not saved:
         return 0
@@ -177,24 +306,32 @@ async def _deletions_in_history(gp: FhirClient, state: StateStore) -> int:
     with state.unit():
         for resource_type in sorted(CARE_PLANNING_TYPES):
             async for version in gp.history(resource_type, since=since):
-                if version.deleted and state.retract_deleted(
-                    version.resource_type, version.id, instant_us(version.last_updated)
-                ):
-                    deleted += 1
+                if version.deleted:
+                    deleted += state.retract_deleted(
+                        version.resource_type, version.id, instant_us(version.last_updated)
+                    )
+                elif version.resource and state.entry(f"{resource_type}/{version.id}"):
+                    store_resource(state, reader, version.resource)
     return deleted
 
 
-async def _deletions_by_reconciling(gp: FhirClient, state: StateStore, now: datetime) -> int:
+async def _deletions_by_reconciling(
+    gp: FhirClient, state: StateStore, reader: Reader, now: datetime, types: list[str]
+) -> int:
     """Ask the server which of the current entries the state holds still exist, by ``_id``
     searches of ``RECONCILE_PAGE`` ids (one unit of work each); those it no longer has were
-    deleted. A server that ignored ``_id`` would answer with more, never fewer: safe."""
+    deleted, and those it has are stored (a newer version replaces the held one, whatever its
+    code now). A server that ignored ``_id`` would answer with more, never fewer: safe."""
     deleted_us, deleted = int(now.timestamp() * 1_000_000), 0
-    for resource_type in sorted(CARE_PLANNING_TYPES):
+    for resource_type in types:
         ids = state.current_ids(resource_type)
         for start in range(0, len(ids), RECONCILE_PAGE):
             page = ids[start : start + RECONCILE_PAGE]
             query = {"_id": ",".join(page), "_count": str(len(page))}
-            present = {r.get("id") async for r in gp.search(resource_type, query)}
+            found = [r async for r in gp.search(resource_type, query)]
+            present = {r.get("id") for r in found}
+            asked = set(page)
+            store_batch(state, reader, resource_type, [r for r in found if r.get("id") in asked])
             with state.unit():
                 for rid in page:
                     if rid not in present:
@@ -242,7 +379,7 @@ def store_resource(state: StateStore, reader: Reader, resource: dict[str, Any]) 
         if kind == "Patient":
             rid, updated, version, nhs, *_ = reader.patient_fields(resource)
             state.put_patient(rid, updated, version, nhs, json.dumps(resource))
-        elif kind in ENTRY_TYPES:
+        elif kind in GP_ENTRY_TYPES:
             store_entry(state, reader, kind, resource)  # the monthly release reads it
         else:
             return True

@@ -1,0 +1,136 @@
+"""What the daemon asks the GP server for: only what the mappings and measures can use.
+
+A practice's record is mostly entries no mapping names (blood pressures, repeat medicines,
+letters); reading them all would make the first sync transfer twenty times what is needed. So:
+
+- a coded entry type (Observation, Condition, Procedure, ServiceRequest) is searched with
+  ``code=system|code,...`` naming the codings that can assert a concept
+  (``Mappings.asserting_codings``), split into several searches so that no URL grows long;
+- QuestionnaireResponse with ``questionnaire=canonical,...`` (the templates the mappings hold);
+- Goal and Patient in full: every Goal asserts ``goal``, and every Patient may be the person an
+  entry names (by id or NHS number), or the survivor of a merge; Patients are about one resource
+  in a few hundred of a record, so this costs little;
+- NHS use (Encounter, Appointment, MedicationRequest) only for the referral cohort, by
+  ``patient=`` searches (``daemon/pull.py``, ``pull_cohort``).
+
+Where the server cannot filter (its CapabilityStatement lists no such search parameter for the
+type), that type is read in full, as before, and the plan says why: ``ltcbridge check`` shows it
+and each pull logs it. A server that refuses a filtered search at run time (HTTP 400) is read in
+full for that cycle (``daemon/pull.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from urllib.parse import quote, urlencode
+
+from ltcbridge.fhirclient import Capabilities
+from ltcbridge.identifiable.read import CODED_ENTRY_TYPES, NHS_USE_TYPES
+from ltcbridge.mapping import Mappings
+
+CODE_PARAM, TEMPLATE_PARAM, PATIENT_PARAM = "code", "questionnaire", "patient"
+TEMPLATE_TYPE = "QuestionnaireResponse"
+# The longest value of one filter parameter, URL-encoded. Several searches of this size keep each
+# URL (base, parameters, _lastUpdated, paging) far below the 8 KB many servers and proxies accept.
+MAX_VALUE_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Search:
+    """One practice-wide search of the GP record: a type, and its filter (none: every one)."""
+
+    resource_type: str
+    params: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def key(self) -> str:
+        """The name its watermark is kept under: the type alone for a full read (as before
+        filtering), else the type, parameter and a digest of the value. A change of mappings
+        changes the digest, so the new codes are read from the beginning."""
+        if not self.params:
+            return self.resource_type
+        digest = hashlib.sha256(urlencode(self.params).encode()).hexdigest()[:16]
+        return f"{self.resource_type}?{self.params[0][0]}#{digest}"
+
+    def type_filter(self) -> str:
+        """The search as a Bulk Data ``_typeFilter`` value: ``Type?`` and the URL-encoded query
+        (the client encodes the whole value once more, as the Bulk Data spec asks)."""
+        return f"{self.resource_type}?{urlencode(self.params, quote_via=quote, safe='')}"
+
+
+@dataclass(frozen=True)
+class PullPlan:
+    """The searches of one pull, the NHS-use types read for the cohort only, and why any type is
+    read in full (empty when everything is filtered)."""
+
+    searches: tuple[Search, ...]
+    cohort_types: tuple[str, ...]
+    unfiltered: tuple[str, ...] = field(default=())
+
+    @property
+    def types(self) -> tuple[str, ...]:
+        """Every resource type the plan reads practice-wide, in order."""
+        return tuple(dict.fromkeys(s.resource_type for s in self.searches))
+
+
+def plan_pull(mappings: Mappings, capabilities: Capabilities) -> PullPlan:
+    """The searches the mappings need, filtered wherever the server says it can filter."""
+    searches: list[Search] = [Search("Patient")]
+    unfiltered: list[str] = []
+    tokens = [f"{system}|{code or ''}" for system, code in mappings.asserting_codings()]
+    wanted = {t: (CODE_PARAM, tokens) for t in sorted(CODED_ENTRY_TYPES)}
+    wanted[TEMPLATE_TYPE] = (TEMPLATE_PARAM, mappings.template_canonicals())
+    for resource_type, (param, values) in sorted(wanted.items()):
+        if capabilities.supports_search_param(resource_type, param):
+            searches += [Search(resource_type, ((param, v),)) for v in split_values(values)]
+        else:
+            searches.append(Search(resource_type))
+            unfiltered.append(not_filtered(resource_type, param))
+    searches.append(Search("Goal"))
+    cohort: list[str] = []
+    for resource_type in sorted(NHS_USE_TYPES):
+        if capabilities.supports_search_param(resource_type, PATIENT_PARAM):
+            cohort.append(resource_type)
+        else:
+            searches.append(Search(resource_type))
+            unfiltered.append(not_filtered(resource_type, PATIENT_PARAM))
+    return PullPlan(tuple(searches), tuple(cohort), tuple(unfiltered))
+
+
+def full_plan() -> PullPlan:
+    """Every type read in full: what a server that refuses filters gets (and the baseline the
+    tests compare the filtered pull with)."""
+    types = [
+        "Patient",
+        *sorted(CODED_ENTRY_TYPES | {TEMPLATE_TYPE}),
+        "Goal",
+        *sorted(NHS_USE_TYPES),
+    ]
+    return PullPlan(tuple(Search(t) for t in types), ())
+
+
+def not_filtered(resource_type: str, param: str) -> str:
+    """The warning for a type read in full, naming what the server lacks."""
+    return (
+        f"{resource_type}: the GP server's CapabilityStatement lists no '{param}' search "
+        f"parameter, so every {resource_type} is read (correct, but slower)"
+    )
+
+
+def split_values(values: list[str]) -> list[str]:
+    """``values`` joined by commas (FHIR's OR within one parameter) into pieces whose URL-encoded
+    length stays within ``MAX_VALUE_CHARS``; none when there are no values (nothing to read)."""
+    pieces: list[str] = []
+    current: list[str] = []
+    length = 0
+    for value in values:
+        size = len(quote(value, safe="")) + 3  # and the encoded comma
+        if current and length + size > MAX_VALUE_CHARS:
+            pieces.append(",".join(current))
+            current, length = [], 0
+        current.append(value.replace(",", "\\,"))  # a comma inside a value is escaped in FHIR
+        length += size
+    if current:
+        pieces.append(",".join(current))
+    return pieces
