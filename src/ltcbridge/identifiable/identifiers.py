@@ -1,0 +1,100 @@
+"""Stable 64-bit identifiers for people and resources during one scan, with a collision check.
+
+A scan stands a 64-bit integer in for every resource (``Type/id``) and every way an entry names a
+person (``Patient/id``, an NHS number), so that a million resources cost tens of megabytes and
+versions can be de-duplicated column-wise. The integer is a keyed BLAKE2b digest: the key is drawn
+at random once per scan and handed to every worker, so a chunk gives the same identifiers in any
+process, however it was started (fork or spawn), and nobody can choose identifiers that collide.
+
+Two different keys giving one identifier would silently merge two people (or two entries). So each
+digest is 4 bytes longer than the identifier: those bytes are a check value, and every
+(identifier, check) pair made is kept until the scan ends, when ``find_collision`` looks for one
+identifier with two check values. The chance of a collision at 64 bits is about n²/2⁶⁵ (one in ten
+million for two million resources); when it happens the scan is made again with a fresh key.
+"""
+
+from __future__ import annotations
+
+import os
+from hashlib import blake2b
+
+import numpy as np
+
+ID_BYTES = 8  # an int64
+CHECK_BYTES = 4
+KEY_BYTES = 16
+CACHE_AT_MOST = 200_000  # people remembered per worker: a person names many entries
+
+
+def new_key() -> bytes:
+    """A fresh random key for one scan."""
+    return os.urandom(KEY_BYTES)
+
+
+class Identifiers:
+    """Makes the identifiers of one scan (one per worker process, all with the scan's key).
+
+    ``id_bytes`` below 8 makes collisions likely: only tests use it, to see them detected.
+    """
+
+    def __init__(self, key: bytes, id_bytes: int = ID_BYTES) -> None:
+        self.key = key
+        self.id_bytes = id_bytes
+        self._base = blake2b(key=key, digest_size=id_bytes + CHECK_BYTES)
+        self._people: dict[tuple[str, str], int] = {}
+        # every digest made since the last take_pairs: the identifier bytes, then the check
+        self._digests = bytearray()
+
+    def of(self, kind: str, value: str) -> int:
+        """The identifier of ``kind``/``value``: a resource (``("Observation", id)``) or a way of
+        naming a person (``("Patient", id)`` or ``("nhs", number)``, a ``SubjectRef``). Never 0,
+        which the columns use for "none"."""
+        digest = self._base.copy()
+        digest.update(f"{kind}\x1f{value}".encode())
+        raw = digest.digest()
+        self._digests += raw
+        return int.from_bytes(raw[: self.id_bytes], "little", signed=True) or 1
+
+    def person(self, subject: tuple[str, str]) -> int:
+        """``of`` for a person, remembered: the same person names many entries."""
+        found = self._people.get(subject)
+        if found is None:
+            if len(self._people) >= CACHE_AT_MOST:
+                self._people.clear()
+            found = self._people[subject] = self.of(*subject)
+        return found
+
+    def take_pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """The (identifier, check) pairs made since the last call, for ``find_collision``."""
+        size = self.id_bytes + CHECK_BYTES
+        raw = np.frombuffer(bytes(self._digests), np.uint8).reshape(-1, size)
+        self._digests = bytearray()
+        return _little_endian(raw[:, : self.id_bytes], signed=True), _little_endian(
+            raw[:, self.id_bytes :], signed=False
+        )
+
+
+def _little_endian(columns: np.ndarray, *, signed: bool) -> np.ndarray:
+    """Rows of little-endian bytes as integers (int64 or uint32; ``of``'s "never 0" applied)."""
+    width = columns.shape[1]
+    padded = np.zeros((len(columns), 8), np.uint8)
+    padded[:, :width] = columns
+    values = padded.view("<u8").ravel()
+    if not signed:
+        return values.astype(np.uint32)
+    if width < 8:  # sign-extend, as int.from_bytes(..., signed=True) does
+        shift = np.uint64(64 - 8 * width)
+        values = ((values << shift).view(np.int64) >> np.int64(64 - 8 * width)).astype(np.int64)
+    else:
+        values = values.view(np.int64)
+    return np.where(values == 0, 1, values)
+
+
+def find_collision(ids: np.ndarray, checks: np.ndarray) -> bool:
+    """True when one identifier was made for two different keys (two check values)."""
+    if len(ids) < 2:
+        return False
+    order = np.argsort(ids, kind="stable")
+    ids, checks = ids[order], checks[order]
+    same_id = ids[1:] == ids[:-1]
+    return bool(np.any(same_id & (checks[1:] != checks[:-1])))
