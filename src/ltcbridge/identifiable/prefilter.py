@@ -144,8 +144,10 @@ def fingerprints(kinds: list[int], ids: list[bytes], key: int) -> np.ndarray:
     without the filter, so this need not be a cryptographic hash. Ids are cut at 64 bytes (FHIR's
     limit; longer ones can only share a fingerprint, which is safe)."""
     lanes = np.array(ids, dtype="S64").view(np.uint64).reshape(len(ids), 8)
-    state = np.asarray(kinds, np.uint64) ^ np.uint64(key)
-    for lane in range(8):
-        state = (state ^ lanes[:, lane]) * _FINGERPRINT_MULTIPLIER
+    state = np.full(len(ids), key, np.uint64)
+    # the type first, as a lane of its own, then the id's eight lanes: each step is a bijection,
+    # so two entries differing in one lane never share a fingerprint
+    for lane in (np.asarray(kinds, np.uint64), *lanes.T):
+        state = (state ^ lane) * _FINGERPRINT_MULTIPLIER
         state ^= state >> np.uint64(29)
     return state
