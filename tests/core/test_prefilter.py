@@ -12,7 +12,7 @@ from core_data import SYNTHETIC
 
 from ltcbridge.agreement import parse_agreement
 from ltcbridge.identifiable.population import build_population
-from ltcbridge.identifiable.prefilter import LineFilter, fingerprints
+from ltcbridge.identifiable.prefilter import LineFilter
 from ltcbridge.identifiable.scan import Columns, scan_source
 from ltcbridge.mapping import Mappings
 from ltcbridge.pipeline import ScannedSource, build_release
@@ -213,15 +213,3 @@ def test_the_filter_parses_whatever_might_count(
     booked = b'{"resourceType":"Appointment","id":"a1","status":"booked"}\n'
     assert line_filter.skip(booked) == ("Appointment", b"a1")
     assert line_filter.skip(booked.replace(b"booked", b"fulfilled")) is None
-
-
-def test_fingerprints_of_entries_one_letter_apart_differ() -> None:
-    """Entries of two types whose ids differ in the low bits the type numbers differ in (o1 and
-    n1) once shared a fingerprint, which made every such scan read the source twice."""
-    ids = [f"{letter}{n}".encode() for letter in "nop" for n in range(300)]
-    prints = {
-        (kind, rid): value
-        for kind in range(10)
-        for rid, value in zip(ids, fingerprints([kind] * len(ids), ids, 12345), strict=True)
-    }
-    assert len(set(prints.values())) == len(prints)

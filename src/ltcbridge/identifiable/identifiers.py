@@ -16,6 +16,8 @@ million for two million resources); when it happens the scan is made again with 
 from __future__ import annotations
 
 import os
+import struct
+from collections.abc import Callable
 from hashlib import blake2b
 
 import numpy as np
@@ -23,6 +25,7 @@ import numpy as np
 ID_BYTES = 8  # an int64
 CHECK_BYTES = 4
 KEY_BYTES = 16
+_INT64 = struct.Struct("<q")
 CACHE_AT_MOST = 200_000  # people remembered per worker: a person names many entries
 
 
@@ -40,20 +43,39 @@ class Identifiers:
     def __init__(self, key: bytes, id_bytes: int = ID_BYTES) -> None:
         self.key = key
         self.id_bytes = id_bytes
-        self._base = blake2b(key=key, digest_size=id_bytes + CHECK_BYTES)
         self._people: dict[tuple[str, str], int] = {}
         # every digest made since the last take_pairs: the identifier bytes, then the check
         self._digests = bytearray()
+        self.of = self._maker()
 
-    def of(self, kind: str, value: str) -> int:
-        """The identifier of ``kind``/``value``: a resource (``("Observation", id)``) or a way of
-        naming a person (``("Patient", id)`` or ``("nhs", number)``, a ``SubjectRef``). Never 0,
-        which the columns use for "none"."""
-        digest = self._base.copy()
-        digest.update(f"{kind}\x1f{value}".encode())
-        raw = digest.digest()
-        self._digests += raw
-        return int.from_bytes(raw[: self.id_bytes], "little", signed=True) or 1
+    def _maker(self) -> Callable[[str, str], int]:
+        """``of``: the identifier of ``kind``/``value``, a resource (``("Observation", id)``)
+        or a way of naming a person (``("Patient", id)`` or ``("nhs", number)``, a
+        ``SubjectRef``). Never 0, which the columns use for "none". A closure over locals: it
+        runs for every resource of an export."""
+        copy = blake2b(key=self.key, digest_size=self.id_bytes + CHECK_BYTES).copy
+        keep = self._digests.extend
+        if self.id_bytes == ID_BYTES:
+            first = _INT64.unpack_from
+
+            def of(kind: str, value: str) -> int:
+                digest = copy()
+                digest.update(f"{kind}\x1f{value}".encode())
+                raw = digest.digest()
+                keep(raw)
+                return first(raw)[0] or 1
+
+            return of
+        width = self.id_bytes
+
+        def of_narrow(kind: str, value: str) -> int:  # tests only: collisions made likely
+            digest = copy()
+            digest.update(f"{kind}\x1f{value}".encode())
+            raw = digest.digest()
+            keep(raw)
+            return int.from_bytes(raw[:width], "little", signed=True) or 1
+
+        return of_narrow
 
     def person(self, subject: tuple[str, str]) -> int:
         """``of`` for a person, remembered: the same person names many entries."""
@@ -68,7 +90,7 @@ class Identifiers:
         """The (identifier, check) pairs made since the last call, for ``find_collision``."""
         size = self.id_bytes + CHECK_BYTES
         raw = np.frombuffer(bytes(self._digests), np.uint8).reshape(-1, size)
-        self._digests = bytearray()
+        del self._digests[:]  # emptied in place: ``of`` holds on to it
         return _little_endian(raw[:, : self.id_bytes], signed=True), _little_endian(
             raw[:, self.id_bytes :], signed=False
         )

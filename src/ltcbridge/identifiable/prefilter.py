@@ -23,8 +23,8 @@ The test is an over-approximation, never a guess. A line is skipped only when al
 Patients, Organizations, Bundles, Goals, Tasks, QuestionnaireResponses, the export's diagnostics
 (OperationOutcome, log lines) and unknown types are always parsed. A skipped entry still matters in
 one way: as a later version it would retract an earlier one that counts. So a skipped entry's id is
-kept (it must follow resourceType; otherwise the line is parsed), and ``scan_source`` reads the
-source again without the filter if one is also the id of an entry version that was read.
+kept (it must follow resourceType; otherwise the line is parsed) as its identifier, and
+``scan_source`` reads the source again without the filter if one is that of an entry version read.
 
 Unmapped codes on skipped lines are not tallied: ``ltcbridge mappings coverage`` reads every line.
 """
@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-
-import numpy as np
 
 from ltcbridge.identifiable.read import CODED_ENTRY_TYPES, ENTRY_TYPES
 from ltcbridge.mapping import Mappings
@@ -54,7 +52,6 @@ _STATUS_WORDS = {  # an NHS-use entry counts only with one of these statuses
     "Appointment": ("fulfilled",),
 }
 _NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f]')
-_FINGERPRINT_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
 
 
 def _trie(words: Iterable[str]) -> str:
@@ -135,19 +132,3 @@ class LineFilter:
         id_start = end + 8
         rid = line[id_start : line.find(b'"', id_start)]
         return (kind, rid) if rid and b"\\" not in rid else None
-
-
-def fingerprints(kinds: list[int], ids: list[bytes], key: int) -> np.ndarray:
-    """A keyed 64-bit fingerprint of each entry (its type's number and its id), computed for a
-    whole batch at once: only to find a skipped entry version whose id is also that of an entry
-    version read. Equal fingerprints of different entries merely make the source be read again
-    without the filter, so this need not be a cryptographic hash. Ids are cut at 64 bytes (FHIR's
-    limit; longer ones can only share a fingerprint, which is safe)."""
-    lanes = np.array(ids, dtype="S64").view(np.uint64).reshape(len(ids), 8)
-    state = np.full(len(ids), key, np.uint64)
-    # the type first, as a lane of its own, then the id's eight lanes: each step is a bijection,
-    # so two entries differing in one lane never share a fingerprint
-    for lane in (np.asarray(kinds, np.uint64), *lanes.T):
-        state = (state ^ lane) * _FINGERPRINT_MULTIPLIER
-        state ^= state >> np.uint64(29)
-    return state

@@ -50,7 +50,7 @@ from ltcbridge.identifiable.model import (
     QuarantineItem,
     StarReading,
 )
-from ltcbridge.identifiable.prefilter import LineFilter, fingerprints
+from ltcbridge.identifiable.prefilter import LineFilter
 from ltcbridge.identifiable.read import ENTRY_TYPES, Reader
 from ltcbridge.identifiable.sources import CHUNK_BYTES, Chunk, open_lines, plan_chunks, source_files
 from ltcbridge.mapping import Mappings
@@ -60,8 +60,10 @@ ETHNICITY_INDEX = {s: i for i, s in enumerate(STRATIFIERS["ethnicity-group"])}
 IMD_INDEX = {s: i for i, s in enumerate(STRATIFIERS["imd-quintile"])}
 PARALLEL_ABOVE_BYTES = 48 * 1024 * 1024
 START_METHOD = "fork" if os.name == "posix" else "spawn"
-_ENTRY_NUMBER = {kind: i for i, kind in enumerate(sorted(ENTRY_TYPES))}  # for fingerprints
-BATCH_LINES = 2048  # rows become numpy blocks this often, while their integers are in cache
+BATCH_LINES = 2048
+# The prefilter stays on in a chunk while it skips at least one line in this many (the share of
+# a batch it costs to test a line that is then parsed anyway); turning it off changes nothing.
+SKIPPING_AT_LEAST = 10  # rows become numpy blocks this often, while their integers are in cache
 
 
 _I64, _I32 = np.int64, np.int32
@@ -166,9 +168,8 @@ class Columns:
     lines: dict[int, int] = field(default_factory=dict)  # chunk index -> lines in it
     # (identifier, check) pairs made, for the collision check (dropped once the scan is checked)
     id_pairs: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
-    # prefilter only: fingerprints of the entry versions read and of those skipped unparsed
-    read_prints: list[np.ndarray] = field(default_factory=list)
-    skipped_prints: list[np.ndarray] = field(default_factory=list)
+    # prefilter only: the identifiers of the entry versions skipped unparsed
+    skipped_keys: list[np.ndarray] = field(default_factory=list)
     lines_skipped: int = 0  # lines the prefilter tallied without parsing
     bytes_read: int = 0
     look_back: bool = True  # whether the facts the outcome measures look back on were kept
@@ -236,8 +237,7 @@ class _Merger:
         merged.lines.update(part.lines)
         merged.bytes_read += part.bytes_read
         merged.id_pairs.extend(part.id_pairs)
-        merged.read_prints.extend(part.read_prints)
-        merged.skipped_prints.extend(part.skipped_prints)
+        merged.skipped_keys.extend(part.skipped_keys)
         merged.lines_skipped += part.lines_skipped
 
     def _room(self, name: str, rows: int) -> np.ndarray:
@@ -321,11 +321,7 @@ class _ChunkScanner:
         # A reader may serve many chunks (its caches warm); the tallies are each chunk's own.
         tools = tools if tools is not None else _Tools(settings)
         self.reader, self.ids, self.line_filter = tools.reader, tools.ids, tools.line_filter
-        self.print_key = int.from_bytes(settings.key[:8] or b"\0", "little")
-        self.read_kinds: list[int] = []  # prefilter only: entry versions read, for fingerprints
-        self.read_ids: list[bytes] = []
-        self.skipped_kinds: list[int] = []  # and those skipped unparsed
-        self.skipped_ids: list[bytes] = []
+        self.skipped_keys: list[int] = []  # prefilter only: entry versions skipped unparsed
         self.reader.unmapped = Counter()
         self.reader.unmapped_questionnaires = Counter()
         self.reader.notes = Counter()
@@ -380,12 +376,13 @@ class _ChunkScanner:
         stars_always = self.look_back
         ident, person = self.ids.of, self.ids.person
         skip = self.line_filter.skip if self.line_filter is not None else None
-        read_kind, read_id = self.read_kinds.append, self.read_ids.append
         row = self.last_row
         line_no = 0
         for line_no, line in numbered:  # after the loop: the lines read
             if not line_no % BATCH_LINES:
                 self._flush()
+                if skip is not None and self.out.lines_skipped * SKIPPING_AT_LEAST < line_no:
+                    skip = None  # a chunk of what counts: parsing it all is cheaper than testing
             if skip is not None:
                 skipped = skip(line)
                 if skipped is not None:  # provably counts nothing: tallied as if parsed
@@ -426,9 +423,6 @@ class _ChunkScanner:
                 int_version = self._int_version(version_id)
             version_row((ident(kind, rid), -1 if updated is None else updated, int_version))
             row += 1
-            if skip is not None:
-                read_kind(_ENTRY_NUMBER[kind])
-                read_id(rid.encode())
             if subject is None:  # retracted, or asserts nothing
                 continue
             in_period = every_month or date_int // 100 in months
@@ -458,8 +452,7 @@ class _ChunkScanner:
             self.out.ignored_counts[kind] += 1
             return
         self.kinds[kind] = self.kinds.get(kind, 0) + 1
-        self.skipped_kinds.append(_ENTRY_NUMBER[kind])
-        self.skipped_ids.append(rid)
+        self.skipped_keys.append(self.ids.of(kind, rid.decode()))
 
     def _bundle(self, bundle: dict[str, Any], line_no: int) -> None:
         """A Bundle's resources (a saved search page, a collection), each read as if it were a
@@ -484,14 +477,9 @@ class _ChunkScanner:
             if flat:
                 self.blocks[prefix].append(_rows(flat, len(_GROUPS[prefix])))
                 flat.clear()
-        for kinds, ids, prints in (
-            (self.read_kinds, self.read_ids, self.out.read_prints),
-            (self.skipped_kinds, self.skipped_ids, self.out.skipped_prints),
-        ):
-            if ids:
-                prints.append(fingerprints(kinds, ids, self.print_key))
-                kinds.clear()
-                ids.clear()
+        if self.skipped_keys:
+            self.out.skipped_keys.append(np.array(self.skipped_keys, _I64))
+            self.skipped_keys.clear()
 
     def _int_version(self, version_id: str | None) -> int:
         """versionId is opaque in FHIR; it may break a tie only when it is an integer."""
@@ -682,12 +670,9 @@ def scan_source(
 
 
 def _skipped_one_read(columns: Columns) -> bool:
-    """Whether an entry the prefilter skipped has the fingerprint of an entry version read."""
-    skipped, read = columns.skipped_prints, columns.read_prints
-    columns.skipped_prints, columns.read_prints = [], []
-    if not (skipped and read):
-        return False
-    return bool(np.isin(np.concatenate(skipped), np.concatenate(read)).any())
+    """Whether an entry the prefilter skipped is another version of an entry version read."""
+    skipped, columns.skipped_keys = columns.skipped_keys, []
+    return bool(skipped) and bool(np.isin(np.concatenate(skipped), columns.v_key).any())
 
 
 def _scan_once(
