@@ -319,17 +319,61 @@ def _number(value: Any) -> float | None:
 
 
 # Validating a report with fhir.resources costs about 10 ms (it builds a model per element). With
-# this many reports or more, and on Linux, half of them are validated in a forked process while
-# this one validates the other half: each report is still validated once, in full.
+# this many parts or more (see _parts), and on Linux, half of them are validated in a forked
+# process while this one validates the other half.
 PARALLEL_VALIDATION_FROM = 8
+_INT32 = range(-(2**31), 2**31)  # FHIR integer
 
 
 def _validated_all(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every report validated against FHIR R4B; raises for the first invalid one."""
+    _validated_parts(_parts(reports))
+    return reports
+
+
+def _parts(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What validating every report takes: each report without its groups, and each distinct
+    group once, in a report of its own (a release's reports mostly repeat their groups, but for
+    the numbers).
+
+    A MeasureReport is valid when its top-level elements are and each of its groups is (the
+    model validates each element on its own), and a number's validity depends only on its type,
+    its sign and, for an integer, whether FHIR's 32-bit range holds it: so a group is compared
+    with its numbers reduced to that (``_number_class``). Each part is still validated in full."""
+    parts: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for report in reports:
+        top = {key: value for key, value in report.items() if key != "group"}
+        parts.append(top)
+        for group in report.get("group") or ():
+            shape = repr(_number_class(group))
+            if shape not in seen:
+                seen.add(shape)
+                parts.append({**top, "group": [group]})
+    return parts
+
+
+def _number_class(value: Any) -> Any:
+    """``value`` with each number replaced by what decides its validity: its type and sign
+    (and an integer beyond 32 bits kept as it is)."""
+    if isinstance(value, dict):
+        return {key: _number_class(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_number_class(item) for item in value]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    if isinstance(value, int) and value not in _INT32:
+        return value
+    sign = (value > 0) - (value < 0) if value == value else value  # NaN stays NaN
+    return type(value)(sign)
+
+
+def _validated_parts(reports: list[dict[str, Any]]) -> None:
+    """Validate each of ``reports``, half in a forked process when there are many."""
     if len(reports) < PARALLEL_VALIDATION_FROM or not _can_fork():
         for report in reports:
             _validated(report)
-        return reports
+        return
     half = len(reports) // 2
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -361,7 +405,6 @@ def _validated_all(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if status != 0:
         for report in reports[half:]:  # the child failed without saying why: do its half here
             _validated(report)
-    return reports
 
 
 def _can_fork() -> bool:
