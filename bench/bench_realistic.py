@@ -135,6 +135,7 @@ def main() -> None:
     )
     rule = "|---:|---:|---:|---:|---|---:|---:|---|---:|"
     print(rule + ("---:|---|" if args.baseline_src else ""))
+    cpu_rows: list[str] = []  # CPU seconds (process and workers): the work, whatever the load
     for size in (int(s) for s in args.sizes.split(",")):
         folder = _data(size)
         results: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
@@ -151,6 +152,18 @@ def main() -> None:
             if mode != "before":
                 cells.append(f"{max(r['peak_mb'] for r in ours):.0f}")
         print("| " + " | ".join(cells) + " |", flush=True)
+        cpu_rows.append(
+            f"| {cells[0]} | "
+            + " | ".join(
+                f"{statistics.median(r['cpu_own'] + r['cpu_workers'] for r in results[m]):.2f}"
+                for m in modes
+            )
+            + " |"
+        )
+    print()
+    print("| resources | " + " | ".join(f"{m}, CPU s" for m in modes) + " |")
+    print("|---:|" + "---:|" * len(modes))
+    print("\n".join(cpu_rows))
 
 
 if __name__ == "__main__":

@@ -37,12 +37,19 @@ def test_a_collision_is_found_from_the_check_values() -> None:
     tiny = Identifiers(new_key(), id_bytes=1)  # 256 identifiers: 1,000 keys must collide
     for i in range(1000):
         tiny.of("Observation", f"o{i}")
-    assert find_collision(*tiny.take_pairs())
+    assert find_collision([tiny.take_pairs()])
     wide = Identifiers(new_key())
     for i in range(1000):
         wide.of("Observation", f"o{i}")
         wide.of("Observation", f"o{i}")  # the same key twice is no collision
-    assert not find_collision(*wide.take_pairs())
+    ids, checks = wide.take_pairs()
+    assert not find_collision([(ids, checks)])
+    # the same keys again in another chunk: no collision; another key's check: one
+    assert not find_collision([(ids[:1000], checks[:1000]), (ids[1000:], checks[1000:])])
+    other = Identifiers(new_key())
+    other.of("Observation", "o0")
+    _, other_checks = other.take_pairs()
+    assert find_collision([(ids, checks), (ids[:1], other_checks)])
 
 
 def test_a_scan_whose_identifiers_collide_is_refused_not_merged(

@@ -112,11 +112,24 @@ def _little_endian(columns: np.ndarray, *, signed: bool) -> np.ndarray:
     return np.where(values == 0, 1, values)
 
 
-def find_collision(ids: np.ndarray, checks: np.ndarray) -> bool:
-    """True when one identifier was made for two different keys (two check values)."""
-    if len(ids) < 2:
-        return False
-    order = np.argsort(ids, kind="stable")
-    ids, checks = ids[order], checks[order]
-    same_id = ids[1:] == ids[:-1]
-    return bool(np.any(same_id & (checks[1:] != checks[:-1])))
+Pairs = list[tuple[np.ndarray, np.ndarray]]  # (identifiers, checks) of each chunk
+BUCKETS = 16  # the check sorts one sixteenth of the pairs at a time: its memory stays small
+
+
+def find_collision(pairs: Pairs) -> bool:
+    """True when one identifier was made for two different keys (two check values).
+
+    The pairs are looked at by the top four bits of the identifier, one bucket at a time, so
+    that two million resources need a few megabytes at once, not a sorted copy of everything."""
+    buckets = [(ids.view(np.uint64) >> np.uint64(60)).astype(np.uint8) for ids, _ in pairs]
+    for bucket in range(BUCKETS):
+        chosen = [in_chunk == bucket for in_chunk in buckets]
+        ids = np.concatenate([i[c] for (i, _), c in zip(pairs, chosen, strict=True)])
+        checks = np.concatenate([k[c] for (_, k), c in zip(pairs, chosen, strict=True)])
+        if len(ids) < 2:
+            continue
+        order = np.argsort(ids, kind="stable")
+        ids, checks = ids[order], checks[order]
+        if np.any((ids[1:] == ids[:-1]) & (checks[1:] != checks[:-1])):
+            return True
+    return False

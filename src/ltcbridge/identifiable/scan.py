@@ -658,9 +658,8 @@ def scan_source(
         if settings.prefilter and _skipped_one_read(merged):
             settings = replace(settings, prefilter=False)
             merged = _scan_once(source, settings, workers, progress, chunk_bytes, None)
-        pairs = merged.id_pairs
-        merged.id_pairs = []
-        if not find_collision(*(np.concatenate(side) for side in zip(*pairs, strict=True))):
+        pairs, merged.id_pairs = merged.id_pairs, []
+        if not find_collision(pairs):
             merged.look_back = look_back or months is None
             return merged
     raise SourceError(
