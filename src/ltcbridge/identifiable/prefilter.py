@@ -9,8 +9,8 @@ parsing) and never parsed. Every other line is parsed and read exactly as withou
 The test is an over-approximation, never a guess. A line is skipped only when all of this holds:
 
 * it starts with ``{"resourceType":"X"`` (the compact form exports write; anything else is parsed),
-  X being a FHIR type with a rule below, and it ends with ``}`` (a cut-off line is parsed, and so
-  quarantined as today);
+  X being a FHIR type with a rule below, and it ends with ``}`` (a line cut off elsewhere is
+  parsed, and so quarantined as today);
 * for a coded type (Observation, Condition, Procedure, ServiceRequest, Encounter), no
   ``"code":"C"`` in the line names a code C that any mapping lists (plain, conditional, Star or
   NHS-use codes alike), wherever in the resource it is; for MedicationRequest, no status is
