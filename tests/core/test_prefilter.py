@@ -201,7 +201,9 @@ def test_the_filter_parses_whatever_might_count(
     first_id = b'{"id":"o1",' + _observation("271649006").replace(b',"id":"o1"', b"")[1:]
     cut = _observation("271649006")[:-20]
     slashed = _observation("271649006").replace(b"/", b"\\/")
-    for line in (escaped, spaced, first_id, cut, slashed):
+    not_ascii = _observation("271649006").replace(b'"o1"', '"ö1"'.encode())
+    not_utf8 = _observation("271649006").replace(b'"o1"', b'"\xff1"')
+    for line in (escaped, spaced, first_id, cut, slashed, not_ascii, not_utf8):
         assert line_filter.skip(line) is None, line
     assert line_filter.skip(b'{"resourceType":"Claim","id":"c1"}\n') == ("Claim", None)
     assert line_filter.skip(b'{"resourceType":"Clam","id":"c1"}\n') is None  # not FHIR: read

@@ -131,4 +131,5 @@ class LineFilter:
             return None
         id_start = end + 8
         rid = line[id_start : line.find(b'"', id_start)]
-        return (kind, rid) if rid and b"\\" not in rid else None
+        # a FHIR id is ASCII letters, digits, - and .: anything else is parsed (and judged)
+        return (kind, rid) if rid and rid.isascii() and b"\\" not in rid else None

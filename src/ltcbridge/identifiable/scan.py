@@ -60,10 +60,10 @@ ETHNICITY_INDEX = {s: i for i, s in enumerate(STRATIFIERS["ethnicity-group"])}
 IMD_INDEX = {s: i for i, s in enumerate(STRATIFIERS["imd-quintile"])}
 PARALLEL_ABOVE_BYTES = 48 * 1024 * 1024
 START_METHOD = "fork" if os.name == "posix" else "spawn"
-BATCH_LINES = 2048
+BATCH_LINES = 2048  # rows become numpy blocks this often, while their integers are in cache
 # The prefilter stays on in a chunk while it skips at least one line in this many (the share of
 # a batch it costs to test a line that is then parsed anyway); turning it off changes nothing.
-SKIPPING_AT_LEAST = 10  # rows become numpy blocks this often, while their integers are in cache
+SKIPPING_AT_LEAST = 10
 
 
 _I64, _I32 = np.int64, np.int32
