@@ -72,10 +72,14 @@ def _unmapped_lines(build: FeedBuild) -> list[str]:
         top = ", ".join(f"{s}|{c} ({n})" for (s, c), n in build.unmapped.most_common(TOP_UNMAPPED))
         lines.append(
             f"Unmapped: {total} codings ({len(build.unmapped)} distinct codes) that no mapping "
-            f"covers, most often {top}. Run `ltcbridge mappings coverage` for the full list."
+            f"covers in the entries read, most often {top}. Lines that cannot count are not "
+            "read: run `ltcbridge mappings coverage` for every code of the export."
         )
     else:
-        lines.append("Unmapped: none; every coding seen is covered by a mapping.")
+        lines.append(
+            "Unmapped: none in the entries read (lines that cannot count are not read: "
+            "`ltcbridge mappings coverage` reads every code)."
+        )
     for canonical, n in build.unmapped_questionnaires.most_common():
         lines.append(
             f"Unmapped template: {n} QuestionnaireResponse(s) answer {canonical or '(none)'}, "

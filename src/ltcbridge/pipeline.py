@@ -164,6 +164,7 @@ def scan_for_feed(
         months=[period],
         look_back=measures is None or not set(measures) <= CONCEPT_MEASURES.keys(),
         meanwhile=prepare_validation,  # needed once the scan is done
+        prefilter=True,  # lines that cannot count are left unparsed
     )
     return ScannedSource(columns, build_population(columns))
 

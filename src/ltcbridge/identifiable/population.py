@@ -79,8 +79,8 @@ class Population:
     fact_patient: np.ndarray  # row in the patient columns
     fact_date: np.ndarray  # YYYYMMDD
     fact_concept: np.ndarray  # index into concepts.COUNTED_CONCEPTS
-    fact_key: np.ndarray  # resource_hash of the entry: a Task's focus names a referral so
-    fact_focus: np.ndarray  # resource_hash of the referral a provider's answer is about, 0 = none
+    fact_key: np.ndarray  # identifier of the entry: a Task's focus names a referral so
+    fact_focus: np.ndarray  # identifier of the referral a provider's answer is about, 0 = none
     fact_provider: np.ndarray  # index into providers, -1 = none
     fact_updated: np.ndarray  # the entry's meta.lastUpdated (microseconds), -1 = none
     stars: StarRows

@@ -2,16 +2,16 @@
 
 Each chunk of the source is read by ``scan_chunk`` (in a worker process when the source is big)
 into typed arrays of integers: one row per entry version, per asserted concept, per patient.
-References become 64-bit hashes (``resource_hash``, ``subject_hash``) so a million resources cost
-tens of megabytes, and version de-duplication and counting can happen afterwards, column-wise, in
-numpy. Rows are gathered in flat lists (one ``list.extend`` per row) and turned into numpy blocks
-every ``BATCH_LINES`` lines; workers send each chunk's columns back, and the parent appends them
-to the source's as they arrive (``_Merger``). Each worker keeps one ``Reader`` for all its chunks.
+Resources and people become 64-bit identifiers (``identifiers.Identifiers``: a keyed hash, the key
+drawn once per scan, with a collision check) so a million resources cost tens of megabytes, and
+version de-duplication and counting can happen afterwards, column-wise, in numpy. Rows are gathered
+in flat lists (one ``list.extend`` per row) and turned into numpy blocks every ``BATCH_LINES``
+lines; workers send each chunk's columns back, and the parent appends them to the source's as they
+arrive (``_Merger``). Each worker keeps one ``Reader`` for all its chunks.
 
-The hashing is Python's own ``hash`` of (str, str) tuples (fast). Its seed differs between
-interpreters, so every hash of one scan must be made in one family of processes: forked workers
-share the parent's seed, and with ``spawn`` the workers get one fixed PYTHONHASHSEED and the parent
-makes none. ``scan_source`` keeps to that rule.
+The identifiers depend only on the scan's key, which every worker is given, so workers may be
+forked or spawned alike. With ``prefilter`` (feed builds), lines that provably cannot count are
+tallied from their raw bytes and never parsed (``prefilter.LineFilter``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from ltcbridge.concepts import (
 )
 from ltcbridge.errors import BadResource, SourceError
 from ltcbridge.fhir_problems import MALFORMED
+from ltcbridge.identifiable.identifiers import ID_BYTES, Identifiers, find_collision, new_key
 from ltcbridge.identifiable.model import (
     Link,
     OrganizationRecord,
@@ -49,6 +50,7 @@ from ltcbridge.identifiable.model import (
     QuarantineItem,
     StarReading,
 )
+from ltcbridge.identifiable.prefilter import LineFilter
 from ltcbridge.identifiable.read import ENTRY_TYPES, Reader
 from ltcbridge.identifiable.sources import CHUNK_BYTES, Chunk, open_lines, plan_chunks, source_files
 from ltcbridge.mapping import Mappings
@@ -57,18 +59,11 @@ SEX_INDEX = {s: i for i, s in enumerate(STRATIFIERS["sex"])}
 ETHNICITY_INDEX = {s: i for i, s in enumerate(STRATIFIERS["ethnicity-group"])}
 IMD_INDEX = {s: i for i, s in enumerate(STRATIFIERS["imd-quintile"])}
 PARALLEL_ABOVE_BYTES = 48 * 1024 * 1024
+START_METHOD = "fork" if os.name == "posix" else "spawn"
 BATCH_LINES = 2048  # rows become numpy blocks this often, while their integers are in cache
-
-
-def resource_hash(resource_type: str, resource_id: str) -> int:
-    """A 64-bit stand-in for a resource (``Type/id``; see the module docstring about seeds)."""
-    return hash((resource_type, resource_id))
-
-
-def subject_hash(kind: str, value: str) -> int:
-    """A 64-bit stand-in for a person as an entry names them: ``("Patient", id)`` or
-    ``("nhs", number)`` (a ``SubjectRef``), so that an entry's subject hashes as it is."""
-    return hash((kind, value))
+# The prefilter stays on in a chunk while it skips at least one line in this many (the share of
+# a batch it costs to test a line that is then parsed anyway); turning it off changes nothing.
+SKIPPING_AT_LEAST = 10
 
 
 _I64, _I32 = np.int64, np.int32
@@ -76,15 +71,15 @@ _I64, _I32 = np.int64, np.int32
 # source ("the one read last wins" compares these).
 COLUMN_TYPES: dict[str, type] = {
     # one row per entry version
-    "v_key": _I64,  # resource_hash(type, id)
+    "v_key": _I64,  # identifier of (type, id)
     "v_updated": _I64,  # meta.lastUpdated in microseconds, -1 = none
     "v_int_version": _I64,  # meta.versionId when an integer, else -1
     # one row per concept an entry version asserts
     "f_version": _I32,  # row in the v_ columns
-    "f_subject": _I64,  # subject_hash of the subject (("Patient", id) or ("nhs", number))
+    "f_subject": _I64,  # identifier of the subject (("Patient", id) or ("nhs", number))
     "f_date": _I32,  # YYYYMMDD
     "f_concept": np.int8,  # index into concepts.COUNTED_CONCEPTS
-    "f_link": _I64,  # resource_hash of a focused referral, 0 = none
+    "f_link": _I64,  # identifier of a focused referral, 0 = none
     "f_provider": _I32,  # index into provider_refs, -1 = none
     # one row per area score of a Star reading
     "s_version": _I32,
@@ -103,14 +98,14 @@ COLUMN_TYPES: dict[str, type] = {
     "p_ethnicity": np.int8,
     "p_imd": np.int8,
     "p_practice": _I32,  # index into practice_refs, -1 = none
-    "p_merged": _I64,  # subject_hash("Patient", id) of the Patient it was replaced by, 0 = none
+    "p_merged": _I64,  # identifier ("Patient", id) of the Patient it was replaced by, 0 = none
     "p_death": _I32,  # YYYYMMDD of death (day 00: month only), -1 = date unknown, 0 = alive
     # one row per further valid NHS number of a patient version
     "a_patient": _I32,  # row in the p_ columns
     "a_nhs": _I64,
     # one row per Patient a patient version says it replaces (merged into it)
     "m_patient": _I32,  # row in the p_ columns
-    "m_replaces": _I64,  # subject_hash("Patient", id) of the merged record
+    "m_replaces": _I64,  # identifier ("Patient", id) of the merged record
 }
 _TALLIES = (
     "unmapped", "unmapped_questionnaires", "resource_counts", "ignored_counts", "notes",
@@ -161,7 +156,7 @@ class Columns:
     practice_refs: list[str] = field(default_factory=list)
     provider_refs: list[str] = field(default_factory=list)  # provider ODS codes
     organizations: dict[str, str] = field(default_factory=dict)  # Organization id -> ODS code
-    held_subjects: set[int] = field(default_factory=set)  # hashes of quarantined patients
+    held_subjects: set[int] = field(default_factory=set)  # identifiers of quarantined patients
     quarantine: list[QuarantineItem] = field(default_factory=list)
     quarantine_chunk: list[int] = field(default_factory=list)  # chunk of each item
     unmapped: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -171,6 +166,11 @@ class Columns:
     notes: Counter[str] = field(default_factory=Counter)  # input read, though not as written
     diagnostics: Counter[str] = field(default_factory=Counter)  # the export's log, error files
     lines: dict[int, int] = field(default_factory=dict)  # chunk index -> lines in it
+    # (identifier, check) pairs made, for the collision check (dropped once the scan is checked)
+    id_pairs: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    # prefilter only: the identifiers of the entry versions skipped unparsed
+    skipped_keys: list[np.ndarray] = field(default_factory=list)
+    lines_skipped: int = 0  # lines the prefilter tallied without parsing
     bytes_read: int = 0
     look_back: bool = True  # whether the facts the outcome measures look back on were kept
 
@@ -236,6 +236,9 @@ class _Merger:
             getattr(merged, name).update(getattr(part, name))
         merged.lines.update(part.lines)
         merged.bytes_read += part.bytes_read
+        merged.id_pairs.extend(part.id_pairs)
+        merged.skipped_keys.extend(part.skipped_keys)
+        merged.lines_skipped += part.lines_skipped
 
     def _room(self, name: str, rows: int) -> np.ndarray:
         """The buffer of a column, with room for at least ``rows`` rows."""
@@ -286,6 +289,9 @@ class ScanSettings:
     # Keep who each Patient is (NHS number, else "Patient/{id}"): only for the pseudonymised
     # cohort extract, which turns it into a keyed pseudonym before anything is written.
     keep_identity: bool = False
+    key: bytes = b""  # the scan's identifier key (identifiers.new_key)
+    id_bytes: int = ID_BYTES  # below 8 only in tests, to make collisions
+    prefilter: bool = False  # skip unparsed the lines that cannot count (prefilter.LineFilter)
 
 
 # Concepts kept whatever their month: always, and when the outcome measures look back.
@@ -307,13 +313,15 @@ _KEPT_WHATEVER_MONTH = {
 class _ChunkScanner:
     """Reads the lines of one chunk into ``Columns``."""
 
-    def __init__(self, chunk: Chunk, settings: ScanSettings, reader: Reader | None = None) -> None:
+    def __init__(self, chunk: Chunk, settings: ScanSettings, tools: _Tools | None = None) -> None:
         self.chunk = chunk
         self.months = settings.months
         self.look_back = settings.look_back
         self.keep_identity = settings.keep_identity
         # A reader may serve many chunks (its caches warm); the tallies are each chunk's own.
-        self.reader = reader if reader is not None else Reader(settings.mappings)
+        tools = tools if tools is not None else _Tools(settings)
+        self.reader, self.ids, self.line_filter = tools.reader, tools.ids, tools.line_filter
+        self.skipped_keys: list[int] = []  # prefilter only: entry versions skipped unparsed
         self.reader.unmapped = Counter()
         self.reader.unmapped_questionnaires = Counter()
         self.reader.notes = Counter()
@@ -351,6 +359,7 @@ class _ChunkScanner:
         out.unmapped_questionnaires = self.reader.unmapped_questionnaires
         out.notes = self.reader.notes
         out.diagnostics = self.reader.diagnostics
+        out.id_pairs = [self.ids.take_pairs()]
         return out
 
     def _scan(self, numbered: Iterable[tuple[int, bytes]]) -> int:
@@ -365,11 +374,20 @@ class _ChunkScanner:
         months, every_month = self.months or frozenset(), self.months is None
         always_kept, always_kept_codes = _KEPT_WHATEVER_MONTH[self.look_back]
         stars_always = self.look_back
+        ident, person = self.ids.of, self.ids.person
+        skip = self.line_filter.skip if self.line_filter is not None else None
         row = self.last_row
         line_no = 0
         for line_no, line in numbered:  # after the loop: the lines read
             if not line_no % BATCH_LINES:
                 self._flush()
+                if skip is not None and self.out.lines_skipped * SKIPPING_AT_LEAST < line_no:
+                    skip = None  # a chunk of what counts: parsing it all is cheaper than testing
+            if skip is not None:
+                skipped = skip(line)
+                if skipped is not None:  # provably counts nothing: tallied as if parsed
+                    self._skipped(*skipped)
+                    continue
             try:
                 resource = loads(line)
                 kind = resource.get("resourceType") if type(resource) is dict else None
@@ -396,14 +414,14 @@ class _ChunkScanner:
                 self._bad(resource, reader.malformed(resource, exc), line_no, line)
                 fields = kind = None
             kinds[kind] = kind_count(kind, 0) + 1
-            if fields is None:
+            if fields is None or kind is None:
                 continue
             # an entry version: one row, and a fact per counted concept
             _, rid, updated, version_id, subject, _, date_int, concepts, _, stars, _, link = fields
             int_version = int_versions.get(version_id)
             if int_version is None:
                 int_version = self._int_version(version_id)
-            version_row((hash((kind, rid)), -1 if updated is None else updated, int_version))
+            version_row((ident(kind, rid), -1 if updated is None else updated, int_version))
             row += 1
             if subject is None:  # retracted, or asserts nothing
                 continue
@@ -414,7 +432,7 @@ class _ChunkScanner:
                 and date_int >= 0  # an onset age: dated only once the birth date is known
             ):
                 continue  # outside the period, and nothing that is kept whatever its date
-            who = hash(subject)  # subject_hash, inlined
+            who = person(subject)
             focus, provider = (0, -1) if link is None else self._link(link)
             for concept in concepts:
                 index = concept_index.get(concept)
@@ -424,6 +442,17 @@ class _ChunkScanner:
                 self._stars(stars, row, who, date_int, provider)
         self.last_row = row
         return line_no
+
+    def _skipped(self, kind: str, rid: bytes | None) -> None:
+        """A line the prefilter found cannot count: tallied as reading it would have; an entry's
+        id is kept, in case it is a later version of an entry that counts."""
+        self.out.lines_skipped += 1
+        if rid is None:  # a type ltcbridge does not use
+            self.kinds[None] = self.kinds.get(None, 0) + 1
+            self.out.ignored_counts[kind] += 1
+            return
+        self.kinds[kind] = self.kinds.get(kind, 0) + 1
+        self.skipped_keys.append(self.ids.of(kind, rid.decode()))
 
     def _bundle(self, bundle: dict[str, Any], line_no: int) -> None:
         """A Bundle's resources (a saved search page, a collection), each read as if it were a
@@ -448,6 +477,9 @@ class _ChunkScanner:
             if flat:
                 self.blocks[prefix].append(_rows(flat, len(_GROUPS[prefix])))
                 flat.clear()
+        if self.skipped_keys:
+            self.out.skipped_keys.append(np.array(self.skipped_keys, _I64))
+            self.skipped_keys.clear()
 
     def _int_version(self, version_id: str | None) -> int:
         """versionId is opaque in FHIR; it may break a tie only when it is an integer."""
@@ -478,10 +510,11 @@ class _ChunkScanner:
         practice_row = -1 if practice is None else self.practice_index.get(practice)
         if practice_row is None:
             practice_row = self._practice_row(practice)  # type: ignore[arg-type]
+        person = self.ids.person
         self.patients.extend(
             (
-                hash(("Patient", rid)),  # subject_hash("Patient", rid), inlined
-                hash(("nhs", nhs_number)) if nhs_number else 0,
+                person(("Patient", rid)),
+                person(("nhs", nhs_number)) if nhs_number else 0,
                 -1 if updated is None else updated,
                 int_version,
                 birth,
@@ -489,20 +522,20 @@ class _ChunkScanner:
                 ETHNICITY_INDEX[ethnicity],
                 IMD_INDEX[imd],
                 practice_row,
-                hash(("Patient", replaced_by)) if replaced_by else 0,
+                person(("Patient", replaced_by)) if replaced_by else 0,
                 death,
             )
         )
         for number in others:
-            self.aliases.extend((self.patient_count, hash(("nhs", number))))
+            self.aliases.extend((self.patient_count, person(("nhs", number))))
         for merged in replaces:
-            self.merges.extend((self.patient_count, hash(("Patient", merged))))
+            self.merges.extend((self.patient_count, person(("Patient", merged))))
         self.patient_count += 1
         if self.keep_identity:
             self.out.identities.append(nhs_number or f"Patient/{rid}")
 
     def _link(self, link: Link) -> tuple[int, int]:
-        """(resource_hash of the focused referral or 0, provider row or -1) of one entry."""
+        """(identifier of the focused referral or 0, provider row or -1) of one entry."""
         focus, provider = link
         row = -1
         if provider is not None:
@@ -510,7 +543,7 @@ class _ChunkScanner:
             if row < 0:
                 row = self.provider_index[provider] = len(self.out.provider_refs)
                 self.out.provider_refs.append(provider)
-        return (resource_hash(*focus.split("/", 1)) if focus else 0), row
+        return (self.ids.of(*focus.split("/", 1)) if focus else 0), row
 
     def _stars(
         self, stars: tuple[StarReading, ...], version_row: int, who: int, date: int, provider: int
@@ -530,7 +563,7 @@ class _ChunkScanner:
         rid = resource.get("id") if isinstance(resource, dict) else None
         where = f"{kind}/{rid}" if kind and rid else None
         if kind == "Patient" and rid:
-            self.out.held_subjects.add(subject_hash("Patient", rid))
+            self.out.held_subjects.add(self.ids.person(("Patient", rid)))
         self._quarantine(line_no, where, bad.reason, bad.path, bad.message, line)
 
     def _quarantine(
@@ -549,27 +582,38 @@ class _ChunkScanner:
         self.out.quarantine_chunk.append(self.chunk.index)
 
 
-def scan_chunk(chunk: Chunk, settings: ScanSettings, reader: Reader | None = None) -> Columns:
+class _Tools:
+    """What one process keeps for all the chunks it scans: a reader (its caches warm), the
+    identifier maker and the line filter (its trie of codes is built once)."""
+
+    def __init__(self, settings: ScanSettings) -> None:
+        self.reader = Reader(settings.mappings)
+        self.ids = Identifiers(settings.key, settings.id_bytes)
+        self.line_filter = LineFilter(settings.mappings) if settings.prefilter else None
+
+
+def scan_chunk(chunk: Chunk, settings: ScanSettings, tools: _Tools | None = None) -> Columns:
     """Read one chunk (runs in a worker process for big sources)."""
-    return _ChunkScanner(chunk, settings, reader).run()
+    return _ChunkScanner(chunk, settings, tools).run()
 
 
 _WORKER_SETTINGS: ScanSettings | None = None
-_WORKER_READER: Reader | None = None
+_WORKER_TOOLS: _Tools | None = None
 
 
 def _init_worker(settings: ScanSettings) -> None:
-    global _WORKER_SETTINGS, _WORKER_READER
+    global _WORKER_SETTINGS, _WORKER_TOOLS
     _WORKER_SETTINGS = settings
-    _WORKER_READER = Reader(settings.mappings)  # one per worker: its caches serve every chunk
+    _WORKER_TOOLS = _Tools(settings)  # one per worker: its caches serve every chunk
 
 
 def _scan_in_worker(chunk: Chunk) -> Columns:
     assert _WORKER_SETTINGS is not None
-    return scan_chunk(chunk, _WORKER_SETTINGS, _WORKER_READER)
+    return scan_chunk(chunk, _WORKER_SETTINGS, _WORKER_TOOLS)
 
 
 ProgressCallback = Callable[[int, int], None]  # (bytes done, bytes in all)
+KEY_ATTEMPTS = 3  # scans with fresh keys before a collision is reported (each: ~1e-7 at 2M)
 
 
 def scan_source(
@@ -583,6 +627,8 @@ def scan_source(
     keep_identity: bool = False,
     look_back: bool = True,
     meanwhile: Callable[[], object] | None = None,
+    prefilter: bool = False,
+    id_bytes: int = ID_BYTES,
 ) -> Columns:
     """Scan every NDJSON file of a source into one ``Columns``, in source order.
 
@@ -592,13 +638,51 @@ def scan_source(
     or less when that would leave each worker fewer than eight).
     ``meanwhile`` is run in this process while worker processes scan (only when there are
     workers): work for later, such as slow imports, costs half as much time there.
+    ``prefilter`` leaves unparsed the lines that cannot count (feed builds; not for a coverage
+    report, which needs every code): the result counts the same. Should a skipped entry share
+    its id with an entry version that was read (it might retract it), the source is read again
+    without the filter. Should two keys get one identifier, it is read again with a new key.
     """
     settings = ScanSettings(
         mappings,
         None if months is None else frozenset(int(m.replace("-", "")) for m in months),
         look_back,
         keep_identity,
+        id_bytes=id_bytes,
+        prefilter=prefilter,
     )
+    for _ in range(KEY_ATTEMPTS):
+        settings = replace(settings, key=new_key())
+        merged = _scan_once(source, settings, workers, progress, chunk_bytes, meanwhile)
+        meanwhile = None  # done once
+        if settings.prefilter and _skipped_one_read(merged):
+            settings = replace(settings, prefilter=False)
+            merged = _scan_once(source, settings, workers, progress, chunk_bytes, None)
+        pairs, merged.id_pairs = merged.id_pairs, []
+        if not find_collision(pairs):
+            merged.look_back = look_back or months is None
+            return merged
+    raise SourceError(
+        f"two different resources or people got one identifier in {KEY_ATTEMPTS} scans with "
+        "fresh keys, which should never happen: please report this as a bug (nothing was written)"
+    )
+
+
+def _skipped_one_read(columns: Columns) -> bool:
+    """Whether an entry the prefilter skipped is another version of an entry version read."""
+    skipped, columns.skipped_keys = columns.skipped_keys, []
+    return bool(skipped) and bool(np.isin(np.concatenate(skipped), columns.v_key).any())
+
+
+def _scan_once(
+    source: Path | str,
+    settings: ScanSettings,
+    workers: int | None,
+    progress: ProgressCallback | None,
+    chunk_bytes: int | None,
+    meanwhile: Callable[[], object] | None,
+) -> Columns:
+    """One read of the whole source with these settings (see ``scan_source``)."""
     files = source_files(source)
     chunks = plan_chunks(files, chunk_bytes or CHUNK_BYTES)
     sizes = [_chunk_size(c) for c in chunks]
@@ -620,7 +704,6 @@ def scan_source(
     except (OSError, EOFError) as exc:  # EOFError: a truncated .ndjson.gz
         raise SourceError(f"cannot read the source: {exc}; check the path and permissions") from exc
     merged = merger.finish()
-    merged.look_back = look_back or months is None
     _absolute_line_numbers(merged, chunks)
     return merged
 
@@ -644,14 +727,13 @@ def _scan_chunks(
     meanwhile: Callable[[], object] | None = None,
 ) -> Iterable[Columns]:
     if workers == 1:
-        reader = Reader(settings.mappings)
+        tools = _Tools(settings)
         for chunk in chunks:
-            yield scan_chunk(chunk, settings, reader)
+            yield scan_chunk(chunk, settings, tools)
         return
-    context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-    if context.get_start_method() == "spawn":
-        # one fixed seed for every worker; the parent hashes nothing of its own during the scan
-        os.environ.setdefault("PYTHONHASHSEED", "2026")
+    # fork starts workers fastest and shares the loaded mappings; the identifiers do not depend
+    # on it (spawn gives the same columns)
+    context = multiprocessing.get_context(START_METHOD)
     with ProcessPoolExecutor(
         workers, context, initializer=_init_worker, initargs=(settings,)
     ) as pool:

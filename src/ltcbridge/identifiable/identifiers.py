@@ -1,0 +1,135 @@
+"""Stable 64-bit identifiers for people and resources during one scan, with a collision check.
+
+A scan stands a 64-bit integer in for every resource (``Type/id``) and every way an entry names a
+person (``Patient/id``, an NHS number), so that a million resources cost tens of megabytes and
+versions can be de-duplicated column-wise. The integer is a keyed BLAKE2b digest: the key is drawn
+at random once per scan and handed to every worker, so a chunk gives the same identifiers in any
+process, however it was started (fork or spawn), and nobody can choose identifiers that collide.
+
+Two different keys giving one identifier would silently merge two people (or two entries). So each
+digest is 4 bytes longer than the identifier: those bytes are a check value, and every
+(identifier, check) pair made is kept until the scan ends, when ``find_collision`` looks for one
+identifier with two check values. The chance of a collision at 64 bits is about n²/2⁶⁵ (one in ten
+million for two million resources); when it happens the scan is made again with a fresh key.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Callable
+from hashlib import blake2b
+
+import numpy as np
+
+ID_BYTES = 8  # an int64
+CHECK_BYTES = 4
+KEY_BYTES = 16
+_INT64 = struct.Struct("<q")
+CACHE_AT_MOST = 200_000  # people remembered per worker: a person names many entries
+
+
+def new_key() -> bytes:
+    """A fresh random key for one scan."""
+    return os.urandom(KEY_BYTES)
+
+
+class Identifiers:
+    """Makes the identifiers of one scan (one per worker process, all with the scan's key).
+
+    ``id_bytes`` below 8 makes collisions likely: only tests use it, to see them detected.
+    """
+
+    def __init__(self, key: bytes, id_bytes: int = ID_BYTES) -> None:
+        self.key = key
+        self.id_bytes = id_bytes
+        self._people: dict[tuple[str, str], int] = {}
+        # every digest made since the last take_pairs: the identifier bytes, then the check
+        self._digests = bytearray()
+        self.of = self._maker()
+
+    def _maker(self) -> Callable[[str, str], int]:
+        """``of``: the identifier of ``kind``/``value``, a resource (``("Observation", id)``)
+        or a way of naming a person (``("Patient", id)`` or ``("nhs", number)``, a
+        ``SubjectRef``). Never 0, which the columns use for "none". A closure over locals: it
+        runs for every resource of an export."""
+        copy = blake2b(key=self.key, digest_size=self.id_bytes + CHECK_BYTES).copy
+        keep = self._digests.extend
+        if self.id_bytes == ID_BYTES:
+            first = _INT64.unpack_from
+
+            def of(kind: str, value: str) -> int:
+                digest = copy()
+                digest.update(f"{kind}\x1f{value}".encode())
+                raw = digest.digest()
+                keep(raw)
+                return first(raw)[0] or 1
+
+            return of
+        width = self.id_bytes
+
+        def of_narrow(kind: str, value: str) -> int:  # tests only: collisions made likely
+            digest = copy()
+            digest.update(f"{kind}\x1f{value}".encode())
+            raw = digest.digest()
+            keep(raw)
+            return int.from_bytes(raw[:width], "little", signed=True) or 1
+
+        return of_narrow
+
+    def person(self, subject: tuple[str, str]) -> int:
+        """``of`` for a person, remembered: the same person names many entries."""
+        found = self._people.get(subject)
+        if found is None:
+            if len(self._people) >= CACHE_AT_MOST:
+                self._people.clear()
+            found = self._people[subject] = self.of(*subject)
+        return found
+
+    def take_pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """The (identifier, check) pairs made since the last call, for ``find_collision``."""
+        size = self.id_bytes + CHECK_BYTES
+        raw = np.frombuffer(bytes(self._digests), np.uint8).reshape(-1, size)
+        del self._digests[:]  # emptied in place: ``of`` holds on to it
+        return _little_endian(raw[:, : self.id_bytes], signed=True), _little_endian(
+            raw[:, self.id_bytes :], signed=False
+        )
+
+
+def _little_endian(columns: np.ndarray, *, signed: bool) -> np.ndarray:
+    """Rows of little-endian bytes as integers (int64 or uint32; ``of``'s "never 0" applied)."""
+    width = columns.shape[1]
+    padded = np.zeros((len(columns), 8), np.uint8)
+    padded[:, :width] = columns
+    values = padded.view("<u8").ravel()
+    if not signed:
+        return values.astype(np.uint32)
+    if width < 8:  # sign-extend, as int.from_bytes(..., signed=True) does
+        shift = np.uint64(64 - 8 * width)
+        values = ((values << shift).view(np.int64) >> np.int64(64 - 8 * width)).astype(np.int64)
+    else:
+        values = values.view(np.int64)
+    return np.where(values == 0, 1, values)
+
+
+Pairs = list[tuple[np.ndarray, np.ndarray]]  # (identifiers, checks) of each chunk
+BUCKETS = 16  # the check sorts one sixteenth of the pairs at a time: its memory stays small
+
+
+def find_collision(pairs: Pairs) -> bool:
+    """True when one identifier was made for two different keys (two check values).
+
+    The pairs are looked at by the top four bits of the identifier, one bucket at a time, so
+    that two million resources need a few megabytes at once, not a sorted copy of everything."""
+    buckets = [(ids.view(np.uint64) >> np.uint64(60)).astype(np.uint8) for ids, _ in pairs]
+    for bucket in range(BUCKETS):
+        chosen = [in_chunk == bucket for in_chunk in buckets]
+        ids = np.concatenate([i[c] for (i, _), c in zip(pairs, chosen, strict=True)])
+        checks = np.concatenate([k[c] for (_, k), c in zip(pairs, chosen, strict=True)])
+        if len(ids) < 2:
+            continue
+        order = np.argsort(ids, kind="stable")
+        ids, checks = ids[order], checks[order]
+        if np.any((ids[1:] == ids[:-1]) & (checks[1:] != checks[:-1])):
+            return True
+    return False
