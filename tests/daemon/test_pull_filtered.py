@@ -129,10 +129,17 @@ async def _pull(
 ) -> PullCounts:
     reader = Reader(load_mappings([mappings_dir]))
     quick = RetryPolicy(max_attempts=1)
-    async with FhirClient(gp, transport=transport or Counting(), retry=quick) as client:
+    # the engine counts status polls, not seconds: its Retry-After need not be waited out here
+    async with FhirClient(
+        gp, transport=transport or Counting(), retry=quick, sleep=_no_wait
+    ) as client:
         if bulk is not None:
             return await pull_gp_bulk(client, state, reader, bulk, plan=plan, poll_seconds=0.01)
         return await pull_gp(client, state, reader, plan=plan)
+
+
+async def _no_wait(_: float) -> None:
+    await asyncio.sleep(0)
 
 
 def _asserting(state: StateStore, cohort: set[str]) -> set[tuple[Any, ...]]:
