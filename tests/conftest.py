@@ -62,12 +62,13 @@ def _engine_command() -> list[str]:
     node = shutil.which("node")
     if node is None:
         pytest.fail(
-            "node is not on PATH: the FHIR engine for integration tests needs Node >= 20.19"
+            "node is not on PATH: the FHIR engine for integration tests needs Node >= 20.19 "
+            "(`bash scripts/test-setup` installs it)"
         )
     if not (ENGINE_DIR / "node_modules" / "@medplum" / "fhir-router").is_dir():
         pytest.fail(
             "tests/fhir_engine/node_modules is missing: run "
-            "`npm ci --prefix tests/fhir_engine` (as .ci/run does)"
+            "`bash scripts/test-setup` (or `npm ci --prefix tests/fhir_engine`)"
         )
     return [node, str(ENGINE_DIR / "server.mjs"), "0"]
 
