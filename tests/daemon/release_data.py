@@ -16,7 +16,8 @@ from typing import Any
 from ltcbridge import Reader  # the public name (the module behind it may move)
 from ltcbridge.cli import main
 from ltcbridge.daemon.config import Config, load_config
-from ltcbridge.daemon.pull import GP_TYPES, store_batch
+from ltcbridge.daemon.pull import store_batch
+from ltcbridge.daemon.pull_plan import GP_TYPES
 from ltcbridge.daemon.state import StateStore
 from ltcbridge.hub.store import open_store
 from ltcbridge.mapping import load_mappings

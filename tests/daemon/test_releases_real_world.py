@@ -16,7 +16,8 @@ from core.test_real_world import social_mappings  # noqa: F401  (a fixture)
 from ltcbridge import Reader
 from ltcbridge.cli import main
 from ltcbridge.daemon.config import load_config
-from ltcbridge.daemon.pull import GP_TYPES, store_batch
+from ltcbridge.daemon.pull import store_batch
+from ltcbridge.daemon.pull_plan import GP_TYPES
 from ltcbridge.daemon.releases import agreements_of, prepare_releases
 from ltcbridge.daemon.state import StateStore
 from ltcbridge.mapping import load_mappings

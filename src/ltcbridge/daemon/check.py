@@ -14,8 +14,8 @@ from typing import Any
 from ltcbridge.daemon.clients import make_client
 from ltcbridge.daemon.config import Config, EndpointConfig
 from ltcbridge.daemon.feed_check import feed_checks
-from ltcbridge.daemon.pull import GP_TYPES, HISTORY, RECONCILE_PAGE, deletion_method
-from ltcbridge.daemon.pull_plan import plan_pull
+from ltcbridge.daemon.pull import HISTORY, RECONCILE_PAGE, deletion_method
+from ltcbridge.daemon.pull_plan import GP_READ_TYPES, plan_pull
 from ltcbridge.daemon.state import SCHEMA_VERSION, StateError, StateStore
 from ltcbridge.errors import LtcbridgeError
 from ltcbridge.feed.transport.mesh import MeshSettings
@@ -28,12 +28,9 @@ from ltcbridge.fhirclient import (
     RetryPolicy,
     TokenError,
 )
-from ltcbridge.identifiable.read import NHS_USE_TYPES
 from ltcbridge.mapping import load_mappings
 
 PROVIDER_TYPES = ("Patient", "ServiceRequest", "Task", "Goal")
-# What the daemon reads from the GP: NHS use for the referral cohort too (daemon/pull_plan.py).
-GP_READ_TYPES = tuple(dict.fromkeys((*GP_TYPES, *sorted(NHS_USE_TYPES))))
 READY, PROBLEM, NOTE = "ready", "problem", "note"
 
 

@@ -25,8 +25,6 @@ from ltcbridge.fhir_problems import MALFORMED
 from ltcbridge.fhirclient import Capabilities, FhirClient, FhirHttpError, IncrementalState
 from ltcbridge.identifiable.read import CARE_PLANNING_TYPES, NHS_USE_TYPES, Reader, instant_us
 
-# Read practice-wide (filtered by the mappings where the server can: daemon/pull_plan.py).
-GP_TYPES: tuple[str, ...] = ("Patient", *sorted(CARE_PLANNING_TYPES))
 # What the state keeps as entries: the care-planning ones, and the referral cohort's NHS use.
 GP_ENTRY_TYPES = CARE_PLANNING_TYPES | NHS_USE_TYPES
 GP_ENDPOINT = "gp"

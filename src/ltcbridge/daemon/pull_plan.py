@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
 
 from ltcbridge.fhirclient import Capabilities
-from ltcbridge.identifiable.read import CODED_ENTRY_TYPES, NHS_USE_TYPES
+from ltcbridge.identifiable.read import CARE_PLANNING_TYPES, CODED_ENTRY_TYPES, NHS_USE_TYPES
 from ltcbridge.mapping import Mappings
 
 CODE_PARAM, TEMPLATE_PARAM, PATIENT_PARAM = "code", "questionnaire", "patient"
@@ -34,6 +34,12 @@ TEMPLATE_TYPE = "QuestionnaireResponse"
 # The longest value of one filter parameter, URL-encoded. Several searches of this size keep each
 # URL (base, parameters, _lastUpdated, paging) far below the 8 KB many servers and proxies accept.
 MAX_VALUE_CHARS = 2000
+
+
+# What the daemon reads from the GP record: these types practice-wide (filtered by the mappings
+# where the server can), and NHS use for the referral cohort.
+GP_TYPES: tuple[str, ...] = ("Patient", *sorted(CARE_PLANNING_TYPES))
+GP_READ_TYPES: tuple[str, ...] = (*GP_TYPES, *sorted(NHS_USE_TYPES))
 
 
 @dataclass(frozen=True)
@@ -101,13 +107,7 @@ def plan_pull(mappings: Mappings, capabilities: Capabilities) -> PullPlan:
 def full_plan() -> PullPlan:
     """Every type read in full: what a server that refuses filters gets (and the baseline the
     tests compare the filtered pull with)."""
-    types = [
-        "Patient",
-        *sorted(CODED_ENTRY_TYPES | {TEMPLATE_TYPE}),
-        "Goal",
-        *sorted(NHS_USE_TYPES),
-    ]
-    return PullPlan(tuple(Search(t) for t in types), ())
+    return PullPlan(tuple(Search(t) for t in GP_READ_TYPES), ())
 
 
 def not_filtered(resource_type: str, param: str) -> str:
