@@ -29,15 +29,8 @@ class BatchRefused(LtcbridgeError):
 
 
 @dataclass(frozen=True)
-class Proposal:
+class Proposal(Batch):
     """A batch as the leader proposes it; ``batch_id`` names exactly this set of practices."""
-
-    area: str
-    level: str
-    measure: str
-    month: str
-    version: int
-    practices: frozenset[str]
 
     @property
     def batch_id(self) -> str:
@@ -80,9 +73,6 @@ class Proposal:
                 "(altered after the leader wrote it?)"
             )
         return proposal
-
-    def as_batch(self) -> Batch:
-        return Batch(self.area, self.level, self.measure, self.month, self.version, self.practices)
 
 
 def propose(

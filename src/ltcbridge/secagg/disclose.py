@@ -195,7 +195,7 @@ def disclose_month(
     else:
         published, forced = primary_only(release, rules), set()
     result.figures = _figures(totals, published, forced)
-    store.record_release([t.proposal.as_batch() for t in totals], result.figures)
+    store.record_release([t.proposal for t in totals], result.figures)
     if secondary:
         history.record(AREA_RECIPIENT, agreement_id, hidden)
     history.record(AREA_RECIPIENT, agreement_id, published)
