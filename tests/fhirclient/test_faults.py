@@ -16,6 +16,7 @@ from ltcbridge.fhirclient import (
     FhirClient,
     FhirError,
     IncrementalState,
+    InvalidEndpointError,
     RetryableHttpError,
     RetryPolicy,
 )
@@ -210,3 +211,20 @@ async def test_rate_limit_spaces_requests(fake_time) -> None:
         for _ in range(3):
             await fhir.read("Patient", "x")
     assert fake_time.sleeps == [0.25, 0.25]
+
+
+@pytest.mark.parametrize("base_url", ["fhir.example.org/R4", "ftp://fhir.example.org", "https://"])
+def test_a_base_url_that_cannot_be_an_endpoint_is_refused_before_any_request(
+    base_url: str,
+) -> None:
+    """No scheme, another scheme or no host: refused at once, not sent and retried as if the
+    network were at fault."""
+    sent: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={})
+
+    with pytest.raises(InvalidEndpointError, match="is not an http\\(s\\) URL"):
+        FhirClient(base_url, transport=httpx.MockTransport(record))
+    assert sent == []

@@ -242,16 +242,14 @@ def set_aside(flag: object) -> int:
 
 # -- URLs given on the command line --------------------------------------------------------------
 def http_url(value: str) -> str:
-    """An argparse ``type``: an http(s) URL with a host, refused at once (exit status 2) rather
-    than sent and retried as if the network were at fault."""
-    from urllib.parse import urlsplit
+    """An argparse ``type``: an http(s) URL with a host, refused at once (exit status 2, wrong
+    usage) by the FHIR client's own check."""
+    from ltcbridge.fhirclient.errors import InvalidEndpointError, check_base_url
 
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not an http(s) URL: give it whole, e.g. https://fhir.example.org/R4"
-        )
-    return value
+    try:
+        return check_base_url(value)
+    except InvalidEndpointError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 # -- output written whole or not at all ----------------------------------------------------------

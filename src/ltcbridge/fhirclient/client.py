@@ -16,7 +16,7 @@ import httpx
 from .auth import Auth, SignedJwtAuth
 from .bulk import BulkExport, ExportResult, ProgressCallback
 from .capabilities import Capabilities
-from .errors import ConflictError
+from .errors import ConflictError, check_base_url
 from .resilience import CircuitBreaker, Clock, RateLimiter, RetryPolicy, Sleep
 from .search import (
     HistoryEntry,
@@ -75,7 +75,7 @@ class FhirClient:
         clock: Clock = time.monotonic,
         now: Clock = time.time,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url = check_base_url(base_url).rstrip("/")
         if isinstance(auth, SignedJwtAuth):  # a copy: the caller's object is never changed
             auth = auth.for_client(self.base_url)
         verify_arg: ssl.SSLContext | bool = ssl_context(ca_bundle, client_cert) if verify else False

@@ -60,6 +60,24 @@ class FhirError(LtcbridgeError):
     """Base of every error this client raises (an ``LtcbridgeError``: one root for the library)."""
 
 
+class InvalidEndpointError(FhirError):
+    """The base URL cannot be an endpoint (no http(s) scheme or no host): nothing was sent, and
+    sending it again would not help."""
+
+
+def check_base_url(url: str) -> str:
+    """``url`` when it is an http(s) URL with a host; else :class:`InvalidEndpointError` at
+    once, rather than requests that fail and are retried as if the network were at fault."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InvalidEndpointError(
+            f"{url!r} is not an http(s) URL: give it whole, e.g. https://fhir.example.org/R4"
+        )
+    return url
+
+
 class FhirTransportError(FhirError):
     """The request did not get an HTTP answer: connection refused or reset, timeout, TLS."""
 
