@@ -11,6 +11,7 @@ import pytest
 from core_data import SYNTHETIC
 
 from ltcbridge.agreement import parse_agreement
+from ltcbridge.identifiable.identifiers import Identifiers, new_key
 from ltcbridge.identifiable.population import build_population
 from ltcbridge.identifiable.prefilter import LineFilter
 from ltcbridge.identifiable.scan import Columns, scan_source
@@ -193,7 +194,10 @@ def test_the_filter_parses_whatever_might_count(
     line_filter: LineFilter, synthetic_mappings: Mappings
 ) -> None:
     mapped = _some_mapped_codes(synthetic_mappings)[0]
-    assert line_filter.skip(_observation("271649006")) == ("Observation", b"o1")
+    key = b'Observation","id":"o1'  # what identifies the skipped entry, as the line spells it
+    assert line_filter.skip(_observation("271649006")) == ("Observation", key)
+    ids = Identifiers(new_key())
+    assert ids.of_raw(key) == ids.of("Observation", "o1")  # comparable with the entries read
     assert line_filter.skip(_observation(mapped)) is None
     escaped = _escape_codes(_observation(mapped))
     assert orjson.loads(escaped) == orjson.loads(_observation(mapped))
@@ -210,8 +214,8 @@ def test_the_filter_parses_whatever_might_count(
     for always in ("Patient", "Organization", "Goal", "Task", "OperationOutcome", "Bundle"):
         assert line_filter.skip(b'{"resourceType":"%s","id":"x"}\n' % always.encode()) is None
     stopped = b'{"resourceType":"MedicationRequest","id":"m1","status":"stopped"}\n'
-    assert line_filter.skip(stopped) == ("MedicationRequest", b"m1")
+    assert line_filter.skip(stopped) == ("MedicationRequest", b'MedicationRequest","id":"m1')
     assert line_filter.skip(stopped.replace(b"stopped", b"active")) is None
     booked = b'{"resourceType":"Appointment","id":"a1","status":"booked"}\n'
-    assert line_filter.skip(booked) == ("Appointment", b"a1")
+    assert line_filter.skip(booked) == ("Appointment", b'Appointment","id":"a1')
     assert line_filter.skip(booked.replace(b"booked", b"fulfilled")) is None

@@ -46,6 +46,23 @@ def test_reports_that_differ_only_in_their_numbers_share_their_group_part() -> N
     assert len(_parts(reports)) == 12 + 2
 
 
+def test_strata_met_before_are_validated_once_and_a_new_one_in_full() -> None:
+    reports = [_report(n) for n in range(12)]
+    for report in reports:  # every report: the same three strata, but for the numbers
+        stratifier = report["group"][0]["stratifier"][0]
+        stratum = stratifier["stratum"][0]
+        stratifier["stratum"] = [{**stratum, "value": {"text": t}} for t in ("a", "b", "c")]
+    parts = _parts(reports)
+    strata = [s for p in parts for g in p.get("group", ()) for s in g["stratifier"][0]["stratum"]]
+    # the three strata in the first report's group; the others' groups, once, with the first
+    assert len(strata) == 3 + 1
+    reports[11]["group"][0]["stratifier"][0]["stratum"][2]["measureScore"] = {"value": None}
+    assert _validated_all(reports) is reports  # a score may be absent
+    reports[7]["group"][0]["stratifier"][0]["stratum"][1]["measureScore"] = {"value": float("nan")}
+    with pytest.raises(LtcbridgeError, match="report-7 is not valid FHIR R4B"):
+        _validated_all(reports)  # NaN, which JSON would write as null, is still caught
+
+
 @pytest.mark.parametrize(
     "fault",
     [

@@ -322,9 +322,9 @@ def _validated_all(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every report validated against FHIR R4B, in this process; raises for the first invalid one.
 
     A report costs about 8 ms (fhir.resources builds a model per element), so each report's top
-    level and each distinct group are validated once (``_parts``). This runs in the caller's
-    process: a library call must not fork (the caller's threads and locks would be copied
-    mid-use).
+    level, each distinct group and each distinct stratum are validated once (``_parts``). This
+    runs in the caller's process: a library call must not fork (the caller's threads and locks
+    would be copied mid-use).
     """
     for part in _parts(reports):
         _validated(part)
@@ -332,25 +332,67 @@ def _validated_all(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _parts(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """What validating every report takes: each report without its groups, and each distinct
-    group once, in a report of its own (a release's reports mostly repeat their groups, but for
-    the numbers).
+    """What validating every report takes: each report without its groups, and each group with
+    only the strata not met before, in a report of its own, each distinct such group once (a
+    release's reports mostly repeat their groups and strata, but for the numbers).
 
-    A MeasureReport is valid when its top-level elements are and each of its groups is (the
-    model validates each element on its own), and a number's validity depends only on its type,
-    its sign and, for an integer, whether FHIR's 32-bit range holds it: so a group is compared
-    with its numbers reduced to that (``_number_class``). Each part is still validated in full."""
+    A MeasureReport is valid when its top-level elements are, each of its groups is, and each
+    stratum of a group is: the model validates each element on its own, and no R4 invariant
+    relates one stratum to another. A number's validity depends only on its type, its sign and,
+    for an integer, whether FHIR's 32-bit range holds it: so strata and groups are compared with
+    their numbers reduced to that (``_number_class``). Each part is still validated in full, and
+    a part names the report the stratum or group was first met in."""
     parts: list[dict[str, Any]] = []
-    seen: set[str] = set()
+    seen_groups: set[str] = set()
+    seen_strata = _Seen()
     for report in reports:
         top = {key: value for key, value in report.items() if key != "group"}
         parts.append(top)
         for group in report.get("group") or ():
-            shape = repr(_number_class(group))
-            if shape not in seen:
-                seen.add(shape)
-                parts.append({**top, "group": [group]})
+            reduced = _new_strata_only(group, seen_strata)
+            shape = repr(_number_class(reduced))
+            if shape not in seen_groups:
+                seen_groups.add(shape)
+                parts.append({**top, "group": [reduced]})
     return parts
+
+
+class _Seen:
+    """Strata met so far: exactly first (cheap), then by ``_number_class``. Exactly means by
+    ``repr``, not JSON, which writes NaN (invalid in FHIR) as null (valid)."""
+
+    def __init__(self) -> None:
+        self.exact: set[str] = set()
+        self.shapes: set[str] = set()
+
+    def add(self, stratum: Any) -> bool:
+        """Adds a stratum; returns whether it was new."""
+        exact = repr(stratum)
+        if exact in self.exact:
+            return False
+        self.exact.add(exact)
+        shape = repr(_number_class(stratum))
+        if shape in self.shapes:
+            return False
+        self.shapes.add(shape)
+        return True
+
+
+def _new_strata_only(group: dict[str, Any], seen: _Seen) -> dict[str, Any]:
+    """``group`` with each stratifier's strata cut to those ``seen`` had not met (the first
+    one kept when it had met them all, as a JSON array is never empty)."""
+    stratifiers = group.get("stratifier")
+    if not isinstance(stratifiers, list):
+        return group
+    reduced = []
+    for stratifier in stratifiers:
+        strata = stratifier.get("stratum") if isinstance(stratifier, dict) else None
+        if not isinstance(strata, list) or not strata:
+            reduced.append(stratifier)
+            continue
+        new = [stratum for stratum in strata if seen.add(stratum)]
+        reduced.append({**stratifier, "stratum": new or strata[:1]})
+    return {**group, "stratifier": reduced}
 
 
 def _number_class(value: Any) -> Any:

@@ -26,6 +26,11 @@ import numpy as np
 from xxhash import xxh3_128_digest
 
 ID_BYTES = 8  # an int64
+# What is hashed for ``kind``/``value``: the two joined as a compact NDJSON line spells a resource's
+# type and id (``Observation","id":"o1``), so that the prefilter can make a skipped line's
+# identifier from the line's own bytes (``of_raw``), with no decoding. A type has no ``"``, so
+# no two pairs give the same text.
+SEPARATOR = '","id":"'
 CHECK_BYTES = 4
 KEY_BYTES = 8  # XXH3's seed: 64 bits
 DIGEST_BYTES = 16  # XXH3-128: the identifier, the check, and 4 bytes unused
@@ -52,32 +57,43 @@ class Identifiers:
         # every digest made since the last take_pairs (16 bytes each): the identifier bytes, then
         # the check, then 4 bytes take_pairs drops (slicing each digest here would cost more)
         self._digests = bytearray()
-        self.of = self._maker()
+        self.of, self.of_raw = self._maker()
 
-    def _maker(self) -> Callable[[str, str], int]:
+    def _maker(self) -> tuple[Callable[[str, str], int], Callable[[bytes], int]]:
         """``of``: the identifier of ``kind``/``value``, a resource (``("Observation", id)``)
         or a way of naming a person (``("Patient", id)`` or ``("nhs", number)``, a
-        ``SubjectRef``). Never 0, which the columns use for "none". A closure over locals: it
-        runs for every resource of an export."""
-        seed = self.seed
+        ``SubjectRef``). Never 0, which the columns use for "none".
+
+        ``of_raw``: the same identifier from the bytes ``kind","id":"value`` as a line holds
+        them; its check value is not kept, as only the prefilter's skipped lines use it, and
+        those are compared, never counted (two of them sharing an identifier merges nothing).
+        Closures over locals: they run for every resource of an export."""
+        seed, sep = self.seed, SEPARATOR
         keep = self._digests.extend
         if self.id_bytes == ID_BYTES:
             first = _INT64.unpack_from
 
             def of(kind: str, value: str) -> int:
-                raw = xxh3_128_digest(f"{kind}\x1f{value}".encode(), seed)
+                raw = xxh3_128_digest(f"{kind}{sep}{value}".encode(), seed)
                 keep(raw)
                 return first(raw)[0] or 1
 
-            return of
+            def of_raw(kind_and_value: bytes) -> int:
+                return first(xxh3_128_digest(kind_and_value, seed))[0] or 1
+
+            return of, of_raw
         width = self.id_bytes
 
         def of_narrow(kind: str, value: str) -> int:  # tests only: collisions made likely
-            raw = xxh3_128_digest(f"{kind}\x1f{value}".encode(), seed)
+            raw = xxh3_128_digest(f"{kind}{sep}{value}".encode(), seed)
             keep(raw)
             return int.from_bytes(raw[:width], "little", signed=True) or 1
 
-        return of_narrow
+        def of_raw_narrow(kind_and_value: bytes) -> int:
+            raw = xxh3_128_digest(kind_and_value, seed)
+            return int.from_bytes(raw[:width], "little", signed=True) or 1
+
+        return of_narrow, of_raw_narrow
 
     def person(self, subject: tuple[str, str]) -> int:
         """``of`` for a person, remembered: the same person names many entries."""

@@ -34,12 +34,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from ltcbridge.identifiable.identifiers import SEPARATOR
 from ltcbridge.identifiable.read import CODED_ENTRY_TYPES, ENTRY_TYPES
 from ltcbridge.mapping import Mappings
 from ltcbridge.resource_types import FHIR_RESOURCE_TYPES
 
 _PREFIX = b'{"resourceType":"'
-_ID = b',"id":"'
+_KEY = SEPARATOR.encode()  # between a line's type and its id, as identifiers hash them
 # Read whenever present: people, practices, Bundles (their entries), the export's diagnostics, and
 # entries whose every line may count (Goals, providers' answers, template answers).
 ALWAYS_READ = frozenset(
@@ -114,8 +115,11 @@ class LineFilter:
             self.rules[kind.encode()] = (kind, test)
 
     def skip(self, line: bytes) -> tuple[str, bytes | None] | None:
-        """``(type, id)`` of a line that cannot count (id only for an entry type, else None);
-        None when the line must be parsed."""
+        """``(type, key)`` of a line that cannot count, None when the line must be parsed.
+
+        ``key`` is None for a type the build never reads; for an entry type it is the line's
+        bytes ``Type","id":"id``, which ``Identifiers.of_raw`` turns into the entry's identifier
+        without decoding anything."""
         if not line.startswith(_PREFIX):
             return None
         end = line.find(b'"', 17)
@@ -127,9 +131,12 @@ class LineFilter:
             return kind, None
         if b"\\" in line and (b"\\u" in line or b"\\/" in line):
             return None  # an escape could hide a code or a status
-        if test.search(line) is not None or not line.startswith(_ID, end + 1):
+        if not line.startswith(_KEY, end) or test.search(line) is not None:
             return None
-        id_start = end + 8
-        rid = line[id_start : line.find(b'"', id_start)]
+        id_start = end + len(_KEY)
+        id_end = line.find(b'"', id_start)
+        rid = line[id_start:id_end]
         # a FHIR id is ASCII letters, digits, - and .: anything else is parsed (and judged)
-        return (kind, rid) if rid and rid.isascii() and b"\\" not in rid else None
+        if id_end < 0 or not rid or not rid.isascii() or b"\\" in rid:
+            return None
+        return kind, line[17:id_end]

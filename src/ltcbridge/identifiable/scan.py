@@ -322,6 +322,7 @@ class _ChunkScanner:
         tools = tools if tools is not None else _Tools(settings)
         self.reader, self.ids, self.line_filter = tools.reader, tools.ids, tools.line_filter
         self.skipped_keys: list[int] = []  # prefilter only: entry versions skipped unparsed
+        self.never_read: dict[str, int] = {}  # prefilter only: lines of types never read
         self.reader.unmapped = Counter()
         self.reader.unmapped_questionnaires = Counter()
         self.reader.notes = Counter()
@@ -353,6 +354,7 @@ class _ChunkScanner:
             out.set_rows(prefix, blocks)
         self.kinds.pop(None, None)
         out.resource_counts = Counter(self.kinds)  # type: ignore[arg-type]
+        out.ignored_counts.update(self.never_read)
         out.lines[self.chunk.index] = line_no
         out.bytes_read = _chunk_size(self.chunk)
         out.unmapped = self.reader.unmapped
@@ -376,17 +378,27 @@ class _ChunkScanner:
         stars_always = self.look_back
         ident, person = self.ids.of, self.ids.person
         skip = self.line_filter.skip if self.line_filter is not None else None
+        skipped_key, keep_skipped = self.ids.of_raw, self.skipped_keys.append
+        never_read = self.never_read  # types the build never reads -> lines skipped
+        lines_skipped = self.out.lines_skipped
         row = self.last_row
         line_no = 0
         for line_no, line in numbered:  # after the loop: the lines read
             if not line_no % BATCH_LINES:
+                self.out.lines_skipped = lines_skipped
                 self._flush()
-                if skip is not None and self.out.lines_skipped * SKIPPING_AT_LEAST < line_no:
+                if skip is not None and lines_skipped * SKIPPING_AT_LEAST < line_no:
                     skip = None  # a chunk of what counts: parsing it all is cheaper than testing
             if skip is not None:
                 skipped = skip(line)
                 if skipped is not None:  # provably counts nothing: tallied as if parsed
-                    self._skipped(*skipped)
+                    lines_skipped += 1
+                    skipped_kind, key = skipped
+                    if key is None:
+                        never_read[skipped_kind] = never_read.get(skipped_kind, 0) + 1
+                    else:  # an entry: its identifier is kept, should it be a later version
+                        kinds[skipped_kind] = kind_count(skipped_kind, 0) + 1
+                        keep_skipped(skipped_key(key))
                     continue
             try:
                 resource = loads(line)
@@ -397,9 +409,9 @@ class _ChunkScanner:
                     if kind == "Patient":
                         self._patient(patient_fields(resource))
                     elif kind == "Bundle":
-                        self.last_row = row
+                        self.last_row, self.out.lines_skipped = row, lines_skipped
                         self._bundle(resource, line_no)
-                        row = self.last_row
+                        row, lines_skipped = self.last_row, self.out.lines_skipped
                     elif not self._other(reader.read(resource), resource):
                         kind = None  # a type ltcbridge does not use: tallied apart
                     fields = None
@@ -440,19 +452,8 @@ class _ChunkScanner:
                     fact_row((row, who, date_int, index, focus, provider))
             if stars and (in_period or stars_always):
                 self._stars(stars, row, who, date_int, provider)
-        self.last_row = row
+        self.last_row, self.out.lines_skipped = row, lines_skipped
         return line_no
-
-    def _skipped(self, kind: str, rid: bytes | None) -> None:
-        """A line the prefilter found cannot count: tallied as reading it would have; an entry's
-        id is kept, in case it is a later version of an entry that counts."""
-        self.out.lines_skipped += 1
-        if rid is None:  # a type ltcbridge does not use
-            self.kinds[None] = self.kinds.get(None, 0) + 1
-            self.out.ignored_counts[kind] += 1
-            return
-        self.kinds[kind] = self.kinds.get(kind, 0) + 1
-        self.skipped_keys.append(self.ids.of(kind, rid.decode()))
 
     def _bundle(self, bundle: dict[str, Any], line_no: int) -> None:
         """A Bundle's resources (a saved search page, a collection), each read as if it were a
