@@ -137,7 +137,9 @@ def build_feed(
 
 @dataclass(frozen=True)
 class ScannedSource:
-    """One scan of an export for one month: every release of that month can be built from it."""
+    """One scan of an export for one month: every release of that month can be built from it.
+
+    After ``scan_for_feed`` the columns keep their tallies and quarantine, not their rows."""
 
     columns: Columns
     population: Population
@@ -166,7 +168,9 @@ def scan_for_feed(
         meanwhile=prepare_validation,  # needed once the scan is done
         prefilter=True,  # lines that cannot count are left unparsed
     )
-    return ScannedSource(columns, build_population(columns))
+    population = build_population(columns)
+    columns.drop_rows()  # the population holds what counts; the release needs only the tallies
+    return ScannedSource(columns, population)
 
 
 def build_release(

@@ -268,9 +268,11 @@ def test_a_scan_for_concept_measures_keeps_no_older_outcome_facts_and_counts_the
     wide = scan_for_feed(SYNTHETIC, synthetic_mappings, "2026-10")
     everything = scan_source(SYNTHETIC, synthetic_mappings)  # every fact of every month
     assert not narrow.columns.look_back and wide.columns.look_back
-    assert len(narrow.columns.f_version) < len(wide.columns.f_version)
-    assert len(narrow.columns.s_version) < len(wide.columns.s_version)
-    assert len(narrow.columns.v_key) == len(wide.columns.v_key)  # every version still seen
+    assert len(narrow.population.fact_date) < len(wide.population.fact_date)
+    assert len(narrow.population.stars.reading) < len(wide.population.stars.reading)
+    # every version still seen
+    assert narrow.population.report.entry_versions == wide.population.report.entry_versions
+    assert len(wide.columns.v_key) == 0  # the rows are dropped once the population is built
     built = [
         build_release(scanned, synthetic_mappings, agreement(concept_only), "2026-10").protected
         for scanned in (narrow, ScannedSource(everything, build_population(everything)))

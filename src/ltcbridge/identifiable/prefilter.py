@@ -40,6 +40,7 @@ from ltcbridge.mapping import Mappings
 from ltcbridge.resource_types import FHIR_RESOURCE_TYPES
 
 _PREFIX = b'{"resourceType":"'
+_ENDS = (b"}\n", b"}")  # a line cut off elsewhere is parsed, and so quarantined
 _KEY = SEPARATOR.encode()  # between a line's type and its id, as identifiers hash them
 # Read whenever present: people, practices, Bundles (their entries), the export's diagnostics, and
 # entries whose every line may count (Goals, providers' answers, template answers).
@@ -124,19 +125,22 @@ class LineFilter:
             return None
         end = line.find(b'"', 17)
         rule = self.rules.get(line[17:end])
-        if rule is None or not (line.endswith(b"}\n") or line.endswith(b"}")):
+        if rule is None or not line.endswith(_ENDS):
             return None
         kind, test = rule
         if test is None:
             return kind, None
-        if b"\\" in line and (b"\\u" in line or b"\\/" in line):
+        escaped = b"\\" in line
+        if escaped and (b"\\u" in line or b"\\/" in line):
             return None  # an escape could hide a code or a status
         if not line.startswith(_KEY, end) or test.search(line) is not None:
             return None
         id_start = end + len(_KEY)
         id_end = line.find(b'"', id_start)
-        rid = line[id_start:id_end]
-        # a FHIR id is ASCII letters, digits, - and .: anything else is parsed (and judged)
-        if id_end < 0 or not rid or not rid.isascii() or b"\\" in rid:
+        if id_end <= id_start:
             return None
-        return kind, line[17:id_end]
+        key = line[17:id_end]
+        # a FHIR id is ASCII letters, digits, - and .: anything else is parsed (and judged)
+        if not key.isascii() or (escaped and b"\\" in key):
+            return None
+        return kind, key

@@ -174,6 +174,13 @@ class Columns:
     bytes_read: int = 0
     look_back: bool = True  # whether the facts the outcome measures look back on were kept
 
+    def drop_rows(self) -> None:
+        """Empty the row columns once the population is built from them (it keeps what counts):
+        a release needs only the tallies and the quarantine left, and the rows are most of a
+        scan's memory (about 120 MB at two million resources), freed before counting starts."""
+        for name in COLUMN_TYPES:
+            setattr(self, name, _empty(name))
+
     def set_rows(self, prefix: str, pieces: list[np.ndarray]) -> None:
         """Fill one group of columns from blocks of rows (see ``_rows``)."""
         names = _GROUPS[prefix]
