@@ -190,7 +190,7 @@ def _full_parse(text: str) -> int | str | None:
 
 @given(st.lists(_INSTANTS, min_size=1, max_size=40))
 def test_last_updated_is_what_the_full_parse_gives_whatever_was_read_before(texts) -> None:  # type: ignore[no-untyped-def]
-    """The reader remembers pieces of instants it has read (hours, minutes and seconds, zones);
+    """The reader remembers pieces of instants it has read (hours; minutes, seconds and zones);
     any mix of remembered pieces must give exactly what parsing the instant in full gives,
     and a bad instant must still be refused."""
     reader = Reader(load_mappings())

@@ -102,6 +102,8 @@ _HOUR_US = 3_600_000_000
 # the only layout whose pieces are remembered: each piece then means the same whatever the others
 _PLAIN_INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)\Z", re.ASCII)
 _MAX_HOURS = 100_000  # eleven years of hours: a table of a few megabytes at most
+_MAX_REST_OF_HOUR = 3_600 * 40  # every :mm:ss in forty time zones
+_MAX_CACHED = 100_000  # birth dates, postcodes: a table of a few megabytes at most
 
 LOCATED_AT_MOST = 1000  # per reader: locating one costs milliseconds (a full FHIR validation)
 
@@ -112,7 +114,6 @@ _ETHNICITY_EXTENSIONS = frozenset(
 )
 _ETHNICITY_SYSTEMS = frozenset({ETHNIC_CATEGORY_SYSTEM, CARECONNECT_ETHNIC_CATEGORY_SYSTEM})
 _ONSETS = frozenset({"onsetDateTime", "onsetPeriod", "onsetAge", "onsetRange", "onsetString"})
-_DECEASED = frozenset({"deceasedDateTime", "deceasedBoolean"})
 # onsetAge / onsetRange units (UCUM) -> (months, days) in one unit
 _AGE_UNITS = {"a": (12, 0), "mo": (1, 0), "wk": (0, 7), "d": (0, 1)}
 # An onset given as an age is kept as this negative date code until the person's birth date is
@@ -155,8 +156,10 @@ class Reader:
         self._dates: dict[str, int] = {}
         # pieces of lastUpdated seen in valid instants -> microseconds (see _version_fields)
         self._hours: dict[str, int] = {}  # "YYYY-MM-DDThh" -> since the epoch
-        self._clock: dict[str, int] = {}  # ":mm:ss" -> since the hour
-        self._zones: dict[str, int] = {}  # "Z", "+01:00" -> the zone's offset
+        # ":mm:ss" and zone ("Z", "+01:00") -> since the hour, less the zone's offset
+        self._rest_of_hour: dict[str, int] = {}
+        self._births: dict[object, int] = {}  # birthDate (text, unless malformed) -> YYYYMMDD
+        self._imd_of: dict[str, str | None] = {}  # postalCode as written -> IMD quintile
         self._one_concept: dict[str, tuple[str, ...]] = {}
         self._located = 0  # malformed resources located so far (see malformed)
         self.notes: Counter[str] = Counter()  # see the NOTE_ constants
@@ -224,12 +227,12 @@ class Reader:
     ) -> tuple[str, int | None, str | None]:
         """(id, lastUpdated in microseconds, versionId): what decides which version wins.
 
-        lastUpdated is read in three pieces, each looked up in a small table of pieces already
-        seen in a valid instant: the hour (``YYYY-MM-DDThh``), minutes and seconds (``:mm:ss``)
-        and the time zone (``Z`` or ``+hh:mm``). Any hour, any ``:mm:ss`` and any zone make a
-        valid instant together, so when all three are known the sum is exact; anything else
-        (fractions of a second, a new hour, a bad instant) is parsed in full by ``instant_us``,
-        which raises for bad ones. This halves the cost of the step every resource takes.
+        lastUpdated is read in two pieces, each looked up in a small table of pieces already
+        seen in a valid instant: the hour (``YYYY-MM-DDThh``), and the rest (``:mm:ss`` and the
+        time zone, ``Z`` or ``+hh:mm``). Any hour and any rest make a valid instant together, so
+        when both are known the sum is exact; anything else (fractions of a second, a new hour,
+        a bad instant) is parsed in full by ``instant_us``, which raises for bad ones. This
+        halves the cost of the step every resource takes.
         """
         rid = resource.get("id")
         if not rid:
@@ -240,7 +243,7 @@ class Reader:
         text = meta.get("lastUpdated")
         updated: int | None
         try:
-            updated = self._hours[text[:13]] + self._clock[text[13:19]] - self._zones[text[19:]]
+            updated = self._hours[text[:13]] + self._rest_of_hour[text[13:]]
         except (KeyError, TypeError):  # a piece not seen yet (or not text): parse it in full
             updated = instant_us(text)
             if updated is not None:
@@ -252,12 +255,11 @@ class Reader:
         if not _PLAIN_INSTANT.match(text):
             return  # fractions of a second, or another layout: always parsed in full
         naive = (_from_iso(text[:19]) - _NAIVE_EPOCH) // _MICROSECOND
-        zone = text[19:]
-        clock = naive % _HOUR_US
+        clock, zone_offset = naive % _HOUR_US, naive - updated
         if len(self._hours) < _MAX_HOURS:
             self._hours[text[:13]] = naive - clock
-        self._clock[text[13:19]] = clock  # at most 3,600
-        self._zones[zone] = naive - updated  # at most a few dozen
+        if len(self._rest_of_hour) < _MAX_REST_OF_HOUR:
+            self._rest_of_hour[text[13:]] = clock - zone_offset
 
     # -- entries ------------------------------------------------------------------------------
     def entry_fields(self, kind: str, resource: dict[str, Any]) -> EntryFields:
@@ -527,8 +529,11 @@ class Reader:
         """One patient version as a plain tuple (see ``PatientFields``): the scan's hot path."""
         resource_id, updated, version_id = self._version_fields("Patient", resource)
         postcode = _postcode(resource)
-        imd = self.mappings.imd_quintile.get(normalise_postcode(postcode)) if postcode else None
+        imd = self._imd_of.get(postcode) if postcode else None
+        if imd is None and postcode:
+            imd = self._imd_quintile(postcode)
         gender = resource.get("gender")
+        birth = resource.get("birthDate")
         replaced_by, replaces = _merges(resource) if "link" in resource else (None, ())
         numbers, invalid = _nhs_numbers(resource)
         if invalid:
@@ -538,16 +543,32 @@ class Reader:
             updated,
             version_id,
             numbers[0] if numbers else None,
-            _birth_int(resource.get("birthDate")),
+            self._births.get(birth) or self._birth_int(birth),
             gender if gender in ("male", "female") else "other-unknown",
             _ETHNIC_GROUPS.get(self._ethnic_code(resource) or "", "not-stated"),
             imd or "unknown",
             _practice(resource),
             numbers[1:],
             replaced_by,
-            _death_int(resource) if _DECEASED.intersection(resource) else 0,
+            _death_int(resource)
+            if "deceasedDateTime" in resource or "deceasedBoolean" in resource
+            else 0,
             replaces,
         )
+
+    def _imd_quintile(self, postcode: str) -> str | None:
+        """The IMD quintile of a postcode's area, remembered as the postcode was written."""
+        imd = self.mappings.imd_quintile.get(normalise_postcode(postcode))
+        if len(self._imd_of) < _MAX_CACHED:
+            self._imd_of[postcode] = imd
+        return imd
+
+    def _birth_int(self, birth: str | None) -> int:
+        """``_birth_int``, remembered (0, unknown, is worked out each time: it is cheap)."""
+        value = _birth_int(birth)
+        if value and len(self._births) < _MAX_CACHED:
+            self._births[birth] = value
+        return value
 
     def _ethnic_code(self, resource: dict[str, Any]) -> str | None:
         """The ethnic category code, only from the UK Core (or CareConnect) extension and with a
