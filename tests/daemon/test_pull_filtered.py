@@ -253,25 +253,42 @@ def test_cohort_searches_hold_at_most_a_batch_of_people(noisy_gp: str, tmp_path:
     assert seen and max(seen) <= COHORT_BATCH
 
 
-def test_an_entry_recoded_to_an_unmapped_code_stops_asserting(
-    any_loop_engine: str, tmp_path: Path
+@pytest.mark.parametrize("mode", ["rest", "bulk"])
+def test_entries_recoded_or_deleted_at_the_gp_stop_counting_in_either_mode(
+    any_loop_engine: str, mode: str, tmp_path: Path
 ) -> None:
+    """A filtered search or export no longer returns an entry recoded to an unmapped code, and
+    none returns a deleted one: the deletion pass (type-level _history, or reconciling ids on a
+    server without it) must still make both stop counting, the cohort's NHS use included."""
     gp = any_loop_engine
     httpx.post(f"{gp}/$reset", timeout=30).raise_for_status()
-    entry = {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"},
-             "code": {"coding": [{"system": CONCEPT, "code": "need-befriending"}]},
-             "recordedDate": "2026-10-01"}  # fmt: skip
-    put_all(gp, [{"resourceType": "Patient", "id": "p1"}, entry])
+    need = {"coding": [{"system": CONCEPT, "code": "need-befriending"}]}
+    recoded, deleted = (
+        {"resourceType": "Condition", "id": c, "subject": {"reference": "Patient/p1"},
+         "code": need, "recordedDate": "2026-10-01"}
+        for c in ("c1", "c2")
+    )  # fmt: skip
+    put_all(gp, [{"resourceType": "Patient", "id": "p1"}, recoded, deleted, _referral("r1", "p1"),
+                 _prescription("m1", "p1")])  # fmt: skip
     state = StateStore(tmp_path / "s.db")
-    asyncio.run(_pull(gp, state))
-    asyncio.run(_pull(gp, state))  # the point deletions and changes are followed from
-    assert state.entry("Condition/c1").concepts == ("need-befriending",)
+    bulk = (tmp_path / "work") if mode == "bulk" else None
+    asyncio.run(_pull(gp, state, bulk=bulk))
+    asyncio.run(_pull(gp, state, bulk=bulk))  # the point deletions and changes are followed from
+    held = {
+        source: state.entry(source)
+        for source in ("Condition/c1", "Condition/c2", "MedicationRequest/m1")
+    }
+    assert all(entry is not None and entry.concepts for entry in held.values()), held
 
-    recoded = {**entry, "code": {"coding": [{"system": EVERYDAY, "code": "E1"}]}}
-    put_all(gp, [recoded])
-    asyncio.run(_pull(gp, state))
+    put_all(gp, [{**recoded, "code": {"coding": [{"system": EVERYDAY, "code": "E1"}]}}])
+    for source in ("Condition/c2", "MedicationRequest/m1"):
+        httpx.delete(f"{gp}/{source}", timeout=10).raise_for_status()
+    counts = asyncio.run(_pull(gp, state, bulk=bulk))
 
     assert state.entry("Condition/c1").concepts == ()
+    assert state.entry("Condition/c2").retracted and state.entry("MedicationRequest/m1").retracted
+    assert counts.deleted == 2
+    assert counts.deletion_method in ("history", "reconcile")
 
 
 @pytest.fixture(params=["project-engine", "independent-engine"])
@@ -294,6 +311,13 @@ def _attendance(rid: str, pid: str, day: str) -> dict[str, Any]:
             "class": {"system": ACT_CODE, "code": "AMB"},
             "subject": {"reference": f"Patient/{pid}"},
             "period": {"start": f"{day}T09:00:00Z", "end": f"{day}T09:10:00Z"}}  # fmt: skip
+
+
+def _prescription(rid: str, pid: str) -> dict[str, Any]:
+    """NHS use whatever its code: an active prescription."""
+    return {"resourceType": "MedicationRequest", "id": rid, "status": "active",
+            "intent": "order", "medicationCodeableConcept": {"text": "a repeat prescription"},
+            "subject": {"reference": f"Patient/{pid}"}, "authoredOn": "2026-09-01"}  # fmt: skip
 
 
 def test_nhs_use_is_read_for_the_referral_cohort_and_for_whoever_joins_it_later(

@@ -41,7 +41,7 @@ class PullCounts:
     read: dict[str, int] = field(default_factory=dict)
     quarantined: int = 0
     deleted: int = 0
-    deletion_method: str = "none"  # bulk exports cannot see deletions
+    deletion_method: str = "none"  # until the deletion pass has run (pull_deletions)
 
 
 class BatchWriter:

@@ -3,6 +3,7 @@
 For a large first sync this is far cheaper than paging a search (the server writes NDJSON once);
 later syncs pass the previous export's ``transactionTime`` as ``_since``. Only what the mappings
 need is exported (``_type`` and ``_typeFilter`` from the pull plan, ``daemon/pull_plan.py``).
+Deletions (and entries recoded out of the filters) are then followed by search, as in REST mode.
 The watermark is committed only after every file was stored, so an interrupted pull simply
 exports again from the same point; the version check in the store makes re-reading harmless.
 Files are deleted once read: they hold patient data.
@@ -28,6 +29,7 @@ from ltcbridge.daemon.pull import (
     PullCounts,
     PullWriter,
     pull_cohort,
+    pull_deletions,
     warn_unfiltered,
 )
 from ltcbridge.daemon.pull_plan import PullPlan, full_plan, plan_pull
@@ -54,14 +56,17 @@ async def pull_gp_bulk(
     plan: PullPlan | None = None,
 ) -> PullCounts:
     """Export what the mappings need (``_type`` and ``_typeFilter`` from the pull plan), then
-    read the referral cohort's NHS use by search, as the REST pull does.
+    read the referral cohort's NHS use by search and follow deletions at the GP, as the REST
+    pull does (``pull_deletions``): an export shows neither a deleted entry nor one recoded to a
+    code its filters no longer name, which would otherwise keep counting.
 
     The watermark remembers the filters it was taken with: when the mappings change, the next
     export starts from the beginning, so entries coded with a newly mapped code are read too.
     A server that refuses ``_typeFilter`` (HTTP 400 at kick-off) is exported in full instead.
     """
+    capabilities = await gp.capabilities()  # asked once: the plan and deletions both follow it
     if plan is None:
-        plan = plan_pull(reader.mappings, await gp.capabilities())
+        plan = plan_pull(reader.mappings, capabilities)
     warn_unfiltered(plan)
     saved = state.watermark(GP_ENDPOINT, BULK_WATERMARK) or {}
     shutil.rmtree(work_dir, ignore_errors=True)  # a crashed pull's files: export again
@@ -95,6 +100,7 @@ async def pull_gp_bulk(
     for resource_type, read in counts.read.items():
         event("gp.pulled", resource_type=resource_type, count=read, mode="bulk")
     await pull_cohort(gp, state, plan.cohort_types, writer)
+    counts.deleted, counts.deletion_method = await pull_deletions(gp, state, reader, capabilities)
     return counts
 
 

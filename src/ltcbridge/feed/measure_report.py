@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from ltcbridge.concepts import (
     CONCEPT_SYSTEM,
     MEASURE_GROUP_CODES,
@@ -358,19 +360,21 @@ def _parts(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class _Seen:
-    """Strata met so far: exactly first (cheap), then by ``_number_class``. Exactly means by
-    ``repr``, not JSON, which writes NaN (invalid in FHIR) as null (valid)."""
+    """Strata met so far: exactly first (their JSON: cheap), then by ``_number_class``. JSON
+    writes NaN and infinities (invalid in FHIR) as null (valid), so JSON holding a null is not
+    taken as exact."""
 
     def __init__(self) -> None:
-        self.exact: set[str] = set()
+        self.exact: set[bytes] = set()
         self.shapes: set[str] = set()
 
     def add(self, stratum: Any) -> bool:
         """Adds a stratum; returns whether it was new."""
-        exact = repr(stratum)
-        if exact in self.exact:
-            return False
-        self.exact.add(exact)
+        exact = orjson.dumps(stratum)
+        if b"null" not in exact:
+            if exact in self.exact:
+                return False
+            self.exact.add(exact)
         shape = repr(_number_class(stratum))
         if shape in self.shapes:
             return False
