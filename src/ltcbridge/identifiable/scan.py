@@ -6,7 +6,7 @@ Resources and people become 64-bit identifiers (``identifiers.Identifiers``: a k
 drawn once per scan, with a collision check) so a million resources cost tens of megabytes, and
 version de-duplication and counting can happen afterwards, column-wise, in numpy. Rows are gathered
 in flat lists (one ``list.extend`` per row) and turned into numpy blocks every ``BATCH_LINES``
-lines; workers send each chunk's columns back, and the parent appends them to the source's as they
+lines parsed; workers send each chunk's columns back, and the parent appends them to the source's as they
 arrive (``_Merger``). Each worker keeps one ``Reader`` for all its chunks.
 
 The identifiers depend only on the scan's key, which every worker is given, so workers may be
@@ -50,7 +50,7 @@ from ltcbridge.identifiable.model import (
     QuarantineItem,
     StarReading,
 )
-from ltcbridge.identifiable.prefilter import LineFilter
+from ltcbridge.identifiable.prefilter import BATCH_LINES, LineFilter, Skipped
 from ltcbridge.identifiable.read import ENTRY_TYPES, Reader
 from ltcbridge.identifiable.sources import CHUNK_BYTES, Chunk, open_lines, plan_chunks, source_files
 from ltcbridge.mapping import Mappings
@@ -60,10 +60,6 @@ ETHNICITY_INDEX = {s: i for i, s in enumerate(STRATIFIERS["ethnicity-group"])}
 IMD_INDEX = {s: i for i, s in enumerate(STRATIFIERS["imd-quintile"])}
 PARALLEL_ABOVE_BYTES = 48 * 1024 * 1024
 START_METHOD = "fork" if os.name == "posix" else "spawn"
-BATCH_LINES = 2048  # rows become numpy blocks this often, while their integers are in cache
-# The prefilter stays on in a chunk while it skips at least one line in this many (the share of
-# a batch it costs to test a line that is then parsed anyway); turning it off changes nothing.
-SKIPPING_AT_LEAST = 10
 
 
 _I64, _I32 = np.int64, np.int32
@@ -328,8 +324,7 @@ class _ChunkScanner:
         # A reader may serve many chunks (its caches warm); the tallies are each chunk's own.
         tools = tools if tools is not None else _Tools(settings)
         self.reader, self.ids, self.line_filter = tools.reader, tools.ids, tools.line_filter
-        self.skipped_keys: list[int] = []  # prefilter only: entry versions skipped unparsed
-        self.never_read: dict[str, int] = {}  # prefilter only: lines of types never read
+        self.skipped = Skipped[int]()  # prefilter only: what it left unparsed
         self.reader.unmapped = Counter()
         self.reader.unmapped_questionnaires = Counter()
         self.reader.notes = Counter()
@@ -353,15 +348,22 @@ class _ChunkScanner:
         self.last_row = -1  # the last row in the v_ columns
 
     def run(self) -> Columns:
-        """Read every line of the chunk into ``Columns``."""
-        line_no = self._scan(enumerate(open_lines(self.chunk), start=1))
+        """Read every line of the chunk into ``Columns`` (with the prefilter, those it leaves)."""
+        lines = open_lines(self.chunk)
+        if self.line_filter is None:
+            line_no = self._scan(enumerate(lines, start=1))
+        else:
+            to_parse = self.line_filter.lines_to_parse(lines, self.skipped, self.ids.of_raw)
+            line_no = max(self._scan(to_parse), self.skipped.lines_seen)
         out = self.out
         self._flush()
         for prefix, blocks in self.blocks.items():
             out.set_rows(prefix, blocks)
         self.kinds.pop(None, None)
         out.resource_counts = Counter(self.kinds)  # type: ignore[arg-type]
-        out.ignored_counts.update(self.never_read)
+        out.resource_counts.update(self.skipped.entries)
+        out.ignored_counts.update(self.skipped.never_read)
+        out.lines_skipped = self.skipped.lines
         out.lines[self.chunk.index] = line_no
         out.bytes_read = _chunk_size(self.chunk)
         out.unmapped = self.reader.unmapped
@@ -384,29 +386,12 @@ class _ChunkScanner:
         always_kept, always_kept_codes = _KEPT_WHATEVER_MONTH[self.look_back]
         stars_always = self.look_back
         ident, person = self.ids.of, self.ids.person
-        skip = self.line_filter.skip if self.line_filter is not None else None
-        skipped_key, keep_skipped = self.ids.of_raw, self.skipped_keys.append
-        never_read = self.never_read  # types the build never reads -> lines skipped
-        lines_skipped = self.out.lines_skipped
         row = self.last_row
-        line_no = 0
-        for line_no, line in numbered:  # after the loop: the lines read
-            if not line_no % BATCH_LINES:
-                self.out.lines_skipped = lines_skipped
+        line_no = parsed = 0
+        for line_no, line in numbered:  # after the loop: the last line read
+            parsed += 1
+            if not parsed % BATCH_LINES:
                 self._flush()
-                if skip is not None and lines_skipped * SKIPPING_AT_LEAST < line_no:
-                    skip = None  # a chunk of what counts: parsing it all is cheaper than testing
-            if skip is not None:
-                skipped = skip(line)
-                if skipped is not None:  # provably counts nothing: tallied as if parsed
-                    lines_skipped += 1
-                    skipped_kind, key = skipped
-                    if key is None:
-                        never_read[skipped_kind] = never_read.get(skipped_kind, 0) + 1
-                    else:  # an entry: its identifier is kept, should it be a later version
-                        kinds[skipped_kind] = kind_count(skipped_kind, 0) + 1
-                        keep_skipped(skipped_key(key))
-                    continue
             try:
                 resource = loads(line)
                 kind = resource.get("resourceType") if type(resource) is dict else None
@@ -416,9 +401,9 @@ class _ChunkScanner:
                     if kind == "Patient":
                         self._patient(patient_fields(resource))
                     elif kind == "Bundle":
-                        self.last_row, self.out.lines_skipped = row, lines_skipped
+                        self.last_row = row
                         self._bundle(resource, line_no)
-                        row, lines_skipped = self.last_row, self.out.lines_skipped
+                        row = self.last_row
                     elif not self._other(reader.read(resource), resource):
                         kind = None  # a type ltcbridge does not use: tallied apart
                     fields = None
@@ -459,7 +444,7 @@ class _ChunkScanner:
                     fact_row((row, who, date_int, index, focus, provider))
             if stars and (in_period or stars_always):
                 self._stars(stars, row, who, date_int, provider)
-        self.last_row, self.out.lines_skipped = row, lines_skipped
+        self.last_row = row
         return line_no
 
     def _bundle(self, bundle: dict[str, Any], line_no: int) -> None:
@@ -485,9 +470,9 @@ class _ChunkScanner:
             if flat:
                 self.blocks[prefix].append(_rows(flat, len(_GROUPS[prefix])))
                 flat.clear()
-        if self.skipped_keys:
-            self.out.skipped_keys.append(np.array(self.skipped_keys, _I64))
-            self.skipped_keys.clear()
+        if self.skipped.keys:
+            self.out.skipped_keys.append(np.array(self.skipped.keys, _I64))
+            self.skipped.keys.clear()
 
     def _int_version(self, version_id: str | None) -> int:
         """versionId is opaque in FHIR; it may break a tie only when it is an integer."""
