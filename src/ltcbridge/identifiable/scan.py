@@ -6,8 +6,8 @@ Resources and people become 64-bit identifiers (``identifiers.Identifiers``: a k
 drawn once per scan, with a collision check) so a million resources cost tens of megabytes, and
 version de-duplication and counting can happen afterwards, column-wise, in numpy. Rows are gathered
 in flat lists (one ``list.extend`` per row) and turned into numpy blocks every ``BATCH_LINES``
-lines parsed; workers send each chunk's columns back, and the parent appends them to the source's as they
-arrive (``_Merger``). Each worker keeps one ``Reader`` for all its chunks.
+lines parsed; workers send each chunk's columns back, and the parent appends them to the
+source's as they arrive (``_Merger``). Each worker keeps one ``Reader`` for all its chunks.
 
 The identifiers depend only on the scan's key, which every worker is given, so workers may be
 forked or spawned alike. With ``prefilter`` (feed builds), lines that provably cannot count are
