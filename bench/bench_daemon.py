@@ -191,7 +191,8 @@ def transfer(args: argparse.Namespace) -> int:
         loaded, _ = load(gp, source, referred=10**9)
         print(f"loaded {loaded} resources ({lines} lines) in {time.monotonic() - started:.0f} s")
         results = {}
-        runs = [("rest", "filtered"), ("bulk", "filtered"), ("bulk", "full")]
+        runs = [("rest", "filtered")] if "rest" in args.transfer_modes else []
+        runs += [("bulk", "filtered"), ("bulk", "full")]  # the full read gives what is needed
         runs += [("rest", "full")] if args.rest_full else []
         for mode, name in runs:
             state = StateStore(tmp / f"{mode}-{name}.db")
@@ -227,6 +228,12 @@ def main() -> int:
         "--rest-full",
         action="store_true",
         help="also a full read by REST search (the test engine pages it in quadratic time)",
+    )
+    parser.add_argument(
+        "--transfer-modes",
+        default="rest,bulk",
+        help="with --transfer: rest,bulk or bulk (the test engine pages REST searches in "
+        "quadratic time, so at larger sizes only bulk finishes in reasonable time)",
     )
     parser.add_argument("--resources", type=int, default=180_000)
     parser.add_argument("--day", type=int, default=1500, help="entries changed in a day")
