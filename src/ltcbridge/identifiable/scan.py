@@ -664,12 +664,7 @@ def scan_source(
 def _skipped_one_read(columns: Columns) -> bool:
     """Whether an entry the prefilter skipped is another version of an entry version read."""
     skipped, columns.skipped_keys = columns.skipped_keys, []
-    if not skipped or not len(columns.v_key):
-        return False
-    read = np.sort(columns.v_key)  # the few read, sorted; the many skipped looked up in them
-    keys = np.concatenate(skipped)
-    at = np.minimum(np.searchsorted(read, keys), len(read) - 1)
-    return bool((read[at] == keys).any())
+    return bool(skipped) and bool(np.isin(np.concatenate(skipped), columns.v_key).any())
 
 
 def _scan_once(
