@@ -159,7 +159,7 @@ class Reader:
         # ":mm:ss" and zone ("Z", "+01:00") -> since the hour, less the zone's offset
         self._rest_of_hour: dict[str, int] = {}
         self._births: dict[object, int] = {}  # birthDate (text, unless malformed) -> YYYYMMDD
-        self._imd_of: dict[str, str | None] = {}  # postalCode as written -> IMD quintile
+        self._imd_of: dict[str, str] = {}  # postalCode as written -> IMD quintile or "unknown"
         self._one_concept: dict[str, tuple[str, ...]] = {}
         self._located = 0  # malformed resources located so far (see malformed)
         self.notes: Counter[str] = Counter()  # see the NOTE_ constants
@@ -529,9 +529,7 @@ class Reader:
         """One patient version as a plain tuple (see ``PatientFields``): the scan's hot path."""
         resource_id, updated, version_id = self._version_fields("Patient", resource)
         postcode = _postcode(resource)
-        imd = self._imd_of.get(postcode) if postcode else None
-        if imd is None and postcode:
-            imd = self._imd_quintile(postcode)
+        imd = (self._imd_of.get(postcode) or self._imd_quintile(postcode)) if postcode else None
         gender = resource.get("gender")
         birth = resource.get("birthDate")
         replaced_by, replaces = _merges(resource) if "link" in resource else (None, ())
@@ -543,7 +541,7 @@ class Reader:
             updated,
             version_id,
             numbers[0] if numbers else None,
-            self._births.get(birth) or self._birth_int(birth),
+            self._births.get(birth) or self._remembered_birth(birth),
             gender if gender in ("male", "female") else "other-unknown",
             _ETHNIC_GROUPS.get(self._ethnic_code(resource) or "", "not-stated"),
             imd or "unknown",
@@ -556,14 +554,15 @@ class Reader:
             replaces,
         )
 
-    def _imd_quintile(self, postcode: str) -> str | None:
-        """The IMD quintile of a postcode's area, remembered as the postcode was written."""
-        imd = self.mappings.imd_quintile.get(normalise_postcode(postcode))
+    def _imd_quintile(self, postcode: str) -> str:
+        """The IMD quintile of a postcode's area ("unknown" when the lookup has none),
+        remembered as the postcode was written."""
+        imd = self.mappings.imd_quintile.get(normalise_postcode(postcode)) or "unknown"
         if len(self._imd_of) < _MAX_CACHED:
             self._imd_of[postcode] = imd
         return imd
 
-    def _birth_int(self, birth: str | None) -> int:
+    def _remembered_birth(self, birth: str | None) -> int:
         """``_birth_int``, remembered (0, unknown, is worked out each time: it is cheap)."""
         value = _birth_int(birth)
         if value and len(self._births) < _MAX_CACHED:
