@@ -32,6 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_core import ALL_MEASURES, DATA, MAPPINGS, _child_stats
+from bench_core import _feed as feed
 
 MONTH = "2026-10"
 RELEVANT_SHARE = 0.05  # at most 5% of the resources are care planning
@@ -50,7 +51,8 @@ def parse_only(folder: Path) -> int:
     return count
 
 
-def _release(folder: Path, prefilter: bool) -> int:
+def unfiltered(folder: Path) -> int:
+    """The full default release with the prefilter off: every line parsed."""
     import tomllib
 
     from ltcbridge.agreement import parse_agreement
@@ -58,16 +60,13 @@ def _release(folder: Path, prefilter: bool) -> int:
     from ltcbridge.identifiable.population import build_population
     from ltcbridge.identifiable.scan import scan_source
     from ltcbridge.mapping import load_mappings
-    from ltcbridge.pipeline import ScannedSource, build_feed, build_release
+    from ltcbridge.pipeline import ScannedSource, build_release
 
     agreement = parse_agreement(tomllib.loads(ALL_MEASURES))
     mappings = load_mappings([MAPPINGS])
-    if prefilter:
-        build = build_feed(folder, mappings, agreement, MONTH)
-    else:
-        columns = scan_source(folder, mappings, months=[MONTH])
-        scanned = ScannedSource(columns, build_population(columns))
-        build = build_release(scanned, mappings, agreement, MONTH)
+    columns = scan_source(folder, mappings, months=[MONTH])
+    scanned = ScannedSource(columns, build_population(columns))
+    build = build_release(scanned, mappings, agreement, MONTH)
     with tempfile.TemporaryDirectory() as out:
         write_feed(build.protected, build.reports, out)
     return sum(build.resource_counts.values())
@@ -75,9 +74,9 @@ def _release(folder: Path, prefilter: bool) -> int:
 
 WORKLOADS = {
     "parse": parse_only,
-    "all": lambda folder: _release(folder, True),
-    "unfiltered": lambda folder: _release(folder, False),
-    "before": lambda folder: _release(folder, True),  # run with PYTHONPATH=--baseline-src
+    "all": lambda folder: feed(folder, ALL_MEASURES),  # the build as shipped (bench_core's)
+    "unfiltered": unfiltered,
+    "before": lambda folder: feed(folder, ALL_MEASURES),  # run with PYTHONPATH=--baseline-src
 }
 
 
