@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -9,11 +10,14 @@ from typing import Any
 import orjson
 import pytest
 from core_data import SYNTHETIC
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ltcbridge.agreement import parse_agreement
+from ltcbridge.identifiable import prefilter
 from ltcbridge.identifiable.identifiers import Identifiers, new_key
 from ltcbridge.identifiable.population import build_population
-from ltcbridge.identifiable.prefilter import LineFilter
+from ltcbridge.identifiable.prefilter import LineFilter, Skipped
 from ltcbridge.identifiable.scan import Columns, scan_source
 from ltcbridge.mapping import Mappings
 from ltcbridge.pipeline import ScannedSource, build_release
@@ -219,3 +223,156 @@ def test_the_filter_parses_whatever_might_count(
     booked = b'{"resourceType":"Appointment","id":"a1","status":"booked"}\n'
     assert line_filter.skip(booked) == ("Appointment", b'Appointment","id":"a1')
     assert line_filter.skip(booked.replace(b"booked", b"fulfilled")) is None
+
+
+def _codes_under_code_keys(value: Any) -> set[str]:
+    """Every text value of a ``code`` key anywhere in a parsed resource."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "code" and isinstance(item, str):
+                found.add(item)
+            found |= _codes_under_code_keys(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _codes_under_code_keys(item)
+    return found
+
+
+_CODINGS = st.lists(
+    st.fixed_dictionaries(
+        {"system": st.sampled_from([SNOMED, "http://loinc.org"]), "code": st.text(max_size=8)}
+    ),
+    max_size=3,
+)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_a_skipped_line_never_holds_a_mapped_code_whatever_its_layout(
+    data: st.DataObject, line_filter: LineFilter, synthetic_mappings: Mappings
+) -> None:
+    """Written apart from the filter: parse the line, collect every ``code`` value, and a line
+    the filter skips must hold none a mapping lists; codes nest anywhere, and the JSON is
+    written compact or spaced, with \\u and \\/ escapes or without."""
+    mapped = _some_mapped_codes(synthetic_mappings)
+    code = st.one_of(st.sampled_from(mapped), st.sampled_from(["271649006", "8302-2", "mm[Hg]"]))
+    coding = st.fixed_dictionaries({"system": st.just(SNOMED), "code": code})
+    resource = {
+        "resourceType": "Observation",
+        "id": data.draw(st.from_regex(r"[A-Za-z0-9\-.]{1,12}", fullmatch=True)),
+        "status": "final",
+        "code": {"coding": data.draw(st.lists(st.one_of(coding, _CODINGS.map(dict)), max_size=3))},
+        "component": [
+            {"code": {"coding": data.draw(st.lists(coding, max_size=2))}, "valueInteger": 3}
+        ],
+        "valueQuantity": {"value": 1, "code": data.draw(code)},
+        "note": [{"text": data.draw(st.text(max_size=20))}],
+    }
+    for item in resource["code"]["coding"]:  # a list of codings drawn as one element
+        if isinstance(item, dict) and "code" not in item:
+            item.update(data.draw(coding))
+    separators = data.draw(st.sampled_from([(",", ":"), (", ", ": "), (",", " : ")]))
+    text = json.dumps(resource, separators=separators, ensure_ascii=data.draw(st.booleans()))
+    if data.draw(st.booleans()):
+        text = text.replace("/", "\\/")
+    line = text.encode() + b"\n"
+    held = _codes_under_code_keys(orjson.loads(line)) & set(mapped)
+    verdict = line_filter.skip(line)
+    if held:
+        assert verdict is None, line
+    if verdict is not None:
+        assert verdict == ("Observation", b'Observation","id":"' + resource["id"].encode())
+
+
+def _chunk_lines(mapped: list[str], only_observations: bool) -> st.SearchStrategy[list[bytes]]:
+    """Lines of a chunk: mostly unrelated Observations, some with a mapped code or an escape;
+    unless ``only_observations``, also an id FHIR does not allow, another type, another
+    layout, a blank line or a cut-off end."""
+
+    def numbered(line: bytes) -> st.SearchStrategy[bytes]:
+        return st.integers(0, 10**6).map(lambda i: line.replace(b'"o1"', b'"o%d"' % i))
+
+    plain = st.sampled_from(["271649006", "8302-2"]).map(_observation).flatmap(numbered)
+    counting = st.one_of(
+        numbered(_observation(mapped[0])),
+        numbered(_observation("271649006").replace(b"/", b"\\/")),
+    )
+    odd = st.sampled_from(
+        [
+            _observation("271649006").replace(b'"o1"', b'"o 1"'),
+            _observation("271649006").replace(b'"o1"', '"ö1"'.encode()),
+            b'{"resourceType":"Claim","id":"c1"}\n',
+            b'{"resourceType":"Procedure","id":"p1","status":"completed"}\n',
+            b'{"id":"o2","resourceType":"Observation"}\n',
+            b"\n",
+            b'{"resourceType":"Observation","id":"o3","status":"fin\n',
+            _observation("271649006").replace(b"\n", b"\r\n"),
+        ]
+    )
+    if only_observations:  # one line in twenty may count: the rest is tested at once
+        return st.lists(st.one_of(*[plain] * 19, counting), max_size=120)
+    return st.lists(st.one_of(plain, counting, odd), max_size=60)
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_testing_the_rest_of_a_chunk_at_once_decides_as_line_by_line(
+    data: st.DataObject,
+    line_filter: LineFilter,
+    synthetic_mappings: Mappings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After its first lines, a chunk of one type is tested at once: the lines to parse (with
+    their numbers), the tallies and the keys are those testing every line one by one gives."""
+    mapped = _some_mapped_codes(synthetic_mappings)
+    head = data.draw(st.integers(1, 6))
+    lines = [_observation("271649006").replace(b'"o1"', b'"h%d"' % i) for i in range(head)]
+    lines += data.draw(_chunk_lines(mapped, only_observations=data.draw(st.booleans())))
+    chunk = b"".join(lines)
+    if data.draw(st.booleans()):
+        chunk = chunk.removesuffix(b"\n")  # a file's last line may have no newline
+
+    def decided(sample_lines: int) -> tuple[Any, ...]:
+        monkeypatch.setattr(prefilter, "SAMPLE_LINES", sample_lines)
+        return _decisions(line_filter, chunk)
+
+    assert decided(head) == decided(10**9)
+
+
+def _decisions(line_filter: LineFilter, chunk: bytes) -> tuple[Any, ...]:
+    """Everything ``lines_to_parse`` decides about a chunk."""
+    skipped = Skipped[bytes]()
+    parsed = list(line_filter.lines_to_parse(chunk, skipped, bytes))
+    tallies = (skipped.lines, skipped.lines_seen, skipped.entries, skipped.never_read)
+    return parsed, tallies, sorted(skipped.keys)
+
+
+def test_a_chunk_of_one_type_is_tested_at_once_after_its_sample(
+    line_filter: LineFilter, synthetic_mappings: Mappings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mapped = _some_mapped_codes(synthetic_mappings)
+    lines = [_observation("271649006").replace(b'"o1"', b'"o%d"' % i) for i in range(100)]
+    lines[40] = _observation(mapped[0]).replace(b'"o1"', b'"m40"')
+    lines[41] = _observation(mapped[1], valueQuantity={"code": mapped[0]})  # two matches
+    lines[77] = lines[77].replace(b"/", b"\\/")  # an escape that could hide a code
+    chunk = b"".join(lines)
+    line_by_line = _decisions(line_filter, chunk)
+    monkeypatch.setattr(prefilter, "SAMPLE_LINES", 5)
+    rest_at_once = prefilter.LineFilter._rest_at_once
+    taken: list[bool] = []
+
+    def watched(self: LineFilter, *args: Any) -> Any:
+        rest = rest_at_once(self, *args)
+        taken.append(rest is not None)
+        return rest
+
+    monkeypatch.setattr(prefilter.LineFilter, "_rest_at_once", watched)
+    assert _decisions(line_filter, chunk) == line_by_line
+    assert taken == [True]
+    parsed_numbers = [number for number, _ in line_by_line[0]]
+    assert parsed_numbers == [41, 42, 78]

@@ -52,7 +52,14 @@ from ltcbridge.identifiable.model import (
 )
 from ltcbridge.identifiable.prefilter import BATCH_LINES, LineFilter, Skipped
 from ltcbridge.identifiable.read import ENTRY_TYPES, Reader
-from ltcbridge.identifiable.sources import CHUNK_BYTES, Chunk, open_lines, plan_chunks, source_files
+from ltcbridge.identifiable.sources import (
+    CHUNK_BYTES,
+    Chunk,
+    open_lines,
+    plan_chunks,
+    read_chunk,
+    source_files,
+)
 from ltcbridge.mapping import Mappings
 
 SEX_INDEX = {s: i for i, s in enumerate(STRATIFIERS["sex"])}
@@ -349,11 +356,11 @@ class _ChunkScanner:
 
     def run(self) -> Columns:
         """Read every line of the chunk into ``Columns`` (with the prefilter, those it leaves)."""
-        lines = open_lines(self.chunk)
         if self.line_filter is None:
-            line_no = self._scan(enumerate(lines, start=1))
+            line_no = self._scan(enumerate(open_lines(self.chunk), start=1))
         else:
-            to_parse = self.line_filter.lines_to_parse(lines, self.skipped, self.ids.of_raw)
+            data = read_chunk(self.chunk)
+            to_parse = self.line_filter.lines_to_parse(data, self.skipped, self.ids.of_raw)
             line_no = max(self._scan(to_parse), self.skipped.lines_seen)
         out = self.out
         self._flush()

@@ -85,7 +85,7 @@ def _line_aligned_ranges(path: Path, chunk_bytes: int) -> Iterator[tuple[int, in
 
 def read_lines(chunk: Chunk) -> list[bytes]:
     """The raw lines of one chunk, without their newlines (one read: chunks are bounded)."""
-    lines = _read(chunk).split(b"\n")
+    lines = read_chunk(chunk).split(b"\n")
     if lines and not lines[-1]:
         lines.pop()  # the file's final newline ends the last line; it does not start another
     return lines
@@ -97,10 +97,10 @@ def open_lines(chunk: Chunk) -> io.BytesIO:
     An in-memory buffer finds the newlines with ``memchr`` (twice as fast as ``bytes.split``)
     and makes each line only as it is reached, so that a line is freed while it is still in
     the processor's cache. The JSON parser ignores the newline."""
-    return io.BytesIO(_read(chunk))
+    return io.BytesIO(read_chunk(chunk))
 
 
-def _read(chunk: Chunk) -> bytes:
+def read_chunk(chunk: Chunk) -> bytes:
     """The chunk's bytes; a file's UTF-8 byte order mark (which Windows tools add, and NDJSON
     does not have) is left out, so that the first line parses."""
     data = _read_bytes(chunk)
