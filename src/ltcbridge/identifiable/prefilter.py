@@ -72,7 +72,7 @@ _STATUS_WORDS = {  # an NHS-use entry counts only with one of these statuses
 # Lines a batch: the filter stops testing a chunk where a batch skipped fewer than one in
 # SKIPPING_AT_LEAST (the share of its cost the test adds to a line that is then parsed anyway).
 BATCH_LINES = 2048
-SAMPLE_LINES = 256  # lines tested one by one before the rest of a chunk may be tested at once
+SAMPLE_LINES = 256  # lines tested one by one before the rest of a chunk is tested at once, or not
 SKIPPING_AT_LEAST = 10
 _NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f]')
 # the only JSON escapes that can stand for a letter, digit or "/" (so could hide a code or status)
@@ -208,30 +208,31 @@ class LineFilter:
         """The lines of ``data`` (a chunk of NDJSON) that must be parsed, numbered from 1; the
         others are tallied in ``skipped`` (an entry's key made by ``key_of``).
 
-        Lines are tested one by one, in a loop written inline. After the first
-        ``SAMPLE_LINES``, the rest of a chunk whose lines are all of one tested type (as a
-        Bulk Data export writes them: a file a type) is tested at once (``_rest_at_once``).
-        Once a batch of ``BATCH_LINES`` ends with fewer than one line in ``SKIPPING_AT_LEAST``
-        skipped, the rest pass untested: a source of what counts is parsed more cheaply than
-        tested."""
+        Lines are tested one by one, in a loop written inline. Once the first ``SAMPLE_LINES``,
+        or a later batch of ``BATCH_LINES``, ends with fewer than one line in
+        ``SKIPPING_AT_LEAST`` skipped so far, the rest pass untested: a source of what counts is
+        parsed more cheaply than tested. Otherwise, after the sample, the rest of a chunk whose
+        lines are all of one tested type (as a Bulk Data export writes them: a file a type) is
+        tested at once (``_rest_at_once``)."""
         lines = io.BytesIO(data)
         rules, key_length = self.rules, len(_KEY)
         stop, terminated = _stop, hyperscan.ScanTerminated
         entries, never_read, keys = skipped.entries, skipped.never_read, skipped.keys
-        line_no, batch_end = 0, BATCH_LINES
+        line_no, batch_end = 0, SAMPLE_LINES  # the first batch: the sample
         for line in lines:
             line_no += 1
-            if line_no == SAMPLE_LINES + 1 and skipped.lines * SKIPPING_AT_LEAST >= line_no:
-                rest = self._rest_at_once(data, lines.tell() - len(line), line_no, skipped, key_of)
-                if rest is not None:
-                    yield from rest
-                    return
             if line_no > batch_end:
                 skipped.lines_seen = line_no - 1
                 if skipped.lines * SKIPPING_AT_LEAST < line_no:
                     yield line_no, line
                     yield from enumerate(lines, start=line_no + 1)
                     return
+                if batch_end == SAMPLE_LINES:
+                    start = lines.tell() - len(line)
+                    rest = self._rest_at_once(data, start, line_no, skipped, key_of)
+                    if rest is not None:
+                        yield from rest
+                        return
                 batch_end += BATCH_LINES
             if not line.startswith(_PREFIX):
                 yield line_no, line
