@@ -174,3 +174,19 @@ def test_a_server_refusing_search_by_nhs_number_is_read_in_full_for_that_type(
     assert transport.refused == len(NHS_USE_TYPES)  # once a type; then read in full
     assert "gp.filter_refused" in caplog.text
     assert _held_use(state) >= COHORT_USE  # counted as a full read counts them
+
+
+def test_a_server_refusing_the_questionnaire_search_is_still_pulled_with_a_warning(
+    any_loop_engine: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    gp = any_loop_engine
+    httpx.post(f"{gp}/$reset", timeout=30).raise_for_status()
+    put_all(gp, [patient("p1", 1), _gp_template("3"), review("qr3", "p1", consent=True)])
+    state = StateStore(tmp_path / "s.db")
+    transport = Counting(refuse=lambda request: request.url.path.endswith("/Questionnaire"))
+
+    with caplog.at_level(logging.WARNING):
+        asyncio.run(pull_once(gp, state, transport=transport))
+
+    assert transport.refused == 1 and "gp.template_versions_unavailable" in caplog.text
+    assert "referral-lead-provider" in _concepts(state, "QuestionnaireResponse/qr3")

@@ -150,8 +150,11 @@ async def discover_plan(gp: FhirClient, mappings: Mappings, capabilities: Capabi
 VERSIONS_UNKNOWN = (
     "QuestionnaireResponse: the GP server's CapabilityStatement lists no 'url' search "
     "parameter for Questionnaire, so the versions of the templates it holds cannot be found: "
-    "a response naming a version the mappings do not hold is not read"
+    "a response naming a version the mappings do not hold may not be read (add every version "
+    "in use to the mappings)"
 )
+# What a server answers to a search it does not have or refuses (for ``template_versions``).
+UNSUPPORTED_SEARCH = frozenset({400, 404, 405, 414, 422, 501})
 
 
 async def template_versions(
@@ -160,15 +163,16 @@ async def template_versions(
     """Every ``url|version`` of a mapped template that the GP server holds as a Questionnaire.
 
     Why: the reader reads a response naming a version the mappings lack with the newest version
-    held, but a ``questionnaire=url`` search need not find it. FHIR R4 (search.html, "References
-    and Versions") says servers SHOULD interpret a ``|[version]`` in a canonical search value as
-    a search on that business version, and leaves to the ``:below`` modifier whether a value
-    without a version matches versioned references; matching ``url`` against ``url|4`` is thus
-    the server's choice (the test engine does not), and ``:below`` is optional (the test engine
-    ignores it, answering exact matches only). Asking for each version by name is exact on any
-    conforming server; the versions come from ``Questionnaire?url=`` (a search parameter every
-    R4 Questionnaire defines). A server that cannot be asked, or refuses, gives none: the plan
-    then says the daemon cannot be sure (``VERSIONS_UNKNOWN``; a refusal is logged)."""
+    held, but a ``questionnaire=url`` search need not find it. FHIR's search page (search.html,
+    "References and Versions", R4 and later) says a server SHOULD read a ``|[version]`` in a
+    canonical search value as a search on that business version, and leaves it to the optional
+    ``:below`` modifier to match every version of a url: whether ``questionnaire=url`` matches
+    ``url|4`` is the server's choice (the test engine: no; it also ignores ``:below``). Naming
+    each version is exact on any conforming server; the versions come from
+    ``Questionnaire?url=`` (a search parameter R4 defines for Questionnaire). A server that cannot
+    be asked gives none (the plan's ``uncertain`` says so); one that refuses gives none too,
+    logged with the same warning.
+    """
     if not capabilities.supports_search_param(DEFINITION_TYPE, DEFINITION_URL_PARAM):
         return []
     urls = sorted({c.split("|", 1)[0] for c in mappings.template_canonicals()})
@@ -180,7 +184,7 @@ async def template_versions(
                 if url in urls and isinstance(version, str) and version:
                     found.add(f"{url}|{version}")
     except FhirHttpError as exc:
-        if exc.status not in (400, 404, 405, 414, 422, 501):
+        if exc.status not in UNSUPPORTED_SEARCH:
             raise
         event(
             "gp.template_versions_unavailable", level=30, status=exc.status, detail=VERSIONS_UNKNOWN
