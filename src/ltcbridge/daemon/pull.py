@@ -253,7 +253,11 @@ async def pull_cohort(
     ``COHORT_BATCH`` people. A person (or NHS number) new to the cohort is read from the
     beginning, the others since the watermark, which is the server's clock when this pass began.
     A server that refuses one of these searches (HTTP 400: a parameter or the ``:identifier``
-    modifier it does not support) has that type read in full for this cycle, with a warning."""
+    modifier it does not support) has that type read in full for this cycle, with a warning.
+    With no type to read (all read in full), the cohort is not recorded: a later pass that can
+    filter must read its members from the beginning."""
+    if not types:
+        return
     ids, numbers = cohort_members(state)
     saved = state.watermark(GP_ENDPOINT, COHORT) or {}
     since = datetime.fromisoformat(saved["since"]) if saved.get("since") else None
