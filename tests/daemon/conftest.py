@@ -85,3 +85,12 @@ def any_loop(request: pytest.FixtureRequest, fhir_engine_2: str, tmp_path: Path)
     """The loop with each kind of GP server (the provider is the project's engine)."""
     name = "fhir_engine" if request.param == "project-engine" else "independent_engine"
     return make_loop(request.getfixturevalue(name), fhir_engine_2, tmp_path)
+
+
+@pytest.fixture(params=["project-engine", "independent-engine"])
+def any_loop_engine(request: pytest.FixtureRequest) -> str:
+    """A GP engine of each kind, emptied by the test: the project's (type-level _history) and the
+    independent profile (none, cursor paging); not ``fhir_engine``, which module-wide loaded
+    data (``noisy_gp``) may occupy."""
+    name = "fhir_engine_2" if request.param == "project-engine" else "independent_engine"
+    return str(request.getfixturevalue(name))

@@ -10,6 +10,7 @@ measure the same composition. Invented codes and people only.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from collections.abc import Callable, Iterator
@@ -19,6 +20,13 @@ from typing import Any
 
 import httpx
 
+from ltcbridge.daemon.pull import PullCounts, pull_gp
+from ltcbridge.daemon.pull_bulk import pull_gp_bulk
+from ltcbridge.daemon.pull_plan import PullPlan
+from ltcbridge.daemon.state import StateStore
+from ltcbridge.fhirclient import FhirClient, RetryPolicy
+from ltcbridge.identifiable.read import Reader
+from ltcbridge.mapping import load_mappings
 from ltcbridge.synthetic import generate_bulk
 
 from .loop_data import patient
@@ -136,3 +144,29 @@ def _resources_in(request: httpx.Request, body: bytes) -> int:
     if answer.get("resourceType") != "Bundle":
         return 0
     return sum(1 for entry in answer.get("entry") or () if entry.get("resource"))
+
+
+async def pull_once(
+    gp: str,
+    state: StateStore,
+    plan: PullPlan | None = None,
+    *,
+    bulk: Path | None = None,
+    transport: Counting | None = None,
+    mappings_dir: Path = MAPPINGS,
+) -> PullCounts:
+    """One pull from the GP engine into ``state``, by search or (``bulk``: its work folder) by
+    export, as the daemon makes it; ``plan`` replaces the pull plan (e.g. ``full_plan()``)."""
+    reader = Reader(load_mappings([mappings_dir]))
+    quick = RetryPolicy(max_attempts=1)
+    # the engine counts status polls, not seconds: its Retry-After need not be waited out here
+    async with FhirClient(
+        gp, transport=transport or Counting(), retry=quick, sleep=_no_wait
+    ) as client:
+        if bulk is not None:
+            return await pull_gp_bulk(client, state, reader, bulk, plan=plan, poll_seconds=0.01)
+        return await pull_gp(client, state, reader, plan=plan)
+
+
+async def _no_wait(_: float) -> None:
+    await asyncio.sleep(0)

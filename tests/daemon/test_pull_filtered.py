@@ -14,24 +14,24 @@ import httpx
 import pytest
 
 from ltcbridge.daemon.check import filtering_row, run_checks
-from ltcbridge.daemon.pull import COHORT_BATCH, PullCounts, pull_gp, referral_cohort
-from ltcbridge.daemon.pull_bulk import export_requests, pull_gp_bulk
+from ltcbridge.daemon.pull import COHORT_BATCH, referral_cohort
+from ltcbridge.daemon.pull_bulk import export_requests
 from ltcbridge.daemon.pull_plan import (
     MAX_VALUE_CHARS,
-    PullPlan,
     Search,
     full_plan,
     plan_pull,
     split_values,
 )
 from ltcbridge.daemon.state import StateStore
-from ltcbridge.fhirclient import Capabilities, FhirClient, RetryPolicy
-from ltcbridge.identifiable.read import NHS_USE_TYPES, Reader
+from ltcbridge.fhirclient import Capabilities, FhirClient
+from ltcbridge.identifiable.read import NHS_USE_TYPES
 from ltcbridge.mapping import load_mappings
 
 from .conftest import Loop
 from .loop_data import CONCEPT, put_all
 from .pull_data import ACT_CODE, EVERYDAY, MAPPINGS, Counting, noisy_practice, read_ndjson
+from .pull_data import pull_once as _pull
 
 Rows = dict[str, Any]
 
@@ -39,9 +39,9 @@ Rows = dict[str, Any]
 def _capabilities(without: dict[str, str] | None = None) -> Capabilities:
     """A CapabilityStatement listing every search parameter the plan uses, less ``without``
     (type -> parameter)."""
-    params = {"code", "questionnaire", "patient", "_lastUpdated", "_id"}
+    params = {"code", "questionnaire", "patient", "subject", "actor", "url", "_lastUpdated", "_id"}
     types = ["Patient", "Observation", "Condition", "Procedure", "ServiceRequest", "Goal",
-             "QuestionnaireResponse", *sorted(NHS_USE_TYPES)]  # fmt: skip
+             "QuestionnaireResponse", "Questionnaire", *sorted(NHS_USE_TYPES)]  # fmt: skip
     resources = [
         {"type": t, "interaction": [{"code": "search-type"}],
          "searchParam": [{"name": p} for p in sorted(params) if (without or {}).get(t) != p]}
@@ -68,19 +68,44 @@ def test_the_plan_asks_for_every_asserting_code_and_template_in_short_searches()
     assert set(templates[0].params[0][1].split(",")) == set(mappings.template_canonicals())
     assert Search("Goal") in plan.searches and Search("Patient") in plan.searches
     assert set(plan.cohort_types) == NHS_USE_TYPES
-    assert plan.unfiltered == ()
+    assert plan.unfiltered == () and plan.uncertain == ()
     assert len({s.key for s in plan.searches}) == len(plan.searches)  # one watermark each
+
+
+def test_template_versions_the_gp_server_holds_are_asked_for_too() -> None:
+    mappings = load_mappings([MAPPINGS])
+    newer = "https://example-icb.nhs.uk/fhir/Questionnaire/care-planning|4"
+    plan = plan_pull(mappings, _capabilities(), [newer])
+
+    templates = [s for s in plan.searches if s.resource_type == "QuestionnaireResponse"]
+    asked = {v for s in templates for v in s.params[0][1].split(",")}
+    assert asked == {*mappings.template_canonicals(), newer}
+    before = plan_pull(mappings, _capabilities()).searches
+    held = {s.key for s in before if s.resource_type == "QuestionnaireResponse"}
+    assert not held & {s.key for s in templates}  # a new version: its search read from the start
+
+
+def test_a_server_that_cannot_list_template_versions_makes_the_plan_uncertain() -> None:
+    plan = plan_pull(load_mappings([MAPPINGS]), _capabilities({"Questionnaire": "url"}))
+
+    assert plan.unfiltered == ()  # responses are still filtered: the note says what may be missed
+    assert len(plan.uncertain) == 1 and "version" in plan.uncertain[0]
 
 
 def test_a_type_the_server_cannot_filter_is_read_in_full_with_a_reason() -> None:
     mappings = load_mappings([MAPPINGS])
-    plan = plan_pull(mappings, _capabilities({"Condition": "code", "Encounter": "patient"}))
+    without = {"Condition": "code", "Encounter": "patient", "Appointment": "actor"}
+    plan = plan_pull(mappings, _capabilities(without))
 
     assert [s for s in plan.searches if s.resource_type == "Condition"] == [Search("Condition")]
     assert Search("Encounter") in plan.searches and "Encounter" not in plan.cohort_types
-    assert len(plan.unfiltered) == 2
+    # without search by NHS number, entries naming their person by it alone would be missed
+    assert Search("Appointment") in plan.searches and "Appointment" not in plan.cohort_types
+    assert plan.cohort_types == ("MedicationRequest",)
+    assert len(plan.unfiltered) == 3
     assert "'code' search parameter" in plan.unfiltered[0]
-    assert "'patient' search parameter" in plan.unfiltered[1]
+    assert "Appointment" in plan.unfiltered[1] and "'actor' search parameter" in plan.unfiltered[1]
+    assert "'patient' search parameter" in plan.unfiltered[2]
 
 
 def test_split_values_keeps_every_value_once_and_escapes_commas() -> None:
@@ -116,30 +141,6 @@ def test_long_filters_are_spread_over_several_exports_each_type_only_where_filte
 
 
 # -- against the real engine ---------------------------------------------------------------------
-
-
-async def _pull(
-    gp: str,
-    state: StateStore,
-    plan: PullPlan | None = None,
-    *,
-    bulk: Path | None = None,
-    transport: Counting | None = None,
-    mappings_dir: Path = MAPPINGS,
-) -> PullCounts:
-    reader = Reader(load_mappings([mappings_dir]))
-    quick = RetryPolicy(max_attempts=1)
-    # the engine counts status polls, not seconds: its Retry-After need not be waited out here
-    async with FhirClient(
-        gp, transport=transport or Counting(), retry=quick, sleep=_no_wait
-    ) as client:
-        if bulk is not None:
-            return await pull_gp_bulk(client, state, reader, bulk, plan=plan, poll_seconds=0.01)
-        return await pull_gp(client, state, reader, plan=plan)
-
-
-async def _no_wait(_: float) -> None:
-    await asyncio.sleep(0)
 
 
 def _asserting(state: StateStore, cohort: set[str]) -> set[tuple[Any, ...]]:
@@ -291,14 +292,6 @@ def test_entries_recoded_or_deleted_at_the_gp_stop_counting_in_either_mode(
     assert counts.deletion_method in ("history", "reconcile")
 
 
-@pytest.fixture(params=["project-engine", "independent-engine"])
-def any_loop_engine(request: pytest.FixtureRequest) -> str:
-    """The project's engine (type-level _history) and the independent profile (none); not the
-    one ``noisy_gp`` loaded, which the other tests read."""
-    name = "fhir_engine_2" if request.param == "project-engine" else "independent_engine"
-    return str(request.getfixturevalue(name))
-
-
 def _referral(rid: str, pid: str) -> dict[str, Any]:
     code = {"coding": [{"system": CONCEPT, "code": "referral-lead-provider"}]}
     return {"resourceType": "ServiceRequest", "id": rid, "status": "active", "intent": "order",
@@ -348,6 +341,9 @@ def test_check_says_whether_the_gp_pull_is_filtered(loop: Loop) -> None:
     cannot = filtering_row(loop.config, _capabilities({"Observation": "code"}))
     assert cannot.status == "note"
     assert "Observation" in cannot.detail and "'code'" in cannot.detail and cannot.action
+
+    unsure = filtering_row(loop.config, _capabilities({"Questionnaire": "url"}))
+    assert unsure.status == "note" and "version" in unsure.detail and unsure.action
 
 
 # Two social findings the Synthea export records, mapped for this test only.

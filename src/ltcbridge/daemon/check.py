@@ -138,25 +138,29 @@ async def _endpoints(config: Config, factory: Callable[..., FhirClient]) -> list
 
 def filtering_row(config: Config, capabilities: Capabilities) -> CheckRow:
     """Whether the daemon can ask the GP server for only what the mappings need, or must read
-    some types in full (correct, but it transfers far more)."""
+    some types in full (correct, but it transfers far more), or cannot be sure its filters reach
+    everything the reader counts (``PullPlan.uncertain``)."""
     try:
         plan = plan_pull(load_mappings(config.mappings_dirs), capabilities)
     except LtcbridgeError:
         return CheckRow("GP pull filtering", NOTE, "not known until the mappings load")
-    if plan.unfiltered:
+    if plan.unfiltered or plan.uncertain:
         return CheckRow(
             "GP pull filtering",
             NOTE,
-            "; ".join(plan.unfiltered),
-            "ask the GP system's supplier to support these search parameters",
-        )
+            "; ".join((*plan.unfiltered, *plan.uncertain)),
+            "ask the GP system's supplier to support these search parameters"
+            + ("; meanwhile add every template version in use to the mappings"
+               if plan.uncertain else ""),
+        )  # fmt: skip
     searches = sum(1 for search in plan.searches if search.params)
     return CheckRow(
         "GP pull filtering",
         READY,
-        f"entries asked for by the mappings' codes and templates ({searches} filtered searches); "
-        f"NHS use only for the referral cohort; a bulk export that refuses _typeFilter is read "
-        f"in full",
+        f"entries asked for by the mappings' codes and templates ({searches} filtered searches, "
+        f"and the templates' other versions the GP server holds); NHS use only for the referral "
+        f"cohort, by Patient id and by NHS number; a bulk export that refuses _typeFilter is "
+        f"read in full",
     )
 
 

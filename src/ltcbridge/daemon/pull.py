@@ -17,13 +17,20 @@ from typing import Any
 
 from ltcbridge.concepts import REFERRAL
 from ltcbridge.daemon.logs import event
-from ltcbridge.daemon.pull_plan import PATIENT_PARAM, PullPlan, Search, plan_pull
+from ltcbridge.daemon.pull_plan import (
+    IDENTIFIER_PARAMS,
+    PATIENT_PARAM,
+    PullPlan,
+    Search,
+    discover_plan,
+)
 from ltcbridge.daemon.release_source import store_entry
 from ltcbridge.daemon.state import StateStore
 from ltcbridge.errors import BadResource
 from ltcbridge.fhir_problems import MALFORMED
 from ltcbridge.fhirclient import Capabilities, FhirClient, FhirHttpError, IncrementalState
 from ltcbridge.identifiable.read import CARE_PLANNING_TYPES, NHS_USE_TYPES, Reader, instant_us
+from ltcbridge.uris import NHS_NUMBER
 
 # What the state keeps as entries: the care-planning ones, and the referral cohort's NHS use.
 GP_ENTRY_TYPES = CARE_PLANNING_TYPES | NHS_USE_TYPES
@@ -105,7 +112,7 @@ async def pull_gp(
     watermark (``daemon/pull_plan.py``; ``plan`` replaces it, e.g. ``full_plan()``)."""
     capabilities = await gp.capabilities()  # asked once: the plan and deletions both follow it
     if plan is None:
-        plan = plan_pull(reader.mappings, capabilities)
+        plan = await discover_plan(gp, reader.mappings, capabilities)
     warn_unfiltered(plan)
     counts = PullCounts()
     writer = PullWriter(state, reader, batch_size, should_stop, progress, counts)
@@ -137,9 +144,12 @@ async def pull_gp(
 
 
 def warn_unfiltered(plan: PullPlan) -> None:
-    """Log each type the server cannot filter (read in full): ``ltcbridge check`` says it too."""
+    """Log each type the server cannot filter (read in full), and what the filters may miss
+    that the daemon cannot rule out: ``ltcbridge check`` says both too."""
     for why in plan.unfiltered:
         event("gp.filter_unavailable", level=30, detail=why)
+    for why in plan.uncertain:
+        event("gp.filter_uncertain", level=30, detail=why)
 
 
 @dataclass
@@ -188,51 +198,118 @@ async def _pull_search(
 
 
 COHORT = "$cohort"
-COHORT_BATCH = 50  # people per patient= search
+COHORT_BATCH = 50  # people per patient= (or :identifier=) search
 
 
 def referral_cohort(state: StateStore) -> list[str]:
     """Patient ids of the people with a current referral entry the daemon knows of (an entry
     naming its person by NHS number is resolved through the Patients held)."""
+    return cohort_members(state)[0]
+
+
+def cohort_members(state: StateStore) -> tuple[list[str], list[str]]:
+    """The referral cohort as Patient ids, and as the NHS numbers its members are known by (their
+    Patients' and their referral entries' own): NHS use may name its person either way."""
     ids: set[str] = set()
+    numbers: set[str] = set()
     for entry in state.entries_asserting(REFERRAL):
         patient = state.patient(entry.subject_kind, entry.subject_value)
         if patient is not None:
             ids.add(patient["id"])
+            if patient["nhs_number"]:
+                numbers.add(patient["nhs_number"])
         elif entry.subject_kind == "Patient" and entry.subject_value:
             ids.add(entry.subject_value)
-    return sorted(ids)
+        if entry.subject_kind == "nhs" and entry.subject_value:
+            numbers.add(entry.subject_value)
+    return sorted(ids), sorted(numbers)
+
+
+CohortSearch = tuple[str, str, datetime | None]  # parameter, values, since (None: from the start)
+
+
+def cohort_searches(
+    param: str, values: list[str], known: set[str], since: datetime | None
+) -> list[CohortSearch]:
+    """Searches of ``COHORT_BATCH`` values each: the values new to the cohort from the
+    beginning, the others since the watermark."""
+    searches: list[CohortSearch] = []
+    groups = (
+        ([v for v in values if v not in known], None),
+        ([v for v in values if v in known], since),
+    )
+    for group, window_since in groups:
+        for start in range(0, len(group), COHORT_BATCH):
+            searches.append((param, ",".join(group[start : start + COHORT_BATCH]), window_since))
+    return searches
 
 
 async def pull_cohort(
     gp: FhirClient, state: StateStore, types: tuple[str, ...], writer: PullWriter
 ) -> None:
-    """NHS use (what the outcome measures count) for the referral cohort only, by ``patient=``
-    searches of ``COHORT_BATCH`` people: a person new to the cohort is read from the beginning,
-    the others since the watermark, which is the server's clock when this pass began."""
+    """NHS use (what the outcome measures count) for the referral cohort only: ``patient=``
+    searches by Patient id, and ``subject:identifier=`` (Appointment: ``actor:identifier=``)
+    searches by NHS number for the entries naming their person by NHS number alone, each of
+    ``COHORT_BATCH`` people. A person (or NHS number) new to the cohort is read from the
+    beginning, the others since the watermark, which is the server's clock when this pass began.
+    A server that refuses one of these searches (HTTP 400: a parameter or the ``:identifier``
+    modifier it does not support) has that type read in full for this cycle, with a warning.
+    With no type to read (all read in full), the cohort is not recorded: a later pass that can
+    filter must read its members from the beginning."""
     if not types:
         return
-    cohort = referral_cohort(state)
+    ids, numbers = cohort_members(state)
     saved = state.watermark(GP_ENDPOINT, COHORT) or {}
-    known = set(saved.get("members", ()))
     since = datetime.fromisoformat(saved["since"]) if saved.get("since") else None
     began = gp.server_date or datetime.now(UTC)
-    groups = (
-        ([p for p in cohort if p not in known], None),
-        ([p for p in cohort if p in known], since),
+    by_id = cohort_searches(
+        PATIENT_PARAM,
+        [f"Patient/{p}" for p in ids],
+        {f"Patient/{p}" for p in saved.get("members", ())},
+        since,
     )
+    by_number = [f"{NHS_NUMBER}|{n}" for n in numbers]
+    known_numbers = {f"{NHS_NUMBER}|{n}" for n in saved.get("nhs_members", ())}
     for resource_type in types:
-        for people, window_since in groups:
-            for start in range(0, len(people), COHORT_BATCH):
-                refs = ",".join(f"Patient/{p}" for p in people[start : start + COHORT_BATCH])
-                window = IncrementalState(window_since)
-                query = [(PATIENT_PARAM, refs)]
-                found = gp.incremental(resource_type, window, params=query, count=100)
-                await writer.store(resource_type, found)
-                if writer.should_stop():
-                    raise Stopping
+        param = f"{IDENTIFIER_PARAMS[resource_type]}:identifier"
+        searches = by_id + cohort_searches(param, by_number, known_numbers, since)
+        await _pull_cohort_type(gp, state, resource_type, searches, writer)
     with state.unit():
-        state.set_watermark(GP_ENDPOINT, COHORT, {"since": began.isoformat(), "members": cohort})
+        state.set_watermark(
+            GP_ENDPOINT,
+            COHORT,
+            {"since": began.isoformat(), "members": ids, "nhs_members": numbers},
+        )
+
+
+async def _pull_cohort_type(
+    gp: FhirClient,
+    state: StateStore,
+    resource_type: str,
+    searches: list[CohortSearch],
+    writer: PullWriter,
+) -> None:
+    """One NHS-use type's cohort searches; the type read in full instead when one is refused."""
+    for param, values, window_since in searches:
+        window = IncrementalState(window_since)
+        found = gp.incremental(resource_type, window, params=[(param, values)], count=100)
+        try:
+            await writer.store(resource_type, found)
+        except FhirHttpError as exc:
+            if exc.status not in REFUSED_FILTER:
+                raise
+            event(
+                "gp.filter_refused",
+                level=30,
+                resource_type=resource_type,
+                parameter=param,
+                status=exc.status,
+                fallback="full read",
+            )
+            await _pull_search(gp, state, Search(resource_type), writer)
+            return
+        if writer.should_stop():
+            raise Stopping
 
 
 DELETIONS = "$deletions"

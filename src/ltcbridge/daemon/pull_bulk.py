@@ -32,7 +32,7 @@ from ltcbridge.daemon.pull import (
     pull_deletions,
     warn_unfiltered,
 )
-from ltcbridge.daemon.pull_plan import PullPlan, full_plan, plan_pull
+from ltcbridge.daemon.pull_plan import PullPlan, discover_plan, full_plan
 from ltcbridge.daemon.state import StateStore
 from ltcbridge.fhirclient import ExportResult, FhirClient, FhirHttpError
 from ltcbridge.identifiable.read import Reader
@@ -66,7 +66,7 @@ async def pull_gp_bulk(
     """
     capabilities = await gp.capabilities()  # asked once: the plan and deletions both follow it
     if plan is None:
-        plan = plan_pull(reader.mappings, capabilities)
+        plan = await discover_plan(gp, reader.mappings, capabilities)
     warn_unfiltered(plan)
     saved = state.watermark(GP_ENDPOINT, BULK_WATERMARK) or {}
     shutil.rmtree(work_dir, ignore_errors=True)  # a crashed pull's files: export again
