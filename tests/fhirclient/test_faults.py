@@ -228,3 +228,31 @@ def test_a_base_url_that_cannot_be_an_endpoint_is_refused_before_any_request(
     with pytest.raises(InvalidEndpointError, match="is not an http\\(s\\) URL"):
         FhirClient(base_url, transport=httpx.MockTransport(record))
     assert sent == []
+
+
+@respx.mock
+async def test_a_refused_search_by_nhs_number_is_reported_without_the_number(fake_time) -> None:
+    """A server may echo the search it refused; the error (and so any log line) keeps what it
+    objected to but no NHS number, however the server wrote it."""
+    echo = (
+        "Unknown modifier in subject:identifier=https://fhir.nhs.uk/Id/nhs-number|9990000018,"
+        "https://fhir.nhs.uk/Id/nhs-number|999 000 0026 (also 999-000-0034)"
+    )
+    outcome = {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {"severity": "error", "code": "not-supported", "diagnostics": echo},
+            {"severity": "error", "code": "invalid", "details": {"text": "bad 9990000042"}},
+        ],
+    }
+    respx.get(f"{BASE}/Encounter").mock(return_value=httpx.Response(400, json=outcome))
+    query = {"subject:identifier": "https://fhir.nhs.uk/Id/nhs-number|9990000018"}
+    async with client(fake_time) as fhir:
+        with pytest.raises(FhirError) as raised:
+            async for _ in fhir.search("Encounter", query):
+                pass
+    message = str(raised.value)
+    assert "Unknown modifier in subject:identifier" in message and "not-supported" in message
+    for written in ("9990000018", "999 000 0026", "999-000-0034", "9990000042"):
+        assert written not in message
+    assert message.count("[NHS number removed]") == 4

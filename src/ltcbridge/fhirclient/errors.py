@@ -3,11 +3,13 @@
 Servers explain failures in an OperationOutcome; we keep its issues (severity, code, diagnostics,
 expression) and render them readably in ``str(error)``, so a log line or a CLI message says what
 the server objected to rather than just a status code. URLs in messages never carry the query
-string: conditional URLs hold business identifiers (an NHS number, for instance).
+string: conditional URLs and searches hold business identifiers (an NHS number, for instance).
+A server's own text may repeat the query it refused, so NHS numbers are taken out of it too.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +34,16 @@ class OutcomeIssue:
         return f"{self.severity} {self.code}{where}{text}"
 
 
+# ten digits, as an NHS number is written (also spaced or hyphenated 3-3-4), standing alone
+_NHS_NUMBER_LIKE = re.compile(r"(?<![0-9])[0-9]{3}[ -]?[0-9]{3}[ -]?[0-9]{4}(?![0-9])")
+
+
+def _without_nhs_numbers(text: str) -> str:
+    """``text`` with anything written like an NHS number replaced: a server's diagnostics may
+    echo a search by NHS number, and no patient identifier may reach a log or a message."""
+    return _NHS_NUMBER_LIKE.sub("[NHS number removed]", text)
+
+
 def parse_outcome(body: Any) -> tuple[OutcomeIssue, ...]:
     """Issues of an OperationOutcome body; empty for anything else (HTML error pages, etc.)."""
     if not isinstance(body, Mapping) or body.get("resourceType") != "OperationOutcome":
@@ -44,8 +56,8 @@ def parse_outcome(body: Any) -> tuple[OutcomeIssue, ...]:
             OutcomeIssue(
                 severity=str(issue.get("severity", "error")),
                 code=str(issue.get("code", "unknown")),
-                diagnostics=str(diagnostics),
-                expression=expression,
+                diagnostics=_without_nhs_numbers(str(diagnostics)),
+                expression=tuple(_without_nhs_numbers(str(e)) for e in expression),
             )
         )
     return tuple(issues)
