@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import sqlite3
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -18,16 +19,23 @@ import pytest
 
 from ltcbridge.cli import main
 from ltcbridge.daemon.template import CONFIG_NAME
-
-DISK_FULL = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+from ltcbridge.disclosure.history import HistoryStore
+from ltcbridge.feed.receipts import ReceiptStore
+from sealing.helpers import DEMO_AGREEMENT, PERIOD, PRACTICE, SYNTHETIC, keys, write_pem
 
 
 def failing_when(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
-    """``real``, except that it fails with a full disk when its target is named ``name``."""
+    """``real``, except that it fails with a full disk when a path it is given is named
+    ``name`` (or, for ``*.SUFFIX``, ends with SUFFIX)."""
+
+    def matches(arg: object) -> bool:
+        found = Path(str(arg)).name
+        return found.endswith(name[1:]) if name.startswith("*") else found == name
 
     def fail(*args: Any, **kwargs: Any) -> Any:
-        if any(Path(str(arg)).name == name for arg in args):
-            raise DISK_FULL
+        for arg in args:
+            if matches(arg):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(arg))
         return real(*args, **kwargs)
 
     return fail
@@ -86,3 +94,82 @@ def test_init_keeps_the_private_key_owner_only(tmp_path: Path) -> None:
     assert main(["init", str(practice), "--key-type", "ec"]) == 0
     private = practice / "keys" / "private-key.pem"
     assert stat.S_IMODE(private.stat().st_mode) == 0o600  # moved into place, still private
+
+
+# -- ltcbridge feed seal -------------------------------------------------------------------------
+def seal(tmp_path: Path) -> int:
+    """``feed seal`` of the fixture practices' month into tmp_path/out (data in tmp_path/data)."""
+    key = write_pem(tmp_path / "k.pem", keys().practice, private=True)
+    hub = write_pem(tmp_path / "hub.pem", keys().hub, private=False)
+    return main([
+        "feed", "seal", "--source", str(SYNTHETIC), "--mappings", str(SYNTHETIC / "mappings"),
+        "--agreement", str(DEMO_AGREEMENT), "--period", PERIOD, "--workers", "1",
+        "--key", str(key), "--recipient-key", str(hub), "--sender", PRACTICE,
+        "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data"),
+    ])  # fmt: skip
+
+
+def receipts_in(data: Path) -> list[tuple[str, int, str]]:
+    with ReceiptStore(data / "receipts.sqlite") as receipts:
+        return [(r.release_id, r.sequence, r.status) for r in receipts.all()]
+
+
+def assert_nothing_sealed_and_seals_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No sealed file, no manifest, no receipt; the history may keep the figures (that only
+    protects later releases more). Sealing again gives release 1, and one more history entry
+    at most."""
+    data, out = tmp_path / "data", tmp_path / "out"
+    assert not out.exists() or everything_in(out) == []
+    assert not (data / "releases").exists() or everything_in(data / "releases") == []
+    assert receipts_in(data) == []
+    kept = len(HistoryStore(data / "history.sqlite"))
+    assert kept <= 1
+    monkeypatch.undo()
+    assert seal(tmp_path) == 3  # sealed (the fixtures have quarantined lines)
+    (sealed,) = out.iterdir()
+    assert everything_in(data / "releases") == [f"{sealed.stem}.manifest.md"]
+    assert receipts_in(data) == [(sealed.stem, 1, "sealed")]
+    assert len(HistoryStore(data / "history.sqlite")) in (max(kept, 1), kept + 1)
+
+
+def test_seal_whose_receipt_fails_leaves_no_sealed_file_or_manifest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The sealed file was written, then the receipt could not be kept (a full disk): the file
+    must go (``feed send`` refuses a release the receipts do not know, and a drop folder
+    might pass it on), and with it the manifest."""
+
+    def disk_full(*_: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(ReceiptStore, "record_sealed", disk_full)
+
+    assert seal(tmp_path) == 1
+
+    assert_plain_error(capsys, "database or disk is full")
+    assert_nothing_sealed_and_seals_again(tmp_path, monkeypatch)
+
+
+def test_seal_whose_sealed_file_cannot_be_written_keeps_no_manifest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(os, "replace", failing_when("*.jwe", os.replace))
+
+    assert seal(tmp_path) == 1
+
+    assert_plain_error(
+        capsys, "nothing was sealed", "No space left on device", "`ltcbridge feed seal` again"
+    )
+    assert_nothing_sealed_and_seals_again(tmp_path, monkeypatch)
+
+
+def test_seal_whose_manifest_cannot_be_written_seals_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The manifest (the IG lead's reasons) is written before the release is sealed."""
+    monkeypatch.setattr(os, "replace", failing_when("*.manifest.md", os.replace))
+
+    assert seal(tmp_path) == 1
+
+    assert_plain_error(capsys, "nothing was sealed", str(tmp_path / "data" / "releases"))
+    assert_nothing_sealed_and_seals_again(tmp_path, monkeypatch)

@@ -175,7 +175,7 @@ def run_feed_seal(args: argparse.Namespace) -> int:
     from ltcbridge.feed.receipts import ReceiptStore
     from ltcbridge.feed.release import new_release_meta
     from ltcbridge.feed.seal import load_key
-    from ltcbridge.private_data import HISTORY_FILE, RECEIPTS_FILE
+    from ltcbridge.private_data import HISTORY_FILE, RECEIPTS_FILE, RELEASES_DIR
     from ltcbridge.sealing import seal_and_record
 
     data = practice_data(args)
@@ -196,18 +196,23 @@ def run_feed_seal(args: argparse.Namespace) -> int:
             sequence=receipts.next_sequence(sender, build.agreement.recipient, build.agreement.id),
             measures=release_measures(reports),
         )
-        out_dir = Path(args.out)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        sealed = seal_and_record(
-            meta,
-            reports,
-            build.release,
-            keys=(signing_key, recipient_key),
-            history=HistoryStore(data / HISTORY_FILE),
-            receipts=receipts,
-            sealed_path=out_dir / f"{meta.release_id}.jwe",
-        )
-        manifest = _write_manifest(meta, build, data)
+        # The manifest first: a sealed release always has its reasons; a failed seal takes it back.
+        manifest = data / RELEASES_DIR / f"{meta.release_id}.manifest.md"
+        try:
+            _write_manifest(meta, build, manifest)
+            sealed = seal_and_record(
+                meta,
+                reports,
+                build.release,
+                keys=(signing_key, recipient_key),
+                history=HistoryStore(data / HISTORY_FILE),
+                receipts=receipts,
+                sealed_path=Path(args.out) / f"{meta.release_id}.jwe",
+            )
+        except BaseException as exc:
+            manifest.unlink(missing_ok=True)
+            _explain_unsealed(exc, args.out)
+            raise
     quarantined = keep_quarantine(args, build)
     for line in summarise(build):
         out.print(escape(line))
@@ -220,6 +225,19 @@ def run_feed_seal(args: argparse.Namespace) -> int:
         + f"Next: ltcbridge feed send --release {sealed} --via mesh|https|folder ..."
     )
     return set_aside(build.quarantine)
+
+
+def _explain_unsealed(exc: BaseException, out_dir: str) -> None:
+    """A write that failed while sealing, said as what it means (nothing sealed, nothing half
+    written; the history may keep the figures, which only protects later releases more)."""
+    if isinstance(exc, OSError):
+        where = f" in {Path(exc.filename).parent}" if exc.filename else ""
+        raise LtcbridgeError(
+            f"nothing was sealed: a write{where} failed ({exc.strerror or exc}); no sealed file "
+            f"is left in {out_dir} and no receipt was kept. The release history may keep these "
+            "figures, so later releases stay protected against them. Free some space or fix the "
+            "permissions, then run `ltcbridge feed seal` again"
+        ) from None
 
 
 def _check_sealable(args: argparse.Namespace) -> None:
@@ -288,15 +306,14 @@ def _sender(build: FeedBuild, given: str | None) -> str:
     )
 
 
-def _write_manifest(meta: ReleaseMeta, build: FeedBuild, data: Path) -> Path:
-    """The manifest (why figures were masked) into the practice data directory only."""
+def _write_manifest(meta: ReleaseMeta, build: FeedBuild, manifest: Path) -> None:
+    """The manifest (why figures were masked), whole and owner-only, at ``manifest`` in the
+    practice data directory only."""
     from ltcbridge.pipeline import manifest_of
-    from ltcbridge.private_data import RELEASES_DIR, write_private
+    from ltcbridge.private_data import write_private
 
-    manifest = data / RELEASES_DIR / f"{meta.release_id}.manifest.md"
     with write_private(manifest, "w", encoding="utf-8") as handle:
         handle.write(manifest_of(build, meta).text())
-    return manifest
 
 
 # -- feed send -----------------------------------------------------------------------------------
