@@ -37,6 +37,7 @@ from ltcbridge.cli.support import (
     staged_dir,
 )
 from ltcbridge.cli.support import add_command as _command
+from ltcbridge.cli.transport import add_mesh_options, mesh_settings, required
 from ltcbridge.errors import LtcbridgeError
 
 if TYPE_CHECKING:
@@ -45,10 +46,6 @@ if TYPE_CHECKING:
     from ltcbridge.pipeline import FeedBuild
 
 EXIT_ATTENTION = EXIT_SET_ASIDE  # the name earlier callers import
-
-
-class SendSetupError(LtcbridgeError):
-    """A transport is missing a setting; the message names the option or variable to set."""
 
 
 # -- feed build ----------------------------------------------------------------------------------
@@ -378,22 +375,6 @@ def make_transport(args: argparse.Namespace) -> Transport:
     return MeshTransport(mesh_settings(args), required(args.mesh_to, "--mesh-to MAILBOX"))
 
 
-def mesh_settings(args: argparse.Namespace) -> Any:
-    from ltcbridge.feed.transport.mesh import MeshSettings
-
-    cert = (args.mesh_cert, args.mesh_cert_key) if args.mesh_cert else None
-    return MeshSettings(
-        url=required(args.mesh_url, "--mesh-url URL"),
-        mailbox=required(args.mailbox, "--mailbox ID"),
-        password=_env("MESH_PASSWORD"),
-        shared_key=_env("MESH_SHARED_KEY"),
-        workflow_id=args.workflow_id,
-        max_chunk_size=int(args.chunk_mb * 1024 * 1024),
-        verify=args.mesh_ca,
-        cert=cert,
-    )
-
-
 # -- feed cohort ---------------------------------------------------------------------------------
 def run_feed_cohort(args: argparse.Namespace) -> int:
     """Write the pseudonymised cohort extract, when the agreement allows it."""
@@ -497,21 +478,6 @@ def keep_quarantine(args: argparse.Namespace, build: FeedBuild) -> Path | None:
         return None
     folder = practice_data(args) / QUARANTINE_DIR
     return write_quarantine(build.quarantine, folder, build.period)
-
-
-def required(value: Any, option: str) -> Any:
-    if value in (None, ""):
-        raise SendSetupError(f"this transport needs {option}")
-    return value
-
-
-def _env(name: str) -> str:
-    value = os.environ.get(name)
-    if not value:
-        raise SendSetupError(
-            f"set the environment variable {name} (it is never taken as an option)"
-        )
-    return value
 
 
 def _close(thing: Any) -> None:
@@ -656,18 +622,3 @@ def _add_build_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--period", required=True, help="reporting month YYYY-MM")
     command.add_argument("--workers", type=int, help="processes to read with")
     add_data_dir_option(command)
-
-
-def add_mesh_options(command: argparse.ArgumentParser) -> None:
-    from ltcbridge.feed.transport.base import DEFAULT_WORKFLOW_ID  # base: no mesh-client
-
-    command.add_argument(
-        "--mesh-url",
-        help="mesh: MESH server URL (password: $MESH_PASSWORD, shared key: $MESH_SHARED_KEY)",
-    )
-    command.add_argument("--mailbox", help="mesh: this organisation's mailbox id")
-    command.add_argument("--workflow-id", default=DEFAULT_WORKFLOW_ID, help="mesh: workflow ID")
-    command.add_argument("--chunk-mb", type=float, default=20.0, help="mesh: chunk size in MB")
-    command.add_argument("--mesh-ca", help="mesh: CA bundle to verify the server")
-    command.add_argument("--mesh-cert", help="mesh: client certificate (PEM)")
-    command.add_argument("--mesh-cert-key", help="mesh: client certificate's private key")
