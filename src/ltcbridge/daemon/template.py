@@ -35,7 +35,7 @@ type = "smart"                         # none | bearer | basic | smart | nhs-sig
 client_id = "ltcbridge-{ods_lower}"    # as registered with the GP endpoint
 private_key_file = "keys/private-key.pem"
 kid = "ltcbridge-1"                    # the key id registered with keys/jwks.json
-alg = "{alg}"
+alg = "{alg}"                         # RS384 (an RSA key) or ES384 (an EC P-384 key)
 # read the record; write back outcomes (Observation, Encounter, Task) with Provenance
 scope = "system/*.read system/Observation.write system/Encounter.write system/Task.write \
 system/Provenance.write"
