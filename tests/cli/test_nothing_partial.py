@@ -173,3 +173,17 @@ def test_seal_whose_manifest_cannot_be_written_seals_nothing(
 
     assert_plain_error(capsys, "nothing was sealed", str(tmp_path / "data" / "releases"))
     assert_nothing_sealed_and_seals_again(tmp_path, monkeypatch)
+
+
+def test_seal_whose_quarantine_cannot_be_kept_seals_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The input set aside is kept before the release is sealed (as ``feed build`` keeps it
+    before its output): a failure there used to come after a release was sealed and recorded."""
+    monkeypatch.setattr(os, "replace", failing_when("*.ndjson", os.replace))
+
+    assert seal(tmp_path) == 1
+
+    assert_plain_error(capsys, "No space left on device")
+    assert len(HistoryStore(tmp_path / "data" / "history.sqlite")) == 0  # nothing was sealed
+    assert_nothing_sealed_and_seals_again(tmp_path, monkeypatch)

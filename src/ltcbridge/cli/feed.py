@@ -184,6 +184,7 @@ def run_feed_seal(args: argparse.Namespace) -> int:
     build = build_protected(args)
     sender = _sender(build, args.sender)
     reports = reports_of_org(build.reports, sender)
+    quarantined = keep_quarantine(args, build)  # kept before sealing, as `feed build` keeps it
     with ReceiptStore(data / RECEIPTS_FILE) as receipts:
         meta = new_release_meta(
             agreement_id=build.agreement.id,
@@ -210,7 +211,6 @@ def run_feed_seal(args: argparse.Namespace) -> int:
             manifest.unlink(missing_ok=True)
             _explain_unsealed(exc, args.out)
             raise
-    quarantined = keep_quarantine(args, build)
     for line in summarise(build):
         out.print(escape(line))
     out.print(
