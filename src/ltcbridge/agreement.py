@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, field_validator
 from ltcbridge.concepts import NHS_USE, PROVIDER, STRATIFIERS
 from ltcbridge.config_schema import (
     FileSchema,
+    OdsCode,
     StrictTable,
     Text,
     check_names,
@@ -169,7 +170,7 @@ def _weak_rules(threshold: int, rounding: int, secondary: bool) -> list[tuple[st
 # The descriptions of required keys finish the "is required" message.
 class AgreementTable(StrictTable):
     id: Text = Field(description='the agreement\'s identifier in quotes, e.g. "DSA-2026-014"')
-    recipient: Text = Field(description='the commissioner\'s ODS code in quotes, e.g. "QHM"')
+    recipient: OdsCode = Field(description='the commissioner\'s ODS code in quotes, e.g. "QHM"')
     purpose: Text = "jsna"
     valid_from: date = Field(description="the first day in force, a TOML date such as 2026-04-01")
     valid_until: date = Field(description="the last day in force, a TOML date such as 2027-03-31")

@@ -92,6 +92,7 @@ EXPECTED = {
     "string_type": "must be text in double quotes",
     "date_type": "must be a TOML date such as 2026-04-01, without quotes or a time",
     "list_type": "must be a list in square brackets",
+    "tuple_type": "must be a list in square brackets",
     "dict_type": "must be a table, e.g. {KEY = VALUE} or a [section] of its own",
     "model_type": "must be a table, e.g. {KEY = VALUE} or a [section] of its own",
     "model_attributes_type": "must be a table, e.g. {KEY = VALUE} or a [section] of its own",

@@ -116,6 +116,11 @@ def test_lists_come_back_in_the_contracts_order_whatever_the_files_order() -> No
          "[agreement] valid_until: is required: the last day in force, a TOML date such as "
          "2027-03-31"),
         ({"agreement": {"id": "  "}}, "[agreement] id: must not be empty (found '  ')"),
+        ({"agreement": {"recipient": "Q H M"}},
+         "[agreement] recipient: 'Q H M' is not an ODS code (3 to 10 letters and digits, e.g. "
+         "Y00001)"),
+        ({"agreement": {"recipient": 123}},
+         "[agreement] recipient: must be text in double quotes (found 123)"),
         ({"agreement": {"status": "paused"}},
          "[agreement] status: must be 'active', 'suspended' or 'revoked' (found 'paused')"),
         ({"agreement": {"valid_until": date(2026, 3, 31)}},
@@ -356,3 +361,9 @@ def test_a_release_without_the_provider_breakdown_has_no_provider_stratifier_any
     assert written and _stratifiers(written) == _stratifiers(plain.reports)
     rows = [row for path in files if path.suffix == ".csv" for row in csv.DictReader(path.open())]
     assert rows and "provider" not in {row["stratifier"] for row in rows}
+
+
+def test_the_recipient_is_read_upper_case_as_the_daemon_and_hub_read_ods_codes() -> None:
+    """The daemon's [feed] recipient_keys and the hub's [hub] icb are upper-cased OdsCodes: an
+    agreement's "qhm" must find them."""
+    assert parse_agreement(_data(agreement={"recipient": " qhm"}), "a.toml").recipient == "QHM"

@@ -147,6 +147,24 @@ def test_values_of_the_wrong_type_are_problems_with_their_key_not_tracebacks(
     )
 
 
+@pytest.mark.parametrize("alg", ["RS256", "rs384", "ES256", ""])
+def test_an_auth_alg_smart_does_not_sign_with_is_refused_naming_the_allowed_ones(
+    folder: Path, alg: str
+) -> None:
+    """A typo in ``alg`` is refused at load (it used to pass until the first token request)."""
+    smart = (
+        'type = "smart"\nclient_id = "ltcbridge-y00001"\n'
+        'private_key_file = "keys/private-key.pem"\nkid = "ltcbridge-1"\n'
+    )
+    gp_auth = 'type = "bearer"\ntoken = "env:LTCB_TEST_GP_TOKEN"\n'
+    text = GOOD.replace(gp_auth, smart + f'alg = "{alg}"\n')
+    problems = _problems(write(folder, text), "[gp] auth.alg: must be 'RS384' or 'ES384'")
+    assert problems == [f"[gp] auth.alg: must be 'RS384' or 'ES384' (found {alg!r})"]
+    for allowed in ("RS384", "ES384"):
+        config = load_config(write(folder, GOOD.replace(gp_auth, smart + f'alg = "{allowed}"\n')))
+        assert (config.gp.auth.kind, config.gp.auth.alg) == ("smart", allowed)
+
+
 def _problems(config: Path, *expected: str) -> list[str]:
     """The problems loading ``config`` lists, each of ``expected`` among them."""
     with pytest.raises(ConfigError) as caught:

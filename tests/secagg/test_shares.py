@@ -93,8 +93,16 @@ def test_agreement_section_is_parsed_and_checked() -> None:
         ({"aggregators": ["QXX", "LA1"], "min_practices": 4}, "min_practices"),
         ({"aggregators": ["QXX", "LA1"], "areas": ["region"]}, "areas"),
         ({"aggregators": ["QXX", "LA1"], "aggregator": "typo"}, "aggregator"),
+        # as strict as the agreement's other tables: nothing converted, ODS codes checked
+        ({"aggregators": ["QXX", "LA1"], "min_practices": "6"},
+         r"min_practices: must be a whole number, without quotes \(found '6'\)"),
+        ({"aggregators": ["QXX", "LA1"], "min_practices": 6.0}, "min_practices: must be a whole"),
+        ({"aggregators": ["QXX", "X 1"]}, r"aggregators\[1\]: 'X 1' is not an ODS code"),
+        ({"aggregators": ["QXX", ""]}, r"aggregators\[1\]: '' is not an ODS code"),
+        ({"aggregators": "QXX"}, "aggregators: must be a list in square brackets"),
+        ({"aggregators": ["QXX", "LA1"], "areas": "pcn"}, "areas: must be a list"),
     ],
-)
+)  # fmt: skip
 def test_agreement_section_mistakes_name_the_key(section: dict, message: str) -> None:
     with pytest.raises(AgreementError, match=rf"(?s)a\.toml: .*\[secure_aggregation\].*{message}"):
         parse_agreement({**BASE, "secure_aggregation": section}, "a.toml")

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from ltcbridge.cli import feed as cli_release
 from ltcbridge.cli import hub as cli_hub
+from ltcbridge.cli.transport import SendSetupError
 from ltcbridge.disclosure.cells import DisclosureRules, Release
 from ltcbridge.disclosure.history import HistoryStore
 from ltcbridge.disclosure.secondary import primary_only
@@ -175,7 +176,7 @@ def test_missing_mesh_secret_names_the_variable(
     token = seal_release(meta_for(), reports_of(PRACTICE), keys().practice, public(keys().hub))
     (tmp_path / "r.jwe").write_text(token)
     monkeypatch.delenv("MESH_SHARED_KEY")
-    with pytest.raises(cli_release.SendSetupError, match="MESH_SHARED_KEY"):
+    with pytest.raises(SendSetupError, match="MESH_SHARED_KEY"):
         run(
             "feed",
             "send",

@@ -37,6 +37,7 @@ from ltcbridge.cli.support import (
     staged_dir,
 )
 from ltcbridge.cli.support import add_command as _command
+from ltcbridge.cli.transport import add_mesh_options, mesh_settings, required
 from ltcbridge.errors import LtcbridgeError
 
 if TYPE_CHECKING:
@@ -45,10 +46,6 @@ if TYPE_CHECKING:
     from ltcbridge.pipeline import FeedBuild
 
 EXIT_ATTENTION = EXIT_SET_ASIDE  # the name earlier callers import
-
-
-class SendSetupError(LtcbridgeError):
-    """A transport is missing a setting; the message names the option or variable to set."""
 
 
 # -- feed build ----------------------------------------------------------------------------------
@@ -175,7 +172,7 @@ def run_feed_seal(args: argparse.Namespace) -> int:
     from ltcbridge.feed.receipts import ReceiptStore
     from ltcbridge.feed.release import new_release_meta
     from ltcbridge.feed.seal import load_key
-    from ltcbridge.private_data import HISTORY_FILE, RECEIPTS_FILE
+    from ltcbridge.private_data import HISTORY_FILE, RECEIPTS_FILE, RELEASES_DIR
     from ltcbridge.sealing import seal_and_record
 
     data = practice_data(args)
@@ -187,6 +184,7 @@ def run_feed_seal(args: argparse.Namespace) -> int:
     build = build_protected(args)
     sender = _sender(build, args.sender)
     reports = reports_of_org(build.reports, sender)
+    quarantined = keep_quarantine(args, build)  # kept before sealing, as `feed build` keeps it
     with ReceiptStore(data / RECEIPTS_FILE) as receipts:
         meta = new_release_meta(
             agreement_id=build.agreement.id,
@@ -196,19 +194,23 @@ def run_feed_seal(args: argparse.Namespace) -> int:
             sequence=receipts.next_sequence(sender, build.agreement.recipient, build.agreement.id),
             measures=release_measures(reports),
         )
-        out_dir = Path(args.out)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        sealed = seal_and_record(
-            meta,
-            reports,
-            build.release,
-            keys=(signing_key, recipient_key),
-            history=HistoryStore(data / HISTORY_FILE),
-            receipts=receipts,
-            sealed_path=out_dir / f"{meta.release_id}.jwe",
-        )
-        manifest = _write_manifest(meta, build, data)
-    quarantined = keep_quarantine(args, build)
+        # The manifest first: a sealed release always has its reasons; a failed seal takes it back.
+        manifest = data / RELEASES_DIR / f"{meta.release_id}.manifest.md"
+        try:
+            _write_manifest(meta, build, manifest)
+            sealed = seal_and_record(
+                meta,
+                reports,
+                build.release,
+                keys=(signing_key, recipient_key),
+                history=HistoryStore(data / HISTORY_FILE),
+                receipts=receipts,
+                sealed_path=Path(args.out) / f"{meta.release_id}.jwe",
+            )
+        except BaseException as exc:
+            manifest.unlink(missing_ok=True)
+            _explain_unsealed(exc, args.out)
+            raise
     for line in summarise(build):
         out.print(escape(line))
     out.print(
@@ -220,6 +222,19 @@ def run_feed_seal(args: argparse.Namespace) -> int:
         + f"Next: ltcbridge feed send --release {sealed} --via mesh|https|folder ..."
     )
     return set_aside(build.quarantine)
+
+
+def _explain_unsealed(exc: BaseException, out_dir: str) -> None:
+    """A write that failed while sealing, said as what it means (nothing sealed, nothing half
+    written; the history may keep the figures, which only protects later releases more)."""
+    if isinstance(exc, OSError):
+        where = f" in {Path(exc.filename).parent}" if exc.filename else ""
+        raise LtcbridgeError(
+            f"nothing was sealed: a write{where} failed ({exc.strerror or exc}); no sealed file "
+            f"is left in {out_dir} and no receipt was kept. The release history may keep these "
+            "figures, so later releases stay protected against them. Free some space or fix the "
+            "permissions, then run `ltcbridge feed seal` again"
+        ) from None
 
 
 def _check_sealable(args: argparse.Namespace) -> None:
@@ -288,15 +303,14 @@ def _sender(build: FeedBuild, given: str | None) -> str:
     )
 
 
-def _write_manifest(meta: ReleaseMeta, build: FeedBuild, data: Path) -> Path:
-    """The manifest (why figures were masked) into the practice data directory only."""
+def _write_manifest(meta: ReleaseMeta, build: FeedBuild, manifest: Path) -> None:
+    """The manifest (why figures were masked), whole and owner-only, at ``manifest`` in the
+    practice data directory only."""
     from ltcbridge.pipeline import manifest_of
-    from ltcbridge.private_data import RELEASES_DIR, write_private
+    from ltcbridge.private_data import write_private
 
-    manifest = data / RELEASES_DIR / f"{meta.release_id}.manifest.md"
     with write_private(manifest, "w", encoding="utf-8") as handle:
         handle.write(manifest_of(build, meta).text())
-    return manifest
 
 
 # -- feed send -----------------------------------------------------------------------------------
@@ -359,22 +373,6 @@ def make_transport(args: argparse.Namespace) -> Transport:
     from ltcbridge.feed.transport.mesh import MeshTransport
 
     return MeshTransport(mesh_settings(args), required(args.mesh_to, "--mesh-to MAILBOX"))
-
-
-def mesh_settings(args: argparse.Namespace) -> Any:
-    from ltcbridge.feed.transport.mesh import MeshSettings
-
-    cert = (args.mesh_cert, args.mesh_cert_key) if args.mesh_cert else None
-    return MeshSettings(
-        url=required(args.mesh_url, "--mesh-url URL"),
-        mailbox=required(args.mailbox, "--mailbox ID"),
-        password=_env("MESH_PASSWORD"),
-        shared_key=_env("MESH_SHARED_KEY"),
-        workflow_id=args.workflow_id,
-        max_chunk_size=int(args.chunk_mb * 1024 * 1024),
-        verify=args.mesh_ca,
-        cert=cert,
-    )
 
 
 # -- feed cohort ---------------------------------------------------------------------------------
@@ -480,21 +478,6 @@ def keep_quarantine(args: argparse.Namespace, build: FeedBuild) -> Path | None:
         return None
     folder = practice_data(args) / QUARANTINE_DIR
     return write_quarantine(build.quarantine, folder, build.period)
-
-
-def required(value: Any, option: str) -> Any:
-    if value in (None, ""):
-        raise SendSetupError(f"this transport needs {option}")
-    return value
-
-
-def _env(name: str) -> str:
-    value = os.environ.get(name)
-    if not value:
-        raise SendSetupError(
-            f"set the environment variable {name} (it is never taken as an option)"
-        )
-    return value
 
 
 def _close(thing: Any) -> None:
@@ -639,18 +622,3 @@ def _add_build_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--period", required=True, help="reporting month YYYY-MM")
     command.add_argument("--workers", type=int, help="processes to read with")
     add_data_dir_option(command)
-
-
-def add_mesh_options(command: argparse.ArgumentParser) -> None:
-    from ltcbridge.feed.transport.base import DEFAULT_WORKFLOW_ID  # base: no mesh-client
-
-    command.add_argument(
-        "--mesh-url",
-        help="mesh: MESH server URL (password: $MESH_PASSWORD, shared key: $MESH_SHARED_KEY)",
-    )
-    command.add_argument("--mailbox", help="mesh: this organisation's mailbox id")
-    command.add_argument("--workflow-id", default=DEFAULT_WORKFLOW_ID, help="mesh: workflow ID")
-    command.add_argument("--chunk-mb", type=float, default=20.0, help="mesh: chunk size in MB")
-    command.add_argument("--mesh-ca", help="mesh: CA bundle to verify the server")
-    command.add_argument("--mesh-cert", help="mesh: client certificate (PEM)")
-    command.add_argument("--mesh-cert-key", help="mesh: client certificate's private key")

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
-from ltcbridge.cli.feed import add_mesh_options, mesh_settings, required
 from ltcbridge.cli.support import (
     EXIT_INCOMPLETE,
     EXIT_OK,
@@ -33,6 +32,7 @@ from ltcbridge.cli.support import (
     staged_dir,
 )
 from ltcbridge.cli.support import add_command as _command
+from ltcbridge.cli.transport import add_mesh_options, mesh_settings, required
 from ltcbridge.errors import LtcbridgeError
 
 if TYPE_CHECKING:

@@ -109,8 +109,8 @@ def run_contribute(args: argparse.Namespace) -> int:
 
 def run_receive(args: argparse.Namespace) -> int:
     """Open, authenticate and check sealed share files, and keep them in this share store."""
-    from ltcbridge.cli.feed import mesh_settings
     from ltcbridge.cli.hub import print_received
+    from ltcbridge.cli.transport import mesh_settings
     from ltcbridge.feed.seal import load_key
     from ltcbridge.hub.keys import load_key_registry
     from ltcbridge.hub.receive import Receiver, receive_folder, receive_mesh

@@ -30,6 +30,7 @@ from ltcbridge.config_schema import (
 from ltcbridge.daemon.feed_config import FeedConfig, FeedTable, feed_config
 from ltcbridge.daemon.secrets import Secret, secret_setting
 from ltcbridge.errors import LtcbridgeError
+from ltcbridge.fhirclient.auth import SmartAlg
 
 AuthKind = Literal["none", "bearer", "basic", "smart", "nhs-signed-jwt"]
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -74,7 +75,7 @@ class AuthConfig:
     api_key: Secret | None = None
     private_key: Secret | None = None
     kid: str | None = None
-    alg: str = "RS384"
+    alg: SmartAlg = "RS384"
     scope: str = "system/*.read"
     token_url: str | None = None
 
@@ -180,7 +181,7 @@ class AuthTable(StrictTable):
     private_key: Text | None = None
     private_key_file: LocalPath | None = None
     kid: Text | None = None
-    alg: Text = "RS384"
+    alg: SmartAlg = "RS384"  # type "smart" only (NHS England's signed JWT is always RS512)
     scope: Text = "system/*.read"
     token_url: Text | None = None
 

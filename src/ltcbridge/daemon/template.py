@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from contextlib import suppress
 from pathlib import Path
 
 from ltcbridge.daemon.keys import generate_key_pair
@@ -31,7 +35,7 @@ type = "smart"                         # none | bearer | basic | smart | nhs-sig
 client_id = "ltcbridge-{ods_lower}"    # as registered with the GP endpoint
 private_key_file = "keys/private-key.pem"
 kid = "ltcbridge-1"                    # the key id registered with keys/jwks.json
-alg = "{alg}"
+alg = "{alg}"                         # RS384 (an RSA key) or ES384 (an EC P-384 key)
 # read the record; write back outcomes (Observation, Encounter, Task) with Provenance
 scope = "system/*.read system/Observation.write system/Encounter.write system/Task.write \
 system/Provenance.write"
@@ -90,21 +94,76 @@ json = false                           # true: one JSON object per line
 
 
 class InitError(LtcbridgeError):
-    """``init`` would overwrite something."""
+    """``init`` would overwrite something, or could not write its files (nothing is left)."""
 
 
 def write_initial_config(directory: Path, ods: str = "Y00000", key_type: str = "rsa") -> Path:
-    """Write ``ltcbridge.toml`` and ``keys/``; refuses to overwrite an existing config."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """Write ``ltcbridge.toml`` and ``keys/`` whole or not at all; refuses to overwrite.
+
+    Everything is written first into a hidden folder inside ``directory`` and moved into place
+    only when complete: a half-written ``keys/`` would make the next ``init`` refuse to run,
+    and a private key without its configuration (or the reverse) is of use to nobody.
+    """
     config = directory / CONFIG_NAME
     if config.exists() or (directory / "keys" / "private-key.pem").exists():
         raise InitError(
             f"{directory} already has a configuration or keys: choose an empty directory, or "
             "move the old files away first (they may be in use by the service)"
         )
-    generate_key_pair(directory / "keys", key_type)
-    alg = "ES384" if key_type == "ec" else "RS384"
-    config.write_text(
-        TEMPLATE.format(config=config, ods=ods, ods_lower=ods.lower(), alg=alg), encoding="utf-8"
-    )
+    made = not directory.exists()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".ltcbridge-init.", dir=directory))
+    except OSError as exc:
+        raise InitError(
+            f"cannot write in {directory} ({exc.strerror}): give a folder you can write"
+        ) from None
+    try:
+        generate_key_pair(staging / "keys", key_type)
+        alg = "ES384" if key_type == "ec" else "RS384"
+        (staging / CONFIG_NAME).write_text(
+            TEMPLATE.format(config=config, ods=ods, ods_lower=ods.lower(), alg=alg),
+            encoding="utf-8",
+        )
+        _move_into_place(staging, directory)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        if made:
+            with suppress(OSError):
+                directory.rmdir()  # only when empty: nothing else was put there meanwhile
+        raise InitError(
+            f"cannot write the configuration and keys in {directory} ({exc.strerror}): nothing "
+            "was written; free some space or fix the folder's permissions, then run "
+            "`ltcbridge init` again"
+        ) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return config
+
+
+def _move_into_place(staging: Path, directory: Path) -> None:
+    """The staged keys into ``directory/keys``, then the configuration last (its presence says
+    ``init`` finished); a failure part-way takes back what was already moved."""
+    keys = directory / "keys"
+    staged = [*sorted((staging / "keys").iterdir()), staging / CONFIG_NAME]
+    targets = [keys / path.name for path in staged[:-1]] + [directory / CONFIG_NAME]
+    taken = [target for target in targets if target.exists()]
+    if taken:
+        raise InitError(
+            f"{taken[0]} already exists: choose an empty directory, or move the old files away "
+            "first (they may be in use by the service)"
+        )
+    made_keys = not keys.exists()
+    moved: list[Path] = []
+    try:
+        keys.mkdir(exist_ok=True)
+        for source, target in zip(staged, targets, strict=True):
+            os.replace(source, target)
+            moved.append(target)
+    except OSError:
+        for target in moved:
+            target.unlink(missing_ok=True)
+        if made_keys:
+            with suppress(OSError):
+                keys.rmdir()
+        raise

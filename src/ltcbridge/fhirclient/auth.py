@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, Self
+from typing import Any, Literal, Protocol, Self, get_args
 
 from joserfc import jwt
 from joserfc.errors import InvalidKeyTypeError
@@ -24,6 +24,10 @@ from .errors import TokenError
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAX_ASSERTION_LIFETIME = 300  # seconds; SMART and NHS England both cap exp at now + 5 minutes
+# The algorithms SMART Backend Services requires servers to support, and all it signs with here
+# (NHS England's signed JWT is always RS512).
+SmartAlg = Literal["RS384", "ES384"]
+SMART_ALGS: tuple[str, ...] = get_args(SmartAlg)
 
 
 class TokenHttp(Protocol):
@@ -187,8 +191,8 @@ class SmartBackendAuth(SignedJwtAuth):
         token_url: str | None = None,
         now: Any = time.time,
     ) -> None:
-        if alg not in ("RS384", "ES384"):
-            raise ValueError("SMART Backend Services signs with RS384 or ES384")
+        if alg not in SMART_ALGS:
+            raise ValueError(f"SMART Backend Services signs with {' or '.join(SMART_ALGS)}")
         super().__init__(
             issuer=client_id,
             private_key=private_key,

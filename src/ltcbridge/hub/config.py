@@ -19,7 +19,14 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel
 
 from ltcbridge.concepts import NEED_DOMAINS, SUPPORT_LEVELS
-from ltcbridge.config_schema import FileSchema, StrictTable, Text, problem_lines, table_of_keys
+from ltcbridge.config_schema import (
+    FileSchema,
+    OdsCode,
+    StrictTable,
+    Text,
+    problem_lines,
+    table_of_keys,
+)
 from ltcbridge.errors import LtcbridgeError
 
 UNMET_NEED = "https://ltcbridge.github.io/fhir/Measure/unmet-need"
@@ -96,7 +103,7 @@ def _month(value: str) -> str:
 
 class HubTable(StrictTable):
     name: Text = HubConfig.name
-    icb: Text = HubConfig.icb  # the commissioner's ODS code
+    icb: OdsCode = HubConfig.icb  # the commissioner's ODS code
     months: list[Annotated[str, AfterValidator(_month)]] = Field(default_factory=list)
 
 
@@ -113,8 +120,15 @@ class MeasuresTable(StrictTable):
     support_level: Text = SUPPORT_LEVEL_MEASURE
 
 
-class Names(RootModel[dict[str, Text]]):
-    """A table of codes the commissioner chooses (ODS codes) = text (a PCN's code, a name)."""
+class PcnOf(RootModel[dict[OdsCode, OdsCode]]):
+    """A practice's ODS code = its PCN's ODS code (both read upper-case, as releases carry
+    them): a malformed code is refused with its key, never left to match no release."""
+
+    model_config = ConfigDict(strict=True, frozen=True)
+
+
+class Names(RootModel[dict[OdsCode, Text]]):
+    """An organisation's ODS code (a PCN, a provider) = its name, for the report."""
 
     model_config = ConfigDict(strict=True, frozen=True)
 
@@ -128,7 +142,7 @@ class Prices(RootModel[dict[str, Annotated[float, Field(ge=0)]]]):
 SCHEMA = FileSchema(
     {
         "hub": HubTable,
-        "practices": Names,  # practice ODS code = its PCN's ODS code
+        "practices": PcnOf,
         "pcn_names": Names,
         "provider_names": Names,
         "disclosure": DisclosureTable,

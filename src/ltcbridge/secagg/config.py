@@ -8,34 +8,36 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from ltcbridge.config_schema import OdsCode, StrictTable
 
 MIN_PRACTICES_FLOOR = 5  # fewer contributors than this and one practice is too easy to isolate
 AreaLevel = Literal["pcn", "icb"]
 
 
-class SecureAggregation(BaseModel):
-    """Who aggregates, how many practices a batch needs, and which area levels are released."""
+class SecureAggregation(StrictTable):
+    """Who aggregates, how many practices a batch needs, and which area levels are released.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    As strict as the agreement's other tables (nothing unknown, nothing converted: ``min_practices
+    = "5"`` is text, not a number). The one conversion is a TOML list to the tuples below
+    (``strict=False`` on them), whose items are still checked strictly."""
 
-    aggregators: tuple[str, str] = Field(
+    aggregators: tuple[OdsCode, OdsCode] = Field(
+        strict=False,
         description="ODS codes of the two aggregators: the ICB hub first, then an independent "
-        "organisation (the local authority's public health team, or the DSCRO)"
+        "organisation (the local authority's public health team, or the DSCRO)",
     )
     min_practices: int = Field(default=MIN_PRACTICES_FLOOR, ge=MIN_PRACTICES_FLOOR)
-    areas: tuple[AreaLevel, ...] = ("pcn", "icb")
+    areas: tuple[AreaLevel, ...] = Field(default=("pcn", "icb"), strict=False)
 
     @field_validator("aggregators")
     @classmethod
     def _two_distinct(cls, value: tuple[str, str]) -> tuple[str, str]:
         """One organisation holding both shares would learn every practice's figures."""
-        first, second = (code.strip().upper() for code in value)
-        if not first or not second:
-            raise ValueError("both aggregators need an ODS code")
-        if first == second:
+        if value[0] == value[1]:
             raise ValueError("the two aggregators must be different organisations")
-        return first, second
+        return value
 
     @field_validator("areas")
     @classmethod
