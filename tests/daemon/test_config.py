@@ -147,7 +147,7 @@ def test_values_of_the_wrong_type_are_problems_with_their_key_not_tracebacks(
     )
 
 
-@pytest.mark.parametrize("alg", ["RS256", "rs384", "ES256", ""])
+@pytest.mark.parametrize("alg", ["RS256", "rs384", "ES256", "RS512"])
 def test_an_auth_alg_smart_does_not_sign_with_is_refused_naming_the_allowed_ones(
     folder: Path, alg: str
 ) -> None:
@@ -163,6 +163,30 @@ def test_an_auth_alg_smart_does_not_sign_with_is_refused_naming_the_allowed_ones
     for allowed in ("RS384", "ES384"):
         config = load_config(write(folder, GOOD.replace(gp_auth, smart + f'alg = "{allowed}"\n')))
         assert (config.gp.auth.kind, config.gp.auth.alg) == ("smart", allowed)
+
+
+def test_an_auth_alg_is_checked_against_the_type_that_signs_with_it(folder: Path) -> None:
+    """NHS England's signed JWT is always RS512: saying so is accepted, anything else refused;
+    a type that signs nothing refuses an ``alg`` (the file was written for another type)."""
+    nhs = (
+        'type = "nhs-signed-jwt"\napi_key = "env:LTCB_TEST_GP_TOKEN"\n'
+        'private_key_file = "keys/private-key.pem"\nkid = "ltcbridge-1"\n'
+        'token_url = "https://auth.example.test/token"\n'
+    )
+    gp_auth = 'type = "bearer"\ntoken = "env:LTCB_TEST_GP_TOKEN"\n'
+    for alg, problem in (
+        ("RS384", "[gp] auth.alg: must be 'RS512' (found 'RS384')"),
+        ("ES384", "[gp] auth.alg: must be 'RS512' (found 'ES384')"),
+    ):
+        assert _problems(write(folder, GOOD.replace(gp_auth, nhs + f'alg = "{alg}"\n'))) == [
+            problem
+        ]
+    said = load_config(write(folder, GOOD.replace(gp_auth, nhs + 'alg = "RS512"\n')))
+    assert said.gp is not None and said.gp.auth.kind == "nhs-signed-jwt"
+    bearer = gp_auth + 'alg = "RS384"\n'
+    assert _problems(write(folder, GOOD.replace(gp_auth, bearer))) == [
+        "[gp] auth.alg: type 'bearer' signs nothing: leave alg out"
+    ]
 
 
 def _problems(config: Path, *expected: str) -> list[str]:

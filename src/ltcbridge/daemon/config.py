@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self, get_args
 
-from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from ltcbridge.config_schema import (
     ExistingDir,
@@ -30,7 +37,7 @@ from ltcbridge.config_schema import (
 from ltcbridge.daemon.feed_config import FeedConfig, FeedTable, feed_config
 from ltcbridge.daemon.secrets import Secret, secret_setting
 from ltcbridge.errors import LtcbridgeError
-from ltcbridge.fhirclient.auth import SmartAlg
+from ltcbridge.fhirclient.auth import SMART_ALGS, SmartAlg
 
 AuthKind = Literal["none", "bearer", "basic", "smart", "nhs-signed-jwt"]
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -181,9 +188,23 @@ class AuthTable(StrictTable):
     private_key: Text | None = None
     private_key_file: LocalPath | None = None
     kid: Text | None = None
-    alg: SmartAlg = "RS384"  # type "smart" only (NHS England's signed JWT is always RS512)
+    # type "smart": RS384 (the default) or ES384; "nhs-signed-jwt": always RS512
+    alg: Text | None = None
     scope: Text = "system/*.read"
     token_url: Text | None = None
+
+    @field_validator("alg")
+    @classmethod
+    def _alg_of_the_type(cls, alg: str | None, info: ValidationInfo) -> str | None:
+        """Each type signs with its own algorithms; an ``alg`` the type never uses is refused
+        rather than ignored, as it says the file was written for another type."""
+        kind = info.data.get("type")
+        allowed = {"smart": SMART_ALGS, "nhs-signed-jwt": ("RS512",)}.get(str(kind), ())
+        if alg is None or alg in allowed:
+            return alg
+        if not allowed:
+            raise ValueError(f"type {kind!r} signs nothing: leave alg out")
+        raise ValueError(f"must be {' or '.join(map(repr, allowed))} (found {alg!r})")
 
     @model_validator(mode="after")
     def _what_the_type_needs(self) -> Self:
@@ -337,7 +358,7 @@ def _auth(table: AuthTable, where: str, problems: list[str]) -> AuthConfig:
         username=table.username,
         client_id=table.client_id,
         kid=table.kid,
-        alg=table.alg,
+        alg="ES384" if table.alg == "ES384" else "RS384",  # what smart signs with
         scope=table.scope,
         token_url=table.token_url,
         **secrets,
