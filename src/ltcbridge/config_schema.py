@@ -48,6 +48,19 @@ def _ods_code(value: str) -> str:
 OdsCode = Annotated[str, AfterValidator(_ods_code)]
 
 
+def distinct_ods_keys(table: Any) -> Any:
+    """A table keyed by ODS code, refused when two keys are one code once upper-cased (``y00011``
+    and ``Y00011``): read as written, one would silently replace the other."""
+    if isinstance(table, dict):
+        seen: dict[str, str] = {}
+        for key in table:
+            code = key.strip().upper() if isinstance(key, str) else key
+            if code in seen:
+                raise ValueError(f"{seen[code]!r} and {key!r} are the same ODS code: keep one")
+            seen[code] = key
+    return table
+
+
 class StrictTable(BaseModel):
     """A TOML table: nothing unknown, nothing converted, nothing changed once read."""
 

@@ -42,6 +42,10 @@ def test_a_set_tariff_overrides_only_its_level() -> None:
         ({"hub": {"icb": "Q"}}, r"\[hub\] icb: 'Q' is not an ODS code"),
         ({"hub": {"icb": 123}}, r"\[hub\] icb: must be text in double quotes"),
         ({"practices": "Y1"}, r"\[practices\]: must be a table"),
+        ({"practices": {"y00011": "U00001", "Y00011": "U00002"}},
+         r"\[practices\]: 'y00011' and 'Y00011' are the same ODS code: keep one"),
+        ({"provider_names": {"NTP01": "a", " ntp01": "b"}},
+         r"\[provider_names\]: 'NTP01' and ' ntp01' are the same ODS code"),
     ],
 )  # fmt: skip
 def test_mistakes_are_named(data: dict, message: str) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, RootModel
 
 from ltcbridge.concepts import NEED_DOMAINS, SUPPORT_LEVELS
 from ltcbridge.config_schema import (
@@ -24,6 +24,7 @@ from ltcbridge.config_schema import (
     OdsCode,
     StrictTable,
     Text,
+    distinct_ods_keys,
     problem_lines,
     table_of_keys,
 )
@@ -120,14 +121,14 @@ class MeasuresTable(StrictTable):
     support_level: Text = SUPPORT_LEVEL_MEASURE
 
 
-class PcnOf(RootModel[dict[OdsCode, OdsCode]]):
+class PcnOf(RootModel[Annotated[dict[OdsCode, OdsCode], BeforeValidator(distinct_ods_keys)]]):
     """A practice's ODS code = its PCN's ODS code (both read upper-case, as releases carry
     them): a malformed code is refused with its key, never left to match no release."""
 
     model_config = ConfigDict(strict=True, frozen=True)
 
 
-class Names(RootModel[dict[OdsCode, Text]]):
+class Names(RootModel[Annotated[dict[OdsCode, Text], BeforeValidator(distinct_ods_keys)]]):
     """An organisation's ODS code (a PCN, a provider) = its name, for the report."""
 
     model_config = ConfigDict(strict=True, frozen=True)
