@@ -32,6 +32,7 @@ from ltcbridge.cli.support import (
     print_json,
     progress_bar,
     refuse_inside,
+    sender_of,
     set_aside,
     stage,
     staged_dir,
@@ -182,7 +183,7 @@ def run_feed_seal(args: argparse.Namespace) -> int:
     recipient_key = load_key(args.recipient_key, private=False)
     _check_sealable(args)
     build = build_protected(args)
-    sender = _sender(build, args.sender)
+    sender = sender_of(build, args.sender)
     reports = reports_of_org(build.reports, sender)
     quarantined = keep_quarantine(args, build)  # kept before sealing, as `feed build` keeps it
     with ReceiptStore(data / RECEIPTS_FILE) as receipts:
@@ -282,25 +283,6 @@ def _refuse_after_shares(args: argparse.Namespace) -> None:
 def today() -> date:
     """The practice's date, for the agreement's validity window."""
     return date.today()
-
-
-def _sender(build: FeedBuild, given: str | None) -> str:
-    """The reporting organisation whose figures this release carries (one per release)."""
-    orgs = build.orgs
-    if given and given.upper() in orgs:
-        return given.upper()
-    if not given and len(orgs) == 1:
-        return orgs[0]
-    listed = ", ".join(orgs) or "none"
-    if given:
-        raise LtcbridgeError(
-            f"{given} reports nothing in this build (it reports {listed}): give "
-            "--sender one of those"
-        )
-    raise LtcbridgeError(
-        f"the export holds {len(orgs)} reporting organisations ({listed}); a "
-        "release carries one: say which with --sender"
-    )
 
 
 def _write_manifest(meta: ReleaseMeta, build: FeedBuild, manifest: Path) -> None:

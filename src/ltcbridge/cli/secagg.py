@@ -27,6 +27,7 @@ from ltcbridge.cli.support import (
     add_mappings_option,
     out,
     practice_data,
+    sender_of,
 )
 from ltcbridge.cli.support import add_command as _command
 from ltcbridge.errors import AgreementError, LtcbridgeError
@@ -62,7 +63,6 @@ def _receipts(args: argparse.Namespace) -> Path:
 
 def run_contribute(args: argparse.Namespace) -> int:
     """Count the month, split every count into two shares, seal one to each aggregator."""
-    from ltcbridge.cli.feed import _sender
     from ltcbridge.feed.receipts import ReceiptStore
     from ltcbridge.feed.seal import load_key
     from ltcbridge.mapping import load_mappings
@@ -84,7 +84,7 @@ def run_contribute(args: argparse.Namespace) -> int:
     }
     signing_key = load_key(args.key, private=True)
     shared_id = secagg_agreement_id(agreement.id)
-    practice = _sender(build, args.sender)
+    practice = sender_of(build, args.sender)
     with ReceiptStore(_receipts(args)) as receipts:
         sequences = {a: receipts.next_sequence(practice, a, shared_id) for a in keys}
         for sealed in seal_shares(

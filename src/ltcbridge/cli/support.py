@@ -16,6 +16,7 @@ from rich.markup import escape
 if TYPE_CHECKING:
     from ltcbridge.agreement import Agreement
     from ltcbridge.identifiable.scan import ProgressCallback
+    from ltcbridge.pipeline import FeedBuild
 
 # One console for what a command says (standard output) and one for errors, warnings and progress
 # (standard error), shared by every command so that --quiet and --json silence them in one place.
@@ -395,3 +396,25 @@ def staged_file(target: str | Path, *, option: str, force: bool = False) -> Iter
         ) from None
     finally:
         partial.unlink(missing_ok=True)
+
+
+def sender_of(build: FeedBuild, given: str | None) -> str:
+    """The reporting organisation whose figures this release carries (one per release): the
+    one ``--sender`` names, or the build's only one (``feed seal`` and ``secagg contribute``)."""
+    from ltcbridge.errors import LtcbridgeError
+
+    orgs = build.orgs
+    if given and given.upper() in orgs:
+        return given.upper()
+    if not given and len(orgs) == 1:
+        return orgs[0]
+    listed = ", ".join(orgs) or "none"
+    if given:
+        raise LtcbridgeError(
+            f"{given} reports nothing in this build (it reports {listed}): give "
+            "--sender one of those"
+        )
+    raise LtcbridgeError(
+        f"the export holds {len(orgs)} reporting organisations ({listed}); a "
+        "release carries one: say which with --sender"
+    )
