@@ -20,9 +20,9 @@ The test is an over-approximation, never a guess. A line is skipped only when al
   are ``\\uXXXX`` and ``\\/``, so a coded line with either is parsed; the mappings' codes are
   checked to need no escape at all (``"``, ``\\``, control characters), else the filter is off.
 
-The tests of a line's text run in Hyperscan (one compiled database a rule: the ``"key":"value"``
-test and the escapes together), which finds a match in a kilobyte line in half the time of
-``re``; a line is tested only after its type has been read from its first bytes.
+The tests of a line's text run in Hyperscan (the ``"key":"value"`` test and the escapes in one
+compiled database), which finds a match in a kilobyte line in half the time of ``re``; a line is
+tested only after its type has been read from its first bytes.
 
 Patients, Organizations, Bundles, Goals, Tasks, QuestionnaireResponses, the export's diagnostics
 (OperationOutcome, log lines) and unknown types are always parsed. A skipped entry still matters in
@@ -32,9 +32,11 @@ kept (it must follow resourceType; otherwise the line is parsed) as its identifi
 
 Unmapped codes on skipped lines are not tallied: ``ltcbridge mappings coverage`` reads every line.
 
-The scan hands each chunk's lines to ``LineFilter.lines_to_parse``, which tallies the skipped ones
-itself and passes on only the rest: for a typical export, nineteen lines in twenty never reach
-the scan's loop. A chunk where testing does not pay (few lines skipped) is passed on untested.
+The scan hands each chunk to ``LineFilter.lines_to_parse``, which tallies the skipped lines itself
+and passes on only the rest: for a typical export, nineteen lines in twenty never reach the
+scan's loop. A chunk where testing does not pay (few lines skipped in its first 256) is passed
+on untested; the rest of a chunk of one tested type, as a Bulk Data export writes (a file a
+type), is tested at once, in a few passes over its bytes in C rather than a loop over its lines.
 """
 
 from __future__ import annotations
