@@ -103,6 +103,8 @@ const router = new FhirRouter();
 const repo = new MemoryRepository();
 /** Deletions the MemoryRepository forgets: {resourceType, id, time}, for _history. */
 let deletions = [];
+/** More than any test or bench loads of one type: an export's search returns all it matches. */
+const EXPORT_ALL = 1_000_000_000;
 /** Bulk export jobs by id. */
 let exportJobs = new Map();
 
@@ -403,7 +405,7 @@ async function exportFiles(types, since, typeFilters) {
       if (since) {
         params.append('_lastUpdated', `ge${since}`);
       }
-      params.set('_count', '100000');
+      params.set('_count', String(EXPORT_ALL)); // every match, however many: an export has no pages
       for (const resource of await searchAll(`${type}?${params}`)) {
         resources.set(resource.id, resource);
       }
