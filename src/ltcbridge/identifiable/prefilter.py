@@ -282,22 +282,23 @@ class LineFilter:
         the others tallied, when every one of them is a compact entry of one tested type
         with a FHIR id, and ends in "}"; None otherwise (nothing tallied).
 
-        The same test as line by line, in three passes over the bytes, each in C: Hyperscan
-        finds where the rule's test and the escapes match (and any line not ending in "}"),
-        a regular expression finds every line's key, and a count of newlines checks that every
-        line has one. About half the cost of the loop, which makes an object of each line."""
+        The same test as line by line, in three passes over the bytes, each in C: a count of
+        the lines; Hyperscan, which finds where the rule's test and the escapes match (and any
+        line not ending in "}"), stopping as soon as testing at once cannot pay; and, last as
+        the costliest, a regular expression that finds every line's key, which checks that
+        every line has one. About half the cost of the loop, which makes an object of each
+        line."""
         end = data.find(b'"', start + 17)
         rule = self.rules.get(data[start + 17 : end]) if data.startswith(_PREFIX, start) else None
         if rule is None or rule.lines is None or rule.key is None or not data.endswith(_ENDS):
             return None
-        found = rule.key.findall(data, start - 1)  # each line's key; the first follows a newline
-        if len(found) != _lines_in(data, start):
-            return None  # a line of another type or layout, or an id that is not FHIR's
-        ends = _match_ends(
-            rule.lines, memoryview(data)[start:], most=len(found) // SKIPPING_AT_LEAST
-        )
+        lines = _lines_in(data, start)
+        ends = _match_ends(rule.lines, memoryview(data)[start:], most=lines // SKIPPING_AT_LEAST)
         if ends is None:
             return None
+        found = rule.key.findall(data, start - 1)  # each line's key; the first follows a newline
+        if len(found) != lines:
+            return None  # a line of another type or layout, or an id that is not FHIR's
         to_parse, parsed = _lines_at(data, start, ends)
         keys = [key for index, key in enumerate(found) if index not in parsed] if parsed else found
         skipped.lines += len(keys)
