@@ -20,6 +20,7 @@ from ltcbridge.daemon.logs import event
 from ltcbridge.daemon.pull_plan import (
     IDENTIFIER_PARAMS,
     PATIENT_PARAM,
+    REFUSED_FILTER,
     PullPlan,
     Search,
     discover_plan,
@@ -41,6 +42,27 @@ Progress = Callable[[str, int], None]
 
 class Stopping(Exception):
     """Raised between units of work when a shutdown was requested."""
+
+
+async def _read_in_full(
+    gp: FhirClient,
+    state: StateStore,
+    resource_type: str,
+    param: str,
+    refusal: FhirHttpError,
+    writer: PullWriter,
+) -> None:
+    """A type whose filtered search the server refused, read in full for this cycle (correct,
+    but it transfers more), with a warning naming the parameter refused."""
+    event(
+        "gp.filter_refused",
+        level=30,
+        resource_type=resource_type,
+        parameter=param,
+        status=refusal.status,
+        fallback="full read",
+    )
+    await _pull_search(gp, state, Search(resource_type), writer)
 
 
 @dataclass
@@ -126,15 +148,7 @@ async def pull_gp(
             if not search.params or exc.status not in REFUSED_FILTER:
                 raise
             refused.add(search.resource_type)
-            event(
-                "gp.filter_refused",
-                level=30,
-                resource_type=search.resource_type,
-                parameter=search.params[0][0],
-                status=exc.status,
-                fallback="full read",
-            )
-            await _pull_search(gp, state, Search(search.resource_type), writer)
+            await _read_in_full(gp, state, search.resource_type, search.params[0][0], exc, writer)
     await pull_cohort(gp, state, plan.cohort_types, writer)
     for resource_type, read in counts.read.items():
         if read:
@@ -298,15 +312,7 @@ async def _pull_cohort_type(
         except FhirHttpError as exc:
             if exc.status not in REFUSED_FILTER:
                 raise
-            event(
-                "gp.filter_refused",
-                level=30,
-                resource_type=resource_type,
-                parameter=param,
-                status=exc.status,
-                fallback="full read",
-            )
-            await _pull_search(gp, state, Search(resource_type), writer)
+            await _read_in_full(gp, state, resource_type, param, exc, writer)
             return
         if writer.should_stop():
             raise Stopping
@@ -318,9 +324,6 @@ HISTORY, RECONCILE = "history", "reconcile"
 RECONCILE_PAGE = 100  # ids asked about in one search
 # What a server answers for an interaction it does not have (404/405/501 mostly; 400 from some).
 _UNSUPPORTED = frozenset({400, 404, 405, 410, 422, 501})
-# What a server answers for a search parameter it does not support (strict handling), or for a
-# URL longer than it takes.
-REFUSED_FILTER = frozenset({400, 414, 422, 501})
 
 
 def deletion_method(capabilities: Capabilities) -> str:

@@ -24,7 +24,6 @@ import orjson
 from ltcbridge.daemon.logs import event
 from ltcbridge.daemon.pull import (
     GP_ENDPOINT,
-    REFUSED_FILTER,
     Progress,
     PullCounts,
     PullWriter,
@@ -32,7 +31,7 @@ from ltcbridge.daemon.pull import (
     pull_deletions,
     warn_unfiltered,
 )
-from ltcbridge.daemon.pull_plan import PullPlan, discover_plan, full_plan
+from ltcbridge.daemon.pull_plan import REFUSED_FILTER, PullPlan, discover_plan, full_plan
 from ltcbridge.daemon.state import StateStore
 from ltcbridge.fhirclient import ExportResult, FhirClient, FhirHttpError
 from ltcbridge.identifiable.read import Reader

@@ -153,8 +153,11 @@ VERSIONS_UNKNOWN = (
     "a response naming a version the mappings do not hold may not be read (add every version "
     "in use to the mappings)"
 )
-# What a server answers to a search it does not have or refuses (for ``template_versions``).
-UNSUPPORTED_SEARCH = frozenset({400, 404, 405, 414, 422, 501})
+# What a server answers for a search parameter it does not support (strict handling), or for a
+# URL longer than it takes: the filtered search is refused.
+REFUSED_FILTER = frozenset({400, 414, 422, 501})
+# ... and for a type it does not serve at all (``template_versions``: Questionnaire).
+UNSUPPORTED_SEARCH = REFUSED_FILTER | {404, 405}
 
 
 async def template_versions(
