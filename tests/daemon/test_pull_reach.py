@@ -20,7 +20,7 @@ from ltcbridge.daemon.pull_plan import full_plan
 from ltcbridge.daemon.state import StateStore
 from ltcbridge.identifiable.read import NHS_USE_TYPES
 
-from .loop_data import NHS, nhs_number, patient, put_all, review
+from .loop_data import NHS, nhs_number, patient, put_all, reset, review
 from .pull_data import ACT_CODE, OTHER_FORM, Counting, pull_once
 
 pytestmark = pytest.mark.integration
@@ -39,6 +39,18 @@ def _gp_template(version: str) -> dict[str, Any]:
             "version": version, "status": "active"}  # fmt: skip
 
 
+def _filtered_and_full(
+    gp: str, record: list[dict[str, Any]], mode: str, tmp_path: Path
+) -> tuple[StateStore, StateStore]:
+    """``record`` alone on the GP engine, pulled filtered (as the daemon does) and in full."""
+    reset(gp)
+    put_all(gp, record)
+    filtered, full = StateStore(tmp_path / "a.db"), StateStore(tmp_path / "b.db")
+    asyncio.run(pull_once(gp, filtered, bulk=_work(mode, tmp_path, "w1")))
+    asyncio.run(pull_once(gp, full, full_plan(), bulk=_work(mode, tmp_path, "w2")))
+    return filtered, full
+
+
 def _concepts(state: StateStore, source: str) -> set[str]:
     entry = state.entry(source)
     return set(entry.concepts) if entry is not None else set()
@@ -48,16 +60,11 @@ def _concepts(state: StateStore, source: str) -> set[str]:
 def test_a_response_naming_a_template_version_the_mappings_lack_is_read(
     any_loop_engine: str, mode: str, tmp_path: Path
 ) -> None:
-    gp = any_loop_engine
-    httpx.post(f"{gp}/$reset", timeout=30).raise_for_status()
     newer = {**review("qr4", "p1", consent=True), "questionnaire": f"{ICB_FORM}|4"}
     other = {**review("qr-other", "p2", consent=True), "questionnaire": OTHER_FORM}
-    put_all(gp, [patient("p1", 1), patient("p2", 2), _gp_template("3"), _gp_template("4"),
-                 newer, other])  # fmt: skip
-    filtered, full = StateStore(tmp_path / "a.db"), StateStore(tmp_path / "b.db")
-
-    asyncio.run(pull_once(gp, filtered, bulk=_work(mode, tmp_path, "w1")))
-    asyncio.run(pull_once(gp, full, full_plan(), bulk=_work(mode, tmp_path, "w2")))
+    record = [patient("p1", 1), patient("p2", 2), _gp_template("3"), _gp_template("4"), newer,
+              other]  # fmt: skip
+    filtered, full = _filtered_and_full(any_loop_engine, record, mode, tmp_path)
 
     # The mappings hold version 3 only: the reader reads version 4 with it, so the response
     # refers the person, with consent. An unmapped form's response is not asked for.
@@ -121,13 +128,7 @@ def _held_use(state: StateStore) -> set[str]:
 def test_nhs_use_named_only_by_nhs_number_is_read_for_the_cohort(
     any_loop_engine: str, mode: str, tmp_path: Path
 ) -> None:
-    gp = any_loop_engine
-    httpx.post(f"{gp}/$reset", timeout=30).raise_for_status()
-    put_all(gp, _nhs_use_record())
-    filtered, full = StateStore(tmp_path / "a.db"), StateStore(tmp_path / "b.db")
-
-    asyncio.run(pull_once(gp, filtered, bulk=_work(mode, tmp_path, "w1")))
-    asyncio.run(pull_once(gp, full, full_plan(), bulk=_work(mode, tmp_path, "w2")))
+    filtered, full = _filtered_and_full(any_loop_engine, _nhs_use_record(), mode, tmp_path)
 
     assert _held_use(full) >= COHORT_USE  # a full read counts each of them
     assert _held_use(filtered) == COHORT_USE  # all of them, and not person 2's (not asked for)
@@ -139,7 +140,7 @@ def test_a_member_joining_later_has_their_number_searched_from_the_beginning(
     any_loop_engine: str, tmp_path: Path
 ) -> None:
     gp = any_loop_engine
-    httpx.post(f"{gp}/$reset", timeout=30).raise_for_status()
+    reset(gp)
     record = _nhs_use_record()
     later = [r for r in record if r["id"] == "qr3"]
     put_all(gp, [r for r in record if r["id"] != "qr3"])
@@ -163,7 +164,7 @@ def test_a_server_refusing_search_by_nhs_number_is_read_in_full_for_that_type(
     any_loop_engine: str, mode: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     gp = any_loop_engine
-    httpx.post(f"{gp}/$reset", timeout=30).raise_for_status()
+    reset(gp)
     put_all(gp, _nhs_use_record())
     state = StateStore(tmp_path / "s.db")
     transport = Counting(refuse=_by_identifier)
@@ -180,7 +181,7 @@ def test_a_server_refusing_the_questionnaire_search_is_still_pulled_with_a_warni
     any_loop_engine: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     gp = any_loop_engine
-    httpx.post(f"{gp}/$reset", timeout=30).raise_for_status()
+    reset(gp)
     put_all(gp, [patient("p1", 1), _gp_template("3"), review("qr3", "p1", consent=True)])
     state = StateStore(tmp_path / "s.db")
     transport = Counting(refuse=lambda request: request.url.path.endswith("/Questionnaire"))
