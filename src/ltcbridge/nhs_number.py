@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 _WEIGHT_SUM_OF_ZEROS = 48 * sum(range(2, 11))  # ord("0") times the weights 10..2
 
 
@@ -26,3 +28,14 @@ def is_valid_nhs_number(value: str) -> bool:
 def is_test_nhs_number(value: str) -> bool:
     """True for the range NHS England reserves for testing (999 000 0000 to 999 999 9999)."""
     return value.replace(" ", "").startswith("999")
+
+
+# ten digits, as an NHS number is written (also spaced or hyphenated 3-3-4), standing alone
+_WRITTEN_LIKE_ONE = re.compile(r"(?<![0-9])[0-9]{3}[ -]?[0-9]{3}[ -]?[0-9]{4}(?![0-9])")
+
+
+def without_nhs_numbers(text: str) -> str:
+    """``text`` with anything written like an NHS number replaced, valid or not: a server's
+    diagnostics may echo a search by NHS number, and no patient identifier may reach a log or
+    a message."""
+    return _WRITTEN_LIKE_ONE.sub("[NHS number removed]", text)

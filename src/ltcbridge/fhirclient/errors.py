@@ -9,7 +9,6 @@ A server's own text may repeat the query it refused, so NHS numbers are taken ou
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import httpx
 
 from ltcbridge.errors import LtcbridgeError
+from ltcbridge.nhs_number import without_nhs_numbers
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,16 +34,6 @@ class OutcomeIssue:
         return f"{self.severity} {self.code}{where}{text}"
 
 
-# ten digits, as an NHS number is written (also spaced or hyphenated 3-3-4), standing alone
-_NHS_NUMBER_LIKE = re.compile(r"(?<![0-9])[0-9]{3}[ -]?[0-9]{3}[ -]?[0-9]{4}(?![0-9])")
-
-
-def _without_nhs_numbers(text: str) -> str:
-    """``text`` with anything written like an NHS number replaced: a server's diagnostics may
-    echo a search by NHS number, and no patient identifier may reach a log or a message."""
-    return _NHS_NUMBER_LIKE.sub("[NHS number removed]", text)
-
-
 def parse_outcome(body: Any) -> tuple[OutcomeIssue, ...]:
     """Issues of an OperationOutcome body; empty for anything else (HTML error pages, etc.)."""
     if not isinstance(body, Mapping) or body.get("resourceType") != "OperationOutcome":
@@ -56,8 +46,8 @@ def parse_outcome(body: Any) -> tuple[OutcomeIssue, ...]:
             OutcomeIssue(
                 severity=str(issue.get("severity", "error")),
                 code=str(issue.get("code", "unknown")),
-                diagnostics=_without_nhs_numbers(str(diagnostics)),
-                expression=tuple(_without_nhs_numbers(str(e)) for e in expression),
+                diagnostics=without_nhs_numbers(str(diagnostics)),
+                expression=tuple(without_nhs_numbers(str(e)) for e in expression),
             )
         )
     return tuple(issues)
