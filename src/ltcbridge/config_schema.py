@@ -36,9 +36,14 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 _ODS = re.compile(r"^[A-Z0-9]{3,10}$")
 
 
+def _as_ods(value: str) -> str:
+    """An ODS code as releases carry it: without surrounding spaces, upper-cased."""
+    return value.strip().upper()
+
+
 def _ods_code(value: str) -> str:
     """An organisation's ODS code, upper-cased: 3 to 10 letters and digits."""
-    code = value.strip().upper()
+    code = _as_ods(value)
     if not _ODS.match(code):
         raise ValueError(f"{value!r} is not an ODS code (3 to 10 letters and digits, e.g. Y00001)")
     return code
@@ -54,7 +59,7 @@ def distinct_ods_keys(table: Any) -> Any:
     if isinstance(table, dict):
         seen: dict[str, str] = {}
         for key in table:
-            code = key.strip().upper() if isinstance(key, str) else key
+            code = _as_ods(key) if isinstance(key, str) else key
             if code in seen:
                 raise ValueError(f"{seen[code]!r} and {key!r} are the same ODS code: keep one")
             seen[code] = key
