@@ -100,6 +100,49 @@ def test_general_practitioner_falls_back_to_its_ods_identifier(reader: Reader) -
 
 
 @pytest.mark.parametrize(
+    ("general_practitioner", "managing", "practice"),
+    [
+        # GP Connect: the usual GP (a Practitioner) here, the registered practice beside it
+        (
+            [{"reference": "Practitioner/gp1"}],
+            {"reference": "Organization/org1"},
+            ("Organization", "org1"),
+        ),
+        ([], {"identifier": {"system": ODS, "value": "y07777"}}, ("ods", "Y07777")),
+        # UK Core: generalPractitioner naming an Organization comes first
+        (
+            [{"reference": "Organization/org2"}],
+            {"reference": "Organization/org1"},
+            ("Organization", "org2"),
+        ),
+        ([{"reference": "Practitioner/gp1"}], {"display": "The Surgery"}, None),
+        ([{"reference": "Practitioner/gp1"}], None, None),
+    ],
+)
+def test_managing_organization_is_the_practice_when_no_general_practitioner_names_one(
+    reader: Reader,
+    general_practitioner: list[dict[str, Any]],
+    managing: dict[str, Any] | None,
+    practice: tuple[str, str] | None,
+) -> None:
+    fields: dict[str, Any] = {"generalPractitioner": general_practitioner}
+    if managing is not None:
+        fields["managingOrganization"] = managing
+    record = _read_patient(reader, _patient(**fields))
+    assert record.practice == practice
+
+
+def test_a_managing_organization_of_the_wrong_shape_is_quarantined_naming_it(
+    reader: Reader,
+) -> None:
+    listed = [{"reference": "Organization/o"}]  # a single Reference in R4, not a list
+    patient = _patient(generalPractitioner=[], managingOrganization=listed)
+    with pytest.raises(BadResource) as caught:
+        reader.read(patient)
+    assert "managingOrganization" in caught.value.path
+
+
+@pytest.mark.parametrize(
     ("extension", "group", "noted"),
     [
         (_ethnicity(UKCORE_ETHNICITY, UKCORE_SYSTEM, "H"), "asian", False),

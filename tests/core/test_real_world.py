@@ -85,7 +85,9 @@ def test_every_patient_is_read_and_counted_once(real_world: Path) -> None:
     # No registered practice in a US export, and the summary says why.
     assert population.report.without_practice == population.report.patients
     assert population.report.without_practice_reasons == {
-        "no generalPractitioner naming an organisation": population.report.patients
+        "no generalPractitioner or managingOrganization naming an organisation": (
+            population.report.patients
+        )
     }
 
 

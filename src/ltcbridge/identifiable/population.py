@@ -17,10 +17,10 @@ from ltcbridge.identifiable.read import AGE_MONTH
 from ltcbridge.identifiable.scan import Columns
 
 _MERGE_HOPS = 32  # replaced-by chains longer than this are taken as loops
-NO_GP = "no generalPractitioner naming an organisation"
+NO_GP = "no generalPractitioner or managingOrganization naming an organisation"
 GP_NOT_IN_EXPORT = (
-    "generalPractitioner names an Organization the export does not hold with an ODS code, and "
-    "gives no ODS identifier"
+    "the practice named (generalPractitioner or managingOrganization) is an Organization the "
+    "export does not hold with an ODS code, and the reference gives no ODS identifier"
 )
 
 

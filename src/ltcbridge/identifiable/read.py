@@ -876,19 +876,32 @@ def _postcode(resource: dict[str, Any]) -> str | None:
 
 
 def _practice(resource: dict[str, Any]) -> PracticeRef | None:
-    """The first ``generalPractitioner`` naming an Organization: ``("Organization", id)``, with
-    ``|ODS`` after the id when the reference also carries an ODS identifier (used when that
-    Organization is not in the export), or ``("ods", ODS)`` for a logical reference."""
+    """The registered practice: the first ``generalPractitioner`` naming an Organization (UK
+    Core), else ``managingOrganization`` (GP Connect's Patient names the usual GP, a
+    Practitioner, in ``generalPractitioner``, and the registered practice here).
+
+    ``("Organization", id)``, with ``|ODS`` after the id when the reference also carries an ODS
+    identifier (used when that Organization is not in the export), or ``("ods", ODS)`` for a
+    logical reference."""
     for ref in resource.get("generalPractitioner", ()):
-        literal = ref.get("reference") or ""
-        identifier = ref.get("identifier") or {}
-        ods = identifier.get("value") if identifier.get("system") == ODS_CODE else None
-        _, found, rest = literal.rpartition("Organization/")
-        if found and rest:
-            org = rest.split("/", 1)[0]
-            return ("Organization", f"{org}|{ods.upper()}" if ods else org)
-        if ods:
-            return ("ods", ods.upper())
+        practice = _organization_ref(ref)
+        if practice is not None:
+            return practice
+    managing = resource.get("managingOrganization")
+    return _organization_ref(managing) if managing else None
+
+
+def _organization_ref(ref: dict[str, Any]) -> PracticeRef | None:
+    """What a Reference says of an Organization (see ``_practice``); None when it names none."""
+    literal = ref.get("reference") or ""
+    identifier = ref.get("identifier") or {}
+    ods = identifier.get("value") if identifier.get("system") == ODS_CODE else None
+    _, found, rest = literal.rpartition("Organization/")
+    if found and rest:
+        org = rest.split("/", 1)[0]
+        return ("Organization", f"{org}|{ods.upper()}" if ods else org)
+    if ods:
+        return ("ods", ods.upper())
     return None
 
 

@@ -605,6 +605,17 @@ def patient_versions(s: Scene) -> None:
     )
 
 
+@scenario("gp-connect-practice: the usual GP in generalPractitioner, the practice beside it")
+def gp_connect_practice(s: Scene) -> None:
+    """GP Connect's Patient: ``generalPractitioner`` names the usual GP (a Practitioner) and
+    ``managingOrganization`` the registered practice; the person counts at that practice."""
+    p = new_person(s.ledger, s.nhs, s.practice, write=False)
+    p.gp = [{"reference": "Practitioner/gp-0003"}]
+    p.managing = records.literal_gp(s.practice.org_id)
+    add_person(s.ledger, p)
+    _needs_now(s, p)
+
+
 def run_scenarios(
     ledger: Ledger, nhs: NhsNumbers, practices: list[Practice], months: tuple[str, ...]
 ) -> None:

@@ -25,6 +25,7 @@ class Person:
     nhs: str
     practice: str | None  # ODS code the person belongs to; None = counted nowhere
     gp: list[dict[str, Any]]  # generalPractitioner references as written
+    managing: dict[str, Any] | None = None  # managingOrganization as written (GP Connect)
     birth: date | None = None  # the date age is taken from (None = unknown)
     birth_written: str | None = None
     gender: str | None = None

@@ -45,7 +45,8 @@ def organization(org_id: str, name: str, ods: str | None) -> dict[str, Any]:
 
 
 def literal_gp(org_id: str) -> dict[str, str]:
-    """generalPractitioner as a literal reference to an Organization in the source."""
+    """A literal reference to an Organization in the source (generalPractitioner or
+    managingOrganization)."""
     return {"reference": f"Organization/{org_id}"}
 
 
@@ -73,6 +74,8 @@ def patient(p: Person, nhs: str | None = None) -> dict[str, Any]:
         res["address"] = [{"use": "home", "postalCode": p.postcode}]
     if p.gp:
         res["generalPractitioner"] = p.gp
+    if p.managing is not None:
+        res["managingOrganization"] = p.managing
     return res
 
 
