@@ -30,6 +30,13 @@ def is_test_nhs_number(value: str) -> bool:
     return value.replace(" ", "").startswith("999")
 
 
+def written_forms(number: str) -> tuple[str, str]:
+    """An NHS number (ten digits) as GP systems write it in an identifier: plain (UK Core), and
+    spaced 3-3-4 as people read it (which the reader accepts too). A token search matches a value
+    exactly, so a search for a person by NHS number asks for both."""
+    return number, f"{number[:3]} {number[3:6]} {number[6:]}"
+
+
 # ten digits, as an NHS number is written (also spaced or hyphenated 3-3-4), standing alone
 _WRITTEN_LIKE_ONE = re.compile(r"(?<![0-9])[0-9]{3}[ -]?[0-9]{3}[ -]?[0-9]{4}(?![0-9])")
 

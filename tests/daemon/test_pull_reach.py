@@ -97,20 +97,25 @@ def _referral_of(rid: str, subject: dict[str, Any]) -> dict[str, Any]:
     return {**review(rid, "x", consent=True), "subject": subject}
 
 
-def _nhs_use_record() -> list[dict[str, Any]]:
+def _nhs_use_record(spaced: bool = False) -> list[dict[str, Any]]:
     """p1 is referred (by Patient reference), p3 is referred by NHS number alone, p2 is not:
-    each has NHS use recorded against their NHS number alone, of each type."""
+    each has NHS use recorded against their NHS number alone, of each type (``spaced``: the
+    NHS use writes it 3-3-4 with spaces, as people read it)."""
     people = [patient(f"p{n}", n) for n in (1, 2, 3)]
     referrals = [
         _referral_of("qr1", {"reference": "Patient/p1"}),
         _referral_of("qr3", {"identifier": {"system": NHS, "value": nhs_number(3)}}),
     ]
     use = [
-        _nhs_use_by_number(f"{kind[0].lower()}{n}", kind, nhs_number(n))
+        _nhs_use_by_number(f"{kind[0].lower()}{n}", kind, _written(nhs_number(n), spaced))
         for n in (1, 2, 3)
         for kind in sorted(NHS_USE_TYPES)
     ]
     return [*people, *referrals, *use]
+
+
+def _written(number: str, spaced: bool) -> str:
+    return f"{number[:3]} {number[3:6]} {number[6:]}" if spaced else number
 
 
 # Written from the record: the referred people's (1 and 3) NHS use, every type; not person 2's.
@@ -124,11 +129,13 @@ def _held_use(state: StateStore) -> set[str]:
             if kind in NHS_USE_TYPES and concepts != "||"}  # fmt: skip
 
 
+@pytest.mark.parametrize("spaced", [False, True], ids=["plain", "spaced"])
 @pytest.mark.parametrize("mode", MODES)
 def test_nhs_use_named_only_by_nhs_number_is_read_for_the_cohort(
-    any_loop_engine: str, mode: str, tmp_path: Path
+    any_loop_engine: str, mode: str, spaced: bool, tmp_path: Path
 ) -> None:
-    filtered, full = _filtered_and_full(any_loop_engine, _nhs_use_record(), mode, tmp_path)
+    record = _nhs_use_record(spaced)
+    filtered, full = _filtered_and_full(any_loop_engine, record, mode, tmp_path)
 
     assert _held_use(full) >= COHORT_USE  # a full read counts each of them
     assert _held_use(filtered) == COHORT_USE  # all of them, and not person 2's (not asked for)

@@ -10,7 +10,7 @@ re-reading harmless.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +31,7 @@ from ltcbridge.errors import BadResource
 from ltcbridge.fhir_problems import MALFORMED
 from ltcbridge.fhirclient import Capabilities, FhirClient, FhirHttpError, IncrementalState
 from ltcbridge.identifiable.read import CARE_PLANNING_TYPES, NHS_USE_TYPES, Reader, instant_us
+from ltcbridge.nhs_number import written_forms
 from ltcbridge.uris import NHS_NUMBER
 
 # What the state keeps as entries: the care-planning ones, and the referral cohort's NHS use.
@@ -212,7 +213,7 @@ async def _pull_search(
 
 
 COHORT = "$cohort"
-COHORT_BATCH = 50  # people per patient= (or :identifier=) search
+COHORT_BATCH = 50  # values per patient= (or :identifier=) search: people, or NHS numbers two ways
 
 
 def referral_cohort(state: StateStore) -> list[str]:
@@ -282,8 +283,8 @@ async def pull_cohort(
         {f"Patient/{p}" for p in saved.get("members", ())},
         since,
     )
-    by_number = [f"{NHS_NUMBER}|{n}" for n in numbers]
-    known_numbers = {f"{NHS_NUMBER}|{n}" for n in saved.get("nhs_members", ())}
+    by_number = _nhs_number_tokens(numbers)
+    known_numbers = set(_nhs_number_tokens(saved.get("nhs_members", ())))
     for resource_type in types:
         param = f"{IDENTIFIER_PARAMS[resource_type]}:identifier"
         searches = by_id + cohort_searches(param, by_number, known_numbers, since)
@@ -294,6 +295,12 @@ async def pull_cohort(
             COHORT,
             {"since": began.isoformat(), "members": ids, "nhs_members": numbers},
         )
+
+
+def _nhs_number_tokens(numbers: Iterable[str]) -> list[str]:
+    """The ``system|value`` tokens that find entries naming these NHS numbers: each number
+    plain and spaced (``written_forms``)."""
+    return [f"{NHS_NUMBER}|{form}" for number in numbers for form in written_forms(number)]
 
 
 async def _pull_cohort_type(
