@@ -41,6 +41,7 @@ from ltcbridge.concepts import (
 )
 from ltcbridge.errors import BadResource, SourceError
 from ltcbridge.fhir_problems import MALFORMED
+from ltcbridge.identifiable.bundles import bundle_resources
 from ltcbridge.identifiable.identifiers import ID_BYTES, Identifiers, find_collision, new_key
 from ltcbridge.identifiable.model import (
     Link,
@@ -455,13 +456,10 @@ class _ChunkScanner:
         return line_no
 
     def _bundle(self, bundle: dict[str, Any], line_no: int) -> None:
-        """A Bundle's resources (a saved search page, a collection), each read as if it were a
-        line of its own; where they are, for quarantine, is the Bundle's line."""
-        resources = [
-            entry.get("resource") if isinstance(entry, dict) else entry  # odd ones: quarantined
-            for entry in bundle.get("entry") or []
-            if not isinstance(entry, dict) or "resource" in entry  # a DELETE carries none
-        ]
+        """A Bundle's resources (a search page, a collection, a document, a transaction), each
+        read as if it were a line of its own, references between them resolved (``bundles``);
+        where they are, for quarantine, is the Bundle's line."""
+        resources = bundle_resources(bundle)  # references between entries resolved
         self._scan((line_no, orjson.dumps(resource)) for resource in resources)
 
     def _flush(self) -> None:
