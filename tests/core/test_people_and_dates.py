@@ -13,6 +13,7 @@ import pytest
 
 from ltcbridge.concepts import COUNTED_CONCEPTS
 from ltcbridge.errors import BadResource
+from ltcbridge.identifiable import read as read_module
 from ltcbridge.identifiable.model import EntryRecord, PatientRecord
 from ltcbridge.identifiable.population import Population, build_population
 from ltcbridge.identifiable.read import (
@@ -140,6 +141,32 @@ def test_a_managing_organization_of_the_wrong_shape_is_quarantined_naming_it(
     with pytest.raises(BadResource) as caught:
         reader.read(patient)
     assert "managingOrganization" in caught.value.path
+
+
+HOME = {"use": "home", "postalCode": "QX1 1AA"}
+
+
+@pytest.mark.parametrize(
+    ("addresses", "postcode"),
+    [
+        ([HOME], "QX1 1AA"),
+        ([{"use": "old", "postalCode": "QX9 9ZZ"}, HOME], "QX1 1AA"),
+        ([{"use": "work", "postalCode": "QX9 9ZZ"}, {"postalCode": "QX2 2BB"}], "QX2 2BB"),
+        ([{"postalCode": "QX9 9ZZ", "period": {"end": "2025-03-31"}}, HOME], "QX1 1AA"),
+        ([{"use": "temp", "postalCode": "QX3 3CC"}, HOME], "QX1 1AA"),
+        (
+            [{"use": "old", "postalCode": "QX9 9ZZ"}, {"use": "temp", "postalCode": "QX3 3CC"}],
+            "QX3 3CC",
+        ),  # lived at, for now
+        ([{"use": "home", "line": ["1 No Postcode Row"]}, HOME], "QX1 1AA"),
+        ([{"use": "old", "postalCode": "QX9 9ZZ"}], "QX9 9ZZ"),  # nothing better: the first
+        ([], None),
+    ],
+)
+def test_deprivation_is_of_the_address_the_person_lives_at(
+    addresses: list[dict[str, Any]], postcode: str | None
+) -> None:
+    assert read_module._postcode({"resourceType": "Patient", "address": addresses}) == postcode
 
 
 @pytest.mark.parametrize(

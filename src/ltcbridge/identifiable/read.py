@@ -137,6 +137,8 @@ NOTE_ETHNICITY_SYSTEM = (
 # The export's own diagnostics: log lines (no resourceType) and OperationOutcome error files.
 EXPORT_LOG = "export log"
 
+# Address uses that do not say where a person lives now (see _postcode).
+_NOT_LIVED_AT = frozenset({"old", "work", "billing"})
 _ETHNIC_GROUPS = {
     **dict.fromkeys("ABC", "white"),
     **dict.fromkeys("DEFG", "mixed"),
@@ -869,10 +871,22 @@ def _birth_int(birth_date: str | None) -> int:
 
 
 def _postcode(resource: dict[str, Any]) -> str | None:
+    """The postcode of where the person lives (deprivation is of where they live): the first
+    current home address with a ``postalCode`` (``use`` home or none, and no ``period`` end);
+    else the first current temporary one; else the first address with a ``postalCode`` at all
+    (a former, work or billing one says more than nothing)."""
+    first = temporary = None
     for address in resource.get("address", ()):
-        if address.get("postalCode"):
-            return address["postalCode"]
-    return None
+        postcode = address.get("postalCode")
+        if not postcode:
+            continue
+        use = address.get("use")
+        if not (address.get("period") or {}).get("end") and use not in _NOT_LIVED_AT:
+            if use != "temp":
+                return postcode
+            temporary = temporary or postcode
+        first = first or postcode
+    return temporary or first
 
 
 def _practice(resource: dict[str, Any]) -> PracticeRef | None:

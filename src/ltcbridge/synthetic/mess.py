@@ -616,6 +616,24 @@ def gp_connect_practice(s: Scene) -> None:
     _needs_now(s, p)
 
 
+@scenario("moved-house: a former address (use old, ended) and a work address before the home one")
+def moved_house(s: Scene) -> None:
+    """The deprivation quintile is the home address's, whatever addresses come before it."""
+    home, quintile = s.practice.area.known[3]
+    elsewhere = [pc for pc, q in s.practice.area.known if q != quintile] or [
+        s.practice.area.unknown[0]
+    ]
+    p = new_person(s.ledger, s.nhs, s.practice, write=False)
+    p.postcode, p.imd = home, quintile
+    p.other_addresses = [
+        {"use": "old", "postalCode": elsewhere[0], "period": {"start": "2001-05-01",
+                                                               "end": "2025-03-31"}},
+        {"use": "work", "postalCode": elsewhere[-1]},
+    ]  # fmt: skip
+    add_person(s.ledger, p)
+    _needs_now(s, p)
+
+
 def run_scenarios(
     ledger: Ledger, nhs: NhsNumbers, practices: list[Practice], months: tuple[str, ...]
 ) -> None:

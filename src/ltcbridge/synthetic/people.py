@@ -30,7 +30,8 @@ class Person:
     birth_written: str | None = None
     gender: str | None = None
     ethnic: str | None = None
-    postcode: str | None = None  # as written
+    postcode: str | None = None  # as written: the home address's
+    other_addresses: list[dict[str, Any]] = field(default_factory=list)  # written before it
     imd: str = "unknown"
     valid_nhs: bool = True
     notes: list[str] = field(default_factory=list)

@@ -70,8 +70,9 @@ def patient(p: Person, nhs: str | None = None) -> dict[str, Any]:
         res["gender"] = p.gender
     if p.birth_written is not None:
         res["birthDate"] = p.birth_written
-    if p.postcode is not None:
-        res["address"] = [{"use": "home", "postalCode": p.postcode}]
+    home = [{"use": "home", "postalCode": p.postcode}] if p.postcode is not None else []
+    if p.other_addresses or home:
+        res["address"] = [*p.other_addresses, *home]
     if p.gp:
         res["generalPractitioner"] = p.gp
     if p.managing is not None:
