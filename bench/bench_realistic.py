@@ -13,7 +13,10 @@ For each size it runs, side by side and alternating, in fresh processes:
   unfiltered  the same release with the raw-line prefilter off (every line parsed)
   before      the full default release on an older src/ tree (--baseline-src), if given
 
-    python bench/bench_realistic.py --sizes 100000,1000000 [--baseline-src DIR]
+    python bench/bench_realistic.py --sizes 100000,1000000 [--baseline-src DIR] [--crlf]
+
+--crlf runs the same export with every line ended by \r\n (as NDJSON allows and Windows tools
+write), made once beside the plain one.
 
 Data is made once into bench/data/ (git-ignored).
 """
@@ -98,6 +101,18 @@ def _data(size: int) -> Path:
     return folder
 
 
+def _crlf_copy(folder: Path) -> Path:
+    """The export with every line ended by \r\n (made once)."""
+    crlf = folder.with_name(f"{folder.name}-crlf")
+    if not (crlf / "done").exists():
+        crlf.mkdir(exist_ok=True)
+        for path in folder.glob("*.ndjson"):
+            with path.open("rb") as source, (crlf / path.name).open("wb") as target:
+                target.writelines(line.rstrip(b"\r\n") + b"\r\n" for line in source)
+        (crlf / "done").write_text("")
+    return crlf
+
+
 def _run(mode: str, folder: Path, baseline: str | None) -> dict[str, float]:
     command = [sys.executable, __file__, "--child", mode, str(folder)]
     env = dict(os.environ)
@@ -119,6 +134,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--baseline-src", help="an older src/ tree: its release runs alongside")
+    parser.add_argument("--crlf", action="store_true", help="lines ended by \\r\\n")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -136,7 +152,7 @@ def main() -> None:
     print(rule + ("---:|---|" if args.baseline_src else ""))
     cpu_rows: list[str] = []  # CPU seconds (process and workers): the work, whatever the load
     for size in (int(s) for s in args.sizes.split(",")):
-        folder = _data(size)
+        folder = _crlf_copy(_data(size)) if args.crlf else _data(size)
         results: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
         for _ in range(args.rounds):  # alternate, so drift in machine speed hits every side alike
             for mode in modes:

@@ -110,11 +110,21 @@ def _some_mapped_codes(mappings: Mappings) -> list[str]:
     return codes[:20]
 
 
+def _crlf(folder: Path) -> None:
+    """Every line of every file ended with \r\n, as NDJSON allows (Windows tools write it)."""
+    for path in folder.glob("*.ndjson"):
+        lines = path.read_bytes().splitlines(keepends=True)
+        path.write_bytes(b"".join(line.rstrip(b"\r\n") + b"\r\n" for line in lines))
+
+
+@pytest.mark.parametrize("line_end", ["lf", "crlf"])
 def test_a_padded_export_gives_the_same_release_with_the_filter_as_without(
-    tmp_path: Path, synthetic_mappings: Mappings
+    tmp_path: Path, synthetic_mappings: Mappings, line_end: str
 ) -> None:
     folder = tmp_path / "padded"
     added = _padded(folder, synthetic_mappings, drop_skippable=True)
+    if line_end == "crlf":
+        _crlf(folder)
     filtered = scan_source(folder, synthetic_mappings, months=[MONTH], prefilter=True)
     every_line = scan_source(folder, synthetic_mappings, months=[MONTH])
     assert filtered.lines_skipped >= added  # the filter ran (it did not fall back)
@@ -352,15 +362,19 @@ def _decisions(line_filter: LineFilter, chunk: bytes) -> tuple[Any, ...]:
     return parsed, tallies, sorted(skipped.keys)
 
 
+@pytest.mark.parametrize("line_end", [b"\n", b"\r\n"], ids=["lf", "crlf"])
 def test_a_chunk_of_one_type_is_tested_at_once_after_its_sample(
-    line_filter: LineFilter, synthetic_mappings: Mappings, monkeypatch: pytest.MonkeyPatch
+    line_filter: LineFilter,
+    synthetic_mappings: Mappings,
+    monkeypatch: pytest.MonkeyPatch,
+    line_end: bytes,
 ) -> None:
     mapped = _some_mapped_codes(synthetic_mappings)
     lines = [_observation("271649006").replace(b'"o1"', b'"o%d"' % i) for i in range(100)]
     lines[40] = _observation(mapped[0]).replace(b'"o1"', b'"m40"')
     lines[41] = _observation(mapped[1], valueQuantity={"code": mapped[0]})  # two matches
     lines[77] = lines[77].replace(b"/", b"\\/")  # an escape that could hide a code
-    chunk = b"".join(lines)
+    chunk = b"".join(line.replace(b"\n", line_end) for line in lines)
     line_by_line = _decisions(line_filter, chunk)
     monkeypatch.setattr(prefilter, "SAMPLE_LINES", 5)
     rest_at_once = prefilter.LineFilter._rest_at_once

@@ -9,8 +9,8 @@ parsing) and never parsed. Every other line is parsed and read exactly as withou
 The test is an over-approximation, never a guess. A line is skipped only when all of this holds:
 
 * it starts with ``{"resourceType":"X"`` (the compact form exports write; anything else is parsed),
-  X being a FHIR type with a rule below, and it ends with ``}`` (a line cut off elsewhere is
-  parsed, and so quarantined as today);
+  X being a FHIR type with a rule below, and it ends with ``}`` (then ``\\n`` or ``\\r\\n``, as
+  NDJSON allows: a line cut off elsewhere is parsed, and so quarantined as today);
 * for a coded type (Observation, Condition, Procedure, ServiceRequest, Encounter), no
   ``"code":"C"`` in the line names a code C that any mapping lists (plain, conditional, Star or
   NHS-use codes alike), wherever in the resource it is; for MedicationRequest, no status is
@@ -58,7 +58,8 @@ from ltcbridge.resource_types import FHIR_RESOURCE_TYPES
 
 _PREFIX = b'{"resourceType":"'
 _NEWLINE = ord("\n")
-_ENDS = (b"}\n", b"}")  # a line cut off elsewhere is parsed, and so quarantined
+# how a whole line ends (NDJSON allows \r\n); a line cut off elsewhere is parsed, so quarantined
+_ENDS = (b"}\n", b"}\r\n", b"}")
 _KEY = SEPARATOR.encode()  # between a line's type and its id, as identifiers hash them
 # Read whenever present: people, practices, Bundles (their entries), the export's diagnostics, and
 # entries whose every line may count (Goals, providers' answers, template answers).
@@ -111,6 +112,7 @@ def _value_of(key: str, words: Iterable[str]) -> bytes:
 LineTest = Callable[..., None]  # Hyperscan's ``Database.scan``: raises ScanTerminated on a match
 # which of a chunk test's expressions matched: the rule's test, an escape, a line not ending in "}"
 _TEST, _ESCAPE, _BAD_END = 0, 1, 2
+_BAD_LINE_END = rb"[^}\r]\n|[^}]\r\n"  # a line ending in neither "}\n" nor "}\r\n"
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,7 @@ def _compiled(pattern: bytes) -> tuple[hyperscan.Database, hyperscan.Database]:
     )
     lines = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     lines.compile(  # for many: every match, and any line not ending in "}" (then not at once)
-        expressions=[pattern, _HIDING_ESCAPE, rb"[^}]\n"],
+        expressions=[pattern, _HIDING_ESCAPE, _BAD_LINE_END],
         ids=[_TEST, _ESCAPE, _BAD_END],
         elements=3,
         flags=[0, 0, 0],
