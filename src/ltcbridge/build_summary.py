@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from collections import Counter
 
+from ltcbridge.identifiable.read import OPERATION_OUTCOME_ISSUE
 from ltcbridge.pipeline import FeedBuild
 
 TOP_UNMAPPED = 5
+# diagnostics (read.Reader._operation_outcome) saying the server failed to export something
+SERVER_ERRORS = tuple(f"{OPERATION_OUTCOME_ISSUE}: {severity} " for severity in ("error", "fatal"))
 
 
 def summarise(build: FeedBuild) -> list[str]:
@@ -37,6 +40,7 @@ def summarise(build: FeedBuild) -> list[str]:
             f"Nothing read is dated {build.period}, so every count is 0: check --period (the "
             "month the entries were made in, YYYY-MM) and that the export covers it."
         )
+    lines += _diagnostics_lines(build)
     lines += _unmapped_lines(build)
     lines += _quarantine_lines(build)
     lines += _measure_lines(build)
@@ -62,6 +66,22 @@ def _measure_lines(build: FeedBuild) -> list[str]:
                 for group in cube.score_units
             ]
             lines.append(f"  Score totals: {', '.join(sums)}.")
+    return lines
+
+
+def _diagnostics_lines(build: FeedBuild) -> list[str]:
+    """The export's own log and error files, tallied (never their text): an error there means
+    the exporting server left something out, which no count here can show."""
+    if not build.diagnostics:
+        return []
+    tally = ", ".join(f"{n} × {what}" for what, n in sorted(build.diagnostics.items()))
+    lines = [f"The export's own log and error files: {tally}."]
+    if any(what.startswith(SERVER_ERRORS) for what in build.diagnostics):
+        lines.append(
+            "The exporting server reported errors, so the export may lack resources and the "
+            "counts be too low: ask whoever ran the export what failed (its error files say), "
+            "then export again."
+        )
     return lines
 
 

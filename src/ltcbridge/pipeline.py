@@ -60,6 +60,7 @@ class FeedBuild:
     unmapped_questionnaires: Counter[str]
     resource_counts: Counter[str]
     population: PopulationReport
+    diagnostics: Counter[str] = field(default_factory=Counter)  # the export's log, error files
     facts_in_period: int = 0  # what the period's entries assert (0: is the period right?)
     files: list[Path] = field(default_factory=list)
 
@@ -205,6 +206,7 @@ def build_release(
         unmapped_questionnaires=columns.unmapped_questionnaires,
         resource_counts=columns.resource_counts,
         population=population.report,
+        diagnostics=columns.diagnostics,
         facts_in_period=int(np.count_nonzero(population.fact_date // 100 == month_int(period))),
     )
 

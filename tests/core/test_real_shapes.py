@@ -6,11 +6,14 @@ The expectations below were written by hand from the fixture files and docs/coun
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections import Counter
+from datetime import date
 from pathlib import Path
 
 import pytest
-from core_data import ROOT
+from core_data import ROOT, write_agreement
 
 from ltcbridge.cli import main
 from ltcbridge.concepts import COUNTED_CONCEPTS, STRATIFIERS
@@ -144,3 +147,64 @@ def test_a_source_that_is_only_an_export_log_reads_as_nothing(tmp_path: Path) ->
     log.write_bytes((EXPORT / "log.ndjson").read_bytes())
     columns = scan_source(tmp_path, load_mappings())
     assert columns.quarantine == [] and sum(columns.diagnostics.values()) == 4
+
+
+# The export's error file, tallied (written from OperationOutcome.000.ndjson)
+ERROR_ISSUES = {
+    "OperationOutcome issue: error (processing)": 2,
+    "OperationOutcome issue: warning (too-costly)": 1,
+}
+
+
+def test_error_files_in_a_folder_of_their_own_are_read_as_diagnostics(tmp_path: Path) -> None:
+    """SMART's bulk-data-client writes the manifest's error files into error/ beside the
+    resources: they are the export's diagnostics all the same."""
+    download = tmp_path / "download"
+    shutil.copytree(EXPORT, download)
+    (download / "error").mkdir()
+    shutil.move(download / "OperationOutcome.000.ndjson", download / "error" / "1.ndjson")
+    columns = scan_source(download, load_mappings([MAPPINGS]))
+    issues = {k: n for k, n in columns.diagnostics.items() if k.startswith("OperationOutcome")}
+    assert issues == ERROR_ISSUES
+    assert columns.quarantine == []
+
+
+def test_the_feed_build_says_the_export_may_be_incomplete(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    agreement = write_agreement(tmp_path / "a.toml", valid_from=date(2025, 4, 1))
+    out, data = str(tmp_path / "feed"), str(tmp_path / "data")
+    status = main(["feed", "build", "--source", str(EXPORT), "--mappings", str(MAPPINGS),
+                   "--agreement", str(agreement), "--period", "2026-03", "--out", out,
+                   "--data-dir", data, "--json"])  # fmt: skip
+    built = json.loads(capsys.readouterr().out)
+    assert status == 0  # diagnostics are not bad input
+    assert {k: n for k, n in built["diagnostics"].items() if k.startswith("Operation")} == (
+        ERROR_ISSUES
+    )
+    assert built["diagnostics"]["export log: status_error"] == 1
+    summary = "\n".join(built["summary"])
+    assert "2 × OperationOutcome issue: error (processing)" in summary
+    assert "the export may lack resources" in summary
+
+
+def test_warnings_alone_do_not_say_the_export_is_incomplete(tmp_path: Path) -> None:
+    from ltcbridge.agreement import load_agreement
+    from ltcbridge.build_summary import summarise
+    from ltcbridge.pipeline import ScannedSource, build_release
+
+    source = tmp_path / "export"
+    shutil.copytree(EXPORT, source)
+    warning = {"resourceType": "OperationOutcome", "id": "w-1",
+               "issue": [{"severity": "warning", "code": "too-costly"}]}  # fmt: skip
+    (source / "OperationOutcome.000.ndjson").write_text(json.dumps(warning) + "\n")
+    mappings = load_mappings([MAPPINGS])
+    columns = scan_source(source, mappings)
+    agreement_file = write_agreement(tmp_path / "a.toml", valid_from=date(2025, 4, 1))
+    build = build_release(
+        ScannedSource(columns, build_population(columns)), mappings,
+        load_agreement(agreement_file), "2026-03",
+    )  # fmt: skip
+    summary = "\n".join(summarise(build))
+    assert "1 × OperationOutcome issue: warning (too-costly)" in summary
+    assert "may lack resources" not in summary

@@ -87,6 +87,7 @@ def build_json(
         "quarantined": len(build.quarantine),
         "quarantine_file": None if quarantine is None else str(quarantine),
         "unmapped_codings": sum(build.unmapped.values()),
+        "diagnostics": dict(sorted(build.diagnostics.items())),
         "summary": summary,
     }
 

@@ -136,6 +136,7 @@ NOTE_ETHNICITY_SYSTEM = (
 )
 # The export's own diagnostics: log lines (no resourceType) and OperationOutcome error files.
 EXPORT_LOG = "export log"
+OPERATION_OUTCOME_ISSUE = "OperationOutcome issue"
 
 # Address uses that do not say where a person lives now (see _postcode).
 _NOT_LIVED_AT = frozenset({"old", "work", "billing"})
@@ -214,7 +215,7 @@ class Reader:
         for issue in issues if isinstance(issues, list) else ():
             if isinstance(issue, dict):
                 severity, code = issue.get("severity"), issue.get("code")
-                self.diagnostics[f"OperationOutcome issue: {severity} ({code})"] += 1
+                self.diagnostics[f"{OPERATION_OUTCOME_ISSUE}: {severity} ({code})"] += 1
 
     def malformed(self, resource: Any, exc: Exception) -> BadResource:
         """``malformed`` for a resource the rules could not read, located in full for the

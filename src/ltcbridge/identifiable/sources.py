@@ -20,6 +20,11 @@ from ltcbridge.errors import SourceError
 CHUNK_BYTES = 8 * 1024 * 1024
 UTF8_BOM = b"\xef\xbb\xbf"
 NDJSON_SUFFIXES = (".ndjson", ".ndjson.gz", ".jsonl")
+# Where SMART's bulk-data-client (the usual way to download an export) writes the manifest's
+# error files (OperationOutcomes): beside the resources, in a folder of their own. Its deleted/
+# folder is not read: it holds deletions since an earlier export, and a feed is built from a
+# whole export, which has none.
+ERROR_FOLDER = "error"
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,9 @@ def source_files(source: Path | str) -> list[Path]:
     if path.is_file():
         files = [path]
     else:
-        files = sorted(p for p in path.iterdir() if p.name.endswith(NDJSON_SUFFIXES))
+        files = _ndjson_in(path)
+        if (path / ERROR_FOLDER).is_dir():  # the error files, where a download put them apart
+            files += _ndjson_in(path / ERROR_FOLDER)
         if not files:
             raise SourceError(
                 f"source {path} has no .ndjson files: is it the directory a FHIR $export wrote?"
@@ -55,6 +62,10 @@ def source_files(source: Path | str) -> list[Path]:
     if all(p.stat().st_size == 0 for p in files):
         raise SourceError(f"source {path} is empty: there is nothing to read")
     return files
+
+
+def _ndjson_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.name.endswith(NDJSON_SUFFIXES))
 
 
 def plan_chunks(files: list[Path], chunk_bytes: int = CHUNK_BYTES) -> list[Chunk]:
