@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 
 from ltcbridge.identifiable.read import OPERATION_OUTCOME_ISSUE
+from ltcbridge.identifiable.sources import INCREMENTAL_EXPORT
 from ltcbridge.pipeline import FeedBuild
 
 TOP_UNMAPPED = 5
@@ -40,6 +41,7 @@ def summarise(build: FeedBuild) -> list[str]:
             f"Nothing read is dated {build.period}, so every count is 0: check --period (the "
             "month the entries were made in, YYYY-MM) and that the export covers it."
         )
+    lines += _tally_line("Read, though not as written", build.notes)
     lines += _diagnostics_lines(build)
     lines += _unmapped_lines(build)
     lines += _quarantine_lines(build)
@@ -69,18 +71,28 @@ def _measure_lines(build: FeedBuild) -> list[str]:
     return lines
 
 
+def _tally_line(label: str, tally: Counter[str]) -> list[str]:
+    """One line of what was tallied, most often first; none when nothing was."""
+    if not tally:
+        return []
+    return [f"{label}: {', '.join(f'{n} × {what}' for what, n in tally.most_common())}."]
+
+
 def _diagnostics_lines(build: FeedBuild) -> list[str]:
     """The export's own log and error files, tallied (never their text): an error there means
     the exporting server left something out, which no count here can show."""
-    if not build.diagnostics:
-        return []
-    tally = ", ".join(f"{n} × {what}" for what, n in sorted(build.diagnostics.items()))
-    lines = [f"The export's own log and error files: {tally}."]
+    lines = _tally_line("The export's own log and error files", build.diagnostics)
     if any(what.startswith(SERVER_ERRORS) for what in build.diagnostics):
         lines.append(
             "The exporting server reported errors, so the export may lack resources and the "
             "counts be too low: ask whoever ran the export what failed (its error files say), "
             "then export again."
+        )
+    if INCREMENTAL_EXPORT in build.diagnostics:
+        lines.append(
+            "This export holds only what changed since an earlier one (it has a deleted/ "
+            "folder: an export with _since), so the counts are partial: build the feed from a "
+            "whole export."
         )
     return lines
 

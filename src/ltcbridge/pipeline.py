@@ -61,6 +61,7 @@ class FeedBuild:
     resource_counts: Counter[str]
     population: PopulationReport
     diagnostics: Counter[str] = field(default_factory=Counter)  # the export's log, error files
+    notes: Counter[str] = field(default_factory=Counter)  # read, though not as written
     facts_in_period: int = 0  # what the period's entries assert (0: is the period right?)
     files: list[Path] = field(default_factory=list)
 
@@ -207,6 +208,7 @@ def build_release(
         resource_counts=columns.resource_counts,
         population=population.report,
         diagnostics=columns.diagnostics,
+        notes=columns.notes,
         facts_in_period=int(np.count_nonzero(population.fact_date // 100 == month_int(period))),
     )
 

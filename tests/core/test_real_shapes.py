@@ -24,6 +24,7 @@ from ltcbridge.identifiable.read import (
     NOTE_ONSET_TEXT,
 )
 from ltcbridge.identifiable.scan import Columns, scan_source
+from ltcbridge.identifiable.sources import INCREMENTAL_EXPORT
 from ltcbridge.mapping import Mappings, load_mappings
 
 SHAPES = ROOT / "tests" / "data" / "real-shapes"
@@ -186,6 +187,32 @@ def test_the_feed_build_says_the_export_may_be_incomplete(
     summary = "\n".join(built["summary"])
     assert "2 × OperationOutcome issue: error (processing)" in summary
     assert "the export may lack resources" in summary
+    notes = next(line for line in built["summary"] if line.startswith("Read, though not as"))
+    assert f"1 × {NOTE_ONSET_TEXT}" in notes and f"1 × {NOTE_ETHNICITY_SYSTEM}" in notes
+    assert "only what changed" not in summary
+
+
+def test_an_export_of_changes_only_is_said_to_be_partial(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """bulk-data-client writes an export's deletions (a _since export's) into deleted/."""
+    download = tmp_path / "download"
+    shutil.copytree(EXPORT, download)
+    (download / "deleted").mkdir()
+    deletions = {"resourceType": "Bundle", "type": "transaction",
+                 "entry": [{"request": {"method": "DELETE", "url": "Condition/c01"}}]}  # fmt: skip
+    (download / "deleted" / "1.Bundle.ndjson").write_text(json.dumps(deletions) + "\n")
+    agreement = write_agreement(tmp_path / "a.toml", valid_from=date(2025, 4, 1))
+    out, data = str(tmp_path / "feed"), str(tmp_path / "data")
+    main(["feed", "build", "--source", str(download), "--mappings", str(MAPPINGS),
+          "--agreement", str(agreement), "--period", "2026-03", "--out", out,
+          "--data-dir", data, "--json"])  # fmt: skip
+    built = json.loads(capsys.readouterr().out)
+    assert built["diagnostics"][INCREMENTAL_EXPORT] == 1
+    assert "so the counts are partial: build the feed from a whole export" in "\n".join(
+        built["summary"]
+    )
+    assert "Bundle" not in built["summary"][0]  # the deletions are not read as resources
 
 
 def test_warnings_alone_do_not_say_the_export_is_incomplete(tmp_path: Path) -> None:

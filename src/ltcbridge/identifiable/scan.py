@@ -55,7 +55,9 @@ from ltcbridge.identifiable.prefilter import BATCH_LINES, LineFilter, Skipped
 from ltcbridge.identifiable.read import ENTRY_TYPES, Reader
 from ltcbridge.identifiable.sources import (
     CHUNK_BYTES,
+    INCREMENTAL_EXPORT,
     Chunk,
+    deletion_files,
     open_lines,
     plan_chunks,
     read_chunk,
@@ -703,6 +705,9 @@ def _scan_once(
         raise SourceError(f"cannot read the source: {exc}; check the path and permissions") from exc
     merged = merger.finish()
     _absolute_line_numbers(merged, chunks)
+    deleted = deletion_files(source)
+    if deleted:
+        merged.diagnostics[INCREMENTAL_EXPORT] = len(deleted)
     return merged
 
 

@@ -25,6 +25,9 @@ NDJSON_SUFFIXES = (".ndjson", ".ndjson.gz", ".jsonl")
 # folder is not read: it holds deletions since an earlier export, and a feed is built from a
 # whole export, which has none.
 ERROR_FOLDER = "error"
+DELETED_FOLDER = "deleted"
+# the diagnostic a scan records for a deleted/ folder: the export is of changes only
+INCREMENTAL_EXPORT = "files of deletions since an earlier export (deleted/), not read"
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,13 @@ def source_files(source: Path | str) -> list[Path]:
     if all(p.stat().st_size == 0 for p in files):
         raise SourceError(f"source {path} is empty: there is nothing to read")
     return files
+
+
+def deletion_files(source: Path | str) -> list[Path]:
+    """The NDJSON files of a download's ``deleted/`` folder (see ``ERROR_FOLDER``): present
+    only in an export of what changed since an earlier one, which is not a whole record."""
+    folder = Path(source) / DELETED_FOLDER
+    return _ndjson_in(folder) if folder.is_dir() else []
 
 
 def _ndjson_in(folder: Path) -> list[Path]:
