@@ -220,6 +220,36 @@ def _first_of_each_type() -> list[dict]:  # type: ignore[type-arg]
     return list(found.values())
 
 
+# A Patient as GP Connect writes it (the usual GP, the practice beside it), with a former address
+GP_CONNECT_PATIENT = {
+    "resourceType": "Patient",
+    "id": "gpc-1",
+    "meta": {"versionId": "3", "lastUpdated": "2026-03-01T10:00:00+00:00"},
+    "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9990000018"}],
+    "address": [
+        {"use": "old", "postalCode": "QX9 9ZZ", "period": {"end": "2025-03-31"}},
+        {"use": "home", "postalCode": "QX1 1AA"},
+    ],
+    "generalPractitioner": [{"reference": "Practitioner/gp-1"}],
+    "managingOrganization": {"reference": "Organization/org-1"},
+}
+
+
+def _real_shapes() -> list[dict]:  # type: ignore[type-arg]
+    """Every resource of the hand-written real-shapes export (UK Core Patients, every onset)."""
+    import orjson
+    from core_data import ROOT
+
+    export = ROOT / "tests" / "data" / "real-shapes" / "export"
+    resources = []
+    for path in sorted(export.glob("*.ndjson")):
+        for line in path.read_bytes().splitlines():
+            resource = orjson.loads(line)
+            if "resourceType" in resource:  # the log's lines have none
+                resources.append(resource)
+    return resources
+
+
 def _element_paths(value: object, path: tuple = ()) -> list[tuple]:  # type: ignore[type-arg]
     found = [path] if path else []
     items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(
@@ -246,8 +276,8 @@ def test_a_value_of_the_wrong_json_type_anywhere_is_bad_input_with_its_path() ->
     never raises anything else (which would stop a scan or a sync cycle), and it never calls a
     malformed resource valid FHIR."""
     mappings = load_mappings()
-    resources = _first_of_each_type()
-    assert len(resources) >= 10
+    resources = _first_of_each_type() + _real_shapes() + [GP_CONNECT_PATIENT]
+    assert len(resources) >= 20
     tried = refused = 0
     for resource in resources:
         kind = resource["resourceType"]
