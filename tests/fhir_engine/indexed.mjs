@@ -106,6 +106,18 @@ export class IndexedRepository extends MemoryRepository {
     return bundle;
   }
 
+  /** Every match of a search in order, not copied (for an export, which only serialises them:
+   * MemoryRepository replaces a stored resource on every write and never changes one). */
+  async sharedMatches(searchRequest) {
+    const started = performance.now();
+    const matches = this.matches(searchRequest);
+    if (this.checkFile) {
+      const bundle = { total: matches.length, entry: matches.map((resource) => ({ resource })) };
+      await this.compare({ ...searchRequest, count: undefined, offset: undefined }, bundle, performance.now() - started);
+    }
+    return matches;
+  }
+
   /** The search's matches in MemoryRepository's order (kept until the type is next written). */
   matches(searchRequest) {
     const type = searchRequest.resourceType;
