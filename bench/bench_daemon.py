@@ -22,7 +22,8 @@ list for its further pages (tests/fhir_engine/indexed.mjs), so a full-size pract
 Every synthetic review carries consent; only the first --referred people keep it, because the
 test engine used to answer a conditional write in O(resources of that type) (about 0.5-1 s per
 referral transaction once it held a thousand referrals, before its search indexes; not
-re-measured since), which made a full-size send measure the engine rather than the daemon. The summary line shows where each sync spent its time.
+re-measured since), which made a full-size send measure the engine rather than the daemon.
+The summary line shows where each sync spent its time.
 """
 
 from __future__ import annotations
