@@ -147,14 +147,30 @@ def timed_sync(config: Path) -> tuple[float, int, dict]:
     return seconds, peak_kib // 1024, summary
 
 
-def _high_water_kib(pid: int) -> int:
+def _high_water_kib(pid: int, field: str = "VmHWM") -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1])
     except (OSError, ValueError):
         pass
     return 0
+
+
+def engine_memory() -> str:
+    """The resident and peak memory of the engines this process started (its `node`
+    children), for the figures: the engine holds the whole practice."""
+    sizes = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines())
+        except (OSError, ValueError):
+            continue
+        if fields.get("Name", "").strip() == "node" and int(fields["PPid"]) == os.getpid():
+            pid = int(status.parent.name)
+            now, peak = _high_water_kib(pid, "VmRSS"), _high_water_kib(pid)
+            sizes.append(f"{now / 2**20:.1f} GiB now, {peak / 2**20:.1f} GiB peak")
+    return "; ".join(sizes) or "unknown"
 
 
 async def _first_sync(gp: str, state: StateStore, plan: PullPlan | None, mode: str) -> Counting:
@@ -198,6 +214,7 @@ def transfer(args: argparse.Namespace) -> int:
         started = time.monotonic()
         loaded, _ = load(gp, source, referred=10**9)
         print(f"loaded {loaded} resources ({lines} lines) in {time.monotonic() - started:.0f} s")
+        print(f"engine memory after loading: {engine_memory()}", flush=True)
         results = {}
         runs = [("rest", "filtered")] if "rest" in args.transfer_modes else []
         runs += [("bulk", "filtered"), ("bulk", "full")]  # the full read gives what is needed
@@ -208,6 +225,7 @@ def transfer(args: argparse.Namespace) -> int:
             started = time.monotonic()
             counted = asyncio.run(_first_sync(gp, state, plan, mode))
             print(f"{mode} {name}: {time.monotonic() - started:.0f} s", flush=True)
+            print(f"engine memory: {engine_memory()}", flush=True)
             results[mode, name] = (counted, state)
         full = results["bulk", "full"][1]
         need, need_bytes = needed(full)
