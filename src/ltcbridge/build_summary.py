@@ -6,13 +6,11 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ltcbridge.identifiable.read import OPERATION_OUTCOME_ISSUE
+from ltcbridge.identifiable.read import export_failed
 from ltcbridge.identifiable.sources import INCREMENTAL_EXPORT
 from ltcbridge.pipeline import FeedBuild
 
 TOP_UNMAPPED = 5
-# diagnostics (read.Reader._operation_outcome) saying the server failed to export something
-SERVER_ERRORS = tuple(f"{OPERATION_OUTCOME_ISSUE}: {severity} " for severity in ("error", "fatal"))
 
 
 def summarise(build: FeedBuild) -> list[str]:
@@ -82,7 +80,7 @@ def _diagnostics_lines(build: FeedBuild) -> list[str]:
     """The export's own log and error files, tallied (never their text): an error there means
     the exporting server left something out, which no count here can show."""
     lines = _tally_line("The export's own log and error files", build.diagnostics)
-    if any(what.startswith(SERVER_ERRORS) for what in build.diagnostics):
+    if export_failed(build.diagnostics):
         lines.append(
             "The exporting server reported errors, so the export may lack resources and the "
             "counts be too low: ask whoever ran the export what failed (its error files say), "

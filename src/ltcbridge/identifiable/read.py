@@ -137,6 +137,7 @@ NOTE_ETHNICITY_SYSTEM = (
 # The export's own diagnostics: log lines (no resourceType) and OperationOutcome error files.
 EXPORT_LOG = "export log"
 OPERATION_OUTCOME_ISSUE = "OperationOutcome issue"
+_FAILED = ("error", "fatal")  # issue severities saying the server failed to export something
 
 # Address uses that do not say where a person lives now (see _postcode).
 _NOT_LIVED_AT = frozenset({"old", "work", "billing"})
@@ -215,7 +216,7 @@ class Reader:
         for issue in issues if isinstance(issues, list) else ():
             if isinstance(issue, dict):
                 severity, code = issue.get("severity"), issue.get("code")
-                self.diagnostics[f"{OPERATION_OUTCOME_ISSUE}: {severity} ({code})"] += 1
+                self.diagnostics[_issue_key(severity, code)] += 1
 
     def malformed(self, resource: Any, exc: Exception) -> BadResource:
         """``malformed`` for a resource the rules could not read, located in full for the
@@ -584,6 +585,18 @@ class Reader:
                     return coding["code"]
             self.notes[NOTE_ETHNICITY_SYSTEM] += 1
         return None
+
+
+def _issue_key(severity: object, code: object) -> str:
+    """How an error file's issue is tallied among the diagnostics (``export_failed`` reads it)."""
+    return f"{OPERATION_OUTCOME_ISSUE}: {severity} ({code})"
+
+
+def export_failed(diagnostics: Counter[str]) -> bool:
+    """Whether the export's error files report an issue of severity error or fatal: the server
+    failed to export something."""
+    failed = tuple(f"{OPERATION_OUTCOME_ISSUE}: {severity} (" for severity in _FAILED)
+    return any(what.startswith(failed) for what in diagnostics)
 
 
 # -- helpers (pure functions of one resource) ---------------------------------------------------

@@ -661,6 +661,9 @@ def scan_source(
         pairs, merged.id_pairs = merged.id_pairs, []
         if not find_collision(pairs):
             merged.look_back = look_back or months is None
+            deleted = deletion_files(source)  # beside the export: said once, not read
+            if deleted:
+                merged.diagnostics[INCREMENTAL_EXPORT] = len(deleted)
             return merged
     raise SourceError(
         f"two different resources or people got one identifier in {KEY_ATTEMPTS} scans with "
@@ -705,9 +708,6 @@ def _scan_once(
         raise SourceError(f"cannot read the source: {exc}; check the path and permissions") from exc
     merged = merger.finish()
     _absolute_line_numbers(merged, chunks)
-    deleted = deletion_files(source)
-    if deleted:
-        merged.diagnostics[INCREMENTAL_EXPORT] = len(deleted)
     return merged
 
 
